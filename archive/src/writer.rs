@@ -1,0 +1,412 @@
+//! Writing Juno archives.
+//!
+//! Two layers, so that a recorder can compress on its own threads:
+//! - [`BlockEncoder`] turns packets, records and statistics into pcapng blocks and cuts them
+//!   into [`PendingFrame`]s of bounded size. No I/O.
+//! - [`ArchiveWriter`] compresses those frames and writes them to any `Write`.
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::time::Duration;
+
+use pcap_file::DataLink;
+use pcap_file::pcapng::blocks::custom::CustomBlock;
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption, InterfaceTsResolution,
+};
+use pcap_file::pcapng::blocks::interface_statistics::{
+    InterfaceStatisticsBlock, InterfaceStatisticsOption,
+};
+use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
+use pcap_file::pcapng::{PcapNgBlock, PcapNgWriteError, PcapNgWriter};
+use thiserror::Error;
+
+use crate::frame::{self, DEFAULT_FRAME_SIZE, FrameIndex};
+use crate::record::{FileInfo, JUNO_PEN, MetaRecord, Record, SocketEvent, StatsRecord};
+
+/// Errors while writing.
+#[derive(Debug, Error)]
+pub enum WriteError {
+    /// The underlying writer failed.
+    #[error("write failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// pcapng encoding refused a block.
+    #[error("pcapng encoding failed: {0}")]
+    Pcapng(#[from] PcapNgWriteError),
+    /// A packet names an interface that was never added.
+    #[error("interface {0} was not added to this file")]
+    UnknownInterface(u32),
+}
+
+/// An interface to describe in an Interface Description Block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceDesc {
+    /// Interface name (`if_name`), e.g. `veth1a2b3c`.
+    pub name: String,
+    /// Free text (`if_description`); Juno writes `pod <namespace>/<name>` when it knows the pod.
+    pub description: Option<String>,
+    /// Link type (1 = Ethernet).
+    pub linktype: u32,
+    /// Capture length limit.
+    pub snaplen: u32,
+}
+
+/// Interface statistics (pcapng ISB), counters since capture start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceStats {
+    /// Capture start, ns since the epoch.
+    pub start_ns: u64,
+    /// Time of this reading, ns since the epoch.
+    pub end_ns: u64,
+    /// Packets seen by the capture hook (`isb_ifrecv`).
+    pub received: u64,
+    /// Packets lost before reaching the recorder, e.g. ring buffer full (`isb_osdrop`).
+    pub dropped: u64,
+    /// Packets written to the archive (`isb_usrdeliv`).
+    pub delivered: u64,
+}
+
+/// Options for encoding frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameOptions {
+    /// A frame is cut once its uncompressed content reaches this size (a single larger block
+    /// still forms a frame of its own).
+    pub frame_size: usize,
+    /// zstd level.
+    pub level: i32,
+}
+
+impl Default for FrameOptions {
+    fn default() -> Self {
+        FrameOptions {
+            frame_size: DEFAULT_FRAME_SIZE,
+            level: 3,
+        }
+    }
+}
+
+/// A frame's uncompressed content with its index, ready to compress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingFrame {
+    /// Index fields known before compression.
+    pub index: FrameIndex,
+    /// pcapng blocks.
+    pub content: Vec<u8>,
+}
+
+impl PendingFrame {
+    /// Compresses the frame, appending index frame and zstd frame to `out`.
+    pub fn compress_into(&self, level: i32, out: &mut Vec<u8>) -> std::io::Result<()> {
+        frame::encode_frame(self.index, &self.content, level, out)
+    }
+}
+
+/// Encodes blocks into bounded frames. The first frame starts with the Section Header Block
+/// and the [`FileInfo`] record, so every file stands alone.
+pub struct BlockEncoder {
+    png: PcapNgWriter<Vec<u8>>,
+    frame_size: usize,
+    seq: u32,
+    blocks: u32,
+    first_ts: u64,
+    last_ts: u64,
+    scratch: Vec<u8>,
+    interfaces: u32,
+}
+
+impl std::fmt::Debug for BlockEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockEncoder")
+            .field("pending", &self.png.get_ref().len())
+            .field("frame_size", &self.frame_size)
+            .field("seq", &self.seq)
+            .field("interfaces", &self.interfaces)
+            .finish_non_exhaustive()
+    }
+}
+
+fn dur(ns: u64) -> Duration {
+    Duration::from_nanos(ns)
+}
+
+impl BlockEncoder {
+    /// Starts a file: Section Header Block, then the file-info record.
+    pub fn new(info: &FileInfo, frame_size: usize) -> Result<Self, WriteError> {
+        let mut options = vec![SectionHeaderOption::OS(Cow::Borrowed("Linux"))];
+        if let Some(r) = &info.recorder {
+            options.push(SectionHeaderOption::UserApplication(Cow::Owned(r.clone())));
+        }
+        let shb = SectionHeaderBlock {
+            options,
+            ..Default::default()
+        };
+        let png = PcapNgWriter::with_section_header(Vec::with_capacity(frame_size + 4096), shb)?;
+        let mut enc = BlockEncoder {
+            png,
+            frame_size: frame_size.max(4096),
+            seq: 0,
+            blocks: 1,
+            first_ts: 0,
+            last_ts: 0,
+            scratch: Vec::new(),
+            interfaces: 0,
+        };
+        enc.write_record(&Record::FileInfo(info.clone()))?;
+        Ok(enc)
+    }
+
+    fn note_ts(&mut self, ts: u64) {
+        if ts == 0 {
+            return;
+        }
+        if self.first_ts == 0 || ts < self.first_ts {
+            self.first_ts = ts;
+        }
+        self.last_ts = self.last_ts.max(ts);
+    }
+
+    fn after_block(&mut self, ts: u64) -> Option<PendingFrame> {
+        self.blocks += 1;
+        self.note_ts(ts);
+        (self.png.get_ref().len() >= self.frame_size)
+            .then(|| self.take_frame())
+            .flatten()
+    }
+
+    /// Adds an Interface Description Block; returns its interface id (0, 1, ...).
+    pub fn add_interface(
+        &mut self,
+        d: &InterfaceDesc,
+    ) -> Result<(u32, Option<PendingFrame>), WriteError> {
+        let mut options = vec![
+            InterfaceDescriptionOption::IfName(Cow::Owned(d.name.clone())),
+            InterfaceDescriptionOption::IfTsResol(InterfaceTsResolution::NANO),
+        ];
+        if let Some(desc) = &d.description {
+            options.push(InterfaceDescriptionOption::IfDescription(Cow::Owned(
+                desc.clone(),
+            )));
+        }
+        let idb = InterfaceDescriptionBlock {
+            linktype: DataLink::from(d.linktype),
+            snaplen: d.snaplen,
+            options,
+        };
+        self.png.write_pcapng_block(idb)?;
+        let id = self.interfaces;
+        self.interfaces += 1;
+        Ok((id, self.after_block(0)))
+    }
+
+    /// Adds an Enhanced Packet Block.
+    pub fn write_packet(
+        &mut self,
+        iface: u32,
+        ts_ns: u64,
+        data: &[u8],
+        orig_len: u32,
+    ) -> Result<Option<PendingFrame>, WriteError> {
+        if iface >= self.interfaces {
+            return Err(WriteError::UnknownInterface(iface));
+        }
+        let orig = orig_len.max(u32::try_from(data.len()).unwrap_or(u32::MAX));
+        let epb = EnhancedPacketBlock {
+            interface_id: iface,
+            timestamp: dur(ts_ns),
+            original_len: orig,
+            data: Cow::Borrowed(data),
+            options: Vec::new(),
+        };
+        self.png.write_pcapng_block(epb)?;
+        Ok(self.after_block(ts_ns))
+    }
+
+    /// Adds a Juno record as a (copiable) Custom Block.
+    pub fn write_record(&mut self, r: &Record<'_>) -> Result<Option<PendingFrame>, WriteError> {
+        self.scratch.clear();
+        r.encode(&mut self.scratch);
+        let ts = match r {
+            Record::FileInfo(f) => f.start_ns,
+            Record::Socket(s) => s.ts_ns,
+            Record::Metadata(m) => m.ts_ns,
+            Record::Stats(s) => s.ts_ns,
+        };
+        let block = CustomBlock::<true> {
+            pen: JUNO_PEN,
+            payload: Cow::Borrowed(&self.scratch),
+        };
+        self.png.write_block(&block.into_block())?;
+        Ok(self.after_block(ts))
+    }
+
+    /// Adds a socket event.
+    pub fn write_socket_event(
+        &mut self,
+        e: &SocketEvent<'_>,
+    ) -> Result<Option<PendingFrame>, WriteError> {
+        self.write_record(&Record::Socket(e.clone()))
+    }
+
+    /// Adds a metadata record.
+    pub fn write_metadata(&mut self, m: &MetaRecord) -> Result<Option<PendingFrame>, WriteError> {
+        self.write_record(&Record::Metadata(m.clone()))
+    }
+
+    /// Adds recorder statistics.
+    pub fn write_stats(&mut self, s: &StatsRecord) -> Result<Option<PendingFrame>, WriteError> {
+        self.write_record(&Record::Stats(s.clone()))
+    }
+
+    /// Adds an Interface Statistics Block.
+    pub fn write_interface_stats(
+        &mut self,
+        iface: u32,
+        s: &InterfaceStats,
+    ) -> Result<Option<PendingFrame>, WriteError> {
+        if iface >= self.interfaces {
+            return Err(WriteError::UnknownInterface(iface));
+        }
+        let isb = InterfaceStatisticsBlock {
+            interface_id: iface,
+            timestamp: dur(s.end_ns),
+            options: vec![
+                InterfaceStatisticsOption::IsbStartTime(dur(s.start_ns)),
+                InterfaceStatisticsOption::IsbEndTime(dur(s.end_ns)),
+                InterfaceStatisticsOption::IsbIfRecv(s.received),
+                InterfaceStatisticsOption::IsbOsDrop(s.dropped),
+                InterfaceStatisticsOption::IsbUsrDeliv(s.delivered),
+            ],
+        };
+        self.png.write_pcapng_block(isb)?;
+        Ok(self.after_block(s.end_ns))
+    }
+
+    /// Uncompressed bytes waiting in the current frame.
+    pub fn pending_len(&self) -> usize {
+        self.png.get_ref().len()
+    }
+
+    /// Cuts the current frame, if it holds anything.
+    pub fn take_frame(&mut self) -> Option<PendingFrame> {
+        if self.png.get_ref().is_empty() {
+            return None;
+        }
+        let content = std::mem::replace(
+            self.png.get_mut(),
+            Vec::with_capacity(self.frame_size + 4096),
+        );
+        let index = FrameIndex {
+            seq: self.seq,
+            blocks: self.blocks,
+            first_ts_ns: self.first_ts,
+            last_ts_ns: self.last_ts,
+            ..Default::default()
+        };
+        self.seq += 1;
+        self.blocks = 0;
+        self.first_ts = 0;
+        self.last_ts = 0;
+        Some(PendingFrame { index, content })
+    }
+}
+
+/// Writes a Juno archive to `W`, compressing frames on the calling thread.
+#[derive(Debug)]
+pub struct ArchiveWriter<W: Write> {
+    enc: BlockEncoder,
+    out: W,
+    level: i32,
+    buf: Vec<u8>,
+    written: u64,
+    frames: u64,
+}
+
+impl<W: Write> ArchiveWriter<W> {
+    /// Starts a file.
+    pub fn new(out: W, info: &FileInfo, opts: FrameOptions) -> Result<Self, WriteError> {
+        Ok(ArchiveWriter {
+            enc: BlockEncoder::new(info, opts.frame_size)?,
+            out,
+            level: opts.level,
+            buf: Vec::new(),
+            written: 0,
+            frames: 0,
+        })
+    }
+
+    fn emit(&mut self, f: Option<PendingFrame>) -> Result<(), WriteError> {
+        if let Some(f) = f {
+            self.buf.clear();
+            f.compress_into(self.level, &mut self.buf)?;
+            self.out.write_all(&self.buf)?;
+            self.written += self.buf.len() as u64;
+            self.frames += 1;
+        }
+        Ok(())
+    }
+
+    /// Adds an interface; returns its id.
+    pub fn add_interface(&mut self, d: &InterfaceDesc) -> Result<u32, WriteError> {
+        let (id, f) = self.enc.add_interface(d)?;
+        self.emit(f)?;
+        Ok(id)
+    }
+
+    /// Adds a packet.
+    pub fn write_packet(
+        &mut self,
+        iface: u32,
+        ts_ns: u64,
+        data: &[u8],
+        orig_len: u32,
+    ) -> Result<(), WriteError> {
+        let f = self.enc.write_packet(iface, ts_ns, data, orig_len)?;
+        self.emit(f)
+    }
+
+    /// Adds a Juno record.
+    pub fn write_record(&mut self, r: &Record<'_>) -> Result<(), WriteError> {
+        let f = self.enc.write_record(r)?;
+        self.emit(f)
+    }
+
+    /// Adds interface statistics.
+    pub fn write_interface_stats(
+        &mut self,
+        iface: u32,
+        s: &InterfaceStats,
+    ) -> Result<(), WriteError> {
+        let f = self.enc.write_interface_stats(iface, s)?;
+        self.emit(f)
+    }
+
+    /// Compresses and writes the current frame, then flushes the writer.
+    pub fn flush(&mut self) -> Result<(), WriteError> {
+        let f = self.enc.take_frame();
+        self.emit(f)?;
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// Compressed bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// Frames written so far.
+    pub fn frames_written(&self) -> u64 {
+        self.frames
+    }
+
+    /// Uncompressed bytes not yet written.
+    pub fn pending_len(&self) -> usize {
+        self.enc.pending_len()
+    }
+
+    /// Writes what is pending and returns the writer.
+    pub fn finish(mut self) -> Result<W, WriteError> {
+        self.flush()?;
+        Ok(self.out)
+    }
+}
