@@ -112,6 +112,20 @@ pub enum ReadError {
     Framing(String),
 }
 
+/// Blocks longer than this are treated as corrupt framing rather than waited for: no legitimate
+/// block comes close (packets are at most 256 KiB, Juno records at most about 1 MiB).
+pub const MAX_BLOCK_LEN: usize = 64 << 20;
+
+fn incomplete(needed: usize) -> Result<Option<Item<'static>>, ReadError> {
+    if needed > MAX_BLOCK_LEN {
+        Err(ReadError::Framing(format!(
+            "block claims {needed} bytes, more than the {MAX_BLOCK_LEN}-byte limit"
+        )))
+    } else {
+        Ok(None)
+    }
+}
+
 /// Incremental pcapng reader.
 #[derive(Debug, Default)]
 pub struct PcapNgStream {
@@ -158,13 +172,15 @@ impl PcapNgStream {
                         self.interfaces.clear();
                         return Ok(Some(Item::Section));
                     }
-                    Err(PcapNgParseError::IncompleteBuffer(..)) => return Ok(None),
+                    Err(PcapNgParseError::IncompleteBuffer(needed, _)) => {
+                        return incomplete(needed);
+                    }
                     Err(e) => return Err(ReadError::NotPcapNg(e.to_string())),
                 }
             };
             let (rem, raw) = match parser.next_raw_block(buf) {
                 Ok(x) => x,
-                Err(PcapNgParseError::IncompleteBuffer(..)) => return Ok(None),
+                Err(PcapNgParseError::IncompleteBuffer(needed, _)) => return incomplete(needed),
                 Err(e @ PcapNgParseError::StateUpdate(_)) => {
                     // A Section Header or Interface Description whose content is malformed:
                     // later packets could be attributed to the wrong interface, so stop.

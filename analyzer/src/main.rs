@@ -1,0 +1,201 @@
+//! The `juno-analyze` command line: argument parsing and output plumbing only; the work is
+//! in the library.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use juno_analyze::exchange::Exchange;
+use juno_analyze::input::Iface;
+use juno_analyze::output::jsonl::JsonlWriter;
+use juno_analyze::output::zeek::ZeekWriter;
+use juno_analyze::report::Report;
+use juno_analyze::{Config, RunSummary, Sink};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "juno-analyze",
+    version,
+    about = "Analyze Juno archives and pcap/pcapng captures: TCP reassembly, L7 parsing, request/response matching"
+)]
+struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Progress bar on stderr (shown only when stderr is a terminal).
+    #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
+    /// Do not print warnings about the inputs.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum ProgressMode {
+    Auto,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum LogFormat {
+    /// One JSON object per exchange (docs/jsonl.md).
+    Jsonl,
+    /// Zeek TSV logs (http.log, ...).
+    Zeek,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum ReportFormat {
+    /// Terminal summary.
+    Text,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Write the exchanges found in the inputs as logs.
+    Logs {
+        /// Capture files or directories (pcap, pcapng, Juno archives; plain, gzip or zstd).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = LogFormat::Jsonl)]
+        format: LogFormat,
+        /// Directory for the logs (jsonl: exchanges.jsonl; zeek: <protocol>.log). Default:
+        /// jsonl to standard output, zeek logs into the current directory.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Summarize the inputs: traffic, connections, protocols, exchanges, latency, errors.
+    Report {
+        /// Capture files or directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// Write the report to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Rows in each "top" table.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+}
+
+enum LogSink {
+    Jsonl(JsonlWriter<Box<dyn Write>>),
+    Zeek(ZeekWriter),
+}
+
+impl Sink for LogSink {
+    fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
+        match self {
+            LogSink::Jsonl(w) => w.write(ex, ifaces),
+            LogSink::Zeek(w) => ex.iter().try_for_each(|e| w.write(e)),
+        }
+    }
+    fn finish(&mut self, _s: &RunSummary) -> Result<()> {
+        match self {
+            LogSink::Jsonl(w) => w.flush(),
+            LogSink::Zeek(w) => w.finish(),
+        }
+    }
+}
+
+fn warn(summary: &RunSummary, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let mut err = io::stderr().lock();
+    for f in &summary.files {
+        for w in &f.warnings {
+            let _ = writeln!(err, "juno-analyze: warning: {}: {w}", f.path.display());
+        }
+    }
+    for (p, why) in &summary.skipped {
+        let _ = writeln!(err, "juno-analyze: note: skipped {}: {why}", p.display());
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .context("thread pool")?;
+    }
+    let cfg = Config {
+        progress: cli.progress == ProgressMode::Auto,
+        ..Config::default()
+    };
+    match cli.cmd {
+        Cmd::Logs {
+            inputs,
+            format,
+            out_dir,
+        } => {
+            let mut sink = match format {
+                LogFormat::Jsonl => {
+                    let out: Box<dyn Write> = match &out_dir {
+                        Some(d) => {
+                            std::fs::create_dir_all(d)
+                                .with_context(|| format!("cannot create {}", d.display()))?;
+                            let p = d.join("exchanges.jsonl");
+                            Box::new(BufWriter::new(
+                                File::create(&p)
+                                    .with_context(|| format!("cannot create {}", p.display()))?,
+                            ))
+                        }
+                        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
+                    };
+                    LogSink::Jsonl(JsonlWriter::new(out))
+                }
+                LogFormat::Zeek => LogSink::Zeek(ZeekWriter::new(
+                    &out_dir.unwrap_or_else(|| PathBuf::from(".")),
+                )?),
+            };
+            let summary = juno_analyze::analyze(&inputs, &cfg, &mut sink)?;
+            warn(&summary, cli.quiet);
+        }
+        Cmd::Report {
+            inputs,
+            format: ReportFormat::Text,
+            output,
+            top,
+        } => {
+            let mut report = Report::new(top);
+            let summary = juno_analyze::analyze(&inputs, &cfg, &mut report)?;
+            match output {
+                Some(p) => std::fs::write(&p, report.text())
+                    .with_context(|| format!("cannot write {}", p.display()))?,
+                None => io::stdout().lock().write_all(report.text().as_bytes())?,
+            }
+            // The report lists warnings itself; repeat them on stderr only when it went to a file.
+            let _ = summary;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed pipe (`| head`) is not a failure.
+            if e.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(io::stderr(), "juno-analyze: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! Matching: turns a connection's parser events into exchanges.
+//!
+//! Records are created when a request starts (or when a response arrives with no request to
+//! answer), numbered in creation order (`depth`, Zeek's `trans_depth`), and written when their
+//! response ends. FIFO keys pair a response with the oldest request that has no response yet
+//! (pipelining-aware); id keys pair by identifier. A response that starts before the oldest
+//! waiting request started cannot answer it and becomes an orphan, so a lost request does not
+//! shift every later pair. Everything left at the end is written as unmatched.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::exchange::{ConnInfo, Exchange, Outcome, Span};
+use crate::proto::{Event, Fields, MatchKey, Ts};
+
+/// Open records beyond this are written as unanswered, oldest first (bounded memory).
+pub const MAX_OPEN: usize = 256;
+
+#[derive(Debug)]
+struct Rec {
+    id: u64,
+    depth: u32,
+    ts: Ts,
+    key: MatchKey,
+    request: Option<Span>,
+    response: Option<Span>,
+    info_ts: Option<Ts>,
+    fields: Fields,
+}
+
+/// Counts of how exchanges came out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MatchStats {
+    /// Complete exchanges.
+    pub complete: u64,
+    /// Exchanges cut short.
+    pub truncated: u64,
+    /// Requests without response.
+    pub no_response: u64,
+    /// Responses without request.
+    pub no_request: u64,
+    /// Requests that ended after their exchange was written.
+    pub late_request_end: u64,
+    /// Records written early because too many were open.
+    pub overflow: u64,
+}
+
+impl MatchStats {
+    /// Adds another set of counters.
+    pub fn add(&mut self, o: &MatchStats) {
+        self.complete += o.complete;
+        self.truncated += o.truncated;
+        self.no_response += o.no_response;
+        self.no_request += o.no_request;
+        self.late_request_end += o.late_request_end;
+        self.overflow += o.overflow;
+    }
+}
+
+/// Per-connection matcher.
+#[derive(Debug)]
+pub struct Matcher {
+    protocol: &'static str,
+    conn: Arc<ConnInfo>,
+    next_id: u64,
+    depth: u32,
+    open: VecDeque<Rec>,
+    req_in_progress: Option<u64>,
+    resp_in_progress: Option<u64>,
+}
+
+impl Matcher {
+    /// A matcher for one connection.
+    pub fn new(protocol: &'static str, conn: Arc<ConnInfo>) -> Self {
+        Matcher {
+            protocol,
+            conn,
+            next_id: 0,
+            depth: 0,
+            open: VecDeque::new(),
+            req_in_progress: None,
+            resp_in_progress: None,
+        }
+    }
+
+    fn new_rec(&mut self, key: MatchKey, ts: Ts) -> Rec {
+        self.next_id += 1;
+        self.depth += 1;
+        Rec {
+            id: self.next_id,
+            depth: self.depth,
+            ts,
+            key,
+            request: None,
+            response: None,
+            info_ts: None,
+            fields: Fields::default(),
+        }
+    }
+
+    fn find(&mut self, id: Option<u64>) -> Option<&mut Rec> {
+        let id = id?;
+        self.open.iter_mut().find(|r| r.id == id)
+    }
+
+    fn write(&self, r: Rec, outcome: Outcome, stats: &mut MatchStats, out: &mut Vec<Exchange>) {
+        match outcome {
+            Outcome::Complete => stats.complete += 1,
+            Outcome::Truncated => stats.truncated += 1,
+            Outcome::NoResponse => stats.no_response += 1,
+            Outcome::NoRequest => stats.no_request += 1,
+            Outcome::LateRequestEnd => stats.late_request_end += 1,
+        }
+        out.push(Exchange {
+            conn: self.conn.clone(),
+            protocol: self.protocol,
+            depth: r.depth,
+            ts: r.ts,
+            request: r.request,
+            response: r.response,
+            info_ts: r.info_ts,
+            fields: r.fields,
+            outcome,
+        });
+    }
+
+    /// The record a response with `key` starting at `ts` answers, creating an orphan record
+    /// when there is none.
+    fn answer_target(&mut self, key: MatchKey, ts: Ts) -> u64 {
+        let found = match key {
+            MatchKey::Fifo => self
+                .open
+                .iter()
+                .find(|r| r.key == MatchKey::Fifo && r.response.is_none())
+                .filter(|r| r.request.is_none_or(|q| q.start <= ts))
+                .map(|r| r.id),
+            MatchKey::Id(_) => self
+                .open
+                .iter()
+                .find(|r| r.key == key && r.response.is_none())
+                .map(|r| r.id),
+        };
+        match found {
+            Some(id) => id,
+            None => {
+                let r = self.new_rec(key, ts);
+                let id = r.id;
+                self.open.push_back(r);
+                id
+            }
+        }
+    }
+
+    /// Consumes parser events; completed exchanges go to `out`.
+    pub fn feed(
+        &mut self,
+        events: &mut Vec<Event>,
+        stats: &mut MatchStats,
+        out: &mut Vec<Exchange>,
+    ) {
+        for ev in events.drain(..) {
+            match ev {
+                Event::RequestStart { ts, key, fields } => {
+                    let mut r = self.new_rec(key, ts);
+                    r.request = Some(Span {
+                        start: ts,
+                        end: None,
+                        complete: false,
+                    });
+                    r.fields = fields;
+                    self.req_in_progress = Some(r.id);
+                    self.open.push_back(r);
+                    if self.open.len() > MAX_OPEN {
+                        if let Some(old) = self.open.pop_front() {
+                            stats.overflow += 1;
+                            self.write(old, Outcome::NoResponse, stats, out);
+                        }
+                    }
+                }
+                Event::RequestEnd {
+                    ts,
+                    key,
+                    fields,
+                    complete,
+                } => {
+                    let id = self.req_in_progress.take();
+                    match self.find(id) {
+                        Some(r) => {
+                            if let Some(q) = &mut r.request {
+                                q.end = Some(ts);
+                                q.complete = complete;
+                            }
+                            r.fields.merge(fields);
+                        }
+                        None if id.is_some() => {
+                            // Its exchange was already written (the response ended first).
+                            let mut r = self.new_rec(key, ts);
+                            r.fields = fields;
+                            self.write(r, Outcome::LateRequestEnd, stats, out);
+                        }
+                        None => {}
+                    }
+                }
+                Event::Info { ts, key, fields } => {
+                    let id = self.answer_target(key, ts);
+                    if let Some(r) = self.find(Some(id)) {
+                        r.info_ts = Some(ts);
+                        r.fields.merge(fields);
+                    }
+                }
+                Event::ResponseStart { ts, key, fields } => {
+                    let id = self.answer_target(key, ts);
+                    if let Some(r) = self.find(Some(id)) {
+                        r.response = Some(Span {
+                            start: ts,
+                            end: None,
+                            complete: false,
+                        });
+                        r.fields.merge(fields);
+                    }
+                    self.resp_in_progress = Some(id);
+                }
+                Event::ResponseEnd {
+                    ts,
+                    key: _,
+                    fields,
+                    complete,
+                } => {
+                    let id = self.resp_in_progress.take();
+                    let Some(pos) = id.and_then(|id| self.open.iter().position(|r| r.id == id))
+                    else {
+                        continue;
+                    };
+                    let Some(mut r) = self.open.remove(pos) else {
+                        continue;
+                    };
+                    if let Some(s) = &mut r.response {
+                        s.end = Some(ts);
+                        s.complete = complete;
+                    }
+                    r.fields.merge(fields);
+                    let outcome = match (r.request, r.response) {
+                        (None, _) => Outcome::NoRequest,
+                        (Some(q), Some(s)) if q.complete && s.complete => Outcome::Complete,
+                        _ => Outcome::Truncated,
+                    };
+                    self.write(r, outcome, stats, out);
+                }
+            }
+        }
+    }
+
+    /// The connection ended: writes every open record.
+    pub fn finish(&mut self, stats: &mut MatchStats, out: &mut Vec<Exchange>) {
+        self.req_in_progress = None;
+        self.resp_in_progress = None;
+        while let Some(r) = self.open.pop_front() {
+            let outcome = match (r.request, r.response) {
+                (Some(_), None) => Outcome::NoResponse,
+                (None, _) => Outcome::NoRequest,
+                (Some(_), Some(_)) => Outcome::Truncated,
+            };
+            self.write(r, outcome, stats, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Endpoint, Transport};
+    use crate::exchange::Vantage;
+    use crate::proto::Value;
+
+    fn conn() -> Arc<ConnInfo> {
+        Arc::new(ConnInfo {
+            uid: "Ctest".into(),
+            orig: Endpoint::new([10, 0, 0, 1].into(), 1000),
+            resp: Endpoint::new([10, 0, 0, 2].into(), 80),
+            transport: Transport::Tcp,
+            vantage: Vantage::Packets { iface: 0 },
+            first_ts: 0,
+            partial: false,
+        })
+    }
+
+    fn f(name: &'static str, v: u64) -> Fields {
+        Fields(vec![(name, Value::U64(v))])
+    }
+
+    fn req(ts: Ts, n: u64) -> [Event; 2] {
+        [
+            Event::RequestStart {
+                ts,
+                key: MatchKey::Fifo,
+                fields: f("req", n),
+            },
+            Event::RequestEnd {
+                ts: ts + 1,
+                key: MatchKey::Fifo,
+                fields: Fields::default(),
+                complete: true,
+            },
+        ]
+    }
+    fn resp(ts: Ts, n: u64) -> [Event; 2] {
+        [
+            Event::ResponseStart {
+                ts,
+                key: MatchKey::Fifo,
+                fields: f("resp", n),
+            },
+            Event::ResponseEnd {
+                ts: ts + 1,
+                key: MatchKey::Fifo,
+                fields: Fields::default(),
+                complete: true,
+            },
+        ]
+    }
+
+    fn run(events: Vec<Event>) -> (Vec<Exchange>, MatchStats) {
+        let mut m = Matcher::new("t", conn());
+        let mut ev = events;
+        let mut st = MatchStats::default();
+        let mut out = Vec::new();
+        m.feed(&mut ev, &mut st, &mut out);
+        m.finish(&mut st, &mut out);
+        (out, st)
+    }
+
+    #[test]
+    fn pipelined_pairs_in_order() {
+        let mut ev = Vec::new();
+        ev.extend(req(10, 1));
+        ev.extend(req(20, 2));
+        ev.extend(req(30, 3));
+        ev.extend(resp(40, 1));
+        ev.extend(resp(50, 2));
+        ev.extend(resp(60, 3));
+        let (out, st) = run(ev);
+        assert_eq!(st.complete, 3);
+        for (i, x) in out.iter().enumerate() {
+            assert_eq!(x.depth, i as u32 + 1);
+            assert_eq!(x.fields.u64("req"), x.fields.u64("resp"));
+            assert_eq!(x.outcome, Outcome::Complete);
+        }
+        assert_eq!(out[1].latency_ns(), Some(51 - 20));
+        assert_eq!(out[1].ttfb_ns(), Some(50 - 21));
+    }
+
+    #[test]
+    fn orphans_unanswered_and_late_ends() {
+        let mut ev = Vec::new();
+        ev.extend(req(10, 1));
+        ev.extend(resp(20, 1));
+        ev.extend(resp(30, 2)); // no request: orphan, depth 2
+        ev.push(Event::RequestStart {
+            ts: 40,
+            key: MatchKey::Fifo,
+            fields: f("req", 3),
+        });
+        ev.extend(resp(50, 3));
+        // The request's end arrives after its exchange was written.
+        ev.push(Event::RequestEnd {
+            ts: 60,
+            key: MatchKey::Fifo,
+            fields: f("late", 1),
+            complete: true,
+        });
+        ev.extend(req(70, 4)); // never answered
+        let (out, st) = run(ev);
+        let kinds: Vec<_> = out.iter().map(|x| (x.depth, x.outcome)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (1, Outcome::Complete),
+                (2, Outcome::NoRequest),
+                (3, Outcome::Truncated),
+                (4, Outcome::LateRequestEnd),
+                (5, Outcome::NoResponse),
+            ]
+        );
+        assert_eq!(
+            (st.no_request, st.no_response, st.late_request_end),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn response_before_request_is_an_orphan() {
+        let mut ev = Vec::new();
+        ev.extend(resp(5, 9));
+        ev.extend(req(10, 1));
+        ev.extend(resp(20, 1));
+        let (out, _) = run(ev);
+        assert_eq!(out[0].outcome, Outcome::NoRequest);
+        assert_eq!(out[1].fields.u64("req"), Some(1));
+        assert_eq!(out[1].fields.u64("resp"), Some(1));
+    }
+
+    #[test]
+    fn info_then_final_share_a_record() {
+        let mut ev = Vec::new();
+        ev.extend(req(10, 1));
+        ev.push(Event::Info {
+            ts: 12,
+            key: MatchKey::Fifo,
+            fields: f("info", 100),
+        });
+        ev.extend(resp(20, 1));
+        let (out, _) = run(ev);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].info_ts, Some(12));
+        assert_eq!(out[0].fields.u64("info"), Some(100));
+    }
+
+    #[test]
+    fn open_records_are_bounded() {
+        let mut ev = Vec::new();
+        for i in 0..(MAX_OPEN as u64 + 10) {
+            ev.push(Event::RequestStart {
+                ts: i,
+                key: MatchKey::Fifo,
+                fields: Fields::default(),
+            });
+        }
+        let mut m = Matcher::new("t", conn());
+        let mut st = MatchStats::default();
+        let mut out = Vec::new();
+        m.feed(&mut ev, &mut st, &mut out);
+        assert_eq!(out.len(), 10);
+        assert_eq!(st.overflow, 10);
+    }
+}

@@ -1,0 +1,152 @@
+//! A minimal streaming JSON writer: exchanges are written field by field, without building
+//! an intermediate document per record.
+
+use std::fmt::Write as _;
+
+/// Builds JSON text into a string buffer.
+#[derive(Debug, Default)]
+pub struct Json {
+    buf: String,
+    need_comma: Vec<bool>,
+    after_key: bool,
+}
+
+impl Json {
+    /// An empty writer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The text written so far.
+    pub fn as_str(&self) -> &str {
+        &self.buf
+    }
+
+    /// Clears the buffer for the next record.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.need_comma.clear();
+        self.after_key = false;
+    }
+
+    fn before_value(&mut self) {
+        if self.after_key {
+            self.after_key = false;
+            return;
+        }
+        if let Some(n) = self.need_comma.last_mut() {
+            if *n {
+                self.buf.push(',');
+            }
+            *n = true;
+        }
+    }
+
+    /// `{`
+    pub fn open(&mut self) {
+        self.before_value();
+        self.buf.push('{');
+        self.need_comma.push(false);
+    }
+    /// `}`
+    pub fn close(&mut self) {
+        self.need_comma.pop();
+        self.buf.push('}');
+    }
+    /// `[`
+    pub fn open_list(&mut self) {
+        self.before_value();
+        self.buf.push('[');
+        self.need_comma.push(false);
+    }
+    /// `]`
+    pub fn close_list(&mut self) {
+        self.need_comma.pop();
+        self.buf.push(']');
+    }
+    /// `"key":` inside an object; the next call writes its value.
+    pub fn key(&mut self, k: &str) {
+        self.before_value();
+        self.string_raw(k);
+        self.buf.push(':');
+        self.after_key = true;
+    }
+    /// A string.
+    pub fn str(&mut self, v: &str) {
+        self.before_value();
+        self.string_raw(v);
+    }
+    /// Bytes as a string (invalid UTF-8 replaced by U+FFFD).
+    pub fn bytes(&mut self, v: &[u8]) {
+        self.str(&String::from_utf8_lossy(v));
+    }
+    /// A number.
+    pub fn u64(&mut self, v: u64) {
+        self.before_value();
+        let _ = write!(self.buf, "{v}");
+    }
+    /// A signed number.
+    pub fn i64(&mut self, v: i64) {
+        self.before_value();
+        let _ = write!(self.buf, "{v}");
+    }
+    /// A boolean.
+    pub fn bool(&mut self, v: bool) {
+        self.before_value();
+        self.buf.push_str(if v { "true" } else { "false" });
+    }
+    /// `null`.
+    pub fn null(&mut self) {
+        self.before_value();
+        self.buf.push_str("null");
+    }
+
+    fn string_raw(&mut self, s: &str) {
+        self.buf.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => self.buf.push_str("\\\""),
+                '\\' => self.buf.push_str("\\\\"),
+                '\n' => self.buf.push_str("\\n"),
+                '\r' => self.buf.push_str("\\r"),
+                '\t' => self.buf.push_str("\\t"),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    let _ = write!(self.buf, "\\u{:04x}", c as u32);
+                }
+                c => self.buf.push(c),
+            }
+        }
+        self.buf.push('"');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_objects_and_escaping() {
+        let mut j = Json::new();
+        j.open();
+        j.key("a");
+        j.u64(1);
+        j.key("b");
+        j.open();
+        j.key("c");
+        j.str("x\"y\\z\n\u{1}");
+        j.key("d");
+        j.open_list();
+        j.bool(true);
+        j.null();
+        j.close_list();
+        j.close();
+        j.key("e");
+        j.bytes(b"\xff");
+        j.close();
+        let v: serde_json::Value = serde_json::from_str(j.as_str()).unwrap();
+        assert_eq!(v["a"], 1);
+        assert_eq!(v["b"]["c"], "x\"y\\z\n\u{1}");
+        assert_eq!(v["b"]["d"][0], true);
+        assert_eq!(v["e"], "\u{fffd}");
+    }
+}

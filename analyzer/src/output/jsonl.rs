@@ -1,0 +1,160 @@
+//! JSON lines: one object per exchange, schema in `docs/jsonl.md`.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::json::Json;
+use crate::exchange::{Exchange, Outcome, Span, Vantage};
+use crate::input::Iface;
+use crate::proto::Value;
+
+/// RFC 3339 UTC time with nanoseconds.
+pub fn rfc3339(ns: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+fn span(j: &mut Json, s: Option<Span>) {
+    match s {
+        None => j.null(),
+        Some(s) => {
+            j.open();
+            j.key("start");
+            j.str(&rfc3339(s.start));
+            j.key("end");
+            match s.end {
+                Some(e) => j.str(&rfc3339(e)),
+                None => j.null(),
+            }
+            j.key("complete");
+            j.bool(s.complete);
+            j.close();
+        }
+    }
+}
+
+/// Writes one exchange as a JSON object (without newline) into `j`.
+pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
+    let c = &ex.conn;
+    j.open();
+    j.key("ts");
+    j.str(&rfc3339(ex.ts()));
+    j.key("uid");
+    j.str(&c.uid);
+    j.key("protocol");
+    j.str(ex.protocol);
+    j.key("transport");
+    j.str(c.transport.as_str());
+    for (k, e) in [("client", c.orig), ("server", c.resp)] {
+        j.key(k);
+        j.open();
+        j.key("ip");
+        j.str(&e.ip().to_string());
+        j.key("port");
+        j.u64(u64::from(e.port));
+        j.close();
+    }
+    j.key("vantage");
+    j.open();
+    match &c.vantage {
+        Vantage::Packets { iface } => {
+            j.key("kind");
+            j.str("packets");
+            j.key("iface");
+            match ifaces.get(*iface as usize).and_then(|i| i.name.as_deref()) {
+                Some(n) => j.str(n),
+                None => j.u64(u64::from(*iface)),
+            }
+        }
+        Vantage::Socket { pid, comm, cookie } => {
+            j.key("kind");
+            j.str("socket");
+            j.key("pid");
+            j.u64(u64::from(*pid));
+            j.key("comm");
+            j.str(comm);
+            j.key("cookie");
+            j.u64(*cookie);
+        }
+    }
+    j.close();
+    j.key("partial_connection");
+    j.bool(c.partial);
+    j.key("depth");
+    j.u64(u64::from(ex.depth));
+    j.key("outcome");
+    j.str(ex.outcome.as_str());
+    j.key("request");
+    span(j, ex.request);
+    j.key("response");
+    span(j, ex.response);
+    j.key("latency_ns");
+    match ex.latency_ns() {
+        Some(v) => j.u64(v),
+        None => j.null(),
+    }
+    j.key("ttfb_ns");
+    match ex.ttfb_ns() {
+        Some(v) => j.u64(v),
+        None => j.null(),
+    }
+    j.key(ex.protocol);
+    j.open();
+    for (k, v) in &ex.fields.0 {
+        j.key(k);
+        match v {
+            Value::Text(t) => j.bytes(t),
+            Value::U64(n) => j.u64(*n),
+            Value::I64(n) => j.i64(*n),
+            Value::Bool(b) => j.bool(*b),
+            Value::List(items) => {
+                j.open_list();
+                for t in items {
+                    j.bytes(t);
+                }
+                j.close_list();
+            }
+        }
+    }
+    j.close();
+    j.close();
+}
+
+/// Writes exchanges as JSON lines.
+#[derive(Debug)]
+pub struct JsonlWriter<W: Write> {
+    out: W,
+    j: Json,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    /// Writes to `out`.
+    pub fn new(out: W) -> Self {
+        JsonlWriter {
+            out,
+            j: Json::new(),
+        }
+    }
+
+    /// Writes exchanges (those that are only the late end of an already written request are
+    /// skipped: JSON has their data in the earlier record or not at all).
+    pub fn write(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
+        for e in ex {
+            if e.outcome == Outcome::LateRequestEnd {
+                continue;
+            }
+            self.j.clear();
+            exchange_json(&mut self.j, e, ifaces);
+            self.out.write_all(self.j.as_str().as_bytes())?;
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Flushes.
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush()?;
+        Ok(())
+    }
+}

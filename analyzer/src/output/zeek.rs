@@ -1,0 +1,283 @@
+//! Zeek-compatible TSV logs (`--format zeek`): one `<path>.log` per protocol, with Zeek's
+//! header lines, field names and value conventions — `-` for unset, `(empty)` for an empty
+//! string, `T`/`F`, times as seconds with microseconds, and Zeek's escaping of control bytes
+//! and invalid UTF-8 as `\xHH`.
+//!
+//! Each protocol describes its log with a [`ZeekLog`]; the connection columns (`ts`, `uid`,
+//! `id.*`) are common and written here.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::exchange::Exchange;
+
+/// A value in a Zeek log row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZVal {
+    /// Unset: `-`.
+    Unset,
+    /// A string (escaped when written; empty becomes `(empty)`).
+    Text(Vec<u8>),
+    /// A number.
+    Count(u64),
+    /// `T` / `F`.
+    Bool(bool),
+    /// Written exactly as given (Zeek literals such as `<empty>`).
+    Literal(&'static str),
+}
+
+impl ZVal {
+    /// Text from an optional byte string.
+    pub fn opt_text(v: Option<&[u8]>) -> ZVal {
+        v.map_or(ZVal::Unset, |t| ZVal::Text(t.to_vec()))
+    }
+    /// Count from an optional number.
+    pub fn opt_count(v: Option<u64>) -> ZVal {
+        v.map_or(ZVal::Unset, ZVal::Count)
+    }
+}
+
+/// A protocol's Zeek log: its name, columns after the connection columns, and how an
+/// exchange becomes a row (`false`: no row for this exchange).
+#[derive(Debug)]
+pub struct ZeekLog {
+    /// Log name (`http` → `http.log`).
+    pub path: &'static str,
+    /// Column names and Zeek types, after `ts uid id.orig_h id.orig_p id.resp_h id.resp_p`.
+    pub fields: &'static [(&'static str, &'static str)],
+    /// Fills `row` (one value per field) for an exchange.
+    pub row: fn(&Exchange, &mut Vec<ZVal>) -> bool,
+}
+
+const CONN_FIELDS: &[(&str, &str)] = &[
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+];
+
+/// Escapes a string as Zeek's ASCII writer does.
+pub fn escape(v: &[u8], out: &mut String) {
+    if v.is_empty() {
+        out.push_str("(empty)");
+        return;
+    }
+    if v == b"-" {
+        out.push_str("\\x2d");
+        return;
+    }
+    if v == b"(empty)" {
+        out.push_str("\\x28empty)");
+        return;
+    }
+    let mut rest = v;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                push_escaped_str(s, out);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                // `good` is valid UTF-8 by construction.
+                push_escaped_str(std::str::from_utf8(good).unwrap_or_default(), out);
+                let n = e.error_len().unwrap_or(bad.len());
+                for b in &bad[..n] {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+                rest = &bad[n..];
+            }
+        }
+    }
+}
+
+fn push_escaped_str(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Zeek's time format: seconds and microseconds.
+pub fn format_ts(ns: u64) -> String {
+    format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
+}
+
+fn format_open(ns: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
+    // "2009-11-18T20:58:04Z" -> "2009-11-18-20-58-04"
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .trim_end_matches('Z')
+        .replace([':', 'T'], "-")
+}
+
+struct Log {
+    out: BufWriter<File>,
+    spec: &'static ZeekLog,
+    last_ts: u64,
+}
+
+/// Writes Zeek logs into a directory.
+pub struct ZeekWriter {
+    dir: PathBuf,
+    logs: BTreeMap<&'static str, Log>,
+    row: Vec<ZVal>,
+    line: String,
+}
+
+impl std::fmt::Debug for ZeekWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZeekWriter")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ZeekWriter {
+    /// Logs will be created in `dir` (created if missing) as rows arrive.
+    pub fn new(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(ZeekWriter {
+            dir: dir.to_path_buf(),
+            logs: BTreeMap::new(),
+            row: Vec::new(),
+            line: String::new(),
+        })
+    }
+
+    fn open(&mut self, spec: &'static ZeekLog, ts: u64) -> Result<&mut Log> {
+        if !self.logs.contains_key(spec.path) {
+            let path = self.dir.join(format!("{}.log", spec.path));
+            let f =
+                File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut out = BufWriter::with_capacity(1 << 16, f);
+            let names: Vec<&str> = CONN_FIELDS
+                .iter()
+                .chain(spec.fields)
+                .map(|(n, _)| *n)
+                .collect();
+            let types: Vec<&str> = CONN_FIELDS
+                .iter()
+                .chain(spec.fields)
+                .map(|(_, t)| *t)
+                .collect();
+            write!(
+                out,
+                "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{}\n#open\t{}\n#fields\t{}\n#types\t{}\n",
+                spec.path,
+                format_open(ts),
+                names.join("\t"),
+                types.join("\t")
+            )?;
+            self.logs.insert(
+                spec.path,
+                Log {
+                    out,
+                    spec,
+                    last_ts: ts,
+                },
+            );
+        }
+        self.logs
+            .get_mut(spec.path)
+            .ok_or_else(|| anyhow::anyhow!("log vanished"))
+    }
+
+    /// Writes an exchange to its protocol's log, if the protocol has one.
+    pub fn write(&mut self, ex: &Exchange) -> Result<()> {
+        let Some(spec) = crate::proto::by_name(ex.protocol).and_then(|p| p.zeek) else {
+            return Ok(());
+        };
+        self.row.clear();
+        if !(spec.row)(ex, &mut self.row) {
+            return Ok(());
+        }
+        let ts = ex.ts();
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        let c = &ex.conn;
+        line.push_str(&format_ts(ts));
+        line.push('\t');
+        line.push_str(&c.uid);
+        for v in [
+            c.orig.ip().to_string(),
+            c.orig.port.to_string(),
+            c.resp.ip().to_string(),
+            c.resp.port.to_string(),
+        ] {
+            line.push('\t');
+            line.push_str(&v);
+        }
+        for v in &self.row {
+            line.push('\t');
+            match v {
+                ZVal::Unset => line.push('-'),
+                ZVal::Text(t) => escape(t, &mut line),
+                ZVal::Count(n) => line.push_str(&n.to_string()),
+                ZVal::Bool(b) => line.push(if *b { 'T' } else { 'F' }),
+                ZVal::Literal(l) => line.push_str(l),
+            }
+        }
+        line.push('\n');
+        let log = self.open(spec, ts)?;
+        log.out.write_all(line.as_bytes())?;
+        log.last_ts = log.last_ts.max(ts);
+        self.line = line;
+        Ok(())
+    }
+
+    /// Writes the `#close` lines and flushes.
+    pub fn finish(&mut self) -> Result<()> {
+        for log in self.logs.values_mut() {
+            writeln!(log.out, "#close\t{}", format_open(log.last_ts))?;
+            log.out.flush()?;
+            let _ = log.spec;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn esc(v: &[u8]) -> String {
+        let mut s = String::new();
+        escape(v, &mut s);
+        s
+    }
+
+    #[test]
+    fn zeek_escaping() {
+        assert_eq!(esc(b""), "(empty)");
+        assert_eq!(esc(b"-"), "\\x2d");
+        assert_eq!(esc(b"(empty)"), "\\x28empty)");
+        assert_eq!(esc(b"a\tb"), "a\\x09b");
+        assert_eq!(esc(b"a\\b"), "a\\\\b");
+        assert_eq!(esc("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(esc(b"x\xffy"), "x\\xffy");
+        assert_eq!(esc(b"\x7f"), "\\x7f");
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(format_ts(1_258_577_884_844_956_123), "1258577884.844956");
+        assert_eq!(format_ts(5_000), "0.000005");
+        assert_eq!(
+            format_open(1_258_577_884_000_000_000),
+            "2009-11-18-20-58-04"
+        );
+    }
+}

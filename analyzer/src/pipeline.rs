@@ -1,0 +1,357 @@
+//! The pipeline: read → decode → reassemble → parse → match → sinks.
+//!
+//! A reader thread produces time-ordered batches. For each batch, packets are decoded in
+//! parallel (rayon) and routed to shards by a direction-independent hash of their 5-tuple;
+//! shards then run in parallel, each owning its connections (reassembly, parsing and matching
+//! need no locks). Exchanges and connection summaries finished in a batch are sorted (so output
+//! is the same whatever the thread count) and handed to the sinks on the calling thread.
+
+use anyhow::{Result, anyhow};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::decode::{self, Decoded, Skip};
+use crate::exchange::Exchange;
+use crate::flow::{ConnKey, ConnSummary, FlowConfig, FlowStats, Shard};
+use crate::input::{Batch, BatchItem, FileSummary, Iface, Inputs};
+use crate::reassembly::ReasmStats;
+use crate::session::L7Stats;
+
+/// Receives what the pipeline produces, in batches.
+pub trait Sink {
+    /// Exchanges finished in a batch, sorted by time, connection and depth. `ifaces` is the
+    /// interface table so far (exchanges refer to interfaces by index).
+    fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()>;
+    /// Connections finished in a batch.
+    fn connections(&mut self, _c: &[ConnSummary]) -> Result<()> {
+        Ok(())
+    }
+    /// Everything has been read.
+    fn finish(&mut self, _s: &RunSummary) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Drop statistics of an interface, from Interface Statistics Blocks (last reading).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfaceDrops {
+    /// Packets the capture hook saw.
+    pub received: Option<u64>,
+    /// Packets lost before reaching the file.
+    pub dropped: Option<u64>,
+}
+
+/// Per-interface packet counts.
+#[derive(Clone, Debug, Default)]
+pub struct IfaceCounts {
+    /// The interface.
+    pub iface: Option<Iface>,
+    /// Packets read.
+    pub packets: u64,
+    /// Captured bytes.
+    pub bytes: u64,
+    /// Drops reported by the capture.
+    pub drops: IfaceDrops,
+}
+
+/// Everything counted during a run.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    /// Input files, in the order they were finished.
+    pub files: Vec<FileSummary>,
+    /// Files skipped in directories.
+    pub skipped: Vec<(std::path::PathBuf, String)>,
+    /// Interfaces, by global index.
+    pub ifaces: Vec<IfaceCounts>,
+    /// Packets read.
+    pub packets: u64,
+    /// Captured bytes read.
+    pub bytes: u64,
+    /// Earliest and latest packet time.
+    pub first_ts: Option<u64>,
+    /// Latest packet time.
+    pub last_ts: Option<u64>,
+    /// Packets not analyzed, by reason.
+    pub skipped_packets: FxHashMap<&'static str, u64>,
+    /// Socket events read (Juno archives).
+    pub socket_events: u64,
+    /// Metadata records read.
+    pub metadata_records: u64,
+    /// Recorder counters (last value per name and CPU), from Juno archives.
+    pub recorder_counters: FxHashMap<(String, Option<u32>), u64>,
+    /// Flow counters.
+    pub flows: FlowStats,
+    /// Reassembly counters.
+    pub reasm: ReasmStats,
+    /// Parser and matching counters.
+    pub l7: L7Stats,
+    /// Exchanges produced.
+    pub exchanges: u64,
+}
+
+/// Run options.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Packets per batch.
+    pub batch_packets: usize,
+    /// Shards (0: eight per worker thread).
+    pub shards: usize,
+    /// Flow timeouts and bounds.
+    pub flow: FlowConfig,
+    /// Show a progress bar on stderr (only if it is a terminal).
+    pub progress: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            batch_packets: 32 * 1024,
+            shards: 0,
+            flow: FlowConfig::default(),
+            progress: false,
+        }
+    }
+}
+
+/// One decoded packet, routed to a shard.
+struct Work {
+    item: u32,
+    decoded: DecodedOwnedRef,
+}
+
+/// A decoded packet whose payload is referenced by offset into the batch (so decoding can
+/// run on other threads than processing without copying payloads).
+#[derive(Clone, Copy)]
+struct DecodedOwnedRef {
+    src: decode::Endpoint,
+    dst: decode::Endpoint,
+    transport: decode::Transport,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload_off: u32,
+    payload_len: u32,
+    wire_len: u32,
+}
+
+#[derive(Default)]
+struct DecodeResult {
+    per_shard: Vec<Vec<Work>>,
+    skipped: FxHashMap<Skip, u64>,
+}
+
+fn decode_chunk(
+    batch: &Batch,
+    ifaces: &[Iface],
+    range: std::ops::Range<usize>,
+    nshards: usize,
+) -> DecodeResult {
+    let mut r = DecodeResult {
+        per_shard: (0..nshards).map(|_| Vec::new()).collect(),
+        ..Default::default()
+    };
+    for i in range {
+        let BatchItem::Packet(p) = &batch.items[i] else {
+            continue;
+        };
+        let Some(iface) = ifaces.get(p.iface as usize) else {
+            continue;
+        };
+        let data = batch.packet_data(p);
+        match decode::decode(iface.linktype, data) {
+            Ok(d) => {
+                let key = ConnKey::new(d.src, d.dst, d.transport);
+                let shard = (key.shard_hash() % nshards as u64) as usize;
+                let payload_off = (d.payload.as_ptr() as usize - data.as_ptr() as usize) as u32;
+                r.per_shard[shard].push(Work {
+                    item: i as u32,
+                    decoded: DecodedOwnedRef {
+                        src: d.src,
+                        dst: d.dst,
+                        transport: d.transport,
+                        seq: d.seq,
+                        ack: d.ack,
+                        flags: d.flags,
+                        payload_off,
+                        payload_len: d.payload.len() as u32,
+                        wire_len: d.wire_len,
+                    },
+                });
+            }
+            Err(s) => *r.skipped.entry(s).or_default() += 1,
+        }
+    }
+    r
+}
+
+/// Runs the whole analysis.
+pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSummary> {
+    let threads = rayon::current_num_threads();
+    let nshards = if cfg.shards == 0 {
+        threads * 8
+    } else {
+        cfg.shards
+    };
+    let mut shards: Vec<Shard> = (0..nshards).map(|_| Shard::new(cfg.flow)).collect();
+    let mut summary = RunSummary {
+        skipped: inputs.skipped.clone(),
+        ..Default::default()
+    };
+    let mut ifaces: Vec<Iface> = Vec::new();
+
+    let progress =
+        crate::progress::Bar::new(cfg.progress, inputs.total_bytes, inputs.progress.clone());
+    let (tx, rx) = crossbeam_channel::bounded::<Batch>(2);
+    let batch_packets = cfg.batch_packets;
+    let reader = std::thread::Builder::new()
+        .name("juno-reader".into())
+        .spawn(move || inputs.read(batch_packets, |b| tx.send(b).is_ok()))?;
+
+    let mut result = Ok(());
+    for batch in rx.iter() {
+        if let Err(e) = process_batch(&batch, &mut ifaces, &mut shards, &mut summary, sink) {
+            result = Err(e);
+            break;
+        }
+        progress.tick();
+    }
+    drop(rx);
+    let read_result = reader
+        .join()
+        .map_err(|_| anyhow!("the reader thread panicked"))?;
+    result?;
+    read_result?;
+
+    shards.par_iter_mut().for_each(Shard::finish_all);
+    flush(&mut shards, &ifaces, &mut summary, sink)?;
+    for s in &shards {
+        summary.flows.add(&s.stats);
+        summary.reasm.add(&s.reasm);
+        summary.l7.add(&s.ctx.stats);
+    }
+    progress.finish();
+    sink.finish(&summary)?;
+    Ok(summary)
+}
+
+fn process_batch(
+    batch: &Batch,
+    ifaces: &mut Vec<Iface>,
+    shards: &mut [Shard],
+    summary: &mut RunSummary,
+    sink: &mut dyn Sink,
+) -> Result<()> {
+    for i in &batch.new_ifaces {
+        ifaces.push(i.clone());
+        summary.ifaces.push(IfaceCounts {
+            iface: Some(i.clone()),
+            ..Default::default()
+        });
+    }
+    summary.files.extend(batch.files_done.iter().cloned());
+
+    // Sequential bookkeeping of non-packet items and counts (cheap).
+    for item in &batch.items {
+        match item {
+            BatchItem::Packet(p) => {
+                summary.packets += 1;
+                summary.bytes += u64::from(p.len);
+                if p.ts != 0 {
+                    summary.first_ts = Some(summary.first_ts.map_or(p.ts, |f| f.min(p.ts)));
+                    summary.last_ts = Some(summary.last_ts.map_or(p.ts, |l| l.max(p.ts)));
+                }
+                if let Some(c) = summary.ifaces.get_mut(p.iface as usize) {
+                    c.packets += 1;
+                    c.bytes += u64::from(p.len);
+                }
+            }
+            BatchItem::IfaceStats(i, s) => {
+                if let Some(c) = summary.ifaces.get_mut(*i as usize) {
+                    c.drops = IfaceDrops {
+                        received: s.received,
+                        dropped: s.dropped,
+                    };
+                }
+            }
+            BatchItem::Socket(_) => summary.socket_events += 1,
+            BatchItem::Meta(..) => summary.metadata_records += 1,
+            BatchItem::RecorderStats(_, s) => {
+                for c in &s.counters {
+                    summary
+                        .recorder_counters
+                        .insert((c.name.clone(), c.cpu), c.value);
+                }
+            }
+            BatchItem::FileInfo(..) => {}
+        }
+    }
+
+    // Decode in parallel, in contiguous chunks so that per-shard order is packet order.
+    let nshards = shards.len();
+    let n = batch.items.len();
+    let chunk = 2048usize;
+    let ranges: Vec<std::ops::Range<usize>> = (0..n)
+        .step_by(chunk)
+        .map(|s| s..(s + chunk).min(n))
+        .collect();
+    let decoded: Vec<DecodeResult> = ranges
+        .into_par_iter()
+        .map(|r| decode_chunk(batch, ifaces, r, nshards))
+        .collect();
+    for d in &decoded {
+        for (k, v) in &d.skipped {
+            *summary.skipped_packets.entry(k.name()).or_default() += v;
+        }
+    }
+
+    // Process shards in parallel.
+    shards.par_iter_mut().enumerate().for_each(|(si, shard)| {
+        for d in &decoded {
+            for w in &d.per_shard[si] {
+                let BatchItem::Packet(p) = &batch.items[w.item as usize] else {
+                    continue;
+                };
+                let data = batch.packet_data(p);
+                let o = &w.decoded;
+                let start = o.payload_off as usize;
+                let dec = Decoded {
+                    src: o.src,
+                    dst: o.dst,
+                    transport: o.transport,
+                    seq: o.seq,
+                    ack: o.ack,
+                    flags: o.flags,
+                    payload: &data[start..start + o.payload_len as usize],
+                    wire_len: o.wire_len,
+                };
+                shard.packet(p.ts, p.iface, &dec);
+            }
+        }
+        shard.sweep();
+    });
+    flush(shards, ifaces, summary, sink)
+}
+
+fn flush(
+    shards: &mut [Shard],
+    ifaces: &[Iface],
+    summary: &mut RunSummary,
+    sink: &mut dyn Sink,
+) -> Result<()> {
+    let mut ex: Vec<Exchange> = Vec::new();
+    let mut conns: Vec<ConnSummary> = Vec::new();
+    for s in shards.iter_mut() {
+        ex.append(&mut s.ctx.exchanges);
+        conns.append(&mut s.ended);
+    }
+    ex.sort_by(|a, b| (a.ts(), &a.conn.uid, a.depth).cmp(&(b.ts(), &b.conn.uid, b.depth)));
+    conns.sort_by(|a, b| (a.info.first_ts, &a.info.uid).cmp(&(b.info.first_ts, &b.info.uid)));
+    summary.exchanges += ex.len() as u64;
+    if !ex.is_empty() {
+        sink.exchanges(&ex, ifaces)?;
+    }
+    if !conns.is_empty() {
+        sink.connections(&conns)?;
+    }
+    Ok(())
+}

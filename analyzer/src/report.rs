@@ -1,0 +1,395 @@
+//! `juno-analyze report`: a terminal summary of a capture — what was read, connections,
+//! protocols, exchanges by outcome and status, latency percentiles, top servers and
+//! endpoints, drops and anomalies.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
+
+use crate::exchange::{Exchange, Outcome};
+use crate::flow::{ConnState, ConnSummary};
+use crate::input::Iface;
+use crate::output::jsonl::rfc3339;
+use crate::pipeline::{RunSummary, Sink};
+use crate::proto;
+
+/// Distinct endpoints or servers kept per protocol; more are counted under `(other)`.
+const MAX_KEYS: usize = 10_000;
+
+#[derive(Debug)]
+struct Lat(Histogram<u64>);
+
+impl Default for Lat {
+    fn default() -> Self {
+        // Auto-resizing with three significant digits: bounded memory whatever the values.
+        Lat(Histogram::new(3).expect("3 significant figures is within hdrhistogram's 0..=5"))
+    }
+}
+
+impl Lat {
+    fn add(&mut self, ns: u64) {
+        let _ = self.0.record(ns.max(1));
+    }
+    fn q(&self, q: f64) -> u64 {
+        self.0.value_at_quantile(q)
+    }
+}
+
+#[derive(Debug, Default)]
+struct KeyAgg {
+    count: u64,
+    failed: u64,
+    lat: Lat,
+}
+
+#[derive(Debug, Default)]
+struct ProtoAgg {
+    exchanges: u64,
+    outcomes: BTreeMap<&'static str, u64>,
+    statuses: BTreeMap<String, u64>,
+    failed: u64,
+    lat: Lat,
+    endpoints: FxHashMap<String, KeyAgg>,
+    servers: FxHashMap<String, KeyAgg>,
+}
+
+fn bump(map: &mut FxHashMap<String, KeyAgg>, key: String) -> &mut KeyAgg {
+    let key = if map.len() >= MAX_KEYS && !map.contains_key(&key) {
+        "(other)".to_string()
+    } else {
+        key
+    };
+    map.entry(key).or_default()
+}
+
+/// Aggregates exchanges and connections for the terminal report.
+#[derive(Debug, Default)]
+pub struct Report {
+    protos: BTreeMap<&'static str, ProtoAgg>,
+    conns: u64,
+    conn_states: BTreeMap<&'static str, u64>,
+    conn_bytes: [u64; 2],
+    top: usize,
+    text: String,
+}
+
+fn status_class(s: &str) -> String {
+    match s.as_bytes().first() {
+        Some(c @ b'1'..=b'5') if s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{}xx", *c as char)
+        }
+        _ => s.to_string(),
+    }
+}
+
+/// Human-friendly duration.
+pub fn dur(ns: u64) -> String {
+    match ns {
+        n if n < 1_000 => format!("{n} ns"),
+        n if n < 1_000_000 => format!("{:.1} µs", n as f64 / 1e3),
+        n if n < 1_000_000_000 => format!("{:.1} ms", n as f64 / 1e6),
+        n => format!("{:.2} s", n as f64 / 1e9),
+    }
+}
+
+/// Human-friendly byte count.
+pub fn bytes(n: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < U.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+impl Report {
+    /// A report listing `top` entries per table.
+    pub fn new(top: usize) -> Self {
+        Report {
+            top,
+            ..Default::default()
+        }
+    }
+
+    /// The rendered text (after [`Sink::finish`]).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn add(&mut self, ex: &Exchange) {
+        if ex.outcome == Outcome::LateRequestEnd {
+            return;
+        }
+        let Some(p) = proto::by_name(ex.protocol) else {
+            return;
+        };
+        let s = (p.summarize)(ex);
+        let a = self.protos.entry(ex.protocol).or_default();
+        a.exchanges += 1;
+        *a.outcomes.entry(ex.outcome.as_str()).or_default() += 1;
+        *a.statuses
+            .entry(
+                s.status
+                    .as_deref()
+                    .map(status_class)
+                    .unwrap_or_else(|| "none".into()),
+            )
+            .or_default() += 1;
+        if s.failed {
+            a.failed += 1;
+        }
+        let lat = ex.latency_ns();
+        if let Some(l) = lat {
+            a.lat.add(l);
+        }
+        let server = ex.conn.resp.to_string();
+        for (map, key) in [(&mut a.endpoints, s.endpoint), (&mut a.servers, server)] {
+            let k = bump(map, key);
+            k.count += 1;
+            if s.failed {
+                k.failed += 1;
+            }
+            if let Some(l) = lat {
+                k.lat.add(l);
+            }
+        }
+    }
+
+    fn render(&mut self, s: &RunSummary) {
+        let mut o = String::new();
+        let _ = writeln!(o, "Capture");
+        let mut formats: BTreeMap<String, u64> = BTreeMap::new();
+        for f in &s.files {
+            *formats.entry(f.format.to_string()).or_default() += 1;
+        }
+        let fl: Vec<String> = formats.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let _ = writeln!(o, "  files        {} ({})", s.files.len(), fl.join(", "));
+        if let (Some(a), Some(b)) = (s.first_ts, s.last_ts) {
+            let _ = writeln!(
+                o,
+                "  time range   {} .. {} ({})",
+                rfc3339(a),
+                rfc3339(b),
+                dur(b - a)
+            );
+        }
+        let _ = writeln!(o, "  packets      {} ({})", s.packets, bytes(s.bytes));
+        if s.socket_events > 0 || s.metadata_records > 0 {
+            let _ = writeln!(
+                o,
+                "  socket events {}, metadata records {}",
+                s.socket_events, s.metadata_records
+            );
+        }
+        for (i, c) in s.ifaces.iter().enumerate() {
+            let name = c
+                .iface
+                .as_ref()
+                .and_then(|x| x.name.clone())
+                .unwrap_or_else(|| format!("#{i}"));
+            let desc = c
+                .iface
+                .as_ref()
+                .and_then(|x| x.description.clone())
+                .map(|d| format!(" [{d}]"))
+                .unwrap_or_default();
+            let drops = match (c.drops.dropped, c.drops.received) {
+                (Some(d), Some(r)) if r > 0 => {
+                    format!("{d} dropped of {r} ({:.2}%)", 100.0 * d as f64 / r as f64)
+                }
+                (Some(d), _) => format!("{d} dropped"),
+                _ => "drops not reported by the capture".into(),
+            };
+            let _ = writeln!(
+                o,
+                "  interface    {name}{desc}: {} packets, {drops}",
+                c.packets
+            );
+        }
+        if !s.skipped_packets.is_empty() {
+            let mut v: Vec<_> = s.skipped_packets.iter().collect();
+            v.sort();
+            let l: Vec<String> = v.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(o, "  not analyzed {}", l.join(", "));
+        }
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "Connections    {} (tcp {}, udp {} packets); began before capture {}; expired idle {}",
+            self.conns, s.flows.tcp_packets, s.flows.udp_packets, s.flows.partial, s.flows.expired
+        );
+        let st: Vec<String> = self
+            .conn_states
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(o, "  states       {}", st.join(", "));
+        let _ = writeln!(
+            o,
+            "  payload      to servers {}, to clients {}",
+            bytes(self.conn_bytes[0]),
+            bytes(self.conn_bytes[1])
+        );
+        let mut protos: Vec<_> = s.l7.protocols.iter().collect();
+        protos.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let pl: Vec<String> = protos
+            .iter()
+            .map(|(k, v)| format!("{} {v}", if **k == "-" { "unidentified" } else { k }))
+            .collect();
+        let _ = writeln!(o, "  protocols    {}", pl.join(", "));
+        let r = &s.reasm;
+        let _ = writeln!(
+            o,
+            "  reassembly   gaps {} ({}), retransmitted {}, out-of-order segments {}, buffer overflows {}",
+            r.gaps,
+            bytes(r.gap_bytes),
+            bytes(r.retrans_bytes),
+            r.ooo_segments,
+            r.ooo_overflows
+        );
+        if s.flows.other_iface_packets > 0 {
+            let _ = writeln!(
+                o,
+                "  duplicates   {} packets of connections already seen on another interface",
+                s.flows.other_iface_packets
+            );
+        }
+        let _ = writeln!(o);
+        let m = &s.l7.matching;
+        let _ = writeln!(
+            o,
+            "Exchanges      {} complete, {} truncated, {} without response, {} without request",
+            m.complete, m.truncated, m.no_response, m.no_request
+        );
+        for (name, a) in &self.protos {
+            let ol: Vec<String> = a.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(
+                o,
+                "  {name:<12} {} exchanges: {}",
+                a.exchanges,
+                ol.join(", ")
+            );
+            let sl: Vec<String> = a.statuses.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(o, "    status     {}; failed {}", sl.join(", "), a.failed);
+            if a.lat.0.len() > 0 {
+                let _ = writeln!(
+                    o,
+                    "    latency    p50 {}  p90 {}  p99 {}  max {}  (n={})",
+                    dur(a.lat.q(0.5)),
+                    dur(a.lat.q(0.9)),
+                    dur(a.lat.q(0.99)),
+                    dur(a.lat.0.max()),
+                    a.lat.0.len()
+                );
+            }
+        }
+        for (title, pick) in [("Top servers", 0usize), ("Top endpoints", 1)] {
+            let mut rows: Vec<(&str, &String, &KeyAgg)> = Vec::new();
+            for (name, a) in &self.protos {
+                let map = if pick == 0 { &a.servers } else { &a.endpoints };
+                rows.extend(map.iter().map(|(k, v)| (*name, k, v)));
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            rows.sort_by(|a, b| b.2.count.cmp(&a.2.count).then(a.1.cmp(b.1)));
+            let _ = writeln!(o, "\n{title} (by exchanges)");
+            for (p, k, v) in rows.iter().take(self.top) {
+                let lat = if v.lat.0.len() > 0 {
+                    format!("p50 {}  p99 {}", dur(v.lat.q(0.5)), dur(v.lat.q(0.99)))
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    o,
+                    "  {p:<6} {k:<48} {:>8}  failed {:<6} {lat}",
+                    v.count, v.failed
+                );
+            }
+        }
+        if !s.l7.weirds.is_empty() {
+            let mut w: Vec<_> = s.l7.weirds.iter().collect();
+            w.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let _ = writeln!(o, "\nParser anomalies");
+            for (k, v) in w.iter().take(self.top) {
+                let _ = writeln!(o, "  {k:<40} {v}");
+            }
+            if s.l7.gave_up > 0 {
+                let _ = writeln!(
+                    o,
+                    "  connections given up by their parser: {}",
+                    s.l7.gave_up
+                );
+            }
+        }
+        if !s.recorder_counters.is_empty() {
+            let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+            for ((name, _), v) in &s.recorder_counters {
+                *totals.entry(name).or_default() += v;
+            }
+            let _ = writeln!(o, "\nRecorder counters");
+            for (k, v) in totals {
+                let _ = writeln!(o, "  {k:<40} {v}");
+            }
+        }
+        let warnings: Vec<String> = s
+            .files
+            .iter()
+            .flat_map(|f| {
+                f.warnings
+                    .iter()
+                    .map(move |w| format!("{}: {w}", f.path.display()))
+            })
+            .chain(
+                s.skipped
+                    .iter()
+                    .map(|(p, why)| format!("{}: skipped: {why}", p.display())),
+            )
+            .collect();
+        if !warnings.is_empty() {
+            let _ = writeln!(o, "\nWarnings");
+            for w in warnings {
+                let _ = writeln!(o, "  {w}");
+            }
+        }
+        self.text = o;
+    }
+}
+
+impl Sink for Report {
+    fn exchanges(&mut self, ex: &[Exchange], _ifaces: &[Iface]) -> Result<()> {
+        for e in ex {
+            self.add(e);
+        }
+        Ok(())
+    }
+
+    fn connections(&mut self, c: &[ConnSummary]) -> Result<()> {
+        for s in c {
+            self.conns += 1;
+            let st = match s.state {
+                ConnState::Open => "open at end",
+                ConnState::Closed => "closed",
+                ConnState::Reset => "reset",
+            };
+            *self.conn_states.entry(st).or_default() += 1;
+            self.conn_bytes[0] += s.bytes[0];
+            self.conn_bytes[1] += s.bytes[1];
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, s: &RunSummary) -> Result<()> {
+        self.render(s);
+        Ok(())
+    }
+}
