@@ -7,7 +7,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, LenSource, TransportSlice};
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
 /// IP address and port, compact and hashable.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -313,22 +313,21 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
     })
 }
 
-/// The IP datagram length the IP header claims (header included), and where it starts.
+/// The IP datagram length the IP header claims (header included), and where it starts;
+/// `None` when the header claims nothing usable (IPv4 total length 0 from segmentation
+/// offload, IPv6 jumbograms).
 fn claimed_ip_len(net: &LaxNetSlice<'_>) -> Option<(usize, usize)> {
     match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
-            (v4.payload().len_source == LenSource::Ipv4HeaderTotalLen)
-                .then(|| (usize::from(h.total_len()), h.slice().as_ptr() as usize))
+            let total = usize::from(h.total_len());
+            (total >= usize::from(h.ihl()) * 4 && total != 0)
+                .then(|| (total, h.slice().as_ptr() as usize))
         }
         LaxNetSlice::Ipv6(v6) => {
             let h = v6.header();
-            (v6.payload().len_source == LenSource::Ipv6HeaderPayloadLen).then(|| {
-                (
-                    40 + usize::from(h.payload_length()),
-                    h.slice().as_ptr() as usize,
-                )
-            })
+            let pl = usize::from(h.payload_length());
+            (pl != 0).then(|| (40 + pl, h.slice().as_ptr() as usize))
         }
         LaxNetSlice::Arp(_) => None,
     }

@@ -321,10 +321,8 @@ impl Shard {
             let reuse = self.conns.get(&key).is_some_and(|c| {
                 c.rst || (c.fin[0] && c.fin[1]) || c.client_isn.is_some_and(|isn| isn != d.seq)
             });
-            if reuse {
-                if let Some(old) = self.conns.remove(&key) {
-                    self.close(old, ts);
-                }
+            if reuse && let Some(old) = self.conns.remove(&key) {
+                self.close(old, ts);
             }
         }
         let conn = match self.conns.get_mut(&key) {
@@ -334,11 +332,11 @@ impl Shard {
                 self.conns.entry(key).or_insert(c)
             }
         };
-        if let Vantage::Packets { iface: pinned } = conn.info.vantage {
-            if pinned != iface {
-                self.stats.other_iface_packets += 1;
-                return;
-            }
+        if let Vantage::Packets { iface: pinned } = conn.info.vantage
+            && pinned != iface
+        {
+            self.stats.other_iface_packets += 1;
+            return;
         }
         conn.last_ts = ts;
         let dir = if d.src == conn.info.orig {
@@ -357,10 +355,8 @@ impl Shard {
             Transport::Tcp => {
                 self.stats.tcp_packets += 1;
                 let done = Self::tcp(conn, dir, ts, d, &mut self.budget, &mut self.ctx);
-                if done {
-                    if let Some(c) = self.conns.remove(&key) {
-                        self.close(c, ts);
-                    }
+                if done && let Some(c) = self.conns.remove(&key) {
+                    self.close(c, ts);
                 }
             }
         }

@@ -170,11 +170,11 @@ impl Matcher {
                     r.fields = fields;
                     self.req_in_progress = Some(r.id);
                     self.open.push_back(r);
-                    if self.open.len() > MAX_OPEN {
-                        if let Some(old) = self.open.pop_front() {
-                            stats.overflow += 1;
-                            self.write(old, Outcome::NoResponse, stats, out);
-                        }
+                    if self.open.len() > MAX_OPEN
+                        && let Some(old) = self.open.pop_front()
+                    {
+                        stats.overflow += 1;
+                        self.write(old, Outcome::NoResponse, stats, out);
                     }
                 }
                 Event::RequestEnd {

@@ -152,12 +152,13 @@ impl Reassembler {
         }
         self.max_acked = u64::try_from(off).unwrap_or(0);
         // A hole the peer acknowledged, with data held beyond it: the hole is lost.
-        if let Some((&first, _)) = self.held.first_key_value() {
-            if self.max_acked > self.next && first > self.next {
-                let to = first.min(self.max_acked);
-                self.gap(ts, to - self.next, sink);
-                self.drain(budget, sink);
-            }
+        if let Some((&first, _)) = self.held.first_key_value()
+            && self.max_acked > self.next
+            && first > self.next
+        {
+            let to = first.min(self.max_acked);
+            self.gap(ts, to - self.next, sink);
+            self.drain(budget, sink);
         }
     }
 
@@ -210,10 +211,11 @@ impl Reassembler {
     }
 
     fn check_fin(&mut self) {
-        if let Some(f) = self.fin {
-            if self.next >= f && self.held.is_empty() {
-                self.ended = true;
-            }
+        if let Some(f) = self.fin
+            && self.next >= f
+            && self.held.is_empty()
+        {
+            self.ended = true;
         }
     }
 

@@ -280,7 +280,7 @@ impl Report {
             );
             let sl: Vec<String> = a.statuses.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(o, "    status     {}; failed {}", sl.join(", "), a.failed);
-            if a.lat.0.len() > 0 {
+            if !a.lat.0.is_empty() {
                 let _ = writeln!(
                     o,
                     "    latency    p50 {}  p90 {}  p99 {}  max {}  (n={})",
@@ -304,7 +304,7 @@ impl Report {
             rows.sort_by(|a, b| b.2.count.cmp(&a.2.count).then(a.1.cmp(b.1)));
             let _ = writeln!(o, "\n{title} (by exchanges)");
             for (p, k, v) in rows.iter().take(self.top) {
-                let lat = if v.lat.0.len() > 0 {
+                let lat = if !v.lat.0.is_empty() {
                     format!("p50 {}  p99 {}", dur(v.lat.q(0.5)), dur(v.lat.q(0.99)))
                 } else {
                     String::new()

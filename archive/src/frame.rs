@@ -306,22 +306,22 @@ pub fn decompress_frame(frame: &[u8], limit: usize) -> Result<Vec<u8>, FrameErro
 /// Decompresses an indexed frame and checks it against its index.
 pub fn decompress_entry(buf: &[u8], e: &FrameEntry, limit: usize) -> Result<Vec<u8>, FrameError> {
     let frame = &buf[e.offset..e.offset + e.len];
-    if let Some(idx) = e.index {
-        if idx.uncompressed_len as usize > limit {
-            return Err(FrameError::TooLarge {
-                claimed: u64::from(idx.uncompressed_len),
-                limit,
-            });
-        }
+    if let Some(idx) = e.index
+        && idx.uncompressed_len as usize > limit
+    {
+        return Err(FrameError::TooLarge {
+            claimed: u64::from(idx.uncompressed_len),
+            limit,
+        });
     }
     let out = decompress_frame(frame, limit)?;
-    if let Some(idx) = e.index {
-        if idx.uncompressed_len as usize != out.len() {
-            return Err(FrameError::SizeMismatch {
-                expected: idx.uncompressed_len,
-                actual: out.len(),
-            });
-        }
+    if let Some(idx) = e.index
+        && idx.uncompressed_len as usize != out.len()
+    {
+        return Err(FrameError::SizeMismatch {
+            expected: idx.uncompressed_len,
+            actual: out.len(),
+        });
     }
     Ok(out)
 }

@@ -152,6 +152,10 @@ pub enum Record<'a> {
 
 /// The result of decoding one custom-block payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned by value and matched at once, never stored"
+)]
 pub enum Decoded<'a> {
     /// A record this reader understands.
     Record(Record<'a>),

@@ -1,6 +1,8 @@
 //! Round-trip property tests: whatever is written is read back, in order, from whole files,
 //! with any frame size; files cut anywhere read up to their last complete frame.
 
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
 use std::net::{IpAddr, SocketAddr};
 
 use juno_archive::frame;

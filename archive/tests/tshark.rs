@@ -5,6 +5,8 @@
 //!
 //! Needs `zstd` and `tshark` (installed by `scripts/setup.sh`); fails if they are missing.
 
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
 use std::process::Command;
 
 use etherparse::PacketBuilder;

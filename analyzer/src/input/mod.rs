@@ -314,10 +314,10 @@ impl Merger {
     fn chunk_index(&mut self, i: usize) -> u32 {
         let f = &mut self.files[i];
         let generation = f.cursor.chunk_gen;
-        if let Some((g, idx)) = f.chunk_slot {
-            if g == generation {
-                return idx;
-            }
+        if let Some((g, idx)) = f.chunk_slot
+            && g == generation
+        {
+            return idx;
         }
         let idx = u32::try_from(self.batch.chunks.len()).unwrap_or(u32::MAX);
         self.batch.chunks.push(f.cursor.chunk.clone());

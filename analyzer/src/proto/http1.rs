@@ -332,21 +332,19 @@ fn parse_request_line(line: &[u8]) -> Option<RequestLine> {
         while q < rest.len() && is_ws(rest[q]) {
             q += 1;
         }
-        if q > at || at == scan {
-            if has_http(&rest[q..]) {
-                let v = &rest[q + 5..];
-                let version = match v {
-                    [a, b'.', b, ..] if a.is_ascii_digit() && b.is_ascii_digit() => {
-                        Some(parse_version(v))
-                    }
-                    _ => None,
-                };
-                return Some(RequestLine {
-                    method,
-                    uri: rest[..at].to_vec(),
-                    version,
-                });
-            }
+        if (q > at || at == scan) && has_http(&rest[q..]) {
+            let v = &rest[q + 5..];
+            let version = match v {
+                [a, b'.', b, ..] if a.is_ascii_digit() && b.is_ascii_digit() => {
+                    Some(parse_version(v))
+                }
+                _ => None,
+            };
+            return Some(RequestLine {
+                method,
+                uri: rest[..at].to_vec(),
+                version,
+            });
         }
         at += 1;
     }
@@ -659,7 +657,7 @@ impl Http {
             State::Headers => self.header_line(dir, ts, line, out),
             State::Body(Body::ChunkSize) => {
                 let (n, ok) = parse_chunk_size(line);
-                if !ok && !line.first().is_some_and(|&c| c == b'-') {
+                if !ok && line.first().is_none_or(|&c| c != b'-') {
                     out.weird("HTTP_bad_chunk_size");
                 }
                 self.sides[di].state = State::Body(if n == 0 {
@@ -939,13 +937,14 @@ impl Http {
                 .as_deref()
                 .is_some_and(|t| first_token_lower(t) == b"chunked");
         let mut cl = m.h.content_length;
-        if m.kind == Kind::Response && code == 206 {
-            if let Some(r) = m.h.content_range.as_deref().and_then(content_range_len) {
-                if cl.is_some_and(|c| c != r) {
-                    out.weird("HTTP_range_not_matching_len");
-                }
-                cl = Some(cl.map_or(r, |c| c.max(r)));
+        if m.kind == Kind::Response
+            && code == 206
+            && let Some(r) = m.h.content_range.as_deref().and_then(content_range_len)
+        {
+            if cl.is_some_and(|c| c != r) {
+                out.weird("HTTP_range_not_matching_len");
             }
+            cl = Some(cl.map_or(r, |c| c.max(r)));
         }
         if te_chunked && m.h.content_length.is_some() {
             out.weird("HTTP_content_length_and_chunked");
@@ -1033,6 +1032,12 @@ impl Http {
     fn feed(&mut self, dir: Dir, ts: Ts, mut data: &[u8], out: &mut Emitter) {
         let di = dir.idx();
         while !data.is_empty() {
+            // A line ended with CR at the end of the previous segment: an LF here belongs to
+            // that terminator, whatever state the line moved us into.
+            if std::mem::take(&mut self.sides[di].skip_lf) && data[0] == b'\n' {
+                data = &data[1..];
+                continue;
+            }
             let state = self.sides[di].state;
             match state {
                 State::Done => return,
@@ -1095,16 +1100,6 @@ impl Http {
     /// Consumes bytes up to and including one line terminator (or all of `data`).
     fn feed_lines<'d>(&mut self, dir: Dir, ts: Ts, data: &'d [u8], out: &mut Emitter) -> &'d [u8] {
         let side = &mut self.sides[dir.idx()];
-        let mut data = data;
-        if side.skip_lf {
-            side.skip_lf = false;
-            if data[0] == b'\n' {
-                data = &data[1..];
-                if data.is_empty() {
-                    return data;
-                }
-            }
-        }
         if side.line_ts.is_none() {
             side.line_ts = Some(ts);
         }

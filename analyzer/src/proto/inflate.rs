@@ -144,11 +144,14 @@ impl Inflater {
                     first,
                     raw_retry,
                 } => {
-                    if *raw_retry {
-                        first.extend_from_slice(
-                            &data[..data.len().min(4096 - first.len().min(4096))],
-                        );
-                    }
+                    // While a `deflate` body may still turn out to be raw deflate rather than
+                    // zlib, keep its first bytes to start over with.
+                    let kept_now = if *raw_retry {
+                        data.len().min(4096usize.saturating_sub(first.len()))
+                    } else {
+                        0
+                    };
+                    first.extend_from_slice(&data[..kept_now]);
                     let mut input = data;
                     while !input.is_empty() {
                         let before_in = z.total_in();
@@ -174,7 +177,7 @@ impl Inflater {
                                 }
                             }
                             Err(_) if *raw_retry && z.total_out() == 0 => {
-                                // Not zlib: start over as raw deflate with what we kept.
+                                // Not zlib: start over as raw deflate with everything so far.
                                 let kept = std::mem::take(first);
                                 self.st = St::Inflate {
                                     z: Box::new(Decompress::new(false)),
@@ -182,6 +185,7 @@ impl Inflater {
                                     raw_retry: false,
                                 };
                                 self.feed(&kept);
+                                self.feed(&data[kept_now..]);
                                 return;
                             }
                             Err(_) => {
@@ -190,7 +194,8 @@ impl Inflater {
                             }
                         }
                     }
-                    if z.total_out() > 0 {
+                    // Past the two-byte zlib header without complaint: it is zlib.
+                    if z.total_in() >= 2 {
                         *raw_retry = false;
                         first.clear();
                     }

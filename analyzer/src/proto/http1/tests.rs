@@ -1,1 +1,642 @@
+//! Literal-byte tests for every state of the HTTP/1 parser. Each conversation also runs with
+//! its bytes delivered one at a time, which must not change the result.
+
+use std::sync::Arc;
+
 use super::*;
+use crate::decode::Endpoint;
+use crate::exchange::{ConnInfo, Outcome, Vantage};
+use crate::matching::{MatchStats, Matcher};
+
+enum Step<'a> {
+    C(&'a [u8]),
+    S(&'a [u8]),
+    GapC(u64),
+    GapS(u64),
+}
+use Step::{C, GapC, GapS, S};
+
+struct Run {
+    ex: Vec<Exchange>,
+    weirds: Vec<&'static str>,
+    state: ParserState,
+}
+
+fn conn() -> Arc<ConnInfo> {
+    Arc::new(ConnInfo {
+        uid: "Ct".into(),
+        orig: Endpoint::new([10, 0, 0, 1].into(), 40000),
+        resp: Endpoint::new([10, 0, 0, 2].into(), 80),
+        transport: Transport::Tcp,
+        vantage: Vantage::Packets { iface: 0 },
+        first_ts: 0,
+        partial: false,
+    })
+}
+
+fn run_with(steps: &[Step<'_>], bytewise: bool) -> Run {
+    let mut p = Http::default();
+    let mut m = Matcher::new("http", conn());
+    let mut out = Emitter::default();
+    let mut st = MatchStats::default();
+    let mut ex = Vec::new();
+    let mut weirds = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        let ts = (i as u64 + 1) * 1000;
+        match s {
+            C(b) | S(b) => {
+                let dir = if matches!(s, C(_)) {
+                    Dir::ToServer
+                } else {
+                    Dir::ToClient
+                };
+                if bytewise {
+                    for byte in b.chunks(1) {
+                        p.data(dir, ts, byte, &mut out);
+                    }
+                } else {
+                    p.data(dir, ts, b, &mut out);
+                }
+            }
+            GapC(n) => p.gap(Dir::ToServer, ts, *n, &mut out),
+            GapS(n) => p.gap(Dir::ToClient, ts, *n, &mut out),
+        }
+        m.feed(&mut out.events, &mut st, &mut ex);
+        weirds.append(&mut out.weirds);
+    }
+    let state = p.state();
+    let end = (steps.len() as u64 + 1) * 1000;
+    p.end(Dir::ToServer, end, &mut out);
+    p.end(Dir::ToClient, end, &mut out);
+    m.feed(&mut out.events, &mut st, &mut ex);
+    m.finish(&mut st, &mut ex);
+    weirds.append(&mut out.weirds);
+    Run { ex, weirds, state }
+}
+
+/// Runs whole and byte by byte; both must agree.
+fn run(steps: &[Step<'_>]) -> Run {
+    let a = run_with(steps, false);
+    let b = run_with(steps, true);
+    assert_eq!(
+        a.ex.iter()
+            .map(|e| (e.depth, e.outcome, e.fields.clone()))
+            .collect::<Vec<_>>(),
+        b.ex.iter()
+            .map(|e| (e.depth, e.outcome, e.fields.clone()))
+            .collect::<Vec<_>>(),
+        "byte-at-a-time delivery changed the result"
+    );
+    a
+}
+
+fn t<'a>(e: &'a Exchange, k: &str) -> Option<&'a str> {
+    e.fields.text(k).map(|b| std::str::from_utf8(b).unwrap())
+}
+fn n(e: &Exchange, k: &str) -> Option<u64> {
+    e.fields.u64(k)
+}
+
+#[test]
+fn get_with_content_length() {
+    let r = run(&[
+        C(b"GET /a?b=c HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: curl/8\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello"),
+    ]);
+    assert_eq!(r.ex.len(), 1);
+    let e = &r.ex[0];
+    assert_eq!(e.outcome, Outcome::Complete);
+    assert_eq!(t(e, "method"), Some("GET"));
+    assert_eq!(t(e, "uri"), Some("/a?b=c"));
+    assert_eq!(t(e, "host"), Some("example.com:8080"));
+    assert_eq!(t(e, "user_agent"), Some("curl/8"));
+    assert_eq!(t(e, "version"), Some("1.1"));
+    assert_eq!(n(e, "status_code"), Some(200));
+    assert_eq!(t(e, "status_msg"), Some("OK"));
+    assert_eq!(n(e, "response_body_len"), Some(5));
+    assert_eq!(n(e, "request_body_len"), Some(0));
+    assert_eq!(t(e, "response_content_type"), Some("text/plain"));
+    assert_eq!(e.request.unwrap().start, 1000);
+    assert_eq!(e.response.unwrap().end, Some(2000));
+}
+
+#[test]
+fn pipelining_with_head() {
+    let r = run(&[
+        C(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nHEAD /2 HTTP/1.1\r\nHost: h\r\n\r\nGET /3 HTTP/1.1\r\nHost: h\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+        S(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nxyz"),
+    ]);
+    let got: Vec<_> =
+        r.ex.iter()
+            .map(|e| {
+                (
+                    e.depth,
+                    t(e, "uri"),
+                    n(e, "status_code"),
+                    n(e, "response_body_len"),
+                )
+            })
+            .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, Some("/1"), Some(200), Some(2)),
+            (2, Some("/2"), Some(200), Some(0)),
+            (3, Some("/3"), Some(404), Some(3))
+        ]
+    );
+    assert!(r.ex.iter().all(|e| e.outcome == Outcome::Complete));
+}
+
+#[test]
+fn chunked_response_with_extensions_and_trailers() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"),
+        C(b"GET /next HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 204 No Content\r\n\r\n"),
+    ]);
+    assert_eq!(r.ex.len(), 2);
+    assert_eq!(n(&r.ex[0], "response_body_len"), Some(11));
+    assert_eq!(r.ex[0].outcome, Outcome::Complete);
+    assert_eq!(n(&r.ex[1], "status_code"), Some(204));
+}
+
+#[test]
+fn chunked_request_body() {
+    let r = run(&[
+        C(b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        S(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(n(&r.ex[0], "request_body_len"), Some(3));
+    assert_eq!(n(&r.ex[0], "status_code"), Some(201));
+}
+
+#[test]
+fn expect_100_continue() {
+    let r = run(&[
+        C(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"),
+        S(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        C(b"data"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    ]);
+    assert_eq!(r.ex.len(), 1);
+    let e = &r.ex[0];
+    assert_eq!(
+        (n(e, "info_code"), t(e, "info_msg")),
+        (Some(100), Some("Continue"))
+    );
+    assert_eq!(n(e, "status_code"), Some(200));
+    assert_eq!(n(e, "request_body_len"), Some(4));
+    assert_eq!(e.info_ts, Some(2000));
+}
+
+#[test]
+fn not_modified_has_no_body() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz"),
+    ]);
+    assert_eq!(r.ex.len(), 2);
+    assert_eq!(n(&r.ex[0], "response_body_len"), Some(0));
+    assert_eq!(n(&r.ex[1], "response_body_len"), Some(1));
+}
+
+#[test]
+fn close_delimited_response() {
+    let r = run(&[
+        C(b"GET / HTTP/1.0\r\n\r\n"),
+        S(b"HTTP/1.0 200 OK\r\nConnection: close\r\n\r\nall of this is body\nand this"),
+    ]);
+    assert_eq!(n(&r.ex[0], "response_body_len"), Some(28));
+    assert_eq!(r.ex[0].outcome, Outcome::Complete);
+}
+
+#[test]
+fn unframed_response_counts_lines_to_the_end() {
+    // No length, no chunking, no close: line mode to the end, each line counted + 2 (Zeek).
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\n\r\nab\ncd"),
+    ]);
+    assert_eq!(n(&r.ex[0], "response_body_len"), Some(8));
+}
+
+#[test]
+fn connect_tunnel_ends_http() {
+    let r = run(&[
+        C(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+        S(b"HTTP/1.1 200 Connection Established\r\n\r\n"),
+        C(b"\x16\x03\x01 tls bytes"),
+        S(b"\x16\x03\x03 more tls"),
+    ]);
+    assert_eq!(r.ex.len(), 1);
+    assert_eq!(t(&r.ex[0], "uri"), Some("example.com:443"));
+    assert_eq!(t(&r.ex[0], "status_msg"), Some("Connection Established"));
+    assert_eq!(r.state, ParserState::Finished);
+    assert!(r.weirds.is_empty(), "{:?}", r.weirds);
+}
+
+#[test]
+fn upgrade_101() {
+    let r = run(&[
+        C(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+        S(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"),
+        C(b"\x81\x85junk"),
+    ]);
+    assert_eq!(r.ex.len(), 1);
+    let e = &r.ex[0];
+    assert_eq!(
+        (n(e, "status_code"), n(e, "info_code")),
+        (Some(101), Some(101))
+    );
+    assert_eq!(e.outcome, Outcome::Complete);
+    assert_eq!(r.state, ParserState::Finished);
+}
+
+#[test]
+fn http09_request_and_raw_response() {
+    let r = run(&[C(b"GET /index.html\n"), S(b"<html>hi</html>")]);
+    let e = &r.ex[0];
+    assert_eq!(t(e, "version"), Some("0.9"));
+    assert_eq!(n(e, "status_code"), Some(0));
+    assert_eq!(t(e, "status_msg"), None);
+    assert_eq!(n(e, "response_body_len"), Some(15));
+    assert_eq!(t(e, "request_version"), Some("0.9"));
+}
+
+#[test]
+fn request_line_variants() {
+    assert_eq!(
+        parse_request_line(b"GET /a b HTTP/1.1"),
+        Some(RequestLine {
+            method: b"GET".to_vec(),
+            uri: b"/a b".to_vec(),
+            version: Some((1, 1))
+        })
+    );
+    assert_eq!(parse_request_line(b"GET HTTP/1.1").unwrap().uri, b"");
+    assert_eq!(
+        parse_request_line(b"GET http://h/p?q HTTP/1.0")
+            .unwrap()
+            .uri,
+        b"http://h/p?q"
+    );
+    assert_eq!(
+        parse_request_line(b"get / http/1.1").unwrap().version,
+        Some((1, 1))
+    );
+    assert_eq!(
+        parse_request_line(b"GET /x/HTTP/1.1 HTTP/1.0").unwrap().uri,
+        b"/x/HTTP/1.1"
+    );
+    assert_eq!(
+        parse_request_line(b"GET /a<b").unwrap().uri,
+        b"/a<",
+        "Zeek drops the last byte here"
+    );
+    assert_eq!(parse_request_line(b"GET /ok").unwrap().version, None);
+    assert_eq!(
+        parse_request_line(b"T /x"),
+        None,
+        "0.9 methods need three characters"
+    );
+    assert_eq!(parse_request_line(b"GET "), None);
+    assert_eq!(parse_request_line(b"GET"), None);
+    assert_eq!(parse_request_line(b"/ HTTP/1.1"), None);
+    assert_eq!(parse_request_line(b""), None);
+}
+
+#[test]
+fn status_line_variants() {
+    let s = parse_status_line(b"HTTP/1.1 200 OK").unwrap();
+    assert_eq!(
+        (s.version, s.code, s.reason.as_deref()),
+        ((1, 1), 200, Some(&b"OK"[..]))
+    );
+    assert_eq!(parse_status_line(b"HTTP/1.1 204").unwrap().reason, None);
+    assert_eq!(
+        parse_status_line(b"HTTP/1.1 204 ").unwrap().reason,
+        Some(Vec::new())
+    );
+    assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK").unwrap().code, 200);
+    assert_eq!(parse_status_line(b"HTTP/1.1 abc Weird").unwrap().code, 0);
+    assert_eq!(
+        parse_status_line(b"HTTP/1.0 404 Not  Found ")
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some(&b"Not  Found "[..])
+    );
+    assert_eq!(parse_status_line(b"HTTP/x 200 OK").unwrap().version, (0, 0));
+    assert_eq!(parse_status_line(b"HTTP/1.1 20"), None);
+    assert_eq!(parse_status_line(b"SIP/2.0 200 OK"), None);
+}
+
+#[test]
+fn bad_request_line_gives_up() {
+    // A token followed by a word is a valid HTTP/0.9 request (as in Zeek); this is not.
+    let r = run(&[C(b"GARBAGE\r\n"), S(b"HTTP/1.1 400 Bad Request\r\n\r\n")]);
+    assert_eq!(r.state, ParserState::GaveUp);
+    assert!(r.weirds.contains(&"bad_HTTP_request"));
+    assert!(r.ex.is_empty());
+}
+
+#[test]
+fn oversized_headers_give_up() {
+    let mut req = b"GET / HTTP/1.1\r\n".to_vec();
+    for i in 0..(MAX_HEADERS + 1) {
+        req.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+    }
+    let r = run_with(&[C(&req)], false);
+    assert_eq!(r.state, ParserState::GaveUp);
+    assert!(r.weirds.contains(&"http_headers_too_large"));
+}
+
+#[test]
+fn long_line_is_cut_and_counted() {
+    let mut req = b"GET /".to_vec();
+    req.extend(std::iter::repeat_n(b'a', MAX_LINE + 10));
+    req.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+    let r = run_with(
+        &[
+            C(&req),
+            S(b"HTTP/1.1 414 URI Too Long\r\nContent-Length: 0\r\n\r\n"),
+        ],
+        false,
+    );
+    assert!(r.weirds.contains(&"http_line_too_long"));
+    // The cut line has no version any more: it is parsed as HTTP/0.9 with the kept bytes.
+    assert_eq!(t(&r.ex[0], "uri").map(str::len), Some(MAX_LINE - 4));
+}
+
+#[test]
+fn gzip_body_length_is_decoded() {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let body = b"hello hello hello hello hello hello hello hello".repeat(20);
+    let mut g = GzEncoder::new(Vec::new(), flate2::Compression::best());
+    g.write_all(&body).unwrap();
+    let gz = g.finish().unwrap();
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        gz.len()
+    )
+    .into_bytes();
+    resp.extend_from_slice(&gz);
+    let r = run(&[C(b"GET / HTTP/1.1\r\n\r\n"), S(&resp)]);
+    assert_eq!(n(&r.ex[0], "response_body_len"), Some(body.len() as u64));
+}
+
+#[test]
+fn obs_fold_is_joined_without_separator() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\nUser-Agent: a\r\n  b\r\nHost: h \r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(t(&r.ex[0], "user_agent"), Some("a  b"));
+    assert_eq!(
+        t(&r.ex[0], "host"),
+        Some("h "),
+        "trailing whitespace is kept"
+    );
+    assert!(r.weirds.contains(&"HTTP_obsolete_line_folding"));
+}
+
+#[test]
+fn last_header_wins_and_bad_headers_are_dropped() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\nHost: first\r\nno colon here\r\nHost : second\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(t(&r.ex[0], "host"), Some("second"));
+    assert!(r.weirds.contains(&"HTTP_bad_header"));
+}
+
+#[test]
+fn invalid_content_length_means_no_body() {
+    let r = run(&[
+        C(b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n"),
+    ]);
+    let uris: Vec<_> = r.ex.iter().map(|e| t(e, "uri")).collect();
+    assert_eq!(uris, vec![Some("/"), Some("/smuggled")]);
+    assert!(r.weirds.contains(&"HTTP_bad_content_length"));
+}
+
+#[test]
+fn chunked_wins_over_content_length() {
+    let r = run(&[C(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 50\r\n\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n")]);
+    assert_eq!(r.ex.len(), 2);
+    assert!(r.weirds.contains(&"HTTP_content_length_and_chunked"));
+}
+
+#[test]
+fn chunk_size_overflow_is_the_last_chunk() {
+    let r = run(&[C(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n\r\nGET /s HTTP/1.1\r\n\r\n")]);
+    assert_eq!(r.ex.len(), 2);
+    assert_eq!(n(&r.ex[0], "request_body_len"), Some(0));
+    assert!(r.weirds.contains(&"HTTP_bad_chunk_size"));
+}
+
+#[test]
+fn gap_inside_a_body_is_counted() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"),
+        GapS(5),
+        S(b"cde"),
+    ]);
+    assert_eq!(n(&r.ex[0], "response_body_len"), Some(10));
+    assert_eq!(r.ex[0].outcome, Outcome::Complete);
+}
+
+#[test]
+fn gap_in_headers_resynchronises_on_next_request() {
+    let r = run(&[
+        C(b"GET /one HTTP/1.1\r\nHost: a"),
+        GapC(100),
+        C(b"garbage tail\r\n\r\nGET /two HTTP/1.1\r\nHost: b\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    let got: Vec<_> =
+        r.ex.iter()
+            .map(|e| (t(e, "uri"), e.request.map(|q| q.complete)))
+            .collect();
+    assert_eq!(
+        got,
+        vec![(Some("/one"), Some(false)), (Some("/two"), Some(true))]
+    );
+    assert!(r.weirds.contains(&"HTTP_content_gap"));
+}
+
+#[test]
+fn gap_in_responses_leaves_requests_unanswered() {
+    let r = run(&[
+        C(b"GET /1 HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\n"),
+        GapS(300),
+        C(b"GET /2 HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"),
+    ]);
+    let got: Vec<_> =
+        r.ex.iter()
+            .map(|e| (e.depth, t(e, "uri"), e.outcome))
+            .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, Some("/1"), Outcome::Truncated),
+            (2, Some("/2"), Outcome::Complete)
+        ]
+    );
+}
+
+#[test]
+fn bare_lf_and_split_crlf() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\nHost: x\n\n"),
+        S(b"HTTP/1.1 200 OK\r"),
+        S(b"\nContent-Length: 1\r\n\r"),
+        S(b"\nz"),
+    ]);
+    assert_eq!(t(&r.ex[0], "host"), Some("x"));
+    assert_eq!(n(&r.ex[0], "response_body_len"), Some(1));
+}
+
+#[test]
+fn partial_content_uses_the_larger_length() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 206 ok\r\nContent-Length: 3\r\nContent-Range: bytes 0-4/10\r\n\r\n12345"),
+    ]);
+    assert_eq!(n(&r.ex[0], "response_body_len"), Some(5));
+}
+
+#[test]
+fn multipart_counts_lines() {
+    let body = b"--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XX--\r\n";
+    let mut req = format!("POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    req.extend_from_slice(body);
+    let r = run(&[C(&req), S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")]);
+    assert_eq!(n(&r.ex[0], "request_body_len"), Some(body.len() as u64));
+    // Without Content-Length the closing boundary ends the body.
+    let mut req =
+        b"POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=\"XX\"\r\n\r\n".to_vec();
+    req.extend_from_slice(body);
+    req.extend_from_slice(b"GET /after HTTP/1.1\r\n\r\n");
+    let r = run(&[C(&req)]);
+    assert_eq!(r.ex.len(), 2);
+    assert_eq!(n(&r.ex[0], "request_body_len"), Some(body.len() as u64));
+}
+
+#[test]
+fn response_without_request_is_an_orphan() {
+    let r = run(&[
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        C(b"GET / HTTP/1.1\r\n\r\n"),
+    ]);
+    let got: Vec<_> = r.ex.iter().map(|e| (e.depth, e.outcome)).collect();
+    assert_eq!(got, vec![(1, Outcome::NoRequest), (2, Outcome::NoResponse)]);
+}
+
+#[test]
+fn truncated_body_at_end_of_stream() {
+    let r = run(&[
+        C(b"GET / HTTP/1.1\r\n\r\n"),
+        S(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly some"),
+    ]);
+    assert_eq!(r.ex[0].outcome, Outcome::Truncated);
+    assert_eq!(n(&r.ex[0], "response_body_len"), Some(9));
+}
+
+#[test]
+fn zeek_uri_unescaping() {
+    for (raw, want) in [
+        (&b"/a%20b"[..], &b"/a b"[..]),
+        (b"/%", b"/%"),
+        (b"/%5", b"/%5"),
+        (b"/%%41", b"/A"),
+        (b"/%%", b"/%%"),
+        (b"/%zz", b"/%zz"),
+        (b"/%u0041x", b"/Ax"),
+        (b"/%u2603", b"/\x26\x03"),
+        (b"/a+b", b"/a+b"),
+        (b"%3d%22", b"=\""),
+    ] {
+        assert_eq!(unescape_uri(raw), want, "{}", String::from_utf8_lossy(raw));
+    }
+}
+
+#[test]
+fn path_templates() {
+    assert_eq!(
+        template_path(b"/users/123/orders/456?x=1"),
+        "/users/{id}/orders/{id}"
+    );
+    assert_eq!(
+        template_path(b"/item/3f2a9c1e-7b1d-4c1e-9a8b-1234567890ab"),
+        "/item/{id}"
+    );
+    assert_eq!(template_path(b"/static/app.js"), "/static/app.js");
+    assert_eq!(template_path(b"http://h.example/v1/7"), "/v1/{id}");
+    assert_eq!(template_path(b""), "/");
+}
+
+#[test]
+fn probe_decides_from_content() {
+    let p = |c: &[u8], s: &[u8], port| {
+        probe(&ProbeInput {
+            to_server: c,
+            to_client: s,
+            server_port: port,
+            transport: Transport::Tcp,
+        })
+    };
+    assert_eq!(p(b"GET / HTTP/1.1\r\n", b"", 5000), Probe::Yes);
+    assert_eq!(p(b"", b"HTTP/1.1 200 OK", 5000), Probe::Yes);
+    assert_eq!(p(b"GE", b"", 5000), Probe::NeedMore);
+    assert_eq!(
+        p(b"\x16\x03\x01\x02\x00", b"\x16\x03\x03\x00\x5a", 443),
+        Probe::No
+    );
+    // A client that is not HTTP, and a server that has not spoken yet: wait for the server.
+    assert_eq!(p(b"\x16\x03\x01\x02\x00", b"", 443), Probe::NeedMore);
+    assert_eq!(p(b"SSH-2.0-OpenSSH", b"SSH-2.0-x", 22), Probe::No);
+    // Junk on an HTTP port is left for the port to decide at the end of the stream.
+    assert_eq!(p(b"junk\r\n", b"", 80), Probe::NeedMore);
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..300 {
+        let mut conv = Vec::new();
+        for _ in 0..6 {
+            let len = (x % 300) as usize;
+            let mut b = Vec::with_capacity(len);
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Bias towards bytes that matter to the parser.
+                b.push(match x % 8 {
+                    0 => b'\r',
+                    1 => b'\n',
+                    2 => b' ',
+                    3 => b':',
+                    _ => (x >> 8) as u8,
+                });
+            }
+            conv.push(b);
+        }
+        let mut steps: Vec<Step<'_>> = vec![C(b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\n")];
+        for (i, b) in conv.iter().enumerate() {
+            steps.push(if i % 2 == 0 { S(b) } else { C(b) });
+            if i == 3 {
+                steps.push(GapS(x % 1000));
+            }
+        }
+        let _ = run_with(&steps, false);
+    }
+}
