@@ -17,6 +17,9 @@ use crate::proto::{Dir, PROTOCOLS, Ts};
 use crate::reassembly::{Budget, Delivery, ReasmStats, Reassembler};
 use crate::session::{Ctx, Session};
 
+/// How long a finished connection's entry stays to absorb late packets (capture time).
+const LINGER_NS: u64 = 5 * 1_000_000_000;
+
 /// Canonical 5-tuple: the smaller endpoint first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConnKey {
@@ -130,6 +133,9 @@ struct Conn {
     rst: bool,
     /// ISN of the client's SYN, to tell a new connection on the same 5-tuple.
     client_isn: Option<u32>,
+    /// Finished (FINs both ways, or RST): its summary is written; the entry stays a while to
+    /// absorb the last ACKs and retransmissions instead of mistaking them for a new connection.
+    done: bool,
 }
 
 /// Packets for connections pinned to another interface are counted and skipped, so that a
@@ -148,6 +154,8 @@ pub struct FlowStats {
     pub tcp_packets: u64,
     /// UDP packets processed.
     pub udp_packets: u64,
+    /// Packets of a connection after it finished (last ACKs, retransmitted FINs).
+    pub late_packets: u64,
 }
 
 impl FlowStats {
@@ -159,6 +167,7 @@ impl FlowStats {
         self.other_iface_packets += o.other_iface_packets;
         self.tcp_packets += o.tcp_packets;
         self.udp_packets += o.udp_packets;
+        self.late_packets += o.late_packets;
     }
 }
 
@@ -306,6 +315,7 @@ impl Shard {
             fin: [false; 2],
             rst: false,
             client_isn: (syn && !ack).then_some(d.seq),
+            done: false,
         }
     }
 
@@ -319,9 +329,15 @@ impl Shard {
             // A fresh SYN on a 5-tuple whose connection closed, or with another ISN, is a new
             // connection (port reuse).
             let reuse = self.conns.get(&key).is_some_and(|c| {
-                c.rst || (c.fin[0] && c.fin[1]) || c.client_isn.is_some_and(|isn| isn != d.seq)
+                c.done
+                    || c.rst
+                    || (c.fin[0] && c.fin[1])
+                    || c.client_isn.is_some_and(|isn| isn != d.seq)
             });
-            if reuse && let Some(old) = self.conns.remove(&key) {
+            if reuse
+                && let Some(old) = self.conns.remove(&key)
+                && !old.done
+            {
                 self.close(old, ts);
             }
         }
@@ -336,6 +352,11 @@ impl Shard {
             && pinned != iface
         {
             self.stats.other_iface_packets += 1;
+            return;
+        }
+        if conn.done {
+            conn.last_ts = ts;
+            self.stats.late_packets += 1;
             return;
         }
         conn.last_ts = ts;
@@ -354,9 +375,8 @@ impl Shard {
             }
             Transport::Tcp => {
                 self.stats.tcp_packets += 1;
-                let done = Self::tcp(conn, dir, ts, d, &mut self.budget, &mut self.ctx);
-                if done && let Some(c) = self.conns.remove(&key) {
-                    self.close(c, ts);
+                if Self::tcp(conn, dir, ts, d, &mut self.budget, &mut self.ctx) {
+                    self.close_in_place(&key, ts);
                 }
             }
         }
@@ -419,10 +439,24 @@ impl Shard {
         closed(&tcp[0], fin[0]) && closed(&tcp[1], fin[1])
     }
 
+    /// Finishes a connection but keeps its entry (marked done) for late packets.
+    fn close_in_place(&mut self, key: &ConnKey, ts: Ts) {
+        if let Some(mut c) = self.conns.remove(key) {
+            self.finish_conn(&mut c, ts);
+            c.done = true;
+            c.session = Session::new(c.info.clone());
+            self.conns.insert(*key, c);
+        }
+    }
+
     fn close(&mut self, mut c: Conn, ts: Ts) {
+        self.finish_conn(&mut c, ts);
+    }
+
+    fn finish_conn(&mut self, c: &mut Conn, ts: Ts) {
         let Conn {
             tcp, session, info, ..
-        } = &mut c;
+        } = c;
         if info.transport == Transport::Tcp {
             for d in [Dir::ToServer, Dir::ToClient] {
                 if !tcp[d.idx()].ended() {
@@ -446,7 +480,7 @@ impl Shard {
         };
         self.ended.push(ConnSummary {
             protocol: c.session.protocol(),
-            info: c.info,
+            info: c.info.clone(),
             last_ts: c.last_ts,
             packets: c.packets,
             bytes: c.bytes,
@@ -470,7 +504,9 @@ impl Shard {
             .conns
             .iter()
             .filter(|(k, c)| {
-                let limit = if k.transport == Transport::Tcp {
+                let limit = if c.done {
+                    LINGER_NS
+                } else if k.transport == Transport::Tcp {
                     cfg.tcp_idle_ns
                 } else {
                     cfg.udp_idle_ns
@@ -481,9 +517,11 @@ impl Shard {
             .collect();
         for k in idle {
             if let Some(c) = self.conns.remove(&k) {
-                self.stats.expired += 1;
-                let ts = c.last_ts;
-                self.close(c, ts);
+                if !c.done {
+                    self.stats.expired += 1;
+                    let ts = c.last_ts;
+                    self.close(c, ts);
+                }
             }
         }
     }
@@ -494,8 +532,10 @@ impl Shard {
         keys.sort_by_key(|k| self.conns.get(k).map(|c| c.info.first_ts));
         for k in keys {
             if let Some(c) = self.conns.remove(&k) {
-                let ts = c.last_ts;
-                self.close(c, ts);
+                if !c.done {
+                    let ts = c.last_ts;
+                    self.close(c, ts);
+                }
             }
         }
     }
