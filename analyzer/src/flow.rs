@@ -516,12 +516,12 @@ impl Shard {
             .map(|(k, _)| *k)
             .collect();
         for k in idle {
-            if let Some(c) = self.conns.remove(&k) {
-                if !c.done {
-                    self.stats.expired += 1;
-                    let ts = c.last_ts;
-                    self.close(c, ts);
-                }
+            if let Some(c) = self.conns.remove(&k)
+                && !c.done
+            {
+                self.stats.expired += 1;
+                let ts = c.last_ts;
+                self.close(c, ts);
             }
         }
     }
@@ -531,11 +531,11 @@ impl Shard {
         let mut keys: Vec<ConnKey> = self.conns.keys().copied().collect();
         keys.sort_by_key(|k| self.conns.get(k).map(|c| c.info.first_ts));
         for k in keys {
-            if let Some(c) = self.conns.remove(&k) {
-                if !c.done {
-                    let ts = c.last_ts;
-                    self.close(c, ts);
-                }
+            if let Some(c) = self.conns.remove(&k)
+                && !c.done
+            {
+                let ts = c.last_ts;
+                self.close(c, ts);
             }
         }
     }

@@ -183,6 +183,38 @@ impl Report {
             );
         }
         let _ = writeln!(o, "  packets      {} ({})", s.packets, bytes(s.bytes));
+        let mut blocks = juno_archive::ReadStats::default();
+        for f in &s.files {
+            blocks.add(&f.stats.blocks);
+        }
+        let b = &blocks;
+        let r = &b.records;
+        if b.unknown_blocks
+            + b.foreign_custom_blocks
+            + b.bad_blocks
+            + b.bad_records
+            + r.other_major
+            + r.unknown_type
+            > 0
+        {
+            let _ = writeln!(
+                o,
+                "  skipped blocks unknown type {}, foreign custom {}, undecodable {}; Juno records undecodable {}, other major version {}, unknown type {}",
+                b.unknown_blocks,
+                b.foreign_custom_blocks,
+                b.bad_blocks,
+                b.bad_records,
+                r.other_major,
+                r.unknown_type
+            );
+        }
+        if r.newer_minor + r.unknown_tags > 0 {
+            let _ = writeln!(
+                o,
+                "  newer records read in part: {} (unknown fields {})",
+                r.newer_minor, r.unknown_tags
+            );
+        }
         if s.socket_events > 0 || s.metadata_records > 0 {
             let _ = writeln!(
                 o,

@@ -242,14 +242,23 @@ struct FileState {
     /// (chunk generation, index in the current batch).
     chunk_slot: Option<(u64, u32)>,
     done: bool,
+    /// Node that wrote the file (Juno archives), part of its interfaces' identity.
+    node: Option<String>,
+    /// Position of the file by its first timestamp: breaks timestamp ties between files.
+    rank: u32,
 }
+
+/// Interfaces of different files are one interface when node, name, description and link
+/// type agree (rotated archives, a capture split into parts).
+type IfaceKey = (Option<String>, Option<String>, Option<String>, u32);
 
 struct Merger {
     files: Vec<FileState>,
-    heap: BinaryHeap<Reverse<(u64, u32)>>,
+    heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
     batch: Batch,
     batch_packets: usize,
     next_iface: u32,
+    iface_keys: std::collections::HashMap<IfaceKey, u32>,
 }
 
 /// Bytes referenced by a batch before it is handed on, whatever its packet count.
@@ -266,12 +275,15 @@ impl Merger {
                     ifaces: Vec::new(),
                     chunk_slot: None,
                     done: false,
+                    node: None,
+                    rank: 0,
                 })
                 .collect(),
             heap: BinaryHeap::new(),
             batch: Batch::default(),
             batch_packets,
             next_iface: 0,
+            iface_keys: std::collections::HashMap::new(),
         }
     }
 
@@ -291,7 +303,7 @@ impl Merger {
             .with_context(|| format!("reading {}", f.cursor.path.display()))?;
         if f.head.is_some() {
             let key = Self::head_key(f);
-            self.heap.push(Reverse((key, i as u32)));
+            self.heap.push(Reverse((key, f.rank, i as u32)));
         } else if !f.done {
             f.done = true;
             self.batch.files_done.push(FileSummary {
@@ -307,6 +319,18 @@ impl Merger {
     fn prime(&mut self) -> Result<()> {
         for i in 0..self.files.len() {
             self.advance(i)?;
+        }
+        // Rank files by where they start, so that equal timestamps across files keep the
+        // files' own order whatever order they were named in.
+        let mut order: Vec<(u64, usize)> = Vec::new();
+        for Reverse((ts, _, i)) in self.heap.drain() {
+            order.push((ts, i as usize));
+        }
+        order.sort_unstable();
+        for (rank, (ts, i)) in order.into_iter().enumerate() {
+            let rank = u32::try_from(rank).unwrap_or(u32::MAX);
+            self.files[i].rank = rank;
+            self.heap.push(Reverse((ts, rank, i as u32)));
         }
         Ok(())
     }
@@ -334,7 +358,7 @@ impl Merger {
 
     fn next_batch(&mut self) -> Result<Option<Batch>> {
         let mut packets = 0usize;
-        while let Some(Reverse((_, fi))) = self.heap.pop() {
+        while let Some(Reverse((_, _, fi))) = self.heap.pop() {
             let i = fi as usize;
             let Some(item) = self.files[i].head.take() else {
                 continue;
@@ -342,20 +366,33 @@ impl Merger {
             match item {
                 CItem::Section => self.files[i].ifaces.clear(),
                 CItem::Interface(local, info) => {
+                    let key: IfaceKey = (
+                        self.files[i].node.clone(),
+                        info.name.clone(),
+                        info.description.clone(),
+                        info.linktype,
+                    );
+                    let g = match self.iface_keys.get(&key) {
+                        Some(&g) => g,
+                        None => {
+                            let g = self.next_iface;
+                            self.next_iface += 1;
+                            self.iface_keys.insert(key, g);
+                            self.batch.new_ifaces.push(Iface {
+                                file: fi,
+                                linktype: info.linktype,
+                                name: info.name,
+                                description: info.description,
+                            });
+                            g
+                        }
+                    };
                     let f = &mut self.files[i];
-                    let g = self.next_iface;
-                    self.next_iface += 1;
                     let local = local as usize;
                     if f.ifaces.len() <= local {
                         f.ifaces.resize(local + 1, u32::MAX);
                     }
                     f.ifaces[local] = g;
-                    self.batch.new_ifaces.push(Iface {
-                        file: fi,
-                        linktype: info.linktype,
-                        name: info.name,
-                        description: info.description,
-                    });
                 }
                 CItem::Packet {
                     ts,
@@ -407,7 +444,10 @@ impl Merger {
                         self.batch.items.push(BatchItem::IfaceStats(g, s));
                     }
                 }
-                CItem::FileInfo(f) => self.batch.items.push(BatchItem::FileInfo(fi, Box::new(f))),
+                CItem::FileInfo(f) => {
+                    self.files[i].node = Some(f.node.clone());
+                    self.batch.items.push(BatchItem::FileInfo(fi, Box::new(f)));
+                }
                 CItem::Meta(m) => self.batch.items.push(BatchItem::Meta(fi, Box::new(m))),
                 CItem::Stats(s) => self
                     .batch

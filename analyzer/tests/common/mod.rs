@@ -1,0 +1,145 @@
+//! Shared harness for the integration tests: paths, running the binary, golden files.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+#![allow(
+    unreachable_pub,
+    reason = "a test helper module, used by several test crates"
+)]
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A file in fixtures/.
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("fixtures").join(name)
+}
+
+/// The shared material beside the project (`../shared`, present in CI too).
+pub fn shared() -> PathBuf {
+    let p = root().parent().unwrap().join("shared");
+    assert!(
+        p.is_dir(),
+        "{} is missing: the tests read the Zeek corpus from it",
+        p.display()
+    );
+    p
+}
+
+/// Runs `juno-analyze` with arguments.
+pub fn analyze<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_juno-analyze"))
+        .args(["--progress", "never"])
+        .args(args)
+        .output()
+        .expect("run juno-analyze")
+}
+
+/// Runs `juno-analyze`, requires success, returns stdout.
+pub fn analyze_ok<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = analyze(args);
+    assert!(
+        out.status.success(),
+        "juno-analyze failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Compares `actual` with the golden file `fixtures/golden/<name>`; with `JUNO_BLESS=1`,
+/// writes it instead.
+pub fn golden(name: &str, actual: &str) {
+    let path = fixture("golden").join(name);
+    if std::env::var_os("JUNO_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (create it with JUNO_BLESS=1)", path.display()));
+    if want != actual {
+        let diff: Vec<String> = want
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(5)
+            .map(|(i, (a, b))| format!("line {}:\n  want {a}\n  got  {b}", i + 1))
+            .collect();
+        panic!(
+            "{} differs ({} vs {} lines):\n{}\n(if the change is intended: JUNO_BLESS=1 cargo test)",
+            path.display(),
+            want.lines().count(),
+            actual.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+/// Parses JSON lines.
+pub fn jsonl(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Rows of a Zeek TSV log (or `zeek-cut -m` output) as maps.
+pub fn zeek_rows(text: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut fields: Option<Vec<String>> = None;
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        if let Some(f) = line.strip_prefix("#fields\t") {
+            fields = Some(f.split('\t').map(String::from).collect());
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let parts: Vec<String> = line.split('\t').map(String::from).collect();
+        match &fields {
+            None => fields = Some(parts),
+            Some(f) => rows.push(f.iter().cloned().zip(parts).collect()),
+        }
+    }
+    rows
+}
+
+/// A temporary directory.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// True if a command exists.
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Requires a command, with a pointer to the set-up script.
+pub fn require(cmd: &str) {
+    assert!(
+        have(cmd),
+        "`{cmd}` is needed by this test: run scripts/setup.sh"
+    );
+}
