@@ -2,6 +2,8 @@
 //! analyzer against what those programs saw (the clients' own status codes) and against
 //! tshark's dissection of the same capture.
 
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
 mod common;
 
 use std::collections::BTreeMap;

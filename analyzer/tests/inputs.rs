@@ -2,6 +2,8 @@
 //! µs or ns), pcapng, gzip, zstd, a Juno archive, several files or a directory in any order.
 //! Files cut short are read as far as they go, with a warning.
 
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
 mod common;
 
 use std::io::Write;
