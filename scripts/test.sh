@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what the tests need, then runs the
+# whole suite — unit, property, golden, integration, the Zeek conformance run — and lints.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+
+echo "== format and lints"
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets -- -D warnings
+
+echo "== tests"
+cargo test --release --workspace
+
+echo "== Zeek conformance (../shared/conformance/score.py)"
+out=$(python3 ../shared/conformance/score.py --corpus ../shared/corpus/zeek)
+echo "$out" | tail -8
+echo "$out" | grep -q '^failed runs: 0$' || { echo "conformance: some runs failed" >&2; exit 1; }
+echo "== all passed"
