@@ -209,7 +209,6 @@ pub struct Shard {
     /// Reassembly counters of ended connections.
     pub reasm: ReasmStats,
     last_sweep: Ts,
-    now: Ts,
 }
 
 impl std::fmt::Debug for Shard {
@@ -221,8 +220,9 @@ impl std::fmt::Debug for Shard {
 }
 
 /// Deterministic Zeek-style connection id: `C` and 17 base62 digits of a 96-bit hash of the
-/// 5-tuple, first timestamp and a reuse counter.
-pub fn make_uid(key: &ConnKey, first_ts: Ts, salt: u64) -> String {
+/// 5-tuple and the first timestamp (which tells apart reuses of a 5-tuple). It depends on
+/// nothing else — not on sharding or thread count — so outputs are reproducible.
+pub fn make_uid(key: &ConnKey, first_ts: Ts) -> String {
     // FNV-1a, two 64-bit lanes with different offsets: stable across Rust versions.
     let mut bytes = Vec::with_capacity(64);
     bytes.extend_from_slice(&key.lo.addr);
@@ -231,7 +231,6 @@ pub fn make_uid(key: &ConnKey, first_ts: Ts, salt: u64) -> String {
     bytes.extend_from_slice(&key.hi.port.to_be_bytes());
     bytes.push(key.transport as u8);
     bytes.extend_from_slice(&first_ts.to_be_bytes());
-    bytes.extend_from_slice(&salt.to_be_bytes());
     let fnv = |offset: u64| {
         bytes.iter().fold(offset, |h, &b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
@@ -265,7 +264,6 @@ impl Shard {
             stats: FlowStats::default(),
             reasm: ReasmStats::default(),
             last_sweep: 0,
-            now: 0,
         }
     }
 
@@ -296,7 +294,7 @@ impl Shard {
             self.stats.partial += 1;
         }
         let info = Arc::new(ConnInfo {
-            uid: make_uid(&key, ts, self.stats.connections),
+            uid: make_uid(&key, ts),
             orig,
             resp,
             transport: d.transport,
@@ -321,7 +319,6 @@ impl Shard {
 
     /// Processes one decoded packet.
     pub fn packet(&mut self, ts: Ts, iface: u32, d: &Decoded<'_>) {
-        self.now = self.now.max(ts);
         let key = ConnKey::new(d.src, d.dst, d.transport);
         let syn_only =
             d.transport == Transport::Tcp && d.flags & (flags::SYN | flags::ACK) == flags::SYN;
@@ -490,15 +487,15 @@ impl Shard {
         });
     }
 
-    /// Finishes connections idle for longer than their timeout (checked every 10 s of capture
-    /// time).
-    pub fn sweep(&mut self) {
+    /// Finishes connections idle for longer than their timeout at capture time `now` (the
+    /// pipeline passes the same time to every shard, so what expires when does not depend on
+    /// sharding). Checked at most every 10 s of capture time.
+    pub fn sweep(&mut self, now: Ts) {
         const EVERY: u64 = 10 * 1_000_000_000;
-        if self.now < self.last_sweep + EVERY {
+        if now < self.last_sweep + EVERY {
             return;
         }
-        self.last_sweep = self.now;
-        let now = self.now;
+        self.last_sweep = now;
         let cfg = self.cfg;
         let idle: Vec<ConnKey> = self
             .conns
@@ -558,11 +555,10 @@ mod tests {
         let b = Endpoint::new([10, 0, 0, 2].into(), 80);
         let k = ConnKey::new(a, b, Transport::Tcp);
         assert_eq!(k, ConnKey::new(b, a, Transport::Tcp));
-        let u = make_uid(&k, 5, 1);
+        let u = make_uid(&k, 5);
         assert_eq!(u.len(), 18);
         assert!(u.starts_with('C'));
-        assert_eq!(u, make_uid(&k, 5, 1));
-        assert_ne!(u, make_uid(&k, 5, 2));
-        assert_ne!(u, make_uid(&k, 6, 1));
+        assert_eq!(u, make_uid(&k, 5));
+        assert_ne!(u, make_uid(&k, 6));
     }
 }

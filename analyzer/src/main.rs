@@ -96,7 +96,7 @@ impl Sink for LogSink {
     fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
         match self {
             LogSink::Jsonl(w) => w.write(ex, ifaces),
-            LogSink::Zeek(w) => ex.iter().try_for_each(|e| w.write(e)),
+            LogSink::Zeek(w) => w.write_all(ex),
         }
     }
     fn finish(&mut self, _s: &RunSummary) -> Result<()> {

@@ -89,12 +89,15 @@ pub struct RunSummary {
     pub exchanges: u64,
 }
 
+/// Shards by default: enough to balance many cores, few enough to be cheap.
+pub const DEFAULT_SHARDS: usize = 64;
+
 /// Run options.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Packets per batch.
     pub batch_packets: usize,
-    /// Shards (0: eight per worker thread).
+    /// Shards (0: [`DEFAULT_SHARDS`]).
     pub shards: usize,
     /// Flow timeouts and bounds.
     pub flow: FlowConfig,
@@ -186,12 +189,8 @@ fn decode_chunk(
 
 /// Runs the whole analysis.
 pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSummary> {
-    let threads = rayon::current_num_threads();
-    let nshards = if cfg.shards == 0 {
-        threads * 8
-    } else {
-        cfg.shards
-    };
+    // A fixed number of shards, whatever the thread count: results must not depend on it.
+    let nshards = if cfg.shards == 0 { DEFAULT_SHARDS } else { cfg.shards };
     let mut shards: Vec<Shard> = (0..nshards).map(|_| Shard::new(cfg.flow)).collect();
     let mut summary = RunSummary {
         skipped: inputs.skipped.clone(),
@@ -305,6 +304,7 @@ fn process_batch(
     }
 
     // Process shards in parallel.
+    let now = summary.last_ts.unwrap_or(0);
     shards.par_iter_mut().enumerate().for_each(|(si, shard)| {
         for d in &decoded {
             for w in &d.per_shard[si] {
@@ -327,7 +327,7 @@ fn process_batch(
                 shard.packet(p.ts, p.iface, &dec);
             }
         }
-        shard.sweep();
+        shard.sweep(now);
     });
     flush(shards, ifaces, summary, sink)
 }

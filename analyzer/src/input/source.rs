@@ -266,6 +266,9 @@ mod mmap {
         // SAFETY: the map is read-only. If another process truncates the file while we read
         // it, accesses past the new end fault (SIGBUS); captures are not modified while being
         // analyzed, and that risk is the usual one for mmap-based readers (tshark, ripgrep).
-        unsafe { memmap2::MmapOptions::new().map(file) }
+        let map = unsafe { memmap2::MmapOptions::new().map(file) }?;
+        // Read front to back: let the kernel read ahead.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Ok(map)
     }
 }

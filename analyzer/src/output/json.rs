@@ -103,19 +103,28 @@ impl Json {
 
     fn string_raw(&mut self, s: &str) {
         self.buf.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => self.buf.push_str("\\\""),
-                '\\' => self.buf.push_str("\\\\"),
-                '\n' => self.buf.push_str("\\n"),
-                '\r' => self.buf.push_str("\\r"),
-                '\t' => self.buf.push_str("\\t"),
-                c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                    let _ = write!(self.buf, "\\u{:04x}", c as u32);
-                }
-                c => self.buf.push(c),
+        let b = s.as_bytes();
+        let mut start = 0;
+        for (i, &c) in b.iter().enumerate() {
+            let esc: &str = match c {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f | 0x7f => "",
+                _ => continue,
+            };
+            // `i` is at an ASCII byte, so both slices are on character boundaries.
+            self.buf.push_str(&s[start..i]);
+            if esc.is_empty() {
+                let _ = write!(self.buf, "\\u{c:04x}");
+            } else {
+                self.buf.push_str(esc);
             }
+            start = i + 1;
         }
+        self.buf.push_str(&s[start..]);
         self.buf.push('"');
     }
 }

@@ -125,29 +125,35 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
 #[derive(Debug)]
 pub struct JsonlWriter<W: Write> {
     out: W,
-    j: Json,
 }
 
 impl<W: Write> JsonlWriter<W> {
     /// Writes to `out`.
     pub fn new(out: W) -> Self {
-        JsonlWriter {
-            out,
-            j: Json::new(),
-        }
+        JsonlWriter { out }
     }
 
     /// Writes exchanges (those that are only the late end of an already written request are
-    /// skipped: JSON has their data in the earlier record or not at all).
+    /// skipped: JSON has their data in the earlier record or not at all). Lines are formatted
+    /// in parallel and written in order.
     pub fn write(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
-        for e in ex {
-            if e.outcome == Outcome::LateRequestEnd {
-                continue;
-            }
-            self.j.clear();
-            exchange_json(&mut self.j, e, ifaces);
-            self.out.write_all(self.j.as_str().as_bytes())?;
-            self.out.write_all(b"\n")?;
+        use rayon::prelude::*;
+        let parts: Vec<String> = ex
+            .par_chunks(256)
+            .map(|chunk| {
+                let mut j = Json::new();
+                let mut s = String::with_capacity(chunk.len() * 700);
+                for e in chunk.iter().filter(|e| e.outcome != Outcome::LateRequestEnd) {
+                    j.clear();
+                    exchange_json(&mut j, e, ifaces);
+                    s.push_str(j.as_str());
+                    s.push('\n');
+                }
+                s
+            })
+            .collect();
+        for p in parts {
+            self.out.write_all(p.as_bytes())?;
         }
         Ok(())
     }

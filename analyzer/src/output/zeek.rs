@@ -123,6 +123,36 @@ fn format_open(ns: u64) -> String {
         .replace([':', 'T'], "-")
 }
 
+/// Formats an exchange's row into `line` (with its newline); `None` if its protocol writes
+/// no Zeek log or no row for it.
+fn format_row(ex: &Exchange, row: &mut Vec<ZVal>, line: &mut String) -> Option<&'static ZeekLog> {
+    let spec = crate::proto::by_name(ex.protocol).and_then(|p| p.zeek)?;
+    row.clear();
+    if !(spec.row)(ex, row) {
+        return None;
+    }
+    let c = &ex.conn;
+    line.push_str(&format_ts(ex.ts()));
+    line.push('\t');
+    line.push_str(&c.uid);
+    for v in [c.orig.ip().to_string(), c.orig.port.to_string(), c.resp.ip().to_string(), c.resp.port.to_string()] {
+        line.push('\t');
+        line.push_str(&v);
+    }
+    for v in row.iter() {
+        line.push('\t');
+        match v {
+            ZVal::Unset => line.push('-'),
+            ZVal::Text(t) => escape(t, line),
+            ZVal::Count(n) => line.push_str(&n.to_string()),
+            ZVal::Bool(b) => line.push(if *b { 'T' } else { 'F' }),
+            ZVal::Literal(l) => line.push_str(l),
+        }
+    }
+    line.push('\n');
+    Some(spec)
+}
+
 struct Log {
     out: BufWriter<File>,
     spec: &'static ZeekLog,
@@ -133,8 +163,6 @@ struct Log {
 pub struct ZeekWriter {
     dir: PathBuf,
     logs: BTreeMap<&'static str, Log>,
-    row: Vec<ZVal>,
-    line: String,
 }
 
 impl std::fmt::Debug for ZeekWriter {
@@ -152,8 +180,6 @@ impl ZeekWriter {
         Ok(ZeekWriter {
             dir: dir.to_path_buf(),
             logs: BTreeMap::new(),
-            row: Vec::new(),
-            line: String::new(),
         })
     }
 
@@ -195,47 +221,34 @@ impl ZeekWriter {
             .ok_or_else(|| anyhow::anyhow!("log vanished"))
     }
 
-    /// Writes an exchange to its protocol's log, if the protocol has one.
-    pub fn write(&mut self, ex: &Exchange) -> Result<()> {
-        let Some(spec) = crate::proto::by_name(ex.protocol).and_then(|p| p.zeek) else {
-            return Ok(());
-        };
-        self.row.clear();
-        if !(spec.row)(ex, &mut self.row) {
-            return Ok(());
+    /// Writes exchanges to their protocols' logs (rows formatted in parallel, written in
+    /// order).
+    pub fn write_all(&mut self, ex: &[Exchange]) -> Result<()> {
+        use rayon::prelude::*;
+        let parts: Vec<Vec<(&'static ZeekLog, u64, String)>> = ex
+            .par_chunks(256)
+            .map(|chunk| {
+                let mut row = Vec::new();
+                chunk
+                    .iter()
+                    .filter_map(|e| {
+                        let mut line = String::with_capacity(300);
+                        format_row(e, &mut row, &mut line).map(|spec| (spec, e.ts(), line))
+                    })
+                    .collect()
+            })
+            .collect();
+        for (spec, ts, line) in parts.into_iter().flatten() {
+            let log = self.open(spec, ts)?;
+            log.out.write_all(line.as_bytes())?;
+            log.last_ts = log.last_ts.max(ts);
         }
-        let ts = ex.ts();
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
-        let c = &ex.conn;
-        line.push_str(&format_ts(ts));
-        line.push('\t');
-        line.push_str(&c.uid);
-        for v in [
-            c.orig.ip().to_string(),
-            c.orig.port.to_string(),
-            c.resp.ip().to_string(),
-            c.resp.port.to_string(),
-        ] {
-            line.push('\t');
-            line.push_str(&v);
-        }
-        for v in &self.row {
-            line.push('\t');
-            match v {
-                ZVal::Unset => line.push('-'),
-                ZVal::Text(t) => escape(t, &mut line),
-                ZVal::Count(n) => line.push_str(&n.to_string()),
-                ZVal::Bool(b) => line.push(if *b { 'T' } else { 'F' }),
-                ZVal::Literal(l) => line.push_str(l),
-            }
-        }
-        line.push('\n');
-        let log = self.open(spec, ts)?;
-        log.out.write_all(line.as_bytes())?;
-        log.last_ts = log.last_ts.max(ts);
-        self.line = line;
         Ok(())
+    }
+
+    /// Writes one exchange to its protocol's log, if the protocol has one.
+    pub fn write(&mut self, ex: &Exchange) -> Result<()> {
+        self.write_all(std::slice::from_ref(ex))
     }
 
     /// Writes the `#close` lines and flushes.

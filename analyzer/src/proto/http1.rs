@@ -541,14 +541,29 @@ impl Msg {
 
     fn body(&mut self, data: &[u8]) {
         match &mut self.inflater {
-            Some(inf) => {
-                inf.feed(data);
-                if !inf.failed {
-                    self.body_len = inf.decoded;
-                }
-            }
+            Some(inf) => inf.feed(data),
             None => self.body_len += data.len() as u64,
         }
+    }
+
+    /// Bytes were lost: from here on the body is counted as it is on the wire.
+    fn body_gap(&mut self, len: u64) {
+        if let Some(inf) = self.inflater.take() {
+            self.body_len += inf.decoded;
+        }
+        self.body_len += len;
+    }
+
+    /// The body's length once it has ended.
+    fn body_done(&mut self, complete: bool, out: &mut Emitter) -> u64 {
+        if let Some(inf) = self.inflater.take() {
+            let (n, weird) = inf.finish(complete);
+            if let Some(w) = weird {
+                out.weird(w);
+            }
+            self.body_len += n;
+        }
+        self.body_len
     }
 }
 
@@ -987,6 +1002,7 @@ impl Http {
         if side.state != State::Done {
             side.state = State::FirstLine;
         }
+        let body_len = m.body_done(complete, out);
         let mut f = Fields::default();
         let end = ts.max(m.last);
         match m.kind {
@@ -1006,7 +1022,7 @@ impl Http {
                 if let Some(v) = m.h.content_type {
                     f.set("request_content_type", Value::Text(v));
                 }
-                f.set("request_body_len", Value::U64(m.body_len));
+                f.set("request_body_len", Value::U64(body_len));
                 out.emit(Event::RequestEnd {
                     ts: end,
                     key: KEY,
@@ -1018,7 +1034,7 @@ impl Http {
                 if let Some(v) = m.h.content_type {
                     f.set("response_content_type", Value::Text(v));
                 }
-                f.set("response_body_len", Value::U64(m.body_len));
+                f.set("response_body_len", Value::U64(body_len));
                 out.emit(Event::ResponseEnd {
                     ts: end,
                     key: KEY,
@@ -1237,8 +1253,7 @@ impl Parser for Http {
         match side.state {
             State::Body(Body::Length(rem)) if len <= rem => {
                 if let Some(m) = side.msg.as_mut() {
-                    m.inflater = None;
-                    m.body_len += len;
+                    m.body_gap(len);
                 }
                 let left = rem - len;
                 if left == 0 {
@@ -1250,8 +1265,7 @@ impl Parser for Http {
             }
             State::Body(Body::ChunkData(rem)) if len <= rem => {
                 if let Some(m) = side.msg.as_mut() {
-                    m.inflater = None;
-                    m.body_len += len;
+                    m.body_gap(len);
                 }
                 let left = rem - len;
                 side.state = State::Body(if left == 0 {

@@ -1,12 +1,27 @@
 //! Counting the decoded size of gzip / zlib / raw-deflate bodies, incrementally and within a
 //! bound. Nothing decoded is kept: HTTP logs report decoded body lengths (as Zeek does), and
 //! that is all this is for.
+//!
+//! A gzip member ends with its decoded size (ISIZE, modulo 2^32). So a gzip body is inflated
+//! only for its first [`INFLATE_PREFIX`] compressed bytes — enough to check it is a healthy
+//! deflate stream and to learn its compression ratio — and then merely counted; when the body
+//! is complete, its length is the trailer's ISIZE (the 2^32 wrap, for bodies decoding to 4 GiB
+//! or more, is recovered from the ratio). Bodies cut short are counted as far as they were
+//! inflated, and flagged. `deflate` bodies have no size trailer and are always inflated.
 
 use flate2::{Decompress, FlushDecompress, Status};
 
 /// Decoded bytes counted per body at most; beyond that the body counts as undecodable
 /// (protection against decompression bombs).
 pub const MAX_DECODED: u64 = 1 << 30;
+
+thread_local! {
+    /// Where inflated bytes go to be counted and forgotten; one per thread.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 32 * 1024]);
+}
+
+/// Compressed bytes of a gzip body inflated before trusting its trailer.
+pub const INFLATE_PREFIX: u64 = 8 * 1024;
 
 /// Content-Encoding kinds that are decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +41,8 @@ enum St {
         first: Vec<u8>,
         raw_retry: bool,
     },
+    /// A gzip body past its inflated prefix: bytes are counted, the last eight kept.
+    Skip,
     /// The stream ended or failed: later bytes are not counted.
     Done,
 }
@@ -33,11 +50,18 @@ enum St {
 /// Incremental decoder that counts output bytes.
 pub struct Inflater {
     st: St,
-    /// Decoded bytes so far.
+    /// Decoded bytes so far (exact: what inflating produced).
     pub decoded: u64,
     /// True if decoding failed (the count stops there).
     pub failed: bool,
-    scratch: Vec<u8>,
+    gzip: bool,
+    /// The deflate stream ended while inflating: `decoded` is the exact total.
+    ended: bool,
+    /// Compressed bytes after the gzip header.
+    fed: u64,
+    /// Compressed bytes consumed while inflating.
+    inflated_in: u64,
+    tail: [u8; 8],
 }
 
 impl std::fmt::Debug for Inflater {
@@ -99,7 +123,11 @@ impl Inflater {
             st,
             decoded: 0,
             failed: false,
-            scratch: vec![0; 32 * 1024],
+            gzip: coding == Coding::Gzip,
+            ended: false,
+            fed: 0,
+            inflated_in: 0,
+            tail: [0; 8],
         }
     }
 
@@ -108,11 +136,26 @@ impl Inflater {
         self.st = St::Done;
     }
 
+    fn note_gzip_bytes(&mut self, data: &[u8]) {
+        self.fed += data.len() as u64;
+        if data.len() >= 8 {
+            self.tail.copy_from_slice(&data[data.len() - 8..]);
+        } else {
+            self.tail.rotate_left(data.len());
+            let n = self.tail.len();
+            self.tail[n - data.len()..].copy_from_slice(data);
+        }
+    }
+
     /// Feeds body bytes.
     pub fn feed(&mut self, mut data: &[u8]) {
         loop {
             match &mut self.st {
                 St::Done => return,
+                St::Skip => {
+                    self.note_gzip_bytes(data);
+                    return;
+                }
                 St::GzipHeader(buf) => {
                     let need_more_from = buf.len();
                     buf.extend_from_slice(&data[..data.len().min(64 * 1024)]);
@@ -139,32 +182,30 @@ impl Inflater {
                         }
                     }
                 }
-                St::Inflate {
-                    z,
-                    first,
-                    raw_retry,
-                } => {
+                St::Inflate { z, first, raw_retry } => {
+                    let gzip = self.gzip;
+                    // A gzip body is inflated only up to its prefix; the rest is counted.
+                    let room = if gzip { INFLATE_PREFIX.saturating_sub(z.total_in()) as usize } else { usize::MAX };
+                    let to_inflate = &data[..data.len().min(room)];
                     // While a `deflate` body may still turn out to be raw deflate rather than
                     // zlib, keep its first bytes to start over with.
-                    let kept_now = if *raw_retry {
-                        data.len().min(4096usize.saturating_sub(first.len()))
-                    } else {
-                        0
-                    };
+                    let kept_now =
+                        if *raw_retry { data.len().min(4096usize.saturating_sub(first.len())) } else { 0 };
                     first.extend_from_slice(&data[..kept_now]);
-                    let mut input = data;
+                    let mut input = to_inflate;
+                    let mut stream_end = false;
                     while !input.is_empty() {
                         let before_in = z.total_in();
                         let before_out = z.total_out();
-                        let r = z.decompress(input, &mut self.scratch, FlushDecompress::None);
+                        let r = SCRATCH.with_borrow_mut(|scratch| z.decompress(input, scratch, FlushDecompress::None));
                         let used = (z.total_in() - before_in) as usize;
                         let produced = z.total_out() - before_out;
                         input = &input[used..];
                         match r {
                             Ok(Status::StreamEnd) => {
                                 self.decoded += produced;
-                                self.st = St::Done;
-                                return;
+                                stream_end = true;
+                                break;
                             }
                             Ok(_) => {
                                 self.decoded += produced;
@@ -194,15 +235,51 @@ impl Inflater {
                             }
                         }
                     }
+                    let total_in = z.total_in();
                     // Past the two-byte zlib header without complaint: it is zlib.
-                    if z.total_in() >= 2 {
+                    if total_in >= 2 {
                         *raw_retry = false;
                         first.clear();
+                    }
+                    if stream_end {
+                        self.ended = true;
+                        self.st = St::Done;
+                        return;
+                    }
+                    if gzip {
+                        self.note_gzip_bytes(data);
+                        if total_in >= INFLATE_PREFIX {
+                            self.inflated_in = total_in;
+                            self.st = St::Skip;
+                        }
                     }
                     return;
                 }
             }
         }
+    }
+
+    /// The body ended (`complete`: it arrived whole): the decoded length, and the name of an
+    /// anomaly when the length is not exact.
+    pub fn finish(&self, complete: bool) -> (u64, Option<&'static str>) {
+        if !matches!(self.st, St::Skip) {
+            return (self.decoded, None);
+        }
+        if !complete {
+            // No trailer: only the inflated prefix is known.
+            return (self.decoded, Some("HTTP_gzip_body_cut_counted_in_part"));
+        }
+        let isize = u64::from(u32::from_le_bytes([self.tail[4], self.tail[5], self.tail[6], self.tail[7]]));
+        // The compressed bytes minus the 8-byte trailer, at the ratio seen so far, tell how many
+        // times the 32-bit size wrapped.
+        let ratio = self.decoded as f64 / self.inflated_in.max(1) as f64;
+        let estimate = self.fed.saturating_sub(8) as f64 * ratio;
+        let wraps = ((estimate - isize as f64) / 4_294_967_296.0).round().max(0.0) as u64;
+        let total = isize + (wraps << 32);
+        if total < self.decoded {
+            return (self.decoded, Some("HTTP_gzip_trailer_inconsistent"));
+        }
+        (total, None)
     }
 }
 
@@ -219,12 +296,19 @@ mod tests {
             .collect()
     }
 
-    fn count(coding: Coding, body: &[u8], step: usize) -> Inflater {
+    struct Counted {
+        decoded: u64,
+        failed: bool,
+    }
+
+    fn count(coding: Coding, body: &[u8], step: usize) -> Counted {
         let mut inf = Inflater::new(coding);
         for c in body.chunks(step) {
             inf.feed(c);
         }
-        inf
+        let (decoded, weird) = inf.finish(true);
+        assert_eq!(weird, None);
+        Counted { decoded, failed: inf.failed }
     }
 
     #[test]
@@ -256,6 +340,30 @@ mod tests {
                 "raw step {step}"
             );
         }
+    }
+
+    #[test]
+    fn large_gzip_body_uses_its_trailer_and_cut_body_counts_the_prefix() {
+        // Incompressible enough that the compressed body is far beyond the inflated prefix.
+        let mut x: u32 = 1;
+        let t: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                b'a' + (x >> 24) as u8 % 26
+            })
+            .collect();
+        let mut g = GzEncoder::new(Vec::new(), Compression::default());
+        g.write_all(&t).unwrap();
+        let gz = g.finish().unwrap();
+        assert!(gz.len() as u64 > 4 * INFLATE_PREFIX);
+        for step in [3, 1000, 1 << 20] {
+            assert_eq!(count(Coding::Gzip, &gz, step).decoded, t.len() as u64, "step {step}");
+        }
+        let mut inf = Inflater::new(Coding::Gzip);
+        inf.feed(&gz[..gz.len() / 2]);
+        let (n, weird) = inf.finish(false);
+        assert!(n > 0 && n < t.len() as u64);
+        assert_eq!(weird, Some("HTTP_gzip_body_cut_counted_in_part"));
     }
 
     #[test]
