@@ -190,7 +190,11 @@ fn decode_chunk(
 /// Runs the whole analysis.
 pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSummary> {
     // A fixed number of shards, whatever the thread count: results must not depend on it.
-    let nshards = if cfg.shards == 0 { DEFAULT_SHARDS } else { cfg.shards };
+    let nshards = if cfg.shards == 0 {
+        DEFAULT_SHARDS
+    } else {
+        cfg.shards
+    };
     let mut shards: Vec<Shard> = (0..nshards).map(|_| Shard::new(cfg.flow)).collect();
     let mut summary = RunSummary {
         skipped: inputs.skipped.clone(),

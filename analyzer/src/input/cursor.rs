@@ -1,7 +1,8 @@
 //! One input file: its format, its chunk source, and the container parser (pcap or pcapng)
 //! that turns chunks into items.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -10,10 +11,7 @@ use bytes::Bytes;
 use juno_archive::reader::{IfaceStatsItem, InterfaceInfo, Item, PcapNgStream, ReadStats};
 use juno_archive::record::{FileInfo, MetaRecord, Record, SocketEvent, StatsRecord};
 
-use super::source::{
-    ChunkSource, CountingReader, JunoSource, MAX_RECORD, MappedSource, Progress, StreamSource,
-    map_file,
-};
+use super::source::{ChunkSource, CountingReader, JunoSource, MAX_RECORD, Progress, StreamSource};
 
 /// Tiny explicit-endian readers (input is untrusted; callers check lengths first).
 mod byteorder_free {
@@ -155,71 +153,63 @@ pub(crate) struct FileCursor {
 impl FileCursor {
     /// Opens a file and detects its format from its first bytes.
     pub(crate) fn open(path: &Path, progress: Progress) -> Result<Self> {
-        let map = map_file(path).with_context(|| format!("cannot read {}", path.display()))?;
-        if map.len() < 4 {
-            bail!(
-                "{}: too short to be a capture ({} bytes)",
-                path.display(),
-                map.len()
-            );
+        let cannot = || format!("cannot read {}", path.display());
+        let mut file = File::open(path).with_context(cannot)?;
+        let mut head = [0u8; 64];
+        let mut n = 0;
+        while n < head.len() {
+            match file.read(&mut head[n..]).with_context(cannot)? {
+                0 => break,
+                k => n += k,
+            }
         }
-        let head = &map[..map.len().min(64)];
-        let (compression, src, inner_magic): (Compression, Box<dyn ChunkSource>, Vec<u8>) =
-            if juno_archive::frame::is_juno_archive(head) {
-                let mut src = JunoSource::new(map, progress);
-                let first = src.next_chunk(&[])?.unwrap_or_default();
-                let magic = first[..first.len().min(8)].to_vec();
-                // Re-deliver the first chunk through a one-shot wrapper.
-                (
-                    Compression::JunoFrames,
-                    Box::new(Prepend {
-                        first: Some(first),
-                        inner: src,
-                    }),
-                    magic,
-                )
-            } else if head.starts_with(&[0x1f, 0x8b]) {
-                let reader = CountingReader::new(std::io::Cursor::new(map), progress);
-                let dec = flate2::read::MultiGzDecoder::new(reader);
-                let mut src = StreamSource::new(Box::new(dec), "gzip");
-                let first = src.next_chunk(&[])?.unwrap_or_default();
-                let magic = first[..first.len().min(8)].to_vec();
-                (
-                    Compression::Gzip,
-                    Box::new(Prepend {
-                        first: Some(first),
-                        inner: src,
-                    }),
-                    magic,
-                )
-            } else if le32(head) == juno_archive::frame::ZSTD_MAGIC
-                || le32(head) & juno_archive::frame::SKIPPABLE_MASK
-                    == juno_archive::frame::SKIPPABLE_BASE
-            {
-                let reader = CountingReader::new(std::io::Cursor::new(map), progress);
-                let dec: Box<dyn Read + Send> = Box::new(
-                    zstd::stream::read::Decoder::new(reader)
-                        .with_context(|| format!("{}: zstd", path.display()))?,
-                );
-                let mut src = StreamSource::new(dec, "zstd");
-                let first = src.next_chunk(&[])?.unwrap_or_default();
-                let magic = first[..first.len().min(8)].to_vec();
-                (
-                    Compression::Zstd,
-                    Box::new(Prepend {
-                        first: Some(first),
-                        inner: src,
-                    }),
-                    magic,
-                )
-            } else {
-                let magic = head[..8.min(head.len())].to_vec();
-                (
-                    Compression::None,
-                    Box::new(MappedSource::new(map, progress)),
-                    magic,
-                )
-            };
+        if n < 4 {
+            bail!("{}: too short to be a capture ({n} bytes)", path.display());
+        }
+        let head = &head[..n];
+        file.seek(SeekFrom::Start(0)).with_context(cannot)?;
+        // Reads the first chunk of a source to see what it holds, then hands it on.
+        let probe = |mut src: Box<dyn ChunkSource>| -> Result<(Box<dyn ChunkSource>, Vec<u8>)> {
+            let first = src
+                .next_chunk(&[])
+                .with_context(cannot)?
+                .unwrap_or_default();
+            let magic = first[..first.len().min(8)].to_vec();
+            Ok((
+                Box::new(Prepend {
+                    first: Some(first),
+                    inner: src,
+                }),
+                magic,
+            ))
+        };
+        let counted = CountingReader::new(file, progress.clone());
+        let (compression, (src, inner_magic)) = if juno_archive::frame::is_juno_archive(head) {
+            let file = counted.into_inner();
+            (
+                Compression::JunoFrames,
+                probe(Box::new(JunoSource::new(file, progress)))?,
+            )
+        } else if head.starts_with(&[0x1f, 0x8b]) {
+            let dec = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, counted));
+            (
+                Compression::Gzip,
+                probe(Box::new(StreamSource::new(Box::new(dec), "gzip")))?,
+            )
+        } else if le32(head) == juno_archive::frame::ZSTD_MAGIC
+            || le32(head) & juno_archive::frame::SKIPPABLE_MASK
+                == juno_archive::frame::SKIPPABLE_BASE
+        {
+            let dec = zstd::stream::read::Decoder::new(counted)
+                .with_context(|| format!("{}: zstd", path.display()))?;
+            (
+                Compression::Zstd,
+                probe(Box::new(StreamSource::new(Box::new(dec), "zstd")))?,
+            )
+        } else {
+            let src: Box<dyn ChunkSource> = Box::new(StreamSource::new(Box::new(counted), "file"));
+            (Compression::None, (src, head[..head.len().min(8)].to_vec()))
+        };
         let Some(container) = container_of(&inner_magic) else {
             let what = describe_magic(&inner_magic);
             if compression == Compression::None {
@@ -332,12 +322,12 @@ impl FileCursor {
 }
 
 /// Hands out a chunk read during format detection before reading on.
-struct Prepend<S> {
+struct Prepend {
     first: Option<Bytes>,
-    inner: S,
+    inner: Box<dyn ChunkSource>,
 }
 
-impl<S: ChunkSource> ChunkSource for Prepend<S> {
+impl ChunkSource for Prepend {
     fn next_chunk(&mut self, carry: &[u8]) -> std::io::Result<Option<Bytes>> {
         match self.first.take() {
             Some(f) => Ok(Some(f)),

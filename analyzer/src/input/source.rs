@@ -2,24 +2,26 @@
 //!
 //! The container parser asks for the next chunk and hands back the unparsed tail of the
 //! previous one (`carry`); every chunk begins with that tail, so records may span chunk
-//! boundaries of streamed (gzip, zstd) input. Memory stays bounded: a streamed chunk holds
-//! at most [`CHUNK`] new bytes, a carry may grow only up to [`MAX_RECORD`], and Juno frames
-//! are decompressed a bounded window at a time.
+//! boundaries. Memory stays bounded whatever the file's size: chunks hold at most [`CHUNK`]
+//! new bytes and come from a small pool of reused buffers (so a large capture costs neither
+//! growing memory nor page faults on fresh allocations); a carry may grow only up to
+//! [`MAX_RECORD`]; Juno frames are read and decompressed a bounded window at a time.
 
 use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
-use std::sync::Arc;
+use std::io::{self, BufReader, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use juno_archive::frame::{self, FrameEntry, MAX_FRAME_SIZE};
+use juno_archive::frame::{self, FrameIndex, INDEX_FRAME_LEN, MAX_FRAME_SIZE};
 use rayon::prelude::*;
 
-/// New bytes read per streamed chunk.
-pub(crate) const CHUNK: usize = 8 << 20;
+/// New bytes read per chunk.
+pub(crate) const CHUNK: usize = 4 << 20;
 /// Largest record (pcap record or pcapng block) a reader accepts.
 pub(crate) const MAX_RECORD: usize = 64 << 20;
+/// Buffers kept for reuse per pool.
+const POOL_KEEP: usize = 64;
 
 /// Progress counter shared with the progress bar: input bytes consumed.
 pub(crate) type Progress = Arc<AtomicU64>;
@@ -32,37 +34,60 @@ pub(crate) trait ChunkSource: Send {
     fn take_warnings(&mut self) -> Vec<String>;
 }
 
-/// Whole file memory-mapped: one chunk.
-pub(crate) struct MappedSource {
-    map: Option<Bytes>,
-    progress: Progress,
-    len: u64,
-}
+/// Reusable chunk buffers: a chunk returns its buffer here when the last batch referring to
+/// it is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Pool(Mutex<Vec<Vec<u8>>>);
 
-impl MappedSource {
-    pub(crate) fn new(bytes: Bytes, progress: Progress) -> Self {
-        let len = bytes.len() as u64;
-        MappedSource {
-            map: Some(bytes),
-            progress,
-            len,
+impl Pool {
+    /// A buffer of at least `len` initialized bytes (contents unspecified: reused buffers are
+    /// not zeroed again).
+    fn take(&self, len: usize) -> Vec<u8> {
+        let mut v = self
+            .0
+            .lock()
+            .map(|mut p| p.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if v.len() < len {
+            v.resize(len, 0);
+        }
+        v
+    }
+    fn give(&self, v: Vec<u8>) {
+        if let Ok(mut p) = self.0.lock() {
+            if p.len() < POOL_KEEP && v.len() <= CHUNK * 2 {
+                p.push(v);
+            }
         }
     }
 }
 
-impl ChunkSource for MappedSource {
-    fn next_chunk(&mut self, _carry: &[u8]) -> io::Result<Option<Bytes>> {
-        // A carry after the single chunk means the file ends inside a record: the cursor
-        // reports it.
-        let m = self.map.take();
-        if m.is_some() {
-            self.progress.fetch_add(self.len, Ordering::Relaxed);
-        }
-        Ok(m)
+struct Pooled {
+    buf: Vec<u8>,
+    used: usize,
+    pool: Arc<Pool>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.used]
     }
-    fn take_warnings(&mut self) -> Vec<String> {
-        Vec::new()
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
     }
+}
+
+fn pooled(buf: Vec<u8>, used: usize, pool: &Arc<Pool>) -> Bytes {
+    Bytes::from_owner(Pooled {
+        buf,
+        used,
+        pool: pool.clone(),
+    })
 }
 
 /// Counts bytes read from the underlying file for progress.
@@ -75,6 +100,9 @@ impl<R: Read> CountingReader<R> {
     pub(crate) fn new(inner: R, progress: Progress) -> Self {
         CountingReader { inner, progress }
     }
+    pub(crate) fn into_inner(self) -> R {
+        self.inner
+    }
 }
 
 impl<R: Read> Read for CountingReader<R> {
@@ -85,12 +113,14 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// A decompressing stream (gzip or a zstd file not written by Juno).
+/// A stream read in chunks: a plain file, or a decompressor (gzip, a zstd file not written by
+/// Juno) over one.
 pub(crate) struct StreamSource {
     reader: Box<dyn Read + Send>,
     what: &'static str,
     done: bool,
     warnings: Vec<String>,
+    pool: Arc<Pool>,
 }
 
 impl StreamSource {
@@ -100,6 +130,7 @@ impl StreamSource {
             what,
             done: false,
             warnings: Vec::new(),
+            pool: Arc::new(Pool::default()),
         }
     }
 }
@@ -116,24 +147,22 @@ impl ChunkSource for StreamSource {
             ));
             return Ok(None);
         }
-        let mut buf = Vec::with_capacity(carry.len() + CHUNK);
-        buf.extend_from_slice(carry);
         let want = carry.len() + CHUNK;
-        while buf.len() < want {
-            let start = buf.len();
-            buf.resize(want, 0);
-            match self.reader.read(&mut buf[start..]) {
+        let mut buf = self.pool.take(want);
+        buf[..carry.len()].copy_from_slice(carry);
+        let mut filled = carry.len();
+        while filled < want {
+            match self.reader.read(&mut buf[filled..want]) {
                 Ok(0) => {
-                    buf.truncate(start);
                     self.done = true;
                     break;
                 }
-                Ok(n) => buf.truncate(start + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if self.what == "file" => return Err(e),
                 Err(e) => {
                     // A compressed file cut short ends in a decoder error: keep what was
                     // decoded and say so.
-                    buf.truncate(start);
                     self.done = true;
                     self.warnings
                         .push(format!("{} stream ends early: {e}", self.what));
@@ -141,47 +170,127 @@ impl ChunkSource for StreamSource {
                 }
             }
         }
-        if buf.len() == carry.len() && self.done {
+        if filled == carry.len() && self.done {
+            self.pool.give(buf);
             return Ok(None);
         }
-        Ok(Some(Bytes::from(buf)))
+        Ok(Some(pooled(buf, filled, &self.pool)))
     }
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
     }
 }
 
-/// A Juno archive: independent zstd frames, decompressed a window at a time in parallel.
+/// One frame read from a Juno archive, not yet decompressed.
+struct RawFrame {
+    seq: usize,
+    index: Option<FrameIndex>,
+    bytes: Vec<u8>,
+}
+
+/// A Juno archive: index and data frames read one after the other, decompressed a window at a
+/// time in parallel.
 pub(crate) struct JunoSource {
-    file: Bytes,
-    frames: Vec<FrameEntry>,
-    next: usize,
+    reader: BufReader<CountingReader<File>>,
+    frames_read: usize,
+    ended: bool,
     ready: std::collections::VecDeque<(usize, Result<Vec<u8>, String>)>,
     window: usize,
-    progress: Progress,
     warnings: Vec<String>,
 }
 
 impl JunoSource {
-    pub(crate) fn new(file: Bytes, progress: Progress) -> Self {
-        let scan = frame::scan(&file);
-        let mut warnings = Vec::new();
-        if let Some(t) = &scan.trailing {
-            warnings.push(format!(
-                "archive cut short: {} bytes after the last complete frame ignored ({})",
-                t.len, t.reason
-            ));
-            progress.fetch_add(t.len as u64, Ordering::Relaxed);
-        }
+    pub(crate) fn new(file: File, progress: Progress) -> Self {
         let window = (rayon::current_num_threads() * 2).max(2);
         JunoSource {
-            file,
-            frames: scan.frames,
-            next: 0,
+            reader: BufReader::with_capacity(1 << 20, CountingReader::new(file, progress)),
+            frames_read: 0,
+            ended: false,
             ready: Default::default(),
             window,
-            progress,
-            warnings,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes; returns how many (fewer only at the end of the file).
+    fn read_up_to(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            match self.reader.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    fn cut_short(&mut self, what: &str) {
+        self.ended = true;
+        self.warnings.push(format!(
+            "archive cut short: {what} after the last complete frame ignored"
+        ));
+    }
+
+    /// The next data frame, with its index; `None` at the end (or where the file is cut).
+    fn read_frame(&mut self) -> io::Result<Option<RawFrame>> {
+        loop {
+            let mut head = [0u8; INDEX_FRAME_LEN];
+            let n = self.read_up_to(&mut head[..8])?;
+            if n == 0 {
+                self.ended = true;
+                return Ok(None);
+            }
+            if n < 8 {
+                self.cut_short(&format!("{n} bytes of a frame header"));
+                return Ok(None);
+            }
+            let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+            if magic & frame::SKIPPABLE_MASK == frame::SKIPPABLE_BASE {
+                if magic == frame::INDEX_MAGIC && size + 8 == INDEX_FRAME_LEN {
+                    let got = self.read_up_to(&mut head[8..])?;
+                    if got < INDEX_FRAME_LEN - 8 {
+                        self.cut_short("a frame index without its frame");
+                        return Ok(None);
+                    }
+                    let Some(index) = FrameIndex::parse(&head) else {
+                        // A skippable frame with our magic but not our layout: pass over it.
+                        continue;
+                    };
+                    let len = index.compressed_len as usize;
+                    if len > MAX_FRAME_SIZE {
+                        self.cut_short(&format!("a frame claiming {len} compressed bytes"));
+                        return Ok(None);
+                    }
+                    let mut bytes = vec![0u8; len];
+                    let got = self.read_up_to(&mut bytes)?;
+                    if got < len {
+                        self.cut_short(&format!("a partial frame ({got} of {len} bytes)"));
+                        return Ok(None);
+                    }
+                    let seq = self.frames_read;
+                    self.frames_read += 1;
+                    return Ok(Some(RawFrame {
+                        seq,
+                        index: Some(index),
+                        bytes,
+                    }));
+                }
+                // Another skippable frame: skip its payload.
+                let skipped = io::copy(&mut (&mut self.reader).take(size as u64), &mut io::sink())?;
+                if (skipped as usize) < size {
+                    self.cut_short("a partial skippable frame");
+                    return Ok(None);
+                }
+                continue;
+            }
+            // Juno writes an index before every frame; anything else ends the archive.
+            self.cut_short(&format!(
+                "data that is not an indexed frame (magic {magic:#010x})"
+            ));
+            return Ok(None);
         }
     }
 }
@@ -190,38 +299,36 @@ impl ChunkSource for JunoSource {
     fn next_chunk(&mut self, carry: &[u8]) -> io::Result<Option<Bytes>> {
         loop {
             if self.ready.is_empty() {
-                if self.next >= self.frames.len() {
+                let mut raw = Vec::with_capacity(self.window);
+                while raw.len() < self.window && !self.ended {
+                    match self.read_frame()? {
+                        Some(f) => raw.push(f),
+                        None => break,
+                    }
+                }
+                if raw.is_empty() {
                     return Ok(None);
                 }
-                let end = (self.next + self.window).min(self.frames.len());
-                let file = &self.file;
-                let batch: Vec<(usize, Result<Vec<u8>, String>)> = self.frames[self.next..end]
-                    .par_iter()
-                    .enumerate()
-                    .map(|(i, e)| {
+                let decoded: Vec<(usize, Result<Vec<u8>, String>)> = raw
+                    .into_par_iter()
+                    .map(|f| {
+                        let e = frame::FrameEntry {
+                            offset: 0,
+                            len: f.bytes.len(),
+                            index: f.index,
+                        };
                         (
-                            i,
-                            frame::decompress_entry(file, e, MAX_FRAME_SIZE)
+                            f.seq,
+                            frame::decompress_entry(&f.bytes, &e, MAX_FRAME_SIZE)
                                 .map_err(|e| e.to_string()),
                         )
                     })
                     .collect();
-                let base = self.next;
-                self.ready
-                    .extend(batch.into_iter().map(|(i, r)| (base + i, r)));
-                self.next = end;
+                self.ready.extend(decoded);
             }
             let Some((i, r)) = self.ready.pop_front() else {
                 continue;
             };
-            let e = self.frames[i];
-            let consumed = (e.len
-                + if e.index.is_some() {
-                    frame::INDEX_FRAME_LEN
-                } else {
-                    0
-                }) as u64;
-            self.progress.fetch_add(consumed, Ordering::Relaxed);
             match r {
                 Ok(content) => {
                     if carry.is_empty() {
@@ -232,43 +339,11 @@ impl ChunkSource for JunoSource {
                     v.extend_from_slice(&content);
                     return Ok(Some(Bytes::from(v)));
                 }
-                Err(msg) => {
-                    self.warnings.push(format!("frame {i} skipped: {msg}"));
-                }
+                Err(msg) => self.warnings.push(format!("frame {i} skipped: {msg}")),
             }
         }
     }
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
-    }
-}
-
-/// Maps a file read-only.
-pub(crate) fn map_file(path: &Path) -> io::Result<Bytes> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(Bytes::new());
-    }
-    mmap::map(&file).map(Bytes::from_owner)
-}
-
-/// The one place this crate uses `unsafe`.
-#[expect(
-    unsafe_code,
-    reason = "memory-mapping input files is the fast path for large captures"
-)]
-mod mmap {
-    use std::fs::File;
-    use std::io;
-
-    pub(super) fn map(file: &File) -> io::Result<memmap2::Mmap> {
-        // SAFETY: the map is read-only. If another process truncates the file while we read
-        // it, accesses past the new end fault (SIGBUS); captures are not modified while being
-        // analyzed, and that risk is the usual one for mmap-based readers (tshark, ripgrep).
-        let map = unsafe { memmap2::MmapOptions::new().map(file) }?;
-        // Read front to back: let the kernel read ahead.
-        let _ = map.advise(memmap2::Advice::Sequential);
-        Ok(map)
     }
 }

@@ -125,12 +125,16 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
 #[derive(Debug)]
 pub struct JsonlWriter<W: Write> {
     out: W,
+    bufs: Vec<String>,
 }
 
 impl<W: Write> JsonlWriter<W> {
     /// Writes to `out`.
     pub fn new(out: W) -> Self {
-        JsonlWriter { out }
+        JsonlWriter {
+            out,
+            bufs: Vec::new(),
+        }
     }
 
     /// Writes exchanges (those that are only the late end of an already written request are
@@ -138,22 +142,30 @@ impl<W: Write> JsonlWriter<W> {
     /// in parallel and written in order.
     pub fn write(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
         use rayon::prelude::*;
-        let parts: Vec<String> = ex
-            .par_chunks(256)
-            .map(|chunk| {
+        const PER: usize = 256;
+        let n = ex.len().div_ceil(PER);
+        if self.bufs.len() < n {
+            self.bufs.resize_with(n, String::new);
+        }
+        // Buffers are reused from batch to batch: no large allocation per batch.
+        self.bufs[..n]
+            .par_iter_mut()
+            .zip(ex.par_chunks(PER))
+            .for_each(|(s, chunk)| {
+                s.clear();
                 let mut j = Json::new();
-                let mut s = String::with_capacity(chunk.len() * 700);
-                for e in chunk.iter().filter(|e| e.outcome != Outcome::LateRequestEnd) {
+                for e in chunk
+                    .iter()
+                    .filter(|e| e.outcome != Outcome::LateRequestEnd)
+                {
                     j.clear();
                     exchange_json(&mut j, e, ifaces);
                     s.push_str(j.as_str());
                     s.push('\n');
                 }
-                s
-            })
-            .collect();
-        for p in parts {
-            self.out.write_all(p.as_bytes())?;
+            });
+        for s in &self.bufs[..n] {
+            self.out.write_all(s.as_bytes())?;
         }
         Ok(())
     }

@@ -135,7 +135,12 @@ fn format_row(ex: &Exchange, row: &mut Vec<ZVal>, line: &mut String) -> Option<&
     line.push_str(&format_ts(ex.ts()));
     line.push('\t');
     line.push_str(&c.uid);
-    for v in [c.orig.ip().to_string(), c.orig.port.to_string(), c.resp.ip().to_string(), c.resp.port.to_string()] {
+    for v in [
+        c.orig.ip().to_string(),
+        c.orig.port.to_string(),
+        c.resp.ip().to_string(),
+        c.resp.port.to_string(),
+    ] {
         line.push('\t');
         line.push_str(&v);
     }

@@ -18,10 +18,35 @@ pub const MAX_DECODED: u64 = 1 << 30;
 thread_local! {
     /// Where inflated bytes go to be counted and forgotten; one per thread.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 32 * 1024]);
+    /// Decompressors ready for reuse (each holds a 32 KiB window): one per body otherwise.
+    static SPARE: std::cell::RefCell<Vec<Box<Decompress>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A decompressor from this thread's spares, reset for a new stream.
+fn decompressor(zlib_header: bool) -> Box<Decompress> {
+    match SPARE.with_borrow_mut(Vec::pop) {
+        Some(mut z) => {
+            z.reset(zlib_header);
+            z
+        }
+        None => Box::new(Decompress::new(zlib_header)),
+    }
+}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        if let St::Inflate { z, .. } = std::mem::replace(&mut self.st, St::Done) {
+            SPARE.with_borrow_mut(|s| {
+                if s.len() < 8 {
+                    s.push(z);
+                }
+            });
+        }
+    }
 }
 
 /// Compressed bytes of a gzip body inflated before trusting its trailer.
-pub const INFLATE_PREFIX: u64 = 8 * 1024;
+pub const INFLATE_PREFIX: u64 = 1024;
 
 /// Content-Encoding kinds that are decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +139,7 @@ impl Inflater {
         let st = match coding {
             Coding::Gzip => St::GzipHeader(Vec::new()),
             Coding::Deflate => St::Inflate {
-                z: Box::new(Decompress::new(true)),
+                z: decompressor(true),
                 first: Vec::new(),
                 raw_retry: true,
             },
@@ -175,29 +200,42 @@ impl Inflater {
                             let used_from_data = hl.saturating_sub(need_more_from);
                             data = &data[used_from_data.min(data.len())..];
                             self.st = St::Inflate {
-                                z: Box::new(Decompress::new(false)),
+                                z: decompressor(false),
                                 first: Vec::new(),
                                 raw_retry: false,
                             };
                         }
                     }
                 }
-                St::Inflate { z, first, raw_retry } => {
+                St::Inflate {
+                    z,
+                    first,
+                    raw_retry,
+                } => {
                     let gzip = self.gzip;
                     // A gzip body is inflated only up to its prefix; the rest is counted.
-                    let room = if gzip { INFLATE_PREFIX.saturating_sub(z.total_in()) as usize } else { usize::MAX };
+                    let room = if gzip {
+                        INFLATE_PREFIX.saturating_sub(z.total_in()) as usize
+                    } else {
+                        usize::MAX
+                    };
                     let to_inflate = &data[..data.len().min(room)];
                     // While a `deflate` body may still turn out to be raw deflate rather than
                     // zlib, keep its first bytes to start over with.
-                    let kept_now =
-                        if *raw_retry { data.len().min(4096usize.saturating_sub(first.len())) } else { 0 };
+                    let kept_now = if *raw_retry {
+                        data.len().min(4096usize.saturating_sub(first.len()))
+                    } else {
+                        0
+                    };
                     first.extend_from_slice(&data[..kept_now]);
                     let mut input = to_inflate;
                     let mut stream_end = false;
                     while !input.is_empty() {
                         let before_in = z.total_in();
                         let before_out = z.total_out();
-                        let r = SCRATCH.with_borrow_mut(|scratch| z.decompress(input, scratch, FlushDecompress::None));
+                        let r = SCRATCH.with_borrow_mut(|scratch| {
+                            z.decompress(input, scratch, FlushDecompress::None)
+                        });
                         let used = (z.total_in() - before_in) as usize;
                         let produced = z.total_out() - before_out;
                         input = &input[used..];
@@ -221,7 +259,7 @@ impl Inflater {
                                 // Not zlib: start over as raw deflate with everything so far.
                                 let kept = std::mem::take(first);
                                 self.st = St::Inflate {
-                                    z: Box::new(Decompress::new(false)),
+                                    z: decompressor(false),
                                     first: Vec::new(),
                                     raw_retry: false,
                                 };
@@ -269,12 +307,19 @@ impl Inflater {
             // No trailer: only the inflated prefix is known.
             return (self.decoded, Some("HTTP_gzip_body_cut_counted_in_part"));
         }
-        let isize = u64::from(u32::from_le_bytes([self.tail[4], self.tail[5], self.tail[6], self.tail[7]]));
+        let isize = u64::from(u32::from_le_bytes([
+            self.tail[4],
+            self.tail[5],
+            self.tail[6],
+            self.tail[7],
+        ]));
         // The compressed bytes minus the 8-byte trailer, at the ratio seen so far, tell how many
         // times the 32-bit size wrapped.
         let ratio = self.decoded as f64 / self.inflated_in.max(1) as f64;
         let estimate = self.fed.saturating_sub(8) as f64 * ratio;
-        let wraps = ((estimate - isize as f64) / 4_294_967_296.0).round().max(0.0) as u64;
+        let wraps = ((estimate - isize as f64) / 4_294_967_296.0)
+            .round()
+            .max(0.0) as u64;
         let total = isize + (wraps << 32);
         if total < self.decoded {
             return (self.decoded, Some("HTTP_gzip_trailer_inconsistent"));
@@ -308,7 +353,10 @@ mod tests {
         }
         let (decoded, weird) = inf.finish(true);
         assert_eq!(weird, None);
-        Counted { decoded, failed: inf.failed }
+        Counted {
+            decoded,
+            failed: inf.failed,
+        }
     }
 
     #[test]
@@ -357,7 +405,11 @@ mod tests {
         let gz = g.finish().unwrap();
         assert!(gz.len() as u64 > 4 * INFLATE_PREFIX);
         for step in [3, 1000, 1 << 20] {
-            assert_eq!(count(Coding::Gzip, &gz, step).decoded, t.len() as u64, "step {step}");
+            assert_eq!(
+                count(Coding::Gzip, &gz, step).decoded,
+                t.len() as u64,
+                "step {step}"
+            );
         }
         let mut inf = Inflater::new(Coding::Gzip);
         inf.feed(&gz[..gz.len() / 2]);
