@@ -56,10 +56,11 @@ impl Pool {
         v
     }
     fn give(&self, v: Vec<u8>) {
-        if let Ok(mut p) = self.0.lock() {
-            if p.len() < POOL_KEEP && v.len() <= CHUNK * 2 {
-                p.push(v);
-            }
+        if let Ok(mut p) = self.0.lock()
+            && p.len() < POOL_KEEP
+            && v.len() <= CHUNK * 2
+        {
+            p.push(v);
         }
     }
 }

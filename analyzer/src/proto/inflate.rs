@@ -19,6 +19,7 @@ thread_local! {
     /// Where inflated bytes go to be counted and forgotten; one per thread.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 32 * 1024]);
     /// Decompressors ready for reuse (each holds a 32 KiB window): one per body otherwise.
+    #[expect(clippy::vec_box, reason = "the boxes move in and out of Inflater, which holds a Box")]
     static SPARE: std::cell::RefCell<Vec<Box<Decompress>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
