@@ -32,4 +32,9 @@ if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -1)" != "$need" ]; th
     echo "setup: rustc $have is older than $need" >&2
     exit 1
 fi
+# Dependency policy checks (licenses, bans, sources: deny.toml).
+if ! command -v cargo-deny >/dev/null; then
+    echo "setup: installing cargo-deny"
+    cargo install --locked cargo-deny
+fi
 echo "setup: ok"

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -- -D warnings
+cargo deny check licenses bans sources 2>&1 | tail -1
 
 echo "== tests"
 cargo test --release --workspace
