@@ -208,6 +208,8 @@ pub struct Shard {
     pub stats: FlowStats,
     /// Reassembly counters of ended connections.
     pub reasm: ReasmStats,
+    /// Socket streams (Juno socket events).
+    pub sockets: crate::sockets::SocketTable,
     last_sweep: Ts,
 }
 
@@ -263,6 +265,7 @@ impl Shard {
             ended: Vec::new(),
             stats: FlowStats::default(),
             reasm: ReasmStats::default(),
+            sockets: crate::sockets::SocketTable::default(),
             last_sweep: 0,
         }
     }
@@ -496,6 +499,8 @@ impl Shard {
             return;
         }
         self.last_sweep = now;
+        self.sockets
+            .sweep(now, self.cfg.tcp_idle_ns, &mut self.ctx, &mut self.ended);
         let cfg = self.cfg;
         let idle: Vec<ConnKey> = self
             .conns
@@ -523,8 +528,15 @@ impl Shard {
         }
     }
 
+    /// Processes one socket event (Juno archives).
+    pub fn socket(&mut self, ev: &juno_archive::SocketEvent<'_>, payload: &[u8]) {
+        self.sockets
+            .event(ev, payload, &mut self.ctx, &mut self.ended);
+    }
+
     /// End of input: finishes every connection.
     pub fn finish_all(&mut self) {
+        self.sockets.finish_all(&mut self.ctx, &mut self.ended);
         let mut keys: Vec<ConnKey> = self.conns.keys().copied().collect();
         keys.sort_by_key(|k| self.conns.get(k).map(|c| c.info.first_ts));
         for k in keys {

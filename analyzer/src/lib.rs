@@ -23,6 +23,7 @@ pub mod proto;
 pub mod reassembly;
 pub mod report;
 pub mod session;
+pub mod sockets;
 
 use std::path::PathBuf;
 

@@ -117,9 +117,10 @@ impl Default for Config {
 }
 
 /// One decoded packet, routed to a shard.
+/// (A socket event when `decoded` is `None`.)
 struct Work {
     item: u32,
-    decoded: DecodedOwnedRef,
+    decoded: Option<DecodedOwnedRef>,
 }
 
 /// A decoded packet whose payload is referenced by offset into the batch (so decoding can
@@ -154,8 +155,19 @@ fn decode_chunk(
         ..Default::default()
     };
     for i in range {
-        let BatchItem::Packet(p) = &batch.items[i] else {
-            continue;
+        let p = match &batch.items[i] {
+            BatchItem::Packet(p) => p,
+            BatchItem::Socket(s) => {
+                // A socket's events all go to one shard.
+                let h = (s.ev.cookie ^ u64::from(s.ev.netns).rotate_left(32))
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                r.per_shard[(h >> 32) as usize % nshards].push(Work {
+                    item: i as u32,
+                    decoded: None,
+                });
+                continue;
+            }
+            _ => continue,
         };
         let Some(iface) = ifaces.get(p.iface as usize) else {
             continue;
@@ -168,7 +180,7 @@ fn decode_chunk(
                 let payload_off = (d.payload.as_ptr() as usize - data.as_ptr() as usize) as u32;
                 r.per_shard[shard].push(Work {
                     item: i as u32,
-                    decoded: DecodedOwnedRef {
+                    decoded: Some(DecodedOwnedRef {
                         src: d.src,
                         dst: d.dst,
                         transport: d.transport,
@@ -178,7 +190,7 @@ fn decode_chunk(
                         payload_off,
                         payload_len: d.payload.len() as u32,
                         wire_len: d.wire_len,
-                    },
+                    }),
                 });
             }
             Err(s) => *r.skipped.entry(s).or_default() += 1,
@@ -312,11 +324,15 @@ fn process_batch(
     shards.par_iter_mut().enumerate().for_each(|(si, shard)| {
         for d in &decoded {
             for w in &d.per_shard[si] {
-                let BatchItem::Packet(p) = &batch.items[w.item as usize] else {
-                    continue;
+                let (p, o) = match (&batch.items[w.item as usize], &w.decoded) {
+                    (BatchItem::Packet(p), Some(o)) => (p, o),
+                    (BatchItem::Socket(s), None) => {
+                        shard.socket(&s.ev, batch.socket_payload(s));
+                        continue;
+                    }
+                    _ => continue,
                 };
                 let data = batch.packet_data(p);
-                let o = &w.decoded;
                 let start = o.payload_off as usize;
                 let dec = Decoded {
                     src: o.src,

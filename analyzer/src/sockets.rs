@@ -1,0 +1,280 @@
+//! Socket streams: the bytes processes sent and received on TCP sockets (Juno archives'
+//! socket events), turned into the same per-direction byte streams TCP reassembly produces.
+//!
+//! A stream is one socket of one process, keyed by the kernel's socket identity (cookie) and
+//! network namespace. Its role comes from the syscall that created it — `connect` makes the
+//! process the client, `accept` the server — else from ports. Each data event says where its
+//! bytes sit in the socket's byte stream (`stream_offset`) and how many the syscall moved
+//! (`orig_len`) against how many were captured: events lost on the way (a full ring buffer)
+//! and payloads cut by the recorder are delivered as gaps, never glued over.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use juno_archive::record::OFFSET_UNKNOWN;
+use juno_archive::{DataDirection, SocketEvent, SocketEventKind};
+
+use crate::decode::{Endpoint, Transport};
+use crate::exchange::{ConnInfo, Vantage};
+use crate::flow::{ConnKey, ConnState, ConnSummary, RoleBy, is_server_port, make_uid};
+use crate::proto::{Dir, Ts};
+use crate::reassembly::ReasmStats;
+use crate::session::{Ctx, Session};
+
+/// TCP_CLOSE in the kernel's numbering.
+const TCP_CLOSE: u8 = 7;
+
+/// Counters of socket-event processing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketStats {
+    /// Data events read.
+    pub data_events: u64,
+    /// Streams (socket × process) opened.
+    pub streams: u64,
+    /// Bytes lost between events (stream offsets jumped).
+    pub lost_bytes: u64,
+    /// Bytes the recorder did not capture (payload cut at its limit).
+    pub cut_bytes: u64,
+    /// Connections found in /proc at the recorder's start.
+    pub existing: u64,
+}
+
+impl SocketStats {
+    /// Adds another set of counters.
+    pub fn add(&mut self, o: &SocketStats) {
+        self.data_events += o.data_events;
+        self.streams += o.streams;
+        self.lost_bytes += o.lost_bytes;
+        self.cut_bytes += o.cut_bytes;
+        self.existing += o.existing;
+    }
+}
+
+struct Stream {
+    info: Arc<ConnInfo>,
+    session: Session,
+    /// The process is the client.
+    client: bool,
+    role_by: RoleBy,
+    next: [Option<u64>; 2],
+    last_ts: Ts,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    reasm: ReasmStats,
+}
+
+/// The socket streams of one shard.
+#[derive(Default)]
+pub struct SocketTable {
+    streams: FxHashMap<(u64, u32), Stream>,
+    /// Counters.
+    pub stats: SocketStats,
+}
+
+impl std::fmt::Debug for SocketTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketTable")
+            .field("streams", &self.streams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn comm(ev: &SocketEvent<'_>) -> String {
+    ev.comm_str()
+}
+
+impl SocketTable {
+    fn open(&mut self, ev: &SocketEvent<'_>, client: Option<bool>) -> Stream {
+        let local = Endpoint::new(ev.local.ip(), ev.local.port());
+        let remote = Endpoint::new(ev.remote.ip(), ev.remote.port());
+        let (client, role_by) = match client {
+            Some(c) => (c, RoleBy::Handshake),
+            None if is_server_port(local.port) && !is_server_port(remote.port) => {
+                (false, RoleBy::Port)
+            }
+            None if is_server_port(remote.port) && !is_server_port(local.port) => {
+                (true, RoleBy::Port)
+            }
+            None => (true, RoleBy::FirstSpeaker),
+        };
+        let (orig, resp) = if client {
+            (local, remote)
+        } else {
+            (remote, local)
+        };
+        self.stats.streams += 1;
+        let info = Arc::new(ConnInfo {
+            uid: make_uid(
+                &ConnKey::new(orig, resp, Transport::Tcp),
+                ev.ts_ns ^ ev.cookie.rotate_left(17),
+            ),
+            orig,
+            resp,
+            transport: Transport::Tcp,
+            vantage: Vantage::Socket {
+                pid: ev.pid,
+                comm: comm(ev),
+                cookie: ev.cookie,
+            },
+            first_ts: ev.ts_ns,
+            partial: role_by != RoleBy::Handshake,
+        });
+        Stream {
+            session: Session::new(info.clone()),
+            info,
+            client,
+            role_by,
+            next: [None, None],
+            last_ts: ev.ts_ns,
+            packets: [0; 2],
+            bytes: [0; 2],
+            reasm: ReasmStats::default(),
+        }
+    }
+
+    fn close(s: &mut Stream, ts: Ts, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
+        for d in [Dir::ToServer, Dir::ToClient] {
+            s.session.end(d, ts, ctx);
+        }
+        s.session.finish(ts, ctx);
+        ended.push(ConnSummary {
+            info: s.info.clone(),
+            protocol: s.session.protocol(),
+            last_ts: s.last_ts,
+            packets: s.packets,
+            bytes: s.bytes,
+            reasm: s.reasm,
+            role_by: s.role_by,
+            state: ConnState::Closed,
+        });
+    }
+
+    /// Processes one socket event; `payload` is its captured bytes.
+    pub fn event(
+        &mut self,
+        ev: &SocketEvent<'_>,
+        payload: &[u8],
+        ctx: &mut Ctx,
+        ended: &mut Vec<ConnSummary>,
+    ) {
+        let key = (ev.cookie, ev.netns);
+        match ev.kind {
+            SocketEventKind::Existing => self.stats.existing += 1,
+            SocketEventKind::Connect | SocketEventKind::Accept => {
+                if let Some(mut old) = self.streams.remove(&key) {
+                    Self::close(&mut old, ev.ts_ns, ctx, ended);
+                }
+                let s = self.open(ev, Some(ev.kind == SocketEventKind::Connect));
+                self.streams.insert(key, s);
+            }
+            SocketEventKind::Close => {
+                if let Some(mut s) = self.streams.remove(&key) {
+                    s.last_ts = s.last_ts.max(ev.ts_ns);
+                    Self::close(&mut s, ev.ts_ns, ctx, ended);
+                }
+            }
+            SocketEventKind::StateChange => {
+                if ev.new_state == TCP_CLOSE {
+                    if let Some(mut s) = self.streams.remove(&key) {
+                        Self::close(&mut s, ev.ts_ns, ctx, ended);
+                    }
+                }
+            }
+            SocketEventKind::Data => self.data(ev, payload, ctx),
+            SocketEventKind::Unknown(_) => {}
+        }
+    }
+
+    fn data(&mut self, ev: &SocketEvent<'_>, payload: &[u8], ctx: &mut Ctx) {
+        self.stats.data_events += 1;
+        let key = (ev.cookie, ev.netns);
+        if !self.streams.contains_key(&key) {
+            let s = self.open(ev, None);
+            self.streams.insert(key, s);
+        }
+        let Some(s) = self.streams.get_mut(&key) else {
+            return;
+        };
+        s.last_ts = s.last_ts.max(ev.ts_ns);
+        let sent = match ev.direction {
+            DataDirection::Send => true,
+            DataDirection::Recv => false,
+            _ => return,
+        };
+        let dir = if sent == s.client {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        let di = dir.idx();
+        let moved = u64::from(ev.orig_len);
+        s.packets[di] += 1;
+        s.bytes[di] += moved;
+        let mut data = payload;
+        let mut missing_tail = moved.saturating_sub(payload.len() as u64);
+        if ev.stream_offset != OFFSET_UNKNOWN {
+            let at = ev.stream_offset;
+            match s.next[di] {
+                // The first event seen: the stream may have begun before the recorder.
+                None => {}
+                Some(expected) if at > expected => {
+                    let lost = at - expected;
+                    self.stats.lost_bytes += lost;
+                    s.reasm.gaps += 1;
+                    s.reasm.gap_bytes += lost;
+                    s.session.gap(dir, ev.ts_ns, lost, ctx);
+                }
+                Some(expected) if at < expected => {
+                    // Bytes already delivered (should not happen): skip them.
+                    let dup = (expected - at).min(moved);
+                    s.reasm.retrans_bytes += dup;
+                    let skip = (dup as usize).min(data.len());
+                    data = &data[skip..];
+                    missing_tail = missing_tail.saturating_sub(dup.saturating_sub(skip as u64));
+                    if dup >= moved {
+                        return;
+                    }
+                }
+                Some(_) => {}
+            }
+            s.next[di] = Some(at + moved);
+        }
+        s.reasm.delivered += data.len() as u64;
+        s.session.data(dir, ev.ts_ns, data, ctx);
+        if missing_tail > 0 {
+            self.stats.cut_bytes += missing_tail;
+            s.reasm.gaps += 1;
+            s.reasm.gap_bytes += missing_tail;
+            s.session.gap(dir, ev.ts_ns, missing_tail, ctx);
+        }
+    }
+
+    /// Finishes streams idle for longer than `idle_ns` at time `now`.
+    pub fn sweep(&mut self, now: Ts, idle_ns: u64, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
+        let idle: Vec<(u64, u32)> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| now.saturating_sub(s.last_ts) > idle_ns)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in idle {
+            if let Some(mut s) = self.streams.remove(&k) {
+                let ts = s.last_ts;
+                Self::close(&mut s, ts, ctx, ended);
+            }
+        }
+    }
+
+    /// End of input: finishes every stream.
+    pub fn finish_all(&mut self, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
+        let mut keys: Vec<(u64, u32)> = self.streams.keys().copied().collect();
+        keys.sort_by_key(|k| self.streams.get(k).map(|s| (s.info.first_ts, k.0)));
+        for k in keys {
+            if let Some(mut s) = self.streams.remove(&k) {
+                let ts = s.last_ts;
+                Self::close(&mut s, ts, ctx, ended);
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Command-line options and their parsing into settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+
+/// Parses sizes such as `4096`, `512K`, `256MiB`, `4G`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        u => return Err(format!("unknown size unit {u:?} in {s:?}")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size too large: {s:?}"))
+}
+
+/// Parses durations such as `10s`, `5m`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("not a duration: {s:?} ({e})"))
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "juno-record",
+    version,
+    about = "Record pod veth packets and socket events with eBPF into rotating Juno archives",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Ask the recorder writing into DIR to seal its current file now (SIGUSR1).
+    Seal {
+        /// The recorder's --out-dir.
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RecordArgs {
+    /// Directory for the archives.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Capture packets on interfaces whose name matches (default: every veth).
+    #[arg(long)]
+    pub iface: Option<String>,
+    /// Bytes of each packet to keep (at most 16384).
+    #[arg(long, default_value_t = 2048)]
+    pub snaplen: u32,
+    /// Bytes of socket payload to keep per syscall (at most 8192).
+    #[arg(long, default_value_t = 4096)]
+    pub payload_bytes: u32,
+    /// Stop after this long (e.g. 10s, 5m); default: until SIGTERM or SIGINT.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Seal a file at this compressed size.
+    #[arg(long, value_parser = parse_size, default_value = "256MiB")]
+    pub max_file_size: u64,
+    /// Seal a file at this age.
+    #[arg(long, value_parser = parse_duration, default_value = "10m")]
+    pub rotate_every: Duration,
+    /// Delete the oldest archives of this node while they take more than this.
+    #[arg(long, value_parser = parse_size, default_value = "4GiB")]
+    pub max_total_size: u64,
+    /// Node name for file names and metadata (default: $NODE_NAME, else the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Only traffic to or from these ports (repeatable).
+    #[arg(long = "port")]
+    pub ports: Vec<u16>,
+    /// Only traffic to or from these networks (repeatable), e.g. 10.0.0.0/8.
+    #[arg(long = "cidr")]
+    pub cidrs: Vec<String>,
+    /// Only socket events of processes in these cgroups (repeatable), e.g.
+    /// /kubepods.slice/kubepods-burstable.slice.
+    #[arg(long = "cgroup")]
+    pub cgroups: Vec<String>,
+    /// Do not capture packets.
+    #[arg(long)]
+    pub no_packets: bool,
+    /// Do not capture socket events.
+    #[arg(long)]
+    pub no_sockets: bool,
+    /// Uncompressed bytes per compressed frame.
+    #[arg(long, value_parser = parse_size, default_value = "1MiB")]
+    pub frame_size: u64,
+    /// zstd compression level.
+    #[arg(long, default_value_t = 3)]
+    pub compression_level: i32,
+    /// Write a frame at least this often (bounds what a crash loses).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub flush_every: Duration,
+    /// Size of each eBPF ring buffer (packets, socket events).
+    #[arg(long, value_parser = parse_size, default_value = "8MiB")]
+    pub ring_size: u64,
+}
+
+/// Parses `ADDR/LEN`.
+pub fn parse_cidr(s: &str) -> Result<(std::net::IpAddr, u8)> {
+    let (a, l) = s.split_once('/').unwrap_or((s, ""));
+    let addr: std::net::IpAddr = a
+        .parse()
+        .map_err(|_| anyhow::anyhow!("not an address: {a:?}"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len: u8 = if l.is_empty() {
+        max
+    } else {
+        l.parse()
+            .map_err(|_| anyhow::anyhow!("bad prefix length in {s:?}"))?
+    };
+    if len > max {
+        bail!("prefix length {len} too long in {s:?}");
+    }
+    Ok((addr, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert!(parse_size("4X").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999999999999T").is_err());
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn cidrs() {
+        assert_eq!(
+            parse_cidr("10.0.0.0/8").unwrap(),
+            ("10.0.0.0".parse().unwrap(), 8)
+        );
+        assert_eq!(parse_cidr("fd00::/64").unwrap().1, 64);
+        assert_eq!(parse_cidr("10.1.2.3").unwrap().1, 32);
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("nope/8").is_err());
+    }
+}

@@ -1,0 +1,287 @@
+//! Network interfaces: listing them, following them as they appear and disappear (rtnetlink
+//! notifications, not polling), and choosing which to capture on.
+//!
+//! By default the recorder captures on every veth of its network namespace — on a
+//! Kubernetes node, the host side of each pod's veth pair. `--iface REGEX` chooses by name
+//! instead (any kind of interface).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use regex::Regex;
+
+/// What the recorder knows of an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Iface {
+    /// Interface index.
+    pub ifindex: u32,
+    /// Name.
+    pub name: String,
+    /// Link kind (`veth`, `bridge`, ...), if the kernel says.
+    pub kind: Option<String>,
+    /// Peer interface index (veth), in the peer's namespace.
+    pub peer_ifindex: Option<u32>,
+    /// Namespace id of the peer (as the recorder's namespace numbers it), for veths.
+    pub peer_netnsid: Option<i32>,
+}
+
+/// A change of the interface set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Appeared, or changed.
+    Up(Iface),
+    /// Gone.
+    Down(u32),
+}
+
+/// Which interfaces to capture on.
+#[derive(Clone, Debug)]
+pub enum Selector {
+    /// Every veth.
+    Veths,
+    /// Names matching a regular expression.
+    Name(Regex),
+}
+
+impl Selector {
+    /// Whether to capture on `i`.
+    pub fn wants(&self, i: &Iface) -> bool {
+        match self {
+            Selector::Veths => i.kind.as_deref() == Some("veth"),
+            Selector::Name(re) => re.is_match(&i.name),
+        }
+    }
+}
+
+fn iface_of(m: &LinkMessage) -> Option<Iface> {
+    let mut i = Iface {
+        ifindex: m.header.index,
+        name: String::new(),
+        kind: None,
+        peer_ifindex: None,
+        peer_netnsid: None,
+    };
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::IfName(n) => i.name = n.clone(),
+            LinkAttribute::Link(p) => i.peer_ifindex = Some(*p),
+            LinkAttribute::LinkNetNsId(n) => i.peer_netnsid = Some(*n),
+            LinkAttribute::LinkInfo(infos) => {
+                for li in infos {
+                    if let LinkInfo::Kind(k) = li {
+                        i.kind = Some(match k {
+                            InfoKind::Veth => "veth".to_string(),
+                            other => format!("{other:?}").to_lowercase(),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (!i.name.is_empty()).then_some(i)
+}
+
+fn parse_messages(buf: &[u8], out: &mut Vec<Change>) -> Result<bool> {
+    let mut off = 0;
+    let mut done = false;
+    while off < buf.len() {
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..])
+            .context("bad netlink message")?;
+        let len = msg.header.length as usize;
+        match msg.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => {
+                if let Some(i) = iface_of(&m) {
+                    out.push(Change::Up(i));
+                }
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(m)) => {
+                out.push(Change::Down(m.header.index))
+            }
+            NetlinkPayload::Done(_) => done = true,
+            NetlinkPayload::Error(e) => bail!("netlink error: {e:?}"),
+            _ => {}
+        }
+        if len == 0 {
+            break;
+        }
+        off += len;
+    }
+    Ok(done)
+}
+
+/// Lists the interfaces of this network namespace.
+pub fn list() -> Result<Vec<Iface>> {
+    let mut sock = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
+    sock.bind_auto().context("netlink bind")?;
+    sock.connect(&SocketAddr::new(0, 0))
+        .context("netlink connect")?;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let mut req = NetlinkMessage::new(
+        header,
+        NetlinkPayload::from(RouteNetlinkMessage::GetLink(LinkMessage::default())),
+    );
+    req.finalize();
+    let mut buf = vec![0u8; req.buffer_len()];
+    req.serialize(&mut buf);
+    sock.send(&buf, 0).context("netlink send")?;
+    let mut changes = Vec::new();
+    let mut rbuf = vec![0u8; 1 << 16];
+    loop {
+        let n = sock.recv(&mut &mut rbuf[..], 0).context("netlink recv")?;
+        if parse_messages(&rbuf[..n], &mut changes)? || n == 0 {
+            break;
+        }
+    }
+    Ok(changes
+        .into_iter()
+        .filter_map(|c| match c {
+            Change::Up(i) => Some(i),
+            Change::Down(_) => None,
+        })
+        .collect())
+}
+
+/// Follows interface changes (RTNLGRP_LINK notifications), sending them to `tx` until the
+/// receiver is gone. Runs on its own thread.
+pub fn watch(tx: crossbeam_channel::Sender<Change>) -> Result<std::thread::JoinHandle<()>> {
+    let mut sock = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
+    sock.bind(&SocketAddr::new(0, 1 << (libc::RTNLGRP_LINK - 1)))
+        .context("netlink bind (link notifications)")?;
+    let h = std::thread::Builder::new()
+        .name("juno-netlink".into())
+        .spawn(move || {
+            let mut rbuf = vec![0u8; 1 << 16];
+            loop {
+                let n = match sock.recv(&mut &mut rbuf[..], 0) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // ENOBUFS: notifications were lost; the next message still describes a link.
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
+                    Err(_) => return,
+                };
+                let mut changes = Vec::new();
+                if parse_messages(&rbuf[..n], &mut changes).is_err() {
+                    continue;
+                }
+                for c in changes {
+                    if tx.send(c).is_err() {
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(h)
+}
+
+/// Keeps the interface table and decides attach/detach.
+#[derive(Debug)]
+pub struct Table {
+    selector: Selector,
+    /// Interfaces captured on, by index.
+    pub captured: BTreeMap<u32, Iface>,
+}
+
+/// What to do after a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Start capturing on it.
+    Attach(Iface),
+    /// Stop capturing on it.
+    Detach(u32),
+}
+
+impl Table {
+    /// An empty table.
+    pub fn new(selector: Selector) -> Self {
+        Table {
+            selector,
+            captured: BTreeMap::new(),
+        }
+    }
+
+    /// Applies a change; returns what to do.
+    pub fn apply(&mut self, c: Change) -> Option<Action> {
+        match c {
+            Change::Up(i) => {
+                let wanted = self.selector.wants(&i);
+                match (self.captured.get(&i.ifindex), wanted) {
+                    (None, true) => {
+                        self.captured.insert(i.ifindex, i.clone());
+                        Some(Action::Attach(i))
+                    }
+                    (Some(old), true) if old.name != i.name => {
+                        self.captured.insert(i.ifindex, i);
+                        None
+                    }
+                    (Some(_), false) => {
+                        self.captured.remove(&i.ifindex);
+                        Some(Action::Detach(i.ifindex))
+                    }
+                    _ => None,
+                }
+            }
+            Change::Down(idx) => self.captured.remove(&idx).map(|_| Action::Detach(idx)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn veth(idx: u32, name: &str) -> Iface {
+        Iface {
+            ifindex: idx,
+            name: name.into(),
+            kind: Some("veth".into()),
+            peer_ifindex: Some(2),
+            peer_netnsid: Some(0),
+        }
+    }
+
+    #[test]
+    fn veths_attach_and_detach_once() {
+        let mut t = Table::new(Selector::Veths);
+        assert_eq!(
+            t.apply(Change::Up(veth(5, "vethabc"))),
+            Some(Action::Attach(veth(5, "vethabc")))
+        );
+        assert_eq!(
+            t.apply(Change::Up(veth(5, "vethabc"))),
+            None,
+            "repeated notifications"
+        );
+        let lo = Iface {
+            ifindex: 1,
+            name: "lo".into(),
+            kind: None,
+            peer_ifindex: None,
+            peer_netnsid: None,
+        };
+        assert_eq!(t.apply(Change::Up(lo)), None);
+        assert_eq!(t.apply(Change::Down(5)), Some(Action::Detach(5)));
+        assert_eq!(t.apply(Change::Down(5)), None);
+    }
+
+    #[test]
+    fn names_by_regex() {
+        let mut t = Table::new(Selector::Name(Regex::new("^cali").unwrap()));
+        assert!(t.apply(Change::Up(veth(7, "cali123"))).is_some());
+        assert!(t.apply(Change::Up(veth(8, "vethxyz"))).is_none());
+    }
+
+    /// On this machine: the loopback interface is listed.
+    #[test]
+    fn lists_this_namespace() {
+        let l = list().unwrap();
+        assert!(l.iter().any(|i| i.name == "lo" && i.ifindex == 1), "{l:?}");
+    }
+}

@@ -1,0 +1,423 @@
+//! The OS boundary: loading and attaching the eBPF programs, draining their ring buffers,
+//! reading their counters. Everything the recorder does with the kernel goes through
+//! [`Kernel`], so the rest of the recorder is tested without root (`tests` use a fake).
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use aya::maps::{
+    Array, HashMap as AyaHashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf,
+};
+use aya::programs::{SchedClassifier, TcAttachType, TracePoint};
+use aya::{Ebpf, EbpfLoader};
+use juno_common::{Config, IfStat, PacketHdr, SockHdr, counter, flags, parse};
+
+/// What the kernel side reports.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A packet from a tc program.
+    Packet(PacketHdr, &'a [u8]),
+    /// A socket event from a tracepoint.
+    Socket(SockHdr, &'a [u8]),
+}
+
+/// Per-CPU counters, summed, and per CPU.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// `counter::*` values per CPU.
+    pub per_cpu: Vec<[u64; counter::COUNT as usize]>,
+}
+
+impl Counters {
+    /// The sum over CPUs of counter `i`.
+    pub fn total(&self, i: u32) -> u64 {
+        self.per_cpu.iter().map(|c| c[i as usize]).sum()
+    }
+}
+
+/// The kernel side of the recorder.
+pub trait Kernel {
+    /// Starts capturing packets on an interface (ingress and egress).
+    fn attach_iface(&mut self, name: &str, ifindex: u32) -> Result<()>;
+    /// Stops capturing on an interface (it may already be gone).
+    fn detach_iface(&mut self, ifindex: u32);
+    /// Waits up to `timeout` for events, then hands every pending one to `sink`. Returns how
+    /// many there were.
+    fn poll(&mut self, timeout: Duration, sink: &mut dyn FnMut(Event<'_>)) -> Result<usize>;
+    /// The programs' counters.
+    fn counters(&mut self) -> Result<Counters>;
+    /// Per interface index: (packets seen, packets lost to a full ring buffer).
+    fn iface_counters(&mut self) -> Result<HashMap<u32, (u64, u64)>>;
+}
+
+/// The syscall tracepoints and the argument offsets the programs read (`field:…offset:N`
+/// lines of the tracepoint's format file). A tracepoint whose format differs is not attached.
+const SYSCALL_HOOKS: &[(&str, &[(&str, usize)])] = &[
+    ("sys_enter_read", &[("fd", 16), ("buf", 24), ("count", 32)]),
+    ("sys_exit_read", &[("ret", 16)]),
+    ("sys_enter_write", &[("fd", 16), ("buf", 24), ("count", 32)]),
+    ("sys_exit_write", &[("ret", 16)]),
+    ("sys_enter_sendto", &[("fd", 16), ("buff", 24), ("len", 32)]),
+    ("sys_exit_sendto", &[("ret", 16)]),
+    (
+        "sys_enter_recvfrom",
+        &[("fd", 16), ("ubuf", 24), ("size", 32)],
+    ),
+    ("sys_exit_recvfrom", &[("ret", 16)]),
+    ("sys_enter_readv", &[("fd", 16), ("vec", 24), ("vlen", 32)]),
+    ("sys_exit_readv", &[("ret", 16)]),
+    ("sys_enter_writev", &[("fd", 16), ("vec", 24), ("vlen", 32)]),
+    ("sys_exit_writev", &[("ret", 16)]),
+    ("sys_enter_sendmsg", &[("fd", 16), ("msg", 24)]),
+    ("sys_exit_sendmsg", &[("ret", 16)]),
+    ("sys_enter_recvmsg", &[("fd", 16), ("msg", 24)]),
+    ("sys_exit_recvmsg", &[("ret", 16)]),
+    ("sys_enter_connect", &[("fd", 16)]),
+    ("sys_exit_connect", &[("ret", 16)]),
+    ("sys_exit_accept", &[("ret", 16)]),
+    ("sys_exit_accept4", &[("ret", 16)]),
+    ("sys_enter_close", &[("fd", 16)]),
+];
+
+const STATE_HOOK: (&str, &[(&str, usize)]) = (
+    "inet_sock_set_state",
+    &[
+        ("skaddr", 8),
+        ("oldstate", 16),
+        ("newstate", 20),
+        ("sport", 24),
+        ("dport", 26),
+        ("family", 28),
+        ("protocol", 30),
+        ("saddr", 32),
+        ("daddr", 36),
+        ("saddr_v6", 40),
+        ("daddr_v6", 56),
+    ],
+);
+
+/// Where tracefs is mounted.
+pub fn tracefs() -> Option<&'static str> {
+    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).join("events").is_dir())
+}
+
+/// Checks a tracepoint's field offsets against what the programs expect.
+fn check_format(tracefs: &str, category: &str, name: &str, want: &[(&str, usize)]) -> Result<()> {
+    let path = format!("{tracefs}/events/{category}/{name}/format");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("tracepoint {category}/{name} not found"))?;
+    for (field, off) in want {
+        let found = text.lines().find_map(|l| {
+            let l = l.trim();
+            let decl = l.strip_prefix("field:")?.split(';').next()?;
+            let fname = decl.rsplit([' ', '*']).next()?.split('[').next()?;
+            if fname != *field {
+                return None;
+            }
+            l.split(';')
+                .find_map(|p| p.trim().strip_prefix("offset:"))
+                .and_then(|v| v.parse::<usize>().ok())
+        });
+        match found {
+            Some(o) if o == *off => {}
+            Some(o) => bail!("{category}/{name}: field {field} at offset {o}, expected {off}"),
+            None => bail!("{category}/{name}: no field {field}"),
+        }
+    }
+    Ok(())
+}
+
+/// What to load.
+#[derive(Clone, Debug)]
+pub struct KernelOptions {
+    /// Configuration for the programs.
+    pub config: Config,
+    /// Packet ring buffer size in bytes (power of two, page multiple).
+    pub packet_ring: u32,
+    /// Socket ring buffer size in bytes.
+    pub socket_ring: u32,
+    /// Only these cgroup ids (if `config.flags` has FILTER_CGROUPS).
+    pub cgroups: Vec<u64>,
+    /// Only these ports (if FILTER_PORTS).
+    pub ports: Vec<u16>,
+    /// Only these networks (if FILTER_CIDRS): address and prefix length.
+    pub cidrs: Vec<(std::net::IpAddr, u8)>,
+}
+
+/// The real kernel, through aya.
+pub struct AyaKernel {
+    ebpf: Ebpf,
+    packets: Option<RingBuf<MapData>>,
+    sockets: Option<RingBuf<MapData>>,
+    links: HashMap<u32, Vec<(&'static str, aya::programs::tc::SchedClassifierLinkId)>>,
+    /// Hooks that could not be attached, with the reason.
+    pub unavailable: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for AyaKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AyaKernel")
+            .field("ifaces", &self.links.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The eBPF object, built by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/juno-record-ebpf"));
+
+impl AyaKernel {
+    /// Loads the programs and attaches the tracepoints (those that are unavailable are listed
+    /// in [`AyaKernel::unavailable`]; packet capture starts per interface with
+    /// [`Kernel::attach_iface`]).
+    pub fn load(opts: &KernelOptions) -> Result<Self> {
+        if let Err(e) = bump_memlock() {
+            // Kernels since 5.11 account BPF memory to the cgroup: not fatal.
+            eprintln!("juno-record: note: cannot raise RLIMIT_MEMLOCK ({e}); continuing");
+        }
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| anyhow!("cannot count CPUs: {e}"))? as u32;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("PACKETS", opts.packet_ring)
+            .map_max_entries("SOCKETS", opts.socket_ring)
+            .map_max_entries("SOCK_SCRATCH", cpus)
+            .load(OBJECT)
+            .context("loading the eBPF programs")?;
+        let mut config: Array<_, Config> = Array::try_from(
+            ebpf.map_mut("CONFIG")
+                .ok_or_else(|| anyhow!("no CONFIG map"))?,
+        )?;
+        config.set(0, opts.config, 0)?;
+        if opts.config.flags & flags::FILTER_CGROUPS != 0 {
+            let mut m: AyaHashMap<_, u64, u8> = AyaHashMap::try_from(
+                ebpf.map_mut("CGROUPS")
+                    .ok_or_else(|| anyhow!("no CGROUPS"))?,
+            )?;
+            for c in &opts.cgroups {
+                m.insert(c, 1, 0)?;
+            }
+        }
+        if opts.config.flags & flags::FILTER_PORTS != 0 {
+            let mut m: AyaHashMap<_, u16, u8> =
+                AyaHashMap::try_from(ebpf.map_mut("PORTS").ok_or_else(|| anyhow!("no PORTS"))?)?;
+            for p in &opts.ports {
+                m.insert(p, 1, 0)?;
+            }
+        }
+        if opts.config.flags & flags::FILTER_CIDRS != 0 {
+            for (addr, len) in &opts.cidrs {
+                match addr {
+                    std::net::IpAddr::V4(a) => {
+                        let mut m: LpmTrie<_, [u8; 4], u8> = LpmTrie::try_from(
+                            ebpf.map_mut("CIDRS_V4")
+                                .ok_or_else(|| anyhow!("no CIDRS_V4"))?,
+                        )?;
+                        m.insert(
+                            &aya::maps::lpm_trie::Key::new(u32::from(*len), a.octets()),
+                            1,
+                            0,
+                        )?;
+                    }
+                    std::net::IpAddr::V6(a) => {
+                        let mut m: LpmTrie<_, [u8; 16], u8> = LpmTrie::try_from(
+                            ebpf.map_mut("CIDRS_V6")
+                                .ok_or_else(|| anyhow!("no CIDRS_V6"))?,
+                        )?;
+                        m.insert(
+                            &aya::maps::lpm_trie::Key::new(u32::from(*len), a.octets()),
+                            1,
+                            0,
+                        )?;
+                    }
+                }
+            }
+        }
+        let mut unavailable = Vec::new();
+        if opts.config.flags & flags::SOCKETS != 0 {
+            match tracefs() {
+                None => unavailable.push((
+                    "socket tracepoints".into(),
+                    "tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)".into(),
+                )),
+                Some(tfs) => {
+                    for (name, fields) in SYSCALL_HOOKS {
+                        if let Err(e) = attach_tracepoint(&mut ebpf, tfs, "syscalls", name, fields)
+                        {
+                            unavailable.push((format!("syscalls/{name}"), format!("{e:#}")));
+                        }
+                    }
+                    let (name, fields) = STATE_HOOK;
+                    if let Err(e) = attach_tracepoint(&mut ebpf, tfs, "sock", name, fields) {
+                        unavailable.push((format!("sock/{name}"), format!("{e:#}")));
+                    }
+                }
+            }
+        }
+        for prog in ["tc_ingress", "tc_egress"] {
+            let p: &mut SchedClassifier = ebpf
+                .program_mut(prog)
+                .ok_or_else(|| anyhow!("no program {prog}"))?
+                .try_into()?;
+            p.load().with_context(|| format!("loading {prog}"))?;
+        }
+        let packets = Some(RingBuf::try_from(
+            ebpf.take_map("PACKETS")
+                .ok_or_else(|| anyhow!("no PACKETS"))?,
+        )?);
+        let sockets = Some(RingBuf::try_from(
+            ebpf.take_map("SOCKETS")
+                .ok_or_else(|| anyhow!("no SOCKETS"))?,
+        )?);
+        Ok(AyaKernel {
+            ebpf,
+            packets,
+            sockets,
+            links: HashMap::new(),
+            unavailable,
+        })
+    }
+}
+
+fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    tracefs: &str,
+    category: &str,
+    name: &str,
+    fields: &[(&str, usize)],
+) -> Result<()> {
+    check_format(tracefs, category, name, fields)?;
+    let p: &mut TracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| anyhow!("no program {name}"))?
+        .try_into()?;
+    p.load()
+        .with_context(|| format!("loading {name} (verifier)"))?;
+    p.attach(category, name)
+        .with_context(|| format!("attaching {category}/{name}"))?;
+    Ok(())
+}
+
+fn bump_memlock() -> std::io::Result<()> {
+    let lim = nix::sys::resource::Resource::RLIMIT_MEMLOCK;
+    nix::sys::resource::setrlimit(
+        lim,
+        nix::sys::resource::RLIM_INFINITY,
+        nix::sys::resource::RLIM_INFINITY,
+    )
+    .map_err(std::io::Error::from)
+}
+
+impl Kernel for AyaKernel {
+    fn attach_iface(&mut self, name: &str, ifindex: u32) -> Result<()> {
+        let mut links = Vec::new();
+        for (prog, ty) in [
+            ("tc_ingress", TcAttachType::Ingress),
+            ("tc_egress", TcAttachType::Egress),
+        ] {
+            let p: &mut SchedClassifier = self
+                .ebpf
+                .program_mut(prog)
+                .ok_or_else(|| anyhow!("no program {prog}"))?
+                .try_into()?;
+            // aya attaches with TCX (appended after existing programs) on kernels 6.6 and
+            // later; older kernels need a clsact qdisc (an existing one is kept).
+            let tcx = aya::util::KernelVersion::current()
+                .is_ok_and(|v| v >= aya::util::KernelVersion::new(6, 6, 0));
+            if !tcx {
+                let _ = aya::programs::tc::qdisc_add_clsact(name);
+            }
+            let link = p
+                .attach(name, ty)
+                .with_context(|| format!("attaching {prog} to {name}"))?;
+            links.push((prog, link));
+        }
+        self.links.insert(ifindex, links);
+        Ok(())
+    }
+
+    fn detach_iface(&mut self, ifindex: u32) {
+        if let Some(links) = self.links.remove(&ifindex) {
+            for (prog, link) in links {
+                if let Some(Ok(p)) = self
+                    .ebpf
+                    .program_mut(prog)
+                    .map(<&mut SchedClassifier>::try_from)
+                {
+                    // The interface may be gone already, taking its links with it.
+                    let _ = p.detach(link);
+                }
+            }
+        }
+    }
+
+    fn poll(&mut self, timeout: Duration, sink: &mut dyn FnMut(Event<'_>)) -> Result<usize> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let (Some(pk), Some(sk)) = (self.packets.as_mut(), self.sockets.as_mut()) else {
+            return Ok(0);
+        };
+        {
+            let mut fds = [
+                PollFd::new(pk.as_fd(), PollFlags::POLLIN),
+                PollFd::new(sk.as_fd(), PollFlags::POLLIN),
+            ];
+            let ms = PollTimeout::try_from(timeout.as_millis().min(60_000) as i32)
+                .unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, ms) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut n = 0;
+        while let Some(item) = sk.next() {
+            if let Some((h, payload)) = parse::socket(&item) {
+                sink(Event::Socket(h, payload));
+                n += 1;
+            }
+        }
+        while let Some(item) = pk.next() {
+            if let Some((h, data)) = parse::packet(&item) {
+                sink(Event::Packet(h, data));
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn counters(&mut self) -> Result<Counters> {
+        let arr: PerCpuArray<_, u64> = PerCpuArray::try_from(
+            self.ebpf
+                .map("COUNTERS")
+                .ok_or_else(|| anyhow!("no COUNTERS"))?,
+        )?;
+        let mut per_cpu: Vec<[u64; counter::COUNT as usize]> = Vec::new();
+        for i in 0..counter::COUNT {
+            let vals = arr.get(&i, 0)?;
+            for (cpu, v) in vals.iter().enumerate() {
+                if per_cpu.len() <= cpu {
+                    per_cpu.resize(cpu + 1, [0; counter::COUNT as usize]);
+                }
+                per_cpu[cpu][i as usize] = *v;
+            }
+        }
+        Ok(Counters { per_cpu })
+    }
+
+    fn iface_counters(&mut self) -> Result<HashMap<u32, (u64, u64)>> {
+        let m: PerCpuHashMap<_, u32, IfStat> = PerCpuHashMap::try_from(
+            self.ebpf
+                .map("IFSTATS")
+                .ok_or_else(|| anyhow!("no IFSTATS"))?,
+        )?;
+        let mut out = HashMap::new();
+        for item in m.iter() {
+            let (ifindex, vals) = item?;
+            let (s, d) = vals
+                .iter()
+                .fold((0, 0), |(s, d), v| (s + v.seen, d + v.dropped));
+            out.insert(ifindex, (s, d));
+        }
+        Ok(out)
+    }
+}

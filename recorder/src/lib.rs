@@ -1,0 +1,16 @@
+//! `juno-record`: the node agent. Loads the eBPF programs (recorder-ebpf/), drains their ring
+//! buffers, and writes what they capture into rotating Juno archives.
+//!
+//! Layout: [`kernel`] is the OS boundary (behind the [`kernel::Kernel`] trait); [`recorder`]
+//! the event loop; [`output`] encoding, compression, rotation and retention; [`ifaces`]
+//! following interfaces over rtnetlink; [`node`] what the node shows (containers from cgroup
+//! paths, connections that predate the recorder); [`btf`] kernel structure offsets; [`cli`]
+//! the command line.
+
+pub mod btf;
+pub mod cli;
+pub mod ifaces;
+pub mod kernel;
+pub mod node;
+pub mod output;
+pub mod recorder;

@@ -1,0 +1,244 @@
+//! `juno-record`: thin glue between the command line and the library.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Parser;
+use juno_archive::Entity;
+use juno_common::{Config, flags};
+use juno_record::cli::{Cli, Cmd, RecordArgs, parse_cidr};
+use juno_record::ifaces::{self, Change, Selector, Table};
+use juno_record::kernel::{AyaKernel, KernelOptions};
+use juno_record::node::{self, CgroupIndex};
+use juno_record::output::{Output, OutputConfig};
+use juno_record::recorder::{Clock, LoopConfig, Recorder, Signals};
+
+const PID_FILE: &str = ".juno-record.pid";
+
+fn log(msg: impl std::fmt::Display) {
+    let t = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let _ = writeln!(std::io::stderr(), "{t} juno-record: {msg}");
+}
+
+fn seal(out_dir: &Path) -> Result<()> {
+    let pf = out_dir.join(PID_FILE);
+    let pid: i32 = std::fs::read_to_string(&pf)
+        .with_context(|| {
+            format!(
+                "no recorder is writing into {} ({} missing)",
+                out_dir.display(),
+                pf.display()
+            )
+        })?
+        .trim()
+        .parse()
+        .with_context(|| format!("bad pid in {}", pf.display()))?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .with_context(|| format!("cannot signal the recorder (pid {pid})"))?;
+    log(format!("asked recorder {pid} to seal its current file"));
+    Ok(())
+}
+
+fn preflight() -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!(
+            "juno-record must run as root (it loads eBPF programs: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and, for the syscall tracepoints, CAP_SYS_ADMIN)"
+        );
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        bail!(
+            "/sys/kernel/btf/vmlinux is missing: the kernel must provide BTF (CONFIG_DEBUG_INFO_BTF=y)"
+        );
+    }
+    if juno_record::kernel::tracefs().is_none() {
+        // As root we can mount it; the socket hooks need it.
+        let _ = std::fs::create_dir_all("/sys/kernel/tracing");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if mounted {
+            log("mounted tracefs at /sys/kernel/tracing");
+        }
+    }
+    Ok(())
+}
+
+fn record(a: RecordArgs) -> Result<()> {
+    let out_dir = a
+        .out_dir
+        .clone()
+        .ok_or_else(|| anyhow!("--out-dir is required"))?;
+    if a.snaplen == 0 || a.snaplen as usize > juno_common::MAX_SNAPLEN {
+        bail!("--snaplen must be in 1..={}", juno_common::MAX_SNAPLEN);
+    }
+    if a.payload_bytes as usize > juno_common::MAX_PAYLOAD {
+        bail!(
+            "--payload-bytes must be at most {}",
+            juno_common::MAX_PAYLOAD
+        );
+    }
+    if a.no_packets && a.no_sockets {
+        bail!("--no-packets and --no-sockets together leave nothing to record");
+    }
+    let ring = u32::try_from(a.ring_size)
+        .ok()
+        .filter(|r| r.is_power_of_two() && *r >= 4096)
+        .ok_or_else(|| anyhow!("--ring-size must be a power of two of at least 4 KiB"))?;
+    let selector = match &a.iface {
+        Some(re) => {
+            Selector::Name(regex::Regex::new(re).with_context(|| format!("bad --iface {re:?}"))?)
+        }
+        None => Selector::Veths,
+    };
+    preflight()?;
+    let offsets = juno_record::btf::Btf::from_sys_fs()?
+        .offsets()
+        .context("reading kernel structure offsets from BTF")?;
+    let cgroup_index = CgroupIndex::new(node::cgroup_root());
+    let mut cgroup_ids = Vec::new();
+    for c in &a.cgroups {
+        cgroup_ids.push(
+            cgroup_index
+                .id_of(c)
+                .ok_or_else(|| anyhow!("no cgroup {c} under /sys/fs/cgroup"))?,
+        );
+    }
+    let cidrs = a
+        .cidrs
+        .iter()
+        .map(|c| parse_cidr(c))
+        .collect::<Result<Vec<_>>>()?;
+    let mut fl = 0;
+    if !a.no_packets {
+        fl |= flags::PACKETS;
+    }
+    if !a.no_sockets {
+        fl |= flags::SOCKETS;
+    }
+    if !cgroup_ids.is_empty() {
+        fl |= flags::FILTER_CGROUPS;
+    }
+    if !a.ports.is_empty() {
+        fl |= flags::FILTER_PORTS;
+    }
+    if !cidrs.is_empty() {
+        fl |= flags::FILTER_CIDRS;
+    }
+    let config = Config {
+        flags: fl,
+        snaplen: a.snaplen,
+        payload_bytes: a.payload_bytes,
+        self_tgid: std::process::id(),
+        offsets,
+    };
+    let kernel = AyaKernel::load(&KernelOptions {
+        config,
+        packet_ring: ring,
+        socket_ring: ring,
+        cgroups: cgroup_ids,
+        ports: a.ports.clone(),
+        cidrs,
+    })?;
+    for (hook, why) in &kernel.unavailable {
+        log(format!(
+            "hook unavailable, continuing without it: {hook}: {why}"
+        ));
+    }
+
+    let node_name = node::node_name(a.node_name.as_deref());
+    let snapshot = Arc::new(Mutex::new(vec![Entity::Node(node::node_meta(&node_name))]));
+    let clock = Clock::now();
+    let output = Output::start(
+        OutputConfig {
+            out_dir: out_dir.clone(),
+            node: node_name.clone(),
+            max_file_size: a.max_file_size,
+            rotate_every: a.rotate_every,
+            max_total_size: a.max_total_size,
+            frame_size: usize::try_from(a.frame_size).unwrap_or(1 << 20),
+            level: a.compression_level,
+            flush_every: a.flush_every,
+            recorder: format!("juno-record {}", env!("CARGO_PKG_VERSION")),
+            boot_time_ns: Some(clock.boot_time_ns()),
+            snapshot: snapshot.clone(),
+        },
+        64,
+    )?;
+    std::fs::write(out_dir.join(PID_FILE), format!("{}\n", std::process::id()))?;
+
+    let signals = Signals::default();
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, signals.stop.clone())?;
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, signals.seal.clone())?;
+
+    let (ctx, crx) = crossbeam_channel::unbounded::<Change>();
+    // Subscribe before listing, so that nothing falls between the two.
+    let _watcher = ifaces::watch(ctx)?;
+    let mut rec = Recorder::new(
+        kernel,
+        Table::new(selector),
+        output.tx.clone(),
+        cgroup_index,
+        snapshot,
+    );
+    for i in ifaces::list()? {
+        rec.iface_change(Change::Up(i));
+    }
+    if !a.no_sockets {
+        rec.existing(&node::existing_connections(100_000));
+    }
+    log(format!(
+        "recording into {} as node {node_name} (packets: {}, socket events: {})",
+        out_dir.display(),
+        if a.no_packets { "off" } else { "on" },
+        if a.no_sockets { "off" } else { "on" }
+    ));
+    let report = rec.run(
+        &signals,
+        &crx,
+        &LoopConfig {
+            duration: a.duration,
+            batch: 512,
+            stats_every: Duration::from_secs(5),
+        },
+    )?;
+    for (iface, why) in &report.attach_errors {
+        log(format!("could not capture on {iface}: {why}"));
+    }
+    drop(rec);
+    let out = output.finish()?;
+    let _ = std::fs::remove_file(out_dir.join(PID_FILE));
+    log(format!(
+        "stopped: {} events, {} dropped in the queue, {} interfaces attached, {} files sealed, {} deleted by retention",
+        report.events,
+        report.queue_dropped,
+        report.attached,
+        out.sealed.len(),
+        out.deleted.len()
+    ));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Some(Cmd::Seal { out_dir }) => seal(&out_dir),
+        None => record(cli.record),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "juno-record: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,619 @@
+//! Writing archives: encoding blocks, compressing frames, rotating and sealing files,
+//! enforcing retention.
+//!
+//! Two threads, fed by the recorder's event loop through a bounded channel:
+//! - the **encoder** turns items into pcapng blocks and cuts frames ([`BlockEncoder`]): a frame
+//!   when it reaches the frame size, and at least every `flush_every`, so that a crash loses at
+//!   most that much; it decides rotation (size, age, or a seal request);
+//! - the **writer** compresses frames and appends them to the file, seals files (fsync, then
+//!   an atomic rename from the hidden `.partial` name to the sealed name) and deletes the
+//!   oldest sealed files while the node's archives exceed `max_total_size`.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use juno_archive::naming::{ArchiveName, PARTIAL_SUFFIX, SUFFIX, sanitize_node};
+use juno_archive::writer::{BlockEncoder, InterfaceDesc, InterfaceStats, PendingFrame};
+use juno_archive::{
+    Counter, Entity, FileInfo, InterfaceMeta, MetaOp, MetaRecord, Record, SocketEvent, StatsRecord,
+};
+
+use crate::ifaces::Iface;
+
+/// An owned socket event (its payload held separately).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedSocket {
+    /// The event, with an empty payload.
+    pub ev: SocketEvent<'static>,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// What the event loop hands to the encoder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// A packet.
+    Packet {
+        /// Interface index.
+        ifindex: u32,
+        /// Wall-clock time, ns.
+        ts_ns: u64,
+        /// Captured bytes.
+        data: Vec<u8>,
+        /// Length on the wire.
+        orig_len: u32,
+    },
+    /// A socket event.
+    Socket(Box<OwnedSocket>),
+    /// A metadata change.
+    Meta(Box<MetaRecord>),
+    /// Recorder counters.
+    Stats(Box<StatsRecord>),
+    /// An interface is captured from now on (with its description, e.g. its pod).
+    IfaceUp(Iface, Option<String>),
+    /// An interface is no longer captured.
+    IfaceDown(u32),
+    /// Kernel-side counters per interface: (seen, dropped).
+    IfaceCounters(BTreeMap<u32, (u64, u64)>),
+}
+
+/// Messages to the encoder.
+#[derive(Debug)]
+pub enum Msg {
+    /// Items, in order.
+    Items(Vec<Item>),
+    /// Seal the current file now and start the next one.
+    Seal,
+    /// Seal and stop.
+    Shutdown,
+}
+
+/// Output settings.
+#[derive(Clone, Debug)]
+pub struct OutputConfig {
+    /// Directory for the archives.
+    pub out_dir: PathBuf,
+    /// Node name (goes into file names, sanitized).
+    pub node: String,
+    /// Seal a file once it has this many compressed bytes.
+    pub max_file_size: u64,
+    /// Seal a file once it is this old.
+    pub rotate_every: Duration,
+    /// Delete the oldest sealed files while the node's archives exceed this.
+    pub max_total_size: u64,
+    /// Uncompressed bytes per frame at most.
+    pub frame_size: usize,
+    /// zstd level.
+    pub level: i32,
+    /// Cut a frame at least this often.
+    pub flush_every: Duration,
+    /// Recorder name and version.
+    pub recorder: String,
+    /// Wall-clock time of boot, ns.
+    pub boot_time_ns: Option<u64>,
+    /// The snapshot written at the start of every file (node, containers, ...), besides the
+    /// interfaces the encoder knows itself.
+    pub snapshot: Arc<std::sync::Mutex<Vec<Entity>>>,
+}
+
+enum ToWriter {
+    Open(PathBuf),
+    Frame(PendingFrame),
+    Seal { from: PathBuf, to: PathBuf },
+}
+
+/// What the output threads report when they finish.
+#[derive(Debug, Default, Clone)]
+pub struct OutputReport {
+    /// Files sealed.
+    pub sealed: Vec<PathBuf>,
+    /// Files deleted by retention.
+    pub deleted: Vec<PathBuf>,
+}
+
+/// Handle on the output threads.
+#[derive(Debug)]
+pub struct Output {
+    /// Where the event loop sends items.
+    pub tx: Sender<Msg>,
+    encoder: std::thread::JoinHandle<Result<()>>,
+    writer: std::thread::JoinHandle<Result<OutputReport>>,
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Output {
+    /// Starts the threads. `queue` bounds the messages in flight.
+    pub fn start(cfg: OutputConfig, queue: usize) -> Result<Self> {
+        std::fs::create_dir_all(&cfg.out_dir)
+            .with_context(|| format!("cannot create {}", cfg.out_dir.display()))?;
+        recover_partials(&cfg.out_dir, &cfg.node)?;
+        let (tx, rx) = crossbeam_channel::bounded::<Msg>(queue);
+        let (wtx, wrx) = crossbeam_channel::bounded::<ToWriter>(8);
+        let written = Arc::new(AtomicU64::new(0));
+        let wcfg = cfg.clone();
+        let wcount = written.clone();
+        let writer = std::thread::Builder::new()
+            .name("juno-writer".into())
+            .spawn(move || writer_loop(wcfg, wrx, wcount))?;
+        let encoder = std::thread::Builder::new()
+            .name("juno-encoder".into())
+            .spawn(move || Encoder::new(cfg, wtx, written).run(rx))?;
+        Ok(Output {
+            tx,
+            encoder,
+            writer,
+        })
+    }
+
+    /// Seals the current file, stops the threads, and reports.
+    pub fn finish(self) -> Result<OutputReport> {
+        let _ = self.tx.send(Msg::Shutdown);
+        drop(self.tx);
+        let enc = self
+            .encoder
+            .join()
+            .map_err(|_| anyhow::anyhow!("encoder thread panicked"))?;
+        let rep = self
+            .writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
+        enc?;
+        rep
+    }
+}
+
+/// Files a crash left half-written become sealed files: they are readable up to their last
+/// complete frame.
+fn recover_partials(dir: &Path, node: &str) -> Result<()> {
+    let node = sanitize_node(node);
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some((n, true)) = ArchiveName::parse(&name) {
+            if n.node == node {
+                let to = dir.join(n.sealed());
+                std::fs::rename(e.path(), &to)?;
+                eprintln!(
+                    "juno-record: recovered {} left by an earlier run (cut short: readable up to its last complete frame)",
+                    to.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+struct OpenFile {
+    name: ArchiveName,
+    enc: BlockEncoder,
+    ids: BTreeMap<u32, u32>,
+    delivered: BTreeMap<u32, u64>,
+    started: Instant,
+    start_ns: u64,
+    last_cut: Instant,
+}
+
+struct Encoder {
+    cfg: OutputConfig,
+    wtx: Sender<ToWriter>,
+    written: Arc<AtomicU64>,
+    ifaces: BTreeMap<u32, (Iface, Option<String>)>,
+    counters: BTreeMap<u32, (u64, u64)>,
+    file: Option<OpenFile>,
+    seq: u64,
+    previous: Option<String>,
+}
+
+impl Encoder {
+    fn new(cfg: OutputConfig, wtx: Sender<ToWriter>, written: Arc<AtomicU64>) -> Self {
+        Encoder {
+            cfg,
+            wtx,
+            written,
+            ifaces: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            file: None,
+            seq: 0,
+            previous: None,
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Msg>) -> Result<()> {
+        loop {
+            match rx.recv_timeout(self.cfg.flush_every.min(Duration::from_millis(500))) {
+                Ok(Msg::Items(items)) => {
+                    for it in items {
+                        self.add(it)?;
+                    }
+                }
+                Ok(Msg::Seal) => {
+                    self.seal()?;
+                }
+                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    self.seal()?;
+                    return Ok(());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.tick()?;
+        }
+    }
+
+    fn send(&self, m: ToWriter) -> Result<()> {
+        self.wtx
+            .send(m)
+            .map_err(|_| anyhow::anyhow!("the writer thread stopped"))
+    }
+
+    fn emit(&mut self, f: Option<PendingFrame>) -> Result<()> {
+        if let Some(f) = f {
+            if let Some(file) = &mut self.file {
+                file.last_cut = Instant::now();
+            }
+            self.send(ToWriter::Frame(f))?;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self) -> Result<&mut OpenFile> {
+        if self.file.is_none() {
+            let start = SystemTime::now();
+            let start_ns = now_ns();
+            let name = ArchiveName::new(&self.cfg.node, start, self.seq);
+            let info = FileInfo {
+                start_ns,
+                sequence: self.seq,
+                node: self.cfg.node.clone(),
+                hostname: Some(crate::node::hostname()),
+                recorder: Some(self.cfg.recorder.clone()),
+                boot_time_ns: self.cfg.boot_time_ns,
+                frame_size: u32::try_from(self.cfg.frame_size).ok(),
+                previous: self.previous.clone(),
+            };
+            self.written.store(0, Ordering::Relaxed);
+            self.send(ToWriter::Open(self.cfg.out_dir.join(name.partial())))?;
+            let mut enc = BlockEncoder::new(&info, self.cfg.frame_size)?;
+            let mut ids = BTreeMap::new();
+            let mut frames = Vec::new();
+            for (idx, (iface, desc)) in &self.ifaces {
+                let (id, f) = enc.add_interface(&idb(iface, desc.as_deref()))?;
+                ids.insert(*idx, id);
+                frames.extend(f);
+            }
+            // The metadata snapshot: every file describes itself.
+            let snapshot = self
+                .cfg
+                .snapshot
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            for ent in snapshot {
+                frames.extend(enc.write_metadata(&MetaRecord {
+                    ts_ns: start_ns,
+                    op: MetaOp::Snapshot,
+                    entity: ent,
+                })?);
+            }
+            for (idx, (iface, _)) in &self.ifaces {
+                let ent = Entity::Interface(iface_meta(iface, ids.get(idx).copied()));
+                frames.extend(enc.write_metadata(&MetaRecord {
+                    ts_ns: start_ns,
+                    op: MetaOp::Snapshot,
+                    entity: ent,
+                })?);
+            }
+            self.file = Some(OpenFile {
+                name,
+                enc,
+                ids,
+                delivered: BTreeMap::new(),
+                started: Instant::now(),
+                start_ns,
+                last_cut: Instant::now(),
+            });
+            for f in frames {
+                self.emit(Some(f))?;
+            }
+        }
+        self.file
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("no open file"))
+    }
+
+    fn add(&mut self, it: Item) -> Result<()> {
+        match it {
+            Item::IfaceUp(iface, desc) => {
+                let idx = iface.ifindex;
+                self.ifaces.insert(idx, (iface.clone(), desc.clone()));
+                if let Some(file) = &mut self.file {
+                    if !file.ids.contains_key(&idx) {
+                        let (id, f) = file.enc.add_interface(&idb(&iface, desc.as_deref()))?;
+                        file.ids.insert(idx, id);
+                        let m = MetaRecord {
+                            ts_ns: now_ns(),
+                            op: MetaOp::Upsert,
+                            entity: Entity::Interface(iface_meta(&iface, Some(id))),
+                        };
+                        let f2 = file.enc.write_metadata(&m)?;
+                        self.emit(f)?;
+                        self.emit(f2)?;
+                    }
+                }
+            }
+            Item::IfaceDown(idx) => {
+                if let Some((iface, _)) = self.ifaces.remove(&idx) {
+                    let id = self.file.as_ref().and_then(|f| f.ids.get(&idx).copied());
+                    let m = MetaRecord {
+                        ts_ns: now_ns(),
+                        op: MetaOp::Delete,
+                        entity: Entity::Interface(iface_meta(&iface, id)),
+                    };
+                    let file = self.open()?;
+                    let f = file.enc.write_metadata(&m)?;
+                    self.emit(f)?;
+                }
+            }
+            Item::IfaceCounters(c) => self.counters = c,
+            Item::Packet {
+                ifindex,
+                ts_ns,
+                data,
+                orig_len,
+            } => {
+                let known = self.ifaces.get(&ifindex).cloned();
+                let file = self.open()?;
+                let id = match file.ids.get(&ifindex) {
+                    Some(id) => *id,
+                    None => {
+                        // A packet from an interface announced after the file's start.
+                        let (iface, desc) = known.unwrap_or((
+                            Iface {
+                                ifindex,
+                                name: format!("if{ifindex}"),
+                                kind: None,
+                                peer_ifindex: None,
+                                peer_netnsid: None,
+                            },
+                            None,
+                        ));
+                        let (id, f) = file.enc.add_interface(&idb(&iface, desc.as_deref()))?;
+                        file.ids.insert(ifindex, id);
+                        self.emit(f)?;
+                        id
+                    }
+                };
+                let file = self.open()?;
+                *file.delivered.entry(ifindex).or_default() += 1;
+                let f = file.enc.write_packet(id, ts_ns, &data, orig_len)?;
+                self.emit(f)?;
+            }
+            Item::Socket(s) => {
+                let ev = SocketEvent {
+                    payload: &s.payload,
+                    ..s.ev.clone()
+                };
+                let file = self.open()?;
+                let f = file.enc.write_record(&Record::Socket(ev))?;
+                self.emit(f)?;
+            }
+            Item::Meta(m) => {
+                let file = self.open()?;
+                let f = file.enc.write_metadata(&m)?;
+                self.emit(f)?;
+            }
+            Item::Stats(s) => {
+                let file = self.open()?;
+                let f = file.enc.write_stats(&s)?;
+                self.emit(f)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts a frame if one has waited too long; rotates on size or age.
+    fn tick(&mut self) -> Result<()> {
+        let Some(file) = &mut self.file else {
+            return Ok(());
+        };
+        if file.last_cut.elapsed() >= self.cfg.flush_every {
+            let f = file.enc.take_frame();
+            file.last_cut = Instant::now();
+            self.emit(f)?;
+        }
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no open file"))?;
+        let size = self.written.load(Ordering::Relaxed) + file.enc.pending_len() as u64 / 4;
+        if size >= self.cfg.max_file_size || file.started.elapsed() >= self.cfg.rotate_every {
+            self.seal()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the closing statistics, cuts the last frame, and has the writer seal the file.
+    fn seal(&mut self) -> Result<()> {
+        let Some(mut file) = self.file.take() else {
+            return Ok(());
+        };
+        let end = now_ns();
+        let mut frames = Vec::new();
+        for (idx, id) in &file.ids {
+            let (seen, dropped) = self.counters.get(idx).copied().unwrap_or((0, 0));
+            let delivered = file.delivered.get(idx).copied().unwrap_or(0);
+            frames.extend(file.enc.write_interface_stats(
+                *id,
+                &InterfaceStats {
+                    start_ns: file.start_ns,
+                    end_ns: end,
+                    received: seen,
+                    dropped,
+                    delivered,
+                },
+            )?);
+        }
+        frames.extend(file.enc.take_frame());
+        for f in frames {
+            self.send(ToWriter::Frame(f))?;
+        }
+        let from = self.cfg.out_dir.join(file.name.partial());
+        let to = self.cfg.out_dir.join(file.name.sealed());
+        self.previous = Some(file.name.sealed());
+        self.send(ToWriter::Seal { from, to })?;
+        self.seq += 1;
+        Ok(())
+    }
+}
+
+fn idb(iface: &Iface, desc: Option<&str>) -> InterfaceDesc {
+    InterfaceDesc {
+        name: iface.name.clone(),
+        description: desc.map(String::from),
+        linktype: 1,
+        snaplen: juno_common::MAX_SNAPLEN as u32,
+    }
+}
+
+fn iface_meta(iface: &Iface, pcapng_id: Option<u32>) -> InterfaceMeta {
+    InterfaceMeta {
+        ifindex: iface.ifindex,
+        netns: crate::node::own_netns(),
+        name: iface.name.clone(),
+        pcapng_id,
+        peer_ifindex: iface.peer_ifindex,
+        peer_netns: None,
+        pod_uid: None,
+        addrs: Vec::new(),
+    }
+}
+
+fn writer_loop(
+    cfg: OutputConfig,
+    rx: Receiver<ToWriter>,
+    written: Arc<AtomicU64>,
+) -> Result<OutputReport> {
+    let mut report = OutputReport::default();
+    let mut file: Option<(PathBuf, File)> = None;
+    let mut buf = Vec::new();
+    for m in rx {
+        match m {
+            ToWriter::Open(path) => {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                file = Some((path, f));
+            }
+            ToWriter::Frame(frame) => {
+                let Some((path, f)) = &mut file else { continue };
+                buf.clear();
+                frame.compress_into(cfg.level, &mut buf)?;
+                f.write_all(&buf)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            }
+            ToWriter::Seal { from, to } => {
+                if let Some((path, f)) = file.take() {
+                    f.sync_all()
+                        .with_context(|| format!("syncing {}", path.display()))?;
+                    drop(f);
+                    std::fs::rename(&from, &to)
+                        .with_context(|| format!("sealing {}", from.display()))?;
+                    if let Ok(d) = File::open(&cfg.out_dir) {
+                        let _ = d.sync_all();
+                    }
+                    report.sealed.push(to);
+                    report
+                        .deleted
+                        .extend(retention(&cfg.out_dir, &cfg.node, cfg.max_total_size)?);
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Deletes this node's oldest sealed archives while all of its archives (sealed and in
+/// progress) take more than `max_total` bytes. The newest sealed file is always kept.
+pub fn retention(dir: &Path, node: &str, max_total: u64) -> Result<Vec<PathBuf>> {
+    let node = sanitize_node(node);
+    let mut sealed: Vec<(String, u64)> = Vec::new();
+    let mut total = 0u64;
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((n, partial)) = ArchiveName::parse(&name) else {
+            continue;
+        };
+        if n.node != node {
+            continue;
+        }
+        let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+        total += size;
+        if !partial {
+            sealed.push((name, size));
+        }
+    }
+    sealed.sort();
+    let mut deleted = Vec::new();
+    let keep_newest = 1;
+    let mut i = 0;
+    while total > max_total && sealed.len() - i > keep_newest {
+        let (name, size) = &sealed[i];
+        let p = dir.join(name);
+        std::fs::remove_file(&p).with_context(|| format!("deleting {}", p.display()))?;
+        total -= size;
+        deleted.push(p);
+        i += 1;
+    }
+    Ok(deleted)
+}
+
+/// Counters as a stats record.
+pub fn stats_record(
+    ts_ns: u64,
+    kernel: &crate::kernel::Counters,
+    queue_dropped: u64,
+    events: u64,
+) -> StatsRecord {
+    let mut counters = Vec::new();
+    for (cpu, vals) in kernel.per_cpu.iter().enumerate() {
+        for (i, name) in juno_common::counter::NAMES.iter().enumerate() {
+            if vals[i] != 0 {
+                counters.push(Counter {
+                    name: (*name).to_string(),
+                    cpu: u32::try_from(cpu).ok(),
+                    value: vals[i],
+                });
+            }
+        }
+    }
+    counters.push(Counter {
+        name: "queue_dropped".into(),
+        cpu: None,
+        value: queue_dropped,
+    });
+    counters.push(Counter {
+        name: "events_read".into(),
+        cpu: None,
+        value: events,
+    });
+    StatsRecord { ts_ns, counters }
+}
+
+/// Suffixes, for callers that list archives.
+pub const SEALED_SUFFIX: &str = SUFFIX;
+/// In-progress suffix.
+pub const IN_PROGRESS_SUFFIX: &str = PARTIAL_SUFFIX;

@@ -1,0 +1,386 @@
+//! The event loop: follows interfaces, drains the kernel's ring buffers, converts events into
+//! archive items, and hands them to the output threads in batches. Generic over [`Kernel`] so
+//! that tests drive it with a fake kernel, without root.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use crossbeam_channel::{Receiver, TrySendError};
+use juno_archive::{DataDirection, Entity, MetaOp, MetaRecord, SocketEvent, SocketEventKind};
+use juno_common::{PacketHdr, SockHdr};
+
+use crate::ifaces::{Action, Change, Table};
+use crate::kernel::{Event, Kernel};
+use crate::node::{CgroupIndex, ExistingConn};
+use crate::output::{Item, Msg, OwnedSocket, stats_record};
+
+/// Maps kernel monotonic timestamps (`bpf_ktime_get_ns`) to wall-clock time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC, ns.
+    pub offset: i128,
+}
+
+impl Clock {
+    /// Reads both clocks now.
+    pub fn now() -> Self {
+        use nix::time::{ClockId, clock_gettime};
+        let ns = |c| {
+            clock_gettime(c)
+                .map(|t| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec()))
+                .unwrap_or(0)
+        };
+        let mono = ns(ClockId::CLOCK_MONOTONIC);
+        let real = ns(ClockId::CLOCK_REALTIME);
+        Clock {
+            offset: real - mono,
+        }
+    }
+
+    /// Wall-clock ns for a monotonic ns.
+    pub fn wall(&self, mono_ns: u64) -> u64 {
+        u64::try_from(i128::from(mono_ns) + self.offset).unwrap_or(0)
+    }
+
+    /// Wall-clock time of boot (monotonic zero), ns.
+    pub fn boot_time_ns(&self) -> u64 {
+        u64::try_from(self.offset).unwrap_or(0)
+    }
+}
+
+fn addr(family: u8, a: &[u8; 16], port: u16) -> SocketAddr {
+    let ip = if family == 4 {
+        IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(*a))
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// A kernel socket event as an archive socket event.
+pub fn socket_event(h: &SockHdr, payload: &[u8], clock: &Clock) -> OwnedSocket {
+    OwnedSocket {
+        ev: SocketEvent {
+            ts_ns: clock.wall(h.ts_ns),
+            kind: SocketEventKind::from(h.kind),
+            direction: DataDirection::from(h.direction),
+            ip_proto: 6,
+            pid: h.pid,
+            tid: h.tid,
+            comm: h.comm,
+            cgroup_id: h.cgroup_id,
+            netns: h.netns,
+            cookie: h.sk,
+            local: addr(h.family, &h.laddr, h.lport),
+            remote: addr(h.family, &h.raddr, h.rport),
+            old_state: h.old_state,
+            new_state: h.new_state,
+            hook: h.hook,
+            stream_offset: h.stream_offset,
+            orig_len: h.orig_len,
+            payload: &[],
+        },
+        payload: payload.to_vec(),
+    }
+}
+
+/// A kernel packet as an archive item.
+pub fn packet_item(h: &PacketHdr, data: &[u8], clock: &Clock) -> Item {
+    Item::Packet {
+        ifindex: h.ifindex,
+        ts_ns: clock.wall(h.ts_ns),
+        data: data.to_vec(),
+        orig_len: h.orig_len,
+    }
+}
+
+/// An existing connection as a socket event (its kernel cookie is unknown: 0).
+pub fn existing_event(c: &ExistingConn, cgroup_id: u64, ts_ns: u64) -> OwnedSocket {
+    let mut comm = [0u8; 16];
+    let n = c.comm.len().min(15);
+    comm[..n].copy_from_slice(&c.comm.as_bytes()[..n]);
+    OwnedSocket {
+        ev: SocketEvent {
+            ts_ns,
+            kind: SocketEventKind::Existing,
+            direction: DataDirection::None,
+            ip_proto: 6,
+            pid: c.pid,
+            tid: c.pid,
+            comm,
+            cgroup_id,
+            netns: c.netns,
+            cookie: 0,
+            local: c.local,
+            remote: c.remote,
+            old_state: 0,
+            new_state: 1,
+            hook: juno_common::hook::PROC,
+            stream_offset: juno_archive::record::OFFSET_UNKNOWN,
+            orig_len: 0,
+            payload: &[],
+        },
+        payload: Vec::new(),
+    }
+}
+
+/// Loop settings.
+#[derive(Clone, Debug)]
+pub struct LoopConfig {
+    /// Stop after this long (None: until signalled).
+    pub duration: Option<Duration>,
+    /// Items per batch sent to the encoder.
+    pub batch: usize,
+    /// How often counters are read and written.
+    pub stats_every: Duration,
+}
+
+/// Signals the loop watches.
+#[derive(Clone, Debug, Default)]
+pub struct Signals {
+    /// Stop (SIGTERM, SIGINT).
+    pub stop: Arc<AtomicBool>,
+    /// Seal the current file now (SIGUSR1).
+    pub seal: Arc<AtomicBool>,
+}
+
+/// What happened during a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoopReport {
+    /// Events read from the kernel.
+    pub events: u64,
+    /// Items dropped because the output queue was full.
+    pub queue_dropped: u64,
+    /// Interfaces attached over the run.
+    pub attached: u64,
+    /// Attach failures, with the reason.
+    pub attach_errors: Vec<(String, String)>,
+}
+
+/// The event loop.
+pub struct Recorder<K: Kernel> {
+    kernel: K,
+    table: Table,
+    tx: crossbeam_channel::Sender<Msg>,
+    clock: Clock,
+    cgroups: CgroupIndex,
+    seen_cgroups: HashSet<u64>,
+    snapshot: Arc<Mutex<Vec<Entity>>>,
+    describe: Box<dyn FnMut(&crate::ifaces::Iface) -> Option<String> + Send>,
+    batch: Vec<Item>,
+    report: LoopReport,
+}
+
+impl<K: Kernel> std::fmt::Debug for Recorder<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Kernel> Recorder<K> {
+    /// A loop over `kernel`, sending to `tx`. `snapshot` is shared with the encoder: entities
+    /// learnt here (containers) are restated at the start of every new file.
+    pub fn new(
+        kernel: K,
+        table: Table,
+        tx: crossbeam_channel::Sender<Msg>,
+        cgroups: CgroupIndex,
+        snapshot: Arc<Mutex<Vec<Entity>>>,
+    ) -> Self {
+        Recorder {
+            kernel,
+            table,
+            tx,
+            clock: Clock::now(),
+            cgroups,
+            seen_cgroups: HashSet::new(),
+            snapshot,
+            describe: Box::new(|_| None),
+            batch: Vec::new(),
+            report: LoopReport::default(),
+        }
+    }
+
+    /// Sets how interfaces are described (the Kubernetes source names their pods).
+    pub fn set_describer(
+        &mut self,
+        f: Box<dyn FnMut(&crate::ifaces::Iface) -> Option<String> + Send>,
+    ) {
+        self.describe = f;
+    }
+
+    /// The kernel (for tests).
+    pub fn kernel(&mut self) -> &mut K {
+        &mut self.kernel
+    }
+
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let items = std::mem::take(&mut self.batch);
+        let n = items.len() as u64;
+        match self.tx.try_send(Msg::Items(items)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.report.queue_dropped += n
+            }
+        }
+    }
+
+    /// Applies an interface change.
+    pub fn iface_change(&mut self, c: Change) {
+        match self.table.apply(c) {
+            Some(Action::Attach(i)) => match self.kernel.attach_iface(&i.name, i.ifindex) {
+                Ok(()) => {
+                    self.report.attached += 1;
+                    let desc = (self.describe)(&i);
+                    self.batch.push(Item::IfaceUp(i, desc));
+                }
+                Err(e) => {
+                    self.report
+                        .attach_errors
+                        .push((i.name.clone(), format!("{e:#}")));
+                    self.table.captured.remove(&i.ifindex);
+                }
+            },
+            Some(Action::Detach(idx)) => {
+                self.kernel.detach_iface(idx);
+                self.batch.push(Item::IfaceDown(idx));
+            }
+            None => {}
+        }
+    }
+
+    fn container(&mut self, cgroup_id: u64, ts_ns: u64) {
+        if cgroup_id == 0 || !self.seen_cgroups.insert(cgroup_id) {
+            return;
+        }
+        if let Some(c) = self.cgroups.container(cgroup_id) {
+            let ent = Entity::Container(c);
+            if let Ok(mut s) = self.snapshot.lock() {
+                s.push(ent.clone());
+            }
+            self.batch.push(Item::Meta(Box::new(MetaRecord {
+                ts_ns,
+                op: MetaOp::Upsert,
+                entity: ent,
+            })));
+        }
+    }
+
+    /// Records connections that existed before the start.
+    pub fn existing(&mut self, conns: &[ExistingConn]) {
+        let ts = self.clock.wall(monotonic_now());
+        for c in conns {
+            let cg = c
+                .cgroup
+                .as_deref()
+                .and_then(|p| self.cgroups.id_of(p))
+                .unwrap_or(0);
+            self.container(cg, ts);
+            self.batch
+                .push(Item::Socket(Box::new(existing_event(c, cg, ts))));
+        }
+        self.flush();
+    }
+
+    fn stats(&mut self) {
+        let ts = self.clock.wall(monotonic_now());
+        if let Ok(c) = self.kernel.counters() {
+            let rec = stats_record(ts, &c, self.report.queue_dropped, self.report.events);
+            self.batch.push(Item::Stats(Box::new(rec)));
+        }
+        if let Ok(ic) = self.kernel.iface_counters() {
+            self.batch.push(Item::IfaceCounters(
+                ic.into_iter().collect::<BTreeMap<_, _>>(),
+            ));
+        }
+    }
+
+    /// Runs until stopped, the duration passes, or the output stops.
+    pub fn run(
+        &mut self,
+        signals: &Signals,
+        changes: &Receiver<Change>,
+        cfg: &LoopConfig,
+    ) -> Result<LoopReport> {
+        let start = Instant::now();
+        let mut last_stats = Instant::now();
+        let mut last_flush = Instant::now();
+        loop {
+            if signals.stop.load(Ordering::Relaxed)
+                || cfg.duration.is_some_and(|d| start.elapsed() >= d)
+            {
+                break;
+            }
+            while let Ok(c) = changes.try_recv() {
+                self.iface_change(c);
+            }
+            if signals.seal.swap(false, Ordering::Relaxed) {
+                self.stats();
+                self.flush();
+                let _ = self.tx.send(Msg::Seal);
+            }
+            let clock = self.clock;
+            let mut items = std::mem::take(&mut self.batch);
+            let mut cgroups_seen = Vec::new();
+            let n = self
+                .kernel
+                .poll(Duration::from_millis(100), &mut |ev| match ev {
+                    Event::Packet(h, data) => items.push(packet_item(&h, data, &clock)),
+                    Event::Socket(h, payload) => {
+                        cgroups_seen.push((h.cgroup_id, clock.wall(h.ts_ns)));
+                        items.push(Item::Socket(Box::new(socket_event(&h, payload, &clock))));
+                    }
+                })?;
+            self.report.events += n as u64;
+            self.batch = items;
+            for (cg, ts) in cgroups_seen {
+                self.container(cg, ts);
+            }
+            if self.batch.len() >= cfg.batch || last_flush.elapsed() >= Duration::from_millis(50) {
+                self.flush();
+                last_flush = Instant::now();
+            }
+            if last_stats.elapsed() >= cfg.stats_every {
+                self.clock = Clock::now();
+                self.stats();
+                last_stats = Instant::now();
+            }
+        }
+        // Drain what is left, then the closing counters.
+        let clock = self.clock;
+        let mut items = std::mem::take(&mut self.batch);
+        let n = self
+            .kernel
+            .poll(Duration::from_millis(0), &mut |ev| match ev {
+                Event::Packet(h, data) => items.push(packet_item(&h, data, &clock)),
+                Event::Socket(h, payload) => {
+                    items.push(Item::Socket(Box::new(socket_event(&h, payload, &clock))))
+                }
+            })?;
+        self.report.events += n as u64;
+        self.batch = items;
+        self.stats();
+        self.flush();
+        Ok(self.report.clone())
+    }
+}
+
+/// CLOCK_MONOTONIC now, ns.
+pub fn monotonic_now() -> u64 {
+    use nix::time::{ClockId, clock_gettime};
+    clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .map(|t| {
+            u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
+                + u64::try_from(t.tv_nsec()).unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
