@@ -1,11 +1,30 @@
 #!/usr/bin/env bash
-# Installs what Juno's tests and benchmarks need, idempotently: Debian packages (tshark,
-# tcpdump, nginx, curl, wrk, ...) and checks the Rust toolchain. Safe to run repeatedly;
-# installs only what is missing. Needs root for apt-get.
+# Installs what Juno's builds, tests and benchmarks need, idempotently: every step checks
+# first and does nothing when it is done, so a second run takes a second.
+#
+# - Debian packages: capture and analysis tools, the servers and clients the tests run;
+# - the eBPF toolchain: LLVM 22 development packages, bpf-linker built against them, rust-src
+#   for the pinned toolchain (rust-toolchain.toml), tracefs mounted;
+# - cargo-deny for the dependency policy check.
+#
+# Needs root (apt-get, mount). Facts behind the pins: ../shared/notes/ebpf-on-this-machine.md.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf 'setup: %s\n' "$*"; }
+
+LLVM_MAJOR=22
+BPF_LINKER_VERSION=0.13.0
+TOOLCHAIN=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
 
 PACKAGES=(
-    tshark tcpdump nginx curl wrk zstd ethtool iproute2 python3 jq hyperfine time
+    # capture and analysis
+    tshark tcpdump zstd ethtool iproute2 jq hyperfine time linux-perf
+    # servers and clients the tests start
+    nginx curl wrk python3 redis-server redis-tools
+    # eBPF toolchain (bpf-linker links LLVM 22 from bookworm-security)
+    "llvm-$LLVM_MAJOR-dev" "libpolly-$LLVM_MAJOR-dev" libzstd-dev zlib1g-dev
 )
 
 missing=()
@@ -13,28 +32,53 @@ for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${missing[*]}"
+    log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     # Non-root users may capture with tshark only via setcap; tests run as root, so say no.
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # The packaged servers must not run as services: tests start their own instances.
+    for svc in nginx redis-server; do
+        systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
+    done
 fi
 
-if ! command -v cargo >/dev/null; then
-    echo "setup: cargo not found: install Rust (rustup) first" >&2
+command -v rustup >/dev/null || { log "rustup not found: install Rust first"; exit 1; }
+if ! rustc +"$TOOLCHAIN" -V >/dev/null 2>&1; then
+    log "installing toolchain $TOOLCHAIN"
+    rustup toolchain install "$TOOLCHAIN" --profile minimal --no-self-update
+fi
+llvm_of() { rustc +"$1" -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p'; }
+if [ "$(llvm_of "$TOOLCHAIN")" != "$LLVM_MAJOR" ]; then
+    log "rustc $TOOLCHAIN is not on LLVM $LLVM_MAJOR: bpf-linker cannot link its eBPF objects"
     exit 1
 fi
-# The workspace's rust-version; rustup picks the toolchain.
-need=1.95
-have=$(rustc --version | sed -E 's/rustc ([0-9]+\.[0-9]+).*/\1/')
-if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -1)" != "$need" ]; then
-    echo "setup: rustc $have is older than $need" >&2
-    exit 1
+for comp in rust-src clippy rustfmt; do
+    if ! rustup component list --toolchain "$TOOLCHAIN" --installed | grep -q "^$comp"; then
+        log "adding $comp to $TOOLCHAIN"
+        rustup component add "$comp" --toolchain "$TOOLCHAIN"
+    fi
+done
+
+linker_llvm() {
+    ldd "$(command -v bpf-linker)" 2>/dev/null | sed -n 's/.*libLLVM\.so\.\([0-9]*\).*/\1/p' | head -1
+}
+have=$(bpf-linker --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$BPF_LINKER_VERSION" ] || [ "$(linker_llvm)" != "$LLVM_MAJOR" ]; then
+    log "building bpf-linker $BPF_LINKER_VERSION against LLVM $LLVM_MAJOR (about a minute)"
+    env PATH="/usr/lib/llvm-$LLVM_MAJOR/bin:$PATH" "LLVM_SYS_${LLVM_MAJOR}1_PREFIX=/usr/lib/llvm-$LLVM_MAJOR" \
+        cargo +"$TOOLCHAIN" install bpf-linker --version "=$BPF_LINKER_VERSION" --locked --force \
+        --no-default-features --features "llvm-$LLVM_MAJOR"
 fi
+
+if ! mountpoint -q /sys/kernel/tracing 2>/dev/null; then
+    mount -t tracefs tracefs /sys/kernel/tracing && log "mounted tracefs"
+fi
+
 # Dependency policy checks (licenses, bans, sources: deny.toml).
 if ! command -v cargo-deny >/dev/null; then
-    echo "setup: installing cargo-deny"
+    log "installing cargo-deny"
     cargo install --locked cargo-deny
 fi
-echo "setup: ok"
+log "ok"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The privileged integration suite, in one command (root): network namespaces as stand-in
+# pods, real nginx/redis servers and curl/redis-cli clients, the real juno-record binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+    echo "test-privileged: must run as root (it creates network namespaces and loads eBPF programs)" >&2
+    exit 1
+fi
+cargo test --release -p juno-record --features privileged --test privileged -- --test-threads=1 "$@"
