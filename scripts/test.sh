@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs what the tests need, then runs the
-# whole suite — unit, property, golden, integration, the Zeek conformance run — and lints.
+# whole suite — unit, property, golden, integration, the privileged recorder suite (root: it
+# creates network namespaces and loads eBPF programs), the Zeek conformance run — and lints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,11 +9,14 @@ cd "$(dirname "$0")/.."
 
 echo "== format and lints"
 cargo fmt --all --check
-cargo clippy --release --workspace --all-targets -- -D warnings
+cargo clippy --release --workspace --all-targets --all-features -- -D warnings
 cargo deny check licenses bans sources 2>&1 | tail -1
 
 echo "== tests"
 cargo test --release --workspace
+
+echo "== privileged integration suite (network namespaces, real servers, eBPF)"
+./scripts/test-privileged.sh
 
 echo "== Zeek conformance (../shared/conformance/score.py)"
 out=$(python3 ../shared/conformance/score.py --corpus ../shared/corpus/zeek)

@@ -175,10 +175,10 @@ impl SocketTable {
                 }
             }
             SocketEventKind::StateChange => {
-                if ev.new_state == TCP_CLOSE {
-                    if let Some(mut s) = self.streams.remove(&key) {
-                        Self::close(&mut s, ev.ts_ns, ctx, ended);
-                    }
+                if ev.new_state == TCP_CLOSE
+                    && let Some(mut s) = self.streams.remove(&key)
+                {
+                    Self::close(&mut s, ev.ts_ns, ctx, ended);
                 }
             }
             SocketEventKind::Data => self.data(ev, payload, ctx),

@@ -168,7 +168,7 @@ pub fn tc_egress(ctx: TcContext) -> i32 {
 #[inline(always)]
 fn port_wanted(p: u16) -> bool {
     // SAFETY: reading a value of a map this program owns.
-    unsafe { PORTS.get(&p) }.is_some()
+    unsafe { PORTS.get(p) }.is_some()
 }
 
 /// Applies the port and CIDR filters to a frame.
@@ -222,18 +222,18 @@ fn packet_wanted(ctx: &TcContext, cfg: &Config) -> Result<bool, i64> {
 
 /// Adds to this CPU's counters of an interface.
 fn ifstat(ifindex: u32, dropped: bool) {
-    let p = match IFSTATS.get_ptr_mut(&ifindex) {
+    let p = match IFSTATS.get_ptr_mut(ifindex) {
         Some(p) => p,
         None => {
             let _ = IFSTATS.insert(
-                &ifindex,
-                &IfStat {
+                ifindex,
+                IfStat {
                     seen: 0,
                     dropped: 0,
                 },
                 0,
             );
-            match IFSTATS.get_ptr_mut(&ifindex) {
+            match IFSTATS.get_ptr_mut(ifindex) {
                 Some(p) => p,
                 None => return,
             }
@@ -406,7 +406,7 @@ fn task_wanted(cfg: &Config) -> bool {
         // SAFETY: no preconditions.
         let cg = unsafe { bpf_get_current_cgroup_id() };
         // SAFETY: reading a value of a map this program owns.
-        if unsafe { CGROUPS.get(&cg) }.is_none() {
+        if unsafe { CGROUPS.get(cg) }.is_none() {
             count(counter::SOCK_FILTERED);
             return false;
         }
@@ -510,18 +510,18 @@ fn enter_data(ctx: &TracePointContext, h: u16, d: u8, args: Args) -> Option<()> 
         iov: u8::from(args != Args::Buf),
         _pad: 0,
     };
-    let _ = PENDING.insert(&bpf_get_current_pid_tgid(), &p, 0);
+    let _ = PENDING.insert(bpf_get_current_pid_tgid(), p, 0);
     Some(())
 }
 
 fn exit_data(ctx: &TracePointContext) -> Option<()> {
     let key = bpf_get_current_pid_tgid();
     // SAFETY: reading a value of a map this program owns; copied out before removal.
-    let p = match unsafe { PENDING.get(&key) } {
+    let p = match unsafe { PENDING.get(key) } {
         Some(p) => *p,
         None => return None,
     };
-    let _ = PENDING.remove(&key);
+    let _ = PENDING.remove(key);
     // SAFETY: sys_exit tracepoints carry `long ret` at offset 16.
     let ret: i64 = unsafe { ctx.read_at(16) }.ok()?;
     if ret <= 0 {
@@ -549,8 +549,8 @@ fn exit_data(ctx: &TracePointContext) -> Option<()> {
         _pad: 0,
     };
     // SAFETY: reading a value of a map this program owns.
-    let before = unsafe { STREAMS.get(&sk_key) }.copied().unwrap_or(0);
-    let _ = STREAMS.insert(&sk_key, &(before + moved), 0);
+    let before = unsafe { STREAMS.get(sk_key) }.copied().unwrap_or(0);
+    let _ = STREAMS.insert(sk_key, before + moved, 0);
     h.stream_offset = before;
     h.orig_len = moved as u32;
     let mut want = moved.min(u64::from(cfg.payload_bytes));
@@ -700,7 +700,7 @@ fn enter_connect(ctx: &TracePointContext) -> Option<()> {
         iov: 0,
         _pad: 0,
     };
-    let _ = PENDING.insert(&bpf_get_current_pid_tgid(), &p, 0);
+    let _ = PENDING.insert(bpf_get_current_pid_tgid(), p, 0);
     Some(())
 }
 
@@ -713,11 +713,11 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
 fn exit_connect(ctx: &TracePointContext) -> Option<()> {
     let key = bpf_get_current_pid_tgid();
     // SAFETY: reading a value of a map this program owns; copied out before removal.
-    let p = match unsafe { PENDING.get(&key) } {
+    let p = match unsafe { PENDING.get(key) } {
         Some(p) => *p,
         None => return None,
     };
-    let _ = PENDING.remove(&key);
+    let _ = PENDING.remove(key);
     // SAFETY: sys_exit tracepoints carry `long ret` at offset 16.
     let ret: i64 = unsafe { ctx.read_at(16) }.ok()?;
     if ret != 0 && ret != -EINPROGRESS {
@@ -771,7 +771,7 @@ fn enter_close(ctx: &TracePointContext) -> Option<()> {
     let sk = tcp_sock_of_fd(fd, &cfg.offsets)?;
     lifecycle(sk, kind::CLOSE, hook::CLOSE, cfg);
     for d in [dir::SEND, dir::RECV] {
-        let _ = STREAMS.remove(&StreamKey {
+        let _ = STREAMS.remove(StreamKey {
             sk,
             dir: u32::from(d),
             _pad: 0,

@@ -237,7 +237,7 @@ impl Btf {
             bits += off;
             id = ty;
         }
-        if bits % 8 != 0 {
+        if !bits.is_multiple_of(8) {
             bail!("{struct_name}.{} is a bitfield", path.join("."));
         }
         Ok(bits / 8)

@@ -176,7 +176,9 @@ impl AyaKernel {
     pub fn load(opts: &KernelOptions) -> Result<Self> {
         if let Err(e) = bump_memlock() {
             // Kernels since 5.11 account BPF memory to the cgroup: not fatal.
-            eprintln!("juno-record: note: cannot raise RLIMIT_MEMLOCK ({e}); continuing");
+            crate::log(format!(
+                "note: cannot raise RLIMIT_MEMLOCK ({e}); continuing"
+            ));
         }
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| anyhow!("cannot count CPUs: {e}"))? as u32;
         let mut ebpf = EbpfLoader::new()

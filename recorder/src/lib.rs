@@ -14,3 +14,10 @@ pub mod kernel;
 pub mod node;
 pub mod output;
 pub mod recorder;
+
+/// Writes one timestamped line to stderr: the recorder's log (a DaemonSet's log is its stderr).
+pub fn log(msg: impl std::fmt::Display) {
+    use std::io::Write;
+    let t = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let _ = writeln!(std::io::stderr(), "{t} juno-record: {msg}");
+}

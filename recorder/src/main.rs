@@ -13,16 +13,12 @@ use juno_common::{Config, flags};
 use juno_record::cli::{Cli, Cmd, RecordArgs, parse_cidr};
 use juno_record::ifaces::{self, Change, Selector, Table};
 use juno_record::kernel::{AyaKernel, KernelOptions};
+use juno_record::log;
 use juno_record::node::{self, CgroupIndex};
 use juno_record::output::{Output, OutputConfig};
 use juno_record::recorder::{Clock, LoopConfig, Recorder, Signals};
 
 const PID_FILE: &str = ".juno-record.pid";
-
-fn log(msg: impl std::fmt::Display) {
-    let t = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-    let _ = writeln!(std::io::stderr(), "{t} juno-record: {msg}");
-}
 
 fn seal(out_dir: &Path) -> Result<()> {
     let pf = out_dir.join(PID_FILE);

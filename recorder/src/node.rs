@@ -17,10 +17,10 @@ pub fn node_name(explicit: Option<&str>) -> String {
     if let Some(n) = explicit {
         return n.to_string();
     }
-    if let Ok(n) = std::env::var("NODE_NAME") {
-        if !n.is_empty() {
-            return n;
-        }
+    if let Ok(n) = std::env::var("NODE_NAME")
+        && !n.is_empty()
+    {
+        return n;
     }
     hostname()
 }
@@ -271,16 +271,14 @@ pub fn existing_connections(limit: usize) -> Vec<ExistingConn> {
             continue;
         };
         for fd in fds.flatten() {
-            if let Ok(t) = std::fs::read_link(fd.path()) {
-                if let Some(ino) = t
+            if let Ok(t) = std::fs::read_link(fd.path())
+                && let Some(ino) = t
                     .to_str()
                     .and_then(|s| s.strip_prefix("socket:["))
                     .and_then(|s| s.strip_suffix(']'))
-                {
-                    if let Ok(ino) = ino.parse() {
-                        owner.entry(ino).or_insert(pid);
-                    }
-                }
+                && let Ok(ino) = ino.parse()
+            {
+                owner.entry(ino).or_insert(pid);
             }
         }
     }
@@ -333,6 +331,13 @@ pub fn cgroup_root() -> &'static Path {
         return hybrid;
     }
     unified
+}
+
+/// Inode of this process's network namespace.
+pub fn own_netns() -> Option<u32> {
+    std::fs::metadata("/proc/self/ns/net")
+        .ok()
+        .and_then(|m| u32::try_from(m.ino()).ok())
 }
 
 #[cfg(test)]
@@ -427,11 +432,4 @@ mod tests {
         let id = idx.id_of(&path).unwrap();
         assert_eq!(idx.path(id).as_deref(), Some(path.as_str()));
     }
-}
-
-/// Inode of this process's network namespace.
-pub fn own_netns() -> Option<u32> {
-    std::fs::metadata("/proc/self/ns/net")
-        .ok()
-        .and_then(|m| u32::try_from(m.ino()).ok())
 }

@@ -181,15 +181,15 @@ fn recover_partials(dir: &Path, node: &str) -> Result<()> {
     let node = sanitize_node(node);
     for e in std::fs::read_dir(dir)?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some((n, true)) = ArchiveName::parse(&name) {
-            if n.node == node {
-                let to = dir.join(n.sealed());
-                std::fs::rename(e.path(), &to)?;
-                eprintln!(
-                    "juno-record: recovered {} left by an earlier run (cut short: readable up to its last complete frame)",
-                    to.display()
-                );
-            }
+        if let Some((n, true)) = ArchiveName::parse(&name)
+            && n.node == node
+        {
+            let to = dir.join(n.sealed());
+            std::fs::rename(e.path(), &to)?;
+            crate::log(format!(
+                "recovered {} left by an earlier run (cut short: readable up to its last complete frame)",
+                to.display()
+            ));
         }
     }
     Ok(())
@@ -337,19 +337,19 @@ impl Encoder {
             Item::IfaceUp(iface, desc) => {
                 let idx = iface.ifindex;
                 self.ifaces.insert(idx, (iface.clone(), desc.clone()));
-                if let Some(file) = &mut self.file {
-                    if !file.ids.contains_key(&idx) {
-                        let (id, f) = file.enc.add_interface(&idb(&iface, desc.as_deref()))?;
-                        file.ids.insert(idx, id);
-                        let m = MetaRecord {
-                            ts_ns: now_ns(),
-                            op: MetaOp::Upsert,
-                            entity: Entity::Interface(iface_meta(&iface, Some(id))),
-                        };
-                        let f2 = file.enc.write_metadata(&m)?;
-                        self.emit(f)?;
-                        self.emit(f2)?;
-                    }
+                if let Some(file) = &mut self.file
+                    && !file.ids.contains_key(&idx)
+                {
+                    let (id, f) = file.enc.add_interface(&idb(&iface, desc.as_deref()))?;
+                    file.ids.insert(idx, id);
+                    let m = MetaRecord {
+                        ts_ns: now_ns(),
+                        op: MetaOp::Upsert,
+                        entity: Entity::Interface(iface_meta(&iface, Some(id))),
+                    };
+                    let f2 = file.enc.write_metadata(&m)?;
+                    self.emit(f)?;
+                    self.emit(f2)?;
                 }
             }
             Item::IfaceDown(idx) => {

@@ -161,6 +161,9 @@ pub struct LoopReport {
     pub attach_errors: Vec<(String, String)>,
 }
 
+/// Names an interface's owner (a pod) for its Interface Description; `None` when unknown.
+pub type Describer = Box<dyn FnMut(&crate::ifaces::Iface) -> Option<String> + Send>;
+
 /// The event loop.
 pub struct Recorder<K: Kernel> {
     kernel: K,
@@ -170,7 +173,7 @@ pub struct Recorder<K: Kernel> {
     cgroups: CgroupIndex,
     seen_cgroups: HashSet<u64>,
     snapshot: Arc<Mutex<Vec<Entity>>>,
-    describe: Box<dyn FnMut(&crate::ifaces::Iface) -> Option<String> + Send>,
+    describe: Describer,
     batch: Vec<Item>,
     report: LoopReport,
 }
@@ -208,10 +211,7 @@ impl<K: Kernel> Recorder<K> {
     }
 
     /// Sets how interfaces are described (the Kubernetes source names their pods).
-    pub fn set_describer(
-        &mut self,
-        f: Box<dyn FnMut(&crate::ifaces::Iface) -> Option<String> + Send>,
-    ) {
+    pub fn set_describer(&mut self, f: Describer) {
         self.describe = f;
     }
 

@@ -44,7 +44,11 @@ impl Kernel for Fake {
     fn detach_iface(&mut self, ifindex: u32) {
         self.detached.push(ifindex);
     }
-    fn poll(&mut self, _timeout: Duration, sink: &mut dyn FnMut(Event<'_>)) -> anyhow::Result<usize> {
+    fn poll(
+        &mut self,
+        _timeout: Duration,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> anyhow::Result<usize> {
         self.polls += 1;
         if let Some(f) = &mut self.on_poll {
             f(self.polls);
@@ -64,7 +68,9 @@ impl Kernel for Fake {
         let mut c = [0u64; counter::COUNT as usize];
         c[counter::PACKETS_SEEN as usize] = 10;
         c[counter::PACKETS_RINGBUF_FULL as usize] = 3;
-        Ok(Counters { per_cpu: vec![c, [0; counter::COUNT as usize]] })
+        Ok(Counters {
+            per_cpu: vec![c, [0; counter::COUNT as usize]],
+        })
     }
     fn iface_counters(&mut self) -> anyhow::Result<HashMap<u32, (u64, u64)>> {
         Ok(HashMap::from([(7, (1000, 3))]))
@@ -72,11 +78,24 @@ impl Kernel for Fake {
 }
 
 fn veth(idx: u32, name: &str) -> Iface {
-    Iface { ifindex: idx, name: name.into(), kind: Some("veth".into()), peer_ifindex: Some(2), peer_netnsid: Some(1) }
+    Iface {
+        ifindex: idx,
+        name: name.into(),
+        kind: Some("veth".into()),
+        peer_ifindex: Some(2),
+        peer_netnsid: Some(1),
+    }
 }
 
 fn packet(ifindex: u32, n: u32) -> Ev {
-    let h = PacketHdr { ts_ns: 1_000_000 + u64::from(n), ifindex, orig_len: 1500, cap_len: 100, direction: 0, _pad: [0; 3] };
+    let h = PacketHdr {
+        ts_ns: 1_000_000 + u64::from(n),
+        ifindex,
+        orig_len: 1500,
+        cap_len: 100,
+        direction: 0,
+        _pad: [0; 3],
+    };
     Ev::Packet(h, vec![n as u8; 100])
 }
 
@@ -113,7 +132,12 @@ fn sock(k: u8, d: u8, payload: &[u8], off: u64) -> Ev {
     Ev::Socket(h, payload.to_vec())
 }
 
-fn out_cfg(dir: &Path, max_file_size: u64, rotate_every: Duration, max_total_size: u64) -> OutputConfig {
+fn out_cfg(
+    dir: &Path,
+    max_file_size: u64,
+    rotate_every: Duration,
+    max_total_size: u64,
+) -> OutputConfig {
     OutputConfig {
         out_dir: dir.to_path_buf(),
         node: "node-1".into(),
@@ -141,15 +165,36 @@ struct Run {
     fake_detached: Vec<u32>,
 }
 
-fn run(dir: &Path, fake: Fake, cfg: OutputConfig, changes: Vec<Change>, signals: Signals, duration: Duration) -> Run {
+fn run(
+    dir: &Path,
+    fake: Fake,
+    cfg: OutputConfig,
+    changes: Vec<Change>,
+    signals: Signals,
+    duration: Duration,
+) -> Run {
     let out = Output::start(cfg.clone(), 64).unwrap();
     let (ctx, crx) = crossbeam_channel::unbounded();
     for c in changes {
         ctx.send(c).unwrap();
     }
-    let mut rec = Recorder::new(fake, Table::new(Selector::Veths), out.tx.clone(), CgroupIndex::new(dir), cfg.snapshot.clone());
+    let mut rec = Recorder::new(
+        fake,
+        Table::new(Selector::Veths),
+        out.tx.clone(),
+        CgroupIndex::new(dir),
+        cfg.snapshot.clone(),
+    );
     let report = rec
-        .run(&signals, &crx, &LoopConfig { duration: Some(duration), batch: 16, stats_every: Duration::from_millis(100) })
+        .run(
+            &signals,
+            &crx,
+            &LoopConfig {
+                duration: Some(duration),
+                batch: 16,
+                stats_every: Duration::from_millis(100),
+            },
+        )
         .unwrap();
     let (fake_attached, fake_detached) = {
         let k = rec.kernel();
@@ -157,7 +202,13 @@ fn run(dir: &Path, fake: Fake, cfg: OutputConfig, changes: Vec<Change>, signals:
     };
     drop(rec);
     let rep = out.finish().unwrap();
-    Run { report, sealed: rep.sealed, deleted: rep.deleted, fake_attached, fake_detached }
+    Run {
+        report,
+        sealed: rep.sealed,
+        deleted: rep.deleted,
+        fake_attached,
+        fake_detached,
+    }
 }
 
 struct Read {
@@ -172,11 +223,27 @@ struct Read {
 
 fn read(path: &Path) -> Read {
     let bytes = std::fs::read(path).unwrap();
-    let mut r = Read { packets: vec![], sockets: vec![], ifaces: vec![], infos: vec![], snapshot_nodes: 0, stats: 0, isb: vec![] };
+    let mut r = Read {
+        packets: vec![],
+        sockets: vec![],
+        ifaces: vec![],
+        infos: vec![],
+        snapshot_nodes: 0,
+        stats: 0,
+        isb: vec![],
+    };
     let rep = read_archive(&bytes, |item, stream| match item {
         AItem::Packet(p) => r.packets.push((p.iface, p.data.to_vec())),
-        AItem::Interface(i) => r.ifaces.push(stream.interfaces()[*i as usize].name.clone().unwrap_or_default()),
-        AItem::Record(Record::Socket(s)) => r.sockets.push((s.kind, s.payload.to_vec(), s.stream_offset)),
+        AItem::Interface(i) => r.ifaces.push(
+            stream.interfaces()[*i as usize]
+                .name
+                .clone()
+                .unwrap_or_default(),
+        ),
+        AItem::Record(Record::Socket(s)) => {
+            r.sockets
+                .push((s.kind, s.payload.to_vec(), s.stream_offset))
+        }
         AItem::Record(Record::FileInfo(f)) => r.infos.push(f.clone()),
         AItem::Record(Record::Metadata(m)) => {
             if matches!(m.entity, Entity::Node(_)) && m.op == juno_archive::MetaOp::Snapshot {
@@ -188,7 +255,12 @@ fn read(path: &Path) -> Read {
         AItem::Section => {}
     })
     .unwrap();
-    assert!(rep.trailing.is_none(), "{}: {:?}", path.display(), rep.trailing);
+    assert!(
+        rep.trailing.is_none(),
+        "{}: {:?}",
+        path.display(),
+        rep.trailing
+    );
     r
 }
 
@@ -212,11 +284,21 @@ fn events_become_a_sealed_self_describing_archive() {
     );
     assert_eq!(r.fake_attached, vec![("veth7".to_string(), 7)]);
     assert_eq!(r.sealed.len(), 1);
-    let name = r.sealed[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.starts_with("juno-node_1-") && name.ends_with("-000000.pcapng.zst"), "{name}");
+    let name = r.sealed[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with("juno-node_1-") && name.ends_with("-000000.pcapng.zst"),
+        "{name}"
+    );
     let a = read(&r.sealed[0]);
     assert_eq!(a.ifaces, vec!["veth7"]);
-    assert_eq!(a.packets.iter().map(|(_, d)| d[0]).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        a.packets.iter().map(|(_, d)| d[0]).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert_eq!(a.sockets.len(), 2);
     assert_eq!(a.sockets[0].0, SocketEventKind::Connect);
     assert_eq!(a.sockets[1].1, b"GET / HTTP/1.1\r\n\r\n");
@@ -226,7 +308,12 @@ fn events_become_a_sealed_self_describing_archive() {
     assert!(a.stats >= 1, "recorder counters are written");
     // The interface statistics carry the kernel's counts and the file's own deliveries.
     assert_eq!(a.isb, vec![(Some(1000), Some(3), Some(3))]);
-    assert!(!d.path().read_dir().unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial")));
+    assert!(!d.path().read_dir().unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".partial")
+    }));
 }
 
 #[test]
@@ -244,7 +331,17 @@ fn rotation_by_size_keeps_every_file_self_contained_and_retention_deletes_oldest
                         (x >> 16) as u8
                     })
                     .collect();
-                Ev::Packet(PacketHdr { ts_ns: 1, ifindex: 7, orig_len: 100, cap_len: 100, direction: 1, _pad: [0; 3] }, data)
+                Ev::Packet(
+                    PacketHdr {
+                        ts_ns: 1,
+                        ifindex: 7,
+                        orig_len: 100,
+                        cap_len: 100,
+                        direction: 1,
+                        _pad: [0; 3],
+                    },
+                    data,
+                )
             })
             .collect();
         fake.script.push_back(evs);
@@ -261,8 +358,11 @@ fn rotation_by_size_keeps_every_file_self_contained_and_retention_deletes_oldest
     assert!(r.sealed.len() >= 5, "{} files sealed", r.sealed.len());
     assert!(!r.deleted.is_empty());
     let left: Vec<PathBuf> = r.sealed.iter().filter(|p| p.exists()).cloned().collect();
-    let total: u64 = left.iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
-    assert!(total <= max_total as u64, "{total} > {max_total}");
+    let total: u64 = left
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(total <= max_total, "{total} > {max_total}");
     // The oldest went first: what is left is the newest.
     assert_eq!(left, r.sealed[r.sealed.len() - left.len()..].to_vec());
     for p in &left {
@@ -302,7 +402,11 @@ fn rotation_by_time_and_seal_on_demand() {
     );
     // One seal on demand, at least two by age, one at the end.
     assert!(r.sealed.len() >= 4, "{:?}", r.sealed);
-    let names: BTreeMap<_, _> = r.sealed.iter().map(|p| (p.file_name().unwrap().to_owned(), ())).collect();
+    let names: BTreeMap<_, _> = r
+        .sealed
+        .iter()
+        .map(|p| (p.file_name().unwrap().to_owned(), ()))
+        .collect();
     assert_eq!(names.len(), r.sealed.len(), "distinct names");
 }
 
@@ -313,11 +417,19 @@ fn interfaces_follow_changes_and_attach_failures_are_reported() {
         d.path(),
         Fake::default(),
         out_cfg(d.path(), 1 << 30, Duration::from_secs(3600), 1 << 30),
-        vec![Change::Up(veth(7, "veth7")), Change::Up(veth(8, "bad8")), Change::Up(veth(9, "veth9")), Change::Down(7)],
+        vec![
+            Change::Up(veth(7, "veth7")),
+            Change::Up(veth(8, "bad8")),
+            Change::Up(veth(9, "veth9")),
+            Change::Down(7),
+        ],
         Signals::default(),
         Duration::from_millis(200),
     );
-    assert_eq!(r.fake_attached, vec![("veth7".to_string(), 7), ("veth9".to_string(), 9)]);
+    assert_eq!(
+        r.fake_attached,
+        vec![("veth7".to_string(), 7), ("veth9".to_string(), 9)]
+    );
     assert_eq!(r.fake_detached, vec![7]);
     assert_eq!(r.report.attach_errors.len(), 1);
     assert_eq!(r.report.attach_errors[0].0, "bad8");
@@ -332,10 +444,24 @@ fn a_full_queue_drops_and_counts() {
     }
     // An output whose queue nobody drains.
     let (tx, _rx) = crossbeam_channel::bounded(1);
-    let mut rec = Recorder::new(fake, Table::new(Selector::Veths), tx, CgroupIndex::new(d.path()), Arc::new(Mutex::new(vec![])));
+    let mut rec = Recorder::new(
+        fake,
+        Table::new(Selector::Veths),
+        tx,
+        CgroupIndex::new(d.path()),
+        Arc::new(Mutex::new(vec![])),
+    );
     let (_c, crx) = crossbeam_channel::unbounded();
     let rep = rec
-        .run(&Signals::default(), &crx, &LoopConfig { duration: Some(Duration::from_millis(300)), batch: 10, stats_every: Duration::from_secs(60) })
+        .run(
+            &Signals::default(),
+            &crx,
+            &LoopConfig {
+                duration: Some(Duration::from_millis(300)),
+                batch: 10,
+                stats_every: Duration::from_secs(60),
+            },
+        )
         .unwrap();
     assert!(rep.queue_dropped > 0);
     assert!(rep.queue_dropped < rep.events + 10);
@@ -344,9 +470,13 @@ fn a_full_queue_drops_and_counts() {
 #[test]
 fn files_left_by_a_crash_are_recovered_at_start() {
     let d = tempfile::tempdir().unwrap();
-    let left = d.path().join(".juno-node_1-20261123T175700Z-000007.pcapng.zst.partial");
+    let left = d
+        .path()
+        .join(".juno-node_1-20261123T175700Z-000007.pcapng.zst.partial");
     std::fs::write(&left, b"whatever was written").unwrap();
-    let other = d.path().join(".juno-othernode-20261123T175700Z-000001.pcapng.zst.partial");
+    let other = d
+        .path()
+        .join(".juno-othernode-20261123T175700Z-000001.pcapng.zst.partial");
     std::fs::write(&other, b"not ours").unwrap();
     let _ = run(
         d.path(),
@@ -357,6 +487,10 @@ fn files_left_by_a_crash_are_recovered_at_start() {
         Duration::from_millis(50),
     );
     assert!(!left.exists());
-    assert!(d.path().join("juno-node_1-20261123T175700Z-000007.pcapng.zst").exists());
+    assert!(
+        d.path()
+            .join("juno-node_1-20261123T175700Z-000007.pcapng.zst")
+            .exists()
+    );
     assert!(other.exists(), "another node's file is left alone");
 }

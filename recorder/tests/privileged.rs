@@ -23,12 +23,22 @@ use juno_analyze::{Config, Sink};
 
 fn sh(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(out.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn sh_ok(cmd: &str) -> bool {
-    Command::new("sh").arg("-c").arg(cmd).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A stand-in pod: a network namespace, a veth pair, an address on each side, a route to
@@ -116,12 +126,25 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// A server process, killed and reaped when dropped.
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs nginx in `pod`, serving a few files on port 80.
-fn nginx(pod: &Pod, dir: &Path) -> Child {
+fn nginx(pod: &Pod, dir: &Path) -> Server {
     let www = dir.join("www");
     std::fs::create_dir_all(www.join("api")).unwrap();
     for i in 0..10 {
-        std::fs::write(www.join(format!("api/item{i}.json")), format!("{{\"item\": {i}, \"pad\": \"{}\"}}\n", "x".repeat(200 * i))).unwrap();
+        std::fs::write(
+            www.join(format!("api/item{i}.json")),
+            format!("{{\"item\": {i}, \"pad\": \"{}\"}}\n", "x".repeat(200 * i)),
+        )
+        .unwrap();
     }
     std::fs::write(www.join("big.bin"), vec![b'B'; 300_000]).unwrap();
     let conf = dir.join("nginx.conf");
@@ -138,19 +161,31 @@ fn nginx(pod: &Pod, dir: &Path) -> Child {
         ),
     )
     .unwrap();
-    let c = pod.spawn(&format!("exec nginx -c {}", conf.display()), &dir.join("nginx.out"));
+    let c = Server(pod.spawn(
+        &format!("exec nginx -c {}", conf.display()),
+        &dir.join("nginx.out"),
+    ));
     let addr = pod.addr.clone();
-    wait_for("nginx", Duration::from_secs(10), || sh_ok(&format!("curl -s -o /dev/null http://{addr}/api/item0.json")));
+    wait_for("nginx", Duration::from_secs(10), || {
+        sh_ok(&format!(
+            "curl -s -o /dev/null http://{addr}/api/item0.json"
+        ))
+    });
     c
 }
 
-fn redis(pod: &Pod, dir: &Path) -> Child {
-    let c = pod.spawn(
-        &format!("exec redis-server --bind {} --port 6379 --save '' --appendonly no --protected-mode no", pod.addr),
+fn redis(pod: &Pod, dir: &Path) -> Server {
+    let c = Server(pod.spawn(
+        &format!(
+            "exec redis-server --bind {} --port 6379 --save '' --appendonly no --protected-mode no",
+            pod.addr
+        ),
         &dir.join("redis.out"),
-    );
+    ));
     let addr = pod.addr.clone();
-    wait_for("redis", Duration::from_secs(10), || sh_ok(&format!("redis-cli -h {addr} PING | grep -q PONG")));
+    wait_for("redis", Duration::from_secs(10), || {
+        sh_ok(&format!("redis-cli -h {addr} PING | grep -q PONG"))
+    });
     c
 }
 
@@ -179,7 +214,11 @@ impl Recorder {
     }
 
     fn stop(mut self) -> String {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
         let st = self.child.wait().unwrap();
         let log = std::fs::read_to_string(&self.log).unwrap();
         assert!(st.success(), "recorder failed: {log}");
@@ -219,10 +258,12 @@ fn socket_payloads(paths: &[PathBuf]) -> BTreeMap<String, Vec<u8>> {
     for p in paths {
         let bytes = std::fs::read(p).unwrap();
         juno_archive::read_archive(&bytes, |item, _| {
-            if let juno_archive::Item::Record(juno_archive::Record::Socket(s)) = item {
-                if s.kind == juno_archive::SocketEventKind::Data {
-                    out.entry(s.comm_str()).or_default().extend_from_slice(s.payload);
-                }
+            if let juno_archive::Item::Record(juno_archive::Record::Socket(s)) = item
+                && s.kind == juno_archive::SocketEventKind::Data
+            {
+                out.entry(s.comm_str())
+                    .or_default()
+                    .extend_from_slice(s.payload);
             }
         })
         .unwrap();
@@ -239,21 +280,45 @@ fn pods_traffic_is_recorded_as_packets_and_socket_payload() {
     let _nginx = nginx(&srv, tmp.path());
     let _redis = redis(&srv, tmp.path());
     let out = tmp.path().join("archives");
-    let rec = Recorder::start(&out, &["--iface", "^jrt[sc]-h$", "--node-name", "itest", "--payload-bytes", "4096"]);
+    let rec = Recorder::start(
+        &out,
+        &[
+            "--iface",
+            "^jrt[sc]-h$",
+            "--node-name",
+            "itest",
+            "--payload-bytes",
+            "4096",
+        ],
+    );
 
     // The clients' own view of what they did.
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for i in 0..10 {
         let path = format!("/api/item{i}.json");
-        let code = cli.exec(&format!("curl -s -o /dev/null -w '%{{http_code}}' http://{}{path}", srv.addr));
+        let code = cli.exec(&format!(
+            "curl -s -o /dev/null -w '%{{http_code}}' http://{}{path}",
+            srv.addr
+        ));
         assert_eq!(code, "200");
         want.insert(path, 200);
     }
-    let code = cli.exec(&format!("curl -s -o /dev/null -w '%{{http_code}}' http://{}/missing", srv.addr));
+    let code = cli.exec(&format!(
+        "curl -s -o /dev/null -w '%{{http_code}}' http://{}/missing",
+        srv.addr
+    ));
     want.insert("/missing".into(), code.parse().unwrap());
     for (k, v) in [("juno:a", "alpha"), ("juno:b", "beta")] {
-        assert_eq!(cli.exec(&format!("redis-cli -h {} SET {k} {v}", srv.addr)).trim(), "OK");
-        assert_eq!(cli.exec(&format!("redis-cli -h {} GET {k}", srv.addr)).trim(), v);
+        assert_eq!(
+            cli.exec(&format!("redis-cli -h {} SET {k} {v}", srv.addr))
+                .trim(),
+            "OK"
+        );
+        assert_eq!(
+            cli.exec(&format!("redis-cli -h {} GET {k}", srv.addr))
+                .trim(),
+            v
+        );
     }
     std::thread::sleep(Duration::from_millis(500));
     let log = rec.stop();
@@ -270,7 +335,10 @@ fn pods_traffic_is_recorded_as_packets_and_socket_payload() {
             .filter(|e| e.protocol == "http" && pred(e))
             .map(|e| {
                 let f = &e.fields;
-                (String::from_utf8_lossy(f.text("uri").unwrap()).into_owned(), f.u64("status_code").unwrap_or(0))
+                (
+                    String::from_utf8_lossy(f.text("uri").unwrap()).into_owned(),
+                    f.u64("status_code").unwrap_or(0),
+                )
             })
             .collect()
     };
@@ -286,8 +354,13 @@ fn pods_traffic_is_recorded_as_packets_and_socket_payload() {
     // its copy on the server pod's veth counted as a duplicate.
     let packets = by_vantage(&|e| iface_name(e).is_some());
     assert_eq!(packets, want, "exchanges seen as packets");
-    assert!(got.0.iter().filter(|e| e.protocol == "http").all(|e| !matches!(e.conn.vantage, Vantage::Packets { .. })
-        || iface_name(e).as_deref() == Some("jrtc-h")));
+    assert!(
+        got.0
+            .iter()
+            .filter(|e| e.protocol == "http")
+            .all(|e| !matches!(e.conn.vantage, Vantage::Packets { .. })
+                || iface_name(e).as_deref() == Some("jrtc-h"))
+    );
     // As socket payload, in both processes.
     let curl = by_vantage(&|e| comm(e).as_deref() == Some("curl"));
     let nginx = by_vantage(&|e| comm(e).as_deref() == Some("nginx"));
@@ -295,7 +368,12 @@ fn pods_traffic_is_recorded_as_packets_and_socket_payload() {
     assert_eq!(nginx, want, "exchanges seen in nginx's sockets");
     // All of them complete, with latencies.
     for e in got.0.iter().filter(|e| e.protocol == "http") {
-        assert_eq!(e.outcome, juno_analyze::exchange::Outcome::Complete, "{:?}", e.conn);
+        assert_eq!(
+            e.outcome,
+            juno_analyze::exchange::Outcome::Complete,
+            "{:?}",
+            e.conn
+        );
         assert!(e.latency_ns().is_some_and(|l| l > 0));
     }
     // The client side sees its own address as the client.
@@ -307,10 +385,18 @@ fn pods_traffic_is_recorded_as_packets_and_socket_payload() {
     // Redis (parsed in a later issue): the commands are in redis-cli's sent payload and in
     // redis-server's received payload, byte for byte.
     let payload = socket_payloads(&files);
-    for cmd in ["*3\r\n$3\r\nSET\r\n$6\r\njuno:a\r\n$5\r\nalpha\r\n", "*2\r\n$3\r\nGET\r\n$6\r\njuno:b\r\n"] {
+    for cmd in [
+        "*3\r\n$3\r\nSET\r\n$6\r\njuno:a\r\n$5\r\nalpha\r\n",
+        "*2\r\n$3\r\nGET\r\n$6\r\njuno:b\r\n",
+    ] {
         for who in ["redis-cli", "redis-server"] {
-            let p = payload.get(who).unwrap_or_else(|| panic!("no payload from {who}: {:?}", payload.keys()));
-            assert!(p.windows(cmd.len()).any(|w| w == cmd.as_bytes()), "{who} payload lacks {cmd:?}");
+            let p = payload
+                .get(who)
+                .unwrap_or_else(|| panic!("no payload from {who}: {:?}", payload.keys()));
+            assert!(
+                p.windows(cmd.len()).any(|w| w == cmd.as_bytes()),
+                "{who} payload lacks {cmd:?}"
+            );
         }
     }
 }
@@ -321,9 +407,23 @@ fn kill_9_leaves_an_archive_read_up_to_its_last_frame() {
     let tmp = tempfile::tempdir().unwrap();
     let _nginx = nginx(&srv, tmp.path());
     let out = tmp.path().join("archives");
-    let mut rec = Recorder::start(&out, &["--iface", "^jrks-h$", "--node-name", "killtest", "--flush-every", "200ms"]);
+    let mut rec = Recorder::start(
+        &out,
+        &[
+            "--iface",
+            "^jrks-h$",
+            "--node-name",
+            "killtest",
+            "--flush-every",
+            "200ms",
+        ],
+    );
     for i in 0..20 {
-        sh(&format!("curl -s -o /dev/null http://{}/api/item{}.json", srv.addr, i % 10));
+        sh(&format!(
+            "curl -s -o /dev/null http://{}/api/item{}.json",
+            srv.addr,
+            i % 10
+        ));
     }
     std::thread::sleep(Duration::from_millis(800));
     // More traffic, some of it in the frame being written when the recorder dies.
@@ -350,7 +450,15 @@ fn kill_9_leaves_an_archive_read_up_to_its_last_frame() {
     assert!(packets > 100, "{packets} packets survived");
     // The analyzer reads it (named explicitly: directories skip .partial files).
     let got = analyze(&partial);
-    let small = got.0.iter().filter(|e| e.fields.text("uri").is_some_and(|u| u.starts_with(b"/api/item"))).count();
+    let small = got
+        .0
+        .iter()
+        .filter(|e| {
+            e.fields
+                .text("uri")
+                .is_some_and(|u| u.starts_with(b"/api/item"))
+        })
+        .count();
     assert!(small >= 20, "{small} exchanges from before the last frames");
     // The next start seals it under its final name.
     let rec = Recorder::start(&out, &["--iface", "^jrks-h$", "--node-name", "killtest"]);
@@ -369,27 +477,71 @@ fn rotation_retention_and_seal_on_demand_hold_under_traffic() {
     let max_total = 1024 * 1024u64;
     let rec = Recorder::start(
         &out,
-        &["--iface", "^jrrs-h$", "--node-name", "rottest", "--no-sockets", "--max-file-size", "256KiB",
-          "--max-total-size", "1MiB", "--frame-size", "64KiB", "--flush-every", "100ms", "--compression-level", "1"],
+        &[
+            "--iface",
+            "^jrrs-h$",
+            "--node-name",
+            "rottest",
+            "--no-sockets",
+            "--max-file-size",
+            "256KiB",
+            "--max-total-size",
+            "1MiB",
+            "--frame-size",
+            "64KiB",
+            "--flush-every",
+            "100ms",
+            "--compression-level",
+            "1",
+        ],
     );
     // Seal on demand: a sealed file appears while the recorder keeps going.
-    sh(&format!("curl -s -o /dev/null http://{}/api/item1.json", srv.addr));
+    sh(&format!(
+        "curl -s -o /dev/null http://{}/api/item1.json",
+        srv.addr
+    ));
     std::thread::sleep(Duration::from_millis(300));
-    let seal = Command::new(env!("CARGO_BIN_EXE_juno-record")).args(["seal", "--out-dir"]).arg(&out).status().unwrap();
+    let seal = Command::new(env!("CARGO_BIN_EXE_juno-record"))
+        .args(["seal", "--out-dir"])
+        .arg(&out)
+        .status()
+        .unwrap();
     assert!(seal.success());
-    wait_for("a sealed file", Duration::from_secs(5), || !sealed(&out).is_empty());
+    wait_for("a sealed file", Duration::from_secs(5), || {
+        !sealed(&out).is_empty()
+    });
     // Incompressible traffic, well over the retention limit.
-    std::fs::write(tmp.path().join("www/rand.bin"), (0..400_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(
+        tmp.path().join("www/rand.bin"),
+        (0..400_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
     for _ in 0..40 {
-        sh(&format!("curl -s -o /dev/null http://{}/rand.bin", srv.addr));
+        sh(&format!(
+            "curl -s -o /dev/null http://{}/rand.bin",
+            srv.addr
+        ));
     }
     std::thread::sleep(Duration::from_millis(500));
     let log = rec.stop();
     let files = sealed(&out);
     assert!(files.len() >= 3, "{files:?}\n{log}");
-    let total: u64 = files.iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
-    assert!(total <= max_total, "{total} bytes kept, limit {max_total}\n{log}");
-    let deleted: u64 = log.split(", ").find_map(|s| s.trim().strip_suffix(" deleted by retention")).unwrap().parse().unwrap();
+    let total: u64 = files
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(
+        total <= max_total,
+        "{total} bytes kept, limit {max_total}\n{log}"
+    );
+    let deleted: u64 = log
+        .split(", ")
+        .find_map(|s| s.trim().strip_suffix(" deleted by retention"))
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(deleted > 0, "{log}");
     for f in &files {
         let size = std::fs::metadata(f).unwrap().len();
@@ -404,12 +556,24 @@ fn rotation_retention_and_seal_on_demand_hold_under_traffic() {
 fn interfaces_that_appear_while_recording_are_captured() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("archives");
-    let rec = Recorder::start(&out, &["--iface", "^jrl.-h$", "--node-name", "latetest", "--no-sockets"]);
+    let rec = Recorder::start(
+        &out,
+        &[
+            "--iface",
+            "^jrl.-h$",
+            "--node-name",
+            "latetest",
+            "--no-sockets",
+        ],
+    );
     // The pod appears after the recorder started: netlink tells it.
     let pod = Pod::new("jrl-srv", "jrla-h", 41);
     let _nginx = nginx(&pod, tmp.path());
     for i in 0..5 {
-        sh(&format!("curl -s -o /dev/null http://{}/api/item{i}.json", pod.addr));
+        sh(&format!(
+            "curl -s -o /dev/null http://{}/api/item{i}.json",
+            pod.addr
+        ));
     }
     std::thread::sleep(Duration::from_millis(300));
     drop(_nginx);
@@ -421,5 +585,8 @@ fn interfaces_that_appear_while_recording_are_captured() {
         .filter(|e| matches!(e.conn.vantage, Vantage::Packets { iface } if got.1.get(iface as usize).and_then(|i| i.name.as_deref()) == Some("jrla-h")))
         .count();
     // nginx's readiness probe adds requests of its own; the five are among them.
-    assert!(on_iface >= 5, "{on_iface} exchanges on the late interface\n{log}");
+    assert!(
+        on_iface >= 5,
+        "{on_iface} exchanges on the late interface\n{log}"
+    );
 }
