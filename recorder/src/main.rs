@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use juno_archive::Entity;
-use juno_common::{Config, flags};
+use juno_common::{Config, counter, flags};
 use juno_record::cli::{Cli, Cmd, RecordArgs, parse_cidr};
 use juno_record::ifaces::{self, Change, Selector, Table};
 use juno_record::kernel::{AyaKernel, KernelOptions};
@@ -213,9 +213,15 @@ fn record(a: RecordArgs) -> Result<()> {
     drop(rec);
     let out = output.finish()?;
     let _ = std::fs::remove_file(out_dir.join(PID_FILE));
+    let k = |i: u32| report.kernel[i as usize];
     log(format!(
-        "stopped: {} events, {} dropped in the queue, {} interfaces attached, {} files sealed, {} deleted by retention",
+        "stopped: {} events ({} packets, {} socket events), dropped: {} (ring buffer full: packets {}, socket events {}; queue full: {}), {} interfaces attached, {} files sealed, {} deleted by retention",
         report.events,
+        k(counter::PACKETS_OUT),
+        k(counter::SOCK_OUT),
+        report.dropped(),
+        k(counter::PACKETS_RINGBUF_FULL),
+        k(counter::SOCK_RINGBUF_FULL),
         report.queue_dropped,
         report.attached,
         out.sealed.len(),

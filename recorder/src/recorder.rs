@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use crossbeam_channel::{Receiver, TrySendError};
 use juno_archive::{DataDirection, Entity, MetaOp, MetaRecord, SocketEvent, SocketEventKind};
-use juno_common::{PacketHdr, SockHdr};
+use juno_common::{PacketHdr, SockHdr, counter};
 
 use crate::ifaces::{Action, Change, Table};
 use crate::kernel::{Event, Kernel};
@@ -159,6 +159,18 @@ pub struct LoopReport {
     pub attached: u64,
     /// Attach failures, with the reason.
     pub attach_errors: Vec<(String, String)>,
+    /// The kernel's counters at their last reading, summed over CPUs (`counter::NAMES`).
+    pub kernel: [u64; counter::COUNT as usize],
+}
+
+impl LoopReport {
+    /// Everything lost: ring buffer reservations that failed (packets, socket events) and
+    /// items the output queue refused.
+    pub fn dropped(&self) -> u64 {
+        self.kernel[counter::PACKETS_RINGBUF_FULL as usize]
+            + self.kernel[counter::SOCK_RINGBUF_FULL as usize]
+            + self.queue_dropped
+    }
 }
 
 /// Names an interface's owner (a pod) for its Interface Description; `None` when unknown.
@@ -296,6 +308,19 @@ impl<K: Kernel> Recorder<K> {
         if let Ok(c) = self.kernel.counters() {
             let rec = stats_record(ts, &c, self.report.queue_dropped, self.report.events);
             self.batch.push(Item::Stats(Box::new(rec)));
+            let before = self.report.dropped();
+            for (i, v) in self.report.kernel.iter_mut().enumerate() {
+                *v = c.total(i as u32);
+            }
+            let lost = self.report.dropped().saturating_sub(before);
+            if lost > 0 {
+                crate::log(format!(
+                    "dropped {lost} events since the last reading (ring buffer full: packets {}, socket events {}; queue full: {}); a larger --ring-size or narrower filters help",
+                    self.report.kernel[counter::PACKETS_RINGBUF_FULL as usize],
+                    self.report.kernel[counter::SOCK_RINGBUF_FULL as usize],
+                    self.report.queue_dropped,
+                ));
+            }
         }
         if let Ok(ic) = self.kernel.iface_counters() {
             self.batch.push(Item::IfaceCounters(
