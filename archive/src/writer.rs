@@ -81,7 +81,7 @@ impl Default for FrameOptions {
     fn default() -> Self {
         FrameOptions {
             frame_size: DEFAULT_FRAME_SIZE,
-            level: 3,
+            level: frame::DEFAULT_LEVEL,
         }
     }
 }
@@ -96,9 +96,13 @@ pub struct PendingFrame {
 }
 
 impl PendingFrame {
-    /// Compresses the frame, appending index frame and zstd frame to `out`.
-    pub fn compress_into(&self, level: i32, out: &mut Vec<u8>) -> std::io::Result<()> {
-        frame::encode_frame(self.index, &self.content, level, out)
+    /// Compresses the frame with `c`, appending index frame and zstd frame to `out`.
+    pub fn compress_into(
+        &self,
+        c: &mut frame::FrameCompressor,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        c.encode(self.index, &self.content, out)
     }
 }
 
@@ -316,7 +320,7 @@ impl BlockEncoder {
 pub struct ArchiveWriter<W: Write> {
     enc: BlockEncoder,
     out: W,
-    level: i32,
+    compressor: frame::FrameCompressor,
     buf: Vec<u8>,
     written: u64,
     frames: u64,
@@ -328,7 +332,7 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(ArchiveWriter {
             enc: BlockEncoder::new(info, opts.frame_size)?,
             out,
-            level: opts.level,
+            compressor: frame::FrameCompressor::new(opts.level, opts.frame_size)?,
             buf: Vec::new(),
             written: 0,
             frames: 0,
@@ -338,7 +342,7 @@ impl<W: Write> ArchiveWriter<W> {
     fn emit(&mut self, f: Option<PendingFrame>) -> Result<(), WriteError> {
         if let Some(f) = f {
             self.buf.clear();
-            f.compress_into(self.level, &mut self.buf)?;
+            f.compress_into(&mut self.compressor, &mut self.buf)?;
             self.out.write_all(&self.buf)?;
             self.written += self.buf.len() as u64;
             self.frames += 1;

@@ -213,6 +213,12 @@ pub struct Config {
     pub payload_bytes: u32,
     /// The recorder's own process id: its syscalls are not reported.
     pub self_tgid: u32,
+    /// Programs wake the reader only once a ring buffer holds this many bytes; below it the
+    /// reader finds the data at its next timed poll. One wakeup per event would cost more
+    /// than the event.
+    pub wakeup_bytes: u32,
+    /// Explicit padding.
+    pub _pad: u32,
     /// Kernel structure offsets.
     pub offsets: Offsets,
 }
@@ -388,7 +394,7 @@ mod tests {
     fn no_implicit_padding() {
         // Sums of field sizes: any padding the compiler inserted would show here.
         assert_eq!(size_of::<Offsets>(), 20 * 4);
-        assert_eq!(size_of::<Config>(), 16 + size_of::<Offsets>());
+        assert_eq!(size_of::<Config>(), 24 + size_of::<Offsets>());
         assert_eq!(size_of::<PacketHdr>(), 8 + 4 * 3 + 1 + 3);
         assert_eq!(size_of::<SockHdr>(), 8 * 4 + 4 * 5 + 6 + 2 + 2 + 2 + 16 * 3);
         assert_eq!(size_of::<SockHdr>() % 8, 0);

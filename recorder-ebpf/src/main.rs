@@ -24,7 +24,9 @@
 use core::ffi::c_void;
 use core::mem::size_of;
 
-use aya_ebpf::bindings::BPF_F_NO_PREALLOC;
+use aya_ebpf::bindings::{
+    BPF_F_NO_PREALLOC, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP,
+};
 use aya_ebpf::helpers::generated as gen_helpers;
 use aya_ebpf::helpers::{
     bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
@@ -249,6 +251,17 @@ fn ifstat(ifindex: u32, dropped: bool) {
     }
 }
 
+/// Wake the reader only when `rb` holds enough to be worth a context switch (see
+/// `Config::wakeup_bytes`); the reader polls with a timeout for the rest.
+#[inline(always)]
+fn wakeup(rb: &RingBuf, cfg: &Config) -> u64 {
+    if rb.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(cfg.wakeup_bytes) {
+        u64::from(BPF_RB_FORCE_WAKEUP)
+    } else {
+        u64::from(BPF_RB_NO_WAKEUP)
+    }
+}
+
 fn capture(ctx: &TcContext, direction: u8) -> Result<(), i64> {
     let cfg = config().ok_or(0)?;
     if cfg.flags & flags::PACKETS == 0 {
@@ -298,7 +311,7 @@ fn capture(ctx: &TcContext, direction: u8) -> Result<(), i64> {
     let bytes = unsafe { core::slice::from_raw_parts(s as *const PktScratch as *const u8, total) };
     let ifindex = s.hdr.ifindex;
     ifstat(ifindex, false);
-    match PACKETS.output::<[u8]>(bytes, 0) {
+    match PACKETS.output::<[u8]>(bytes, wakeup(&PACKETS, cfg)) {
         Ok(()) => count(counter::PACKETS_OUT),
         Err(_) => {
             count(counter::PACKETS_RINGBUF_FULL);
@@ -439,13 +452,13 @@ fn tuple_wanted(cfg: &Config, h: &SockHdr) -> bool {
     true
 }
 
-fn output_sock(s: &SockScratch, payload: u64) {
+fn output_sock(s: &SockScratch, payload: u64, cfg: &Config) {
     let total = size_of::<SockHdr>() as u64 + (payload & PAYLOAD_MASK);
     // SAFETY: the header and `payload` bytes of `data` are initialized; `total` is bounded.
     let bytes = unsafe {
         core::slice::from_raw_parts(s as *const SockScratch as *const u8, total as usize)
     };
-    match SOCKETS.output::<[u8]>(bytes, 0) {
+    match SOCKETS.output::<[u8]>(bytes, wakeup(&SOCKETS, cfg)) {
         Ok(()) => count(counter::SOCK_OUT),
         Err(_) => count(counter::SOCK_RINGBUF_FULL),
     }
@@ -470,7 +483,7 @@ fn lifecycle(sk: u64, ev_kind: u8, ev_hook: u16, cfg: &Config) {
     if !tuple_wanted(cfg, h) {
         return;
     }
-    output_sock(s, 0);
+    output_sock(s, 0, cfg);
 }
 
 /// Which argument layout a data syscall has.
@@ -601,7 +614,7 @@ fn exit_data(ctx: &TracePointContext) -> Option<()> {
         }
     }
     s.hdr.cap_len = copied as u32;
-    output_sock(s, copied);
+    output_sock(s, copied, cfg);
     Some(())
 }
 
@@ -839,7 +852,7 @@ fn set_state(ctx: &TracePointContext) -> Option<()> {
     if !tuple_wanted(cfg, h) {
         return None;
     }
-    output_sock(s, 0);
+    output_sock(s, 0, cfg);
     Some(())
 }
 

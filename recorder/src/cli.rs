@@ -101,12 +101,17 @@ pub struct RecordArgs {
     /// Uncompressed bytes per compressed frame.
     #[arg(long, value_parser = parse_size, default_value = "1MiB")]
     pub frame_size: u64,
-    /// zstd compression level.
-    #[arg(long, default_value_t = 3)]
+    /// zstd compression level (negative levels are zstd's --fast ones; the default, -1,
+    /// compresses about 1.7x faster than zstd's usual 3 into files about 2% larger).
+    #[arg(long, default_value_t = juno_archive::frame::DEFAULT_LEVEL, allow_negative_numbers = true)]
     pub compression_level: i32,
     /// Write a frame at least this often (bounds what a crash loses).
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub flush_every: Duration,
+    /// Wake the reader when a ring buffer holds this many bytes (default: a sixteenth of
+    /// --ring-size); below that, it drains them every 100 ms. Lower means more wakeups.
+    #[arg(long, value_parser = parse_size)]
+    pub wakeup_bytes: Option<u64>,
     /// Size of each eBPF ring buffer (packets, socket events).
     #[arg(long, value_parser = parse_size, default_value = "8MiB")]
     pub ring_size: u64,

@@ -88,6 +88,15 @@ fn record(a: RecordArgs) -> Result<()> {
         .ok()
         .filter(|r| r.is_power_of_two() && *r >= 4096)
         .ok_or_else(|| anyhow!("--ring-size must be a power of two of at least 4 KiB"))?;
+    // A sixteenth of the ring by default: the reader wakes well before it fills, at most
+    // once per 512 KiB with 8 MiB rings; below that it drains every 100 ms.
+    let wakeup_bytes = match a.wakeup_bytes {
+        None => ring / 16,
+        Some(w) => u32::try_from(w)
+            .ok()
+            .filter(|w| *w < ring)
+            .ok_or_else(|| anyhow!("--wakeup-bytes must be less than --ring-size"))?,
+    };
     let selector = match &a.iface {
         Some(re) => {
             Selector::Name(regex::Regex::new(re).with_context(|| format!("bad --iface {re:?}"))?)
@@ -133,6 +142,8 @@ fn record(a: RecordArgs) -> Result<()> {
         snaplen: a.snaplen,
         payload_bytes: a.payload_bytes,
         self_tgid: std::process::id(),
+        wakeup_bytes,
+        _pad: 0,
         offsets,
     };
     let kernel = AyaKernel::load(&KernelOptions {

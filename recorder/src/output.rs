@@ -507,6 +507,7 @@ fn writer_loop(
     let mut report = OutputReport::default();
     let mut file: Option<(PathBuf, File)> = None;
     let mut buf = Vec::new();
+    let mut compressor = juno_archive::frame::FrameCompressor::new(cfg.level, cfg.frame_size)?;
     for m in rx {
         match m {
             ToWriter::Open(path) => {
@@ -520,7 +521,7 @@ fn writer_loop(
             ToWriter::Frame(frame) => {
                 let Some((path, f)) = &mut file else { continue };
                 buf.clear();
-                frame.compress_into(cfg.level, &mut buf)?;
+                frame.compress_into(&mut compressor, &mut buf)?;
                 f.write_all(&buf)
                     .with_context(|| format!("writing {}", path.display()))?;
                 written.fetch_add(buf.len() as u64, Ordering::Relaxed);
