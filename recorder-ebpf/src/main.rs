@@ -50,6 +50,8 @@ const SOCK_STREAM: u16 = 1;
 const S_IFMT: u16 = 0o170000;
 const S_IFSOCK: u16 = 0o140000;
 const EINPROGRESS: i64 = 115;
+/// TCP_CLOSE in the kernel's TCP state numbering: the socket's last state change.
+const TCP_CLOSE: i32 = 7;
 /// iovecs copied at most per readv/writev/sendmsg/recvmsg.
 const MAX_IOV: u64 = 8;
 /// Masks that let the verifier bound offsets and lengths (each at least `MAX_PAYLOAD`).
@@ -75,6 +77,11 @@ static PENDING: HashMap<u64, Pending> = HashMap::with_max_entries(16384, 0);
 static STREAMS: LruHashMap<StreamKey, u64> = LruHashMap::with_max_entries(65536, 0);
 #[map]
 static CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(4096, 0);
+/// With the cgroup filter on: sockets that wanted tasks connected, accepted or moved data on.
+/// State changes often run in softirq context, where the current task says nothing about the
+/// socket, so they are recorded for these sockets only.
+#[map]
+static WANTED_SOCKS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(65536, 0);
 /// Per interface and CPU: packets seen, and packets lost because the ring buffer was full.
 #[map]
 static IFSTATS: PerCpuHashMap<u32, IfStat> = PerCpuHashMap::with_max_entries(4096, 0);
@@ -406,6 +413,39 @@ fn fill_task(h: &mut SockHdr) {
     h.ts_ns = unsafe { bpf_ktime_get_ns() };
 }
 
+/// Deepest cgroup level checked by the cgroup filter (Kubernetes containers sit at level 4 or
+/// 5: kubepods / QoS class / pod / container).
+const MAX_CGROUP_LEVEL: i32 = 16;
+
+/// Whether the current task's cgroup, or one of its ancestors, is in `CGROUPS`: a filter on
+/// a parent covers the cgroups created under it later (pods that start later).
+fn cgroup_wanted() -> bool {
+    let mut level = 0;
+    while level <= MAX_CGROUP_LEVEL {
+        // SAFETY: no preconditions; 0 when the task's cgroup is shallower than `level`.
+        let id = unsafe { gen_helpers::bpf_get_current_ancestor_cgroup_id(level) };
+        if id == 0 {
+            return false;
+        }
+        // SAFETY: reading a value of a map this program owns.
+        if unsafe { CGROUPS.get(id) }.is_some() {
+            return true;
+        }
+        level += 1;
+    }
+    false
+}
+
+/// Remembers, when the cgroup filter is on, that socket `sk` belongs to a wanted task.
+fn mark_wanted(sk: u64, cfg: &Config) {
+    if cfg.flags & flags::FILTER_CGROUPS != 0 {
+        // SAFETY: reading a value of a map this program owns.
+        if unsafe { WANTED_SOCKS.get(sk) }.is_none() {
+            let _ = WANTED_SOCKS.insert(sk, 1, 0);
+        }
+    }
+}
+
 /// Filters on the current task (own process, cgroups); false if the event is not wanted.
 fn task_wanted(cfg: &Config) -> bool {
     if cfg.flags & flags::SOCKETS == 0 {
@@ -415,14 +455,9 @@ fn task_wanted(cfg: &Config) -> bool {
     if tgid == cfg.self_tgid {
         return false;
     }
-    if cfg.flags & flags::FILTER_CGROUPS != 0 {
-        // SAFETY: no preconditions.
-        let cg = unsafe { bpf_get_current_cgroup_id() };
-        // SAFETY: reading a value of a map this program owns.
-        if unsafe { CGROUPS.get(cg) }.is_none() {
-            count(counter::SOCK_FILTERED);
-            return false;
-        }
+    if cfg.flags & flags::FILTER_CGROUPS != 0 && !cgroup_wanted() {
+        count(counter::SOCK_FILTERED);
+        return false;
     }
     true
 }
@@ -555,6 +590,8 @@ fn exit_data(ctx: &TracePointContext) -> Option<()> {
     if !tuple_wanted(cfg, h) {
         return None;
     }
+    // Connections that predate the recorder are known from their data.
+    mark_wanted(p.sk, cfg);
     let moved = ret as u64;
     let sk_key = StreamKey {
         sk: p.sk,
@@ -704,6 +741,8 @@ fn enter_connect(ctx: &TracePointContext) -> Option<()> {
     // SAFETY: syscall tracepoint arguments live at fixed offsets.
     let fd: u64 = unsafe { ctx.read_at(16) }.ok()?;
     let sk = tcp_sock_of_fd(fd, &cfg.offsets)?;
+    // Before the connect's own state changes (CLOSE → SYN_SENT) run.
+    mark_wanted(sk, cfg);
     let p = Pending {
         sk,
         buf: 0,
@@ -752,6 +791,7 @@ fn exit_accept(ctx: &TracePointContext, h: u16) -> Option<()> {
         return None;
     }
     let sk = tcp_sock_of_fd(ret as u64, &cfg.offsets)?;
+    mark_wanted(sk, cfg);
     lifecycle(sk, kind::ACCEPT, h, cfg);
     Some(())
 }
@@ -818,6 +858,16 @@ fn set_state(ctx: &TracePointContext) -> Option<()> {
     };
     if proto != IPPROTO_TCP {
         return None;
+    }
+    if cfg.flags & flags::FILTER_CGROUPS != 0 {
+        // SAFETY: reading a value of a map this program owns.
+        if unsafe { WANTED_SOCKS.get(sk) }.is_none() {
+            count(counter::SOCK_FILTERED);
+            return None;
+        }
+        if new == TCP_CLOSE {
+            let _ = WANTED_SOCKS.remove(sk);
+        }
     }
     let s = sock_scratch()?;
     let h = &mut s.hdr;

@@ -88,8 +88,8 @@ pub struct RecordArgs {
     /// Only traffic to or from these networks (repeatable), e.g. 10.0.0.0/8.
     #[arg(long = "cidr")]
     pub cidrs: Vec<String>,
-    /// Only socket events of processes in these cgroups (repeatable), e.g.
-    /// /kubepods.slice/kubepods-burstable.slice.
+    /// Only socket events of processes in these cgroup v2 paths or below them (repeatable),
+    /// e.g. /kubepods.slice: cgroups created under them later are included.
     #[arg(long = "cgroup")]
     pub cgroups: Vec<String>,
     /// Do not capture packets.
