@@ -9,7 +9,7 @@ use anyhow::Result;
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
-use crate::exchange::{Exchange, Outcome};
+use crate::exchange::{Exchange, Outcome, Vantage};
 use crate::flow::{ConnState, ConnSummary};
 use crate::input::Iface;
 use crate::output::jsonl::rfc3339;
@@ -54,6 +54,9 @@ struct ProtoAgg {
     lat: Lat,
     endpoints: FxHashMap<String, KeyAgg>,
     servers: FxHashMap<String, KeyAgg>,
+    /// Exchanges per vantage point (`packets`, `socket:<comm>`): an exchange recorded both
+    /// on a veth and in the sockets of its two processes is counted once per vantage.
+    vantages: BTreeMap<String, u64>,
 }
 
 fn bump(map: &mut FxHashMap<String, KeyAgg>, key: String) -> &mut KeyAgg {
@@ -146,6 +149,13 @@ impl Report {
             .or_default() += 1;
         if s.failed {
             a.failed += 1;
+        }
+        let vantage = match &ex.conn.vantage {
+            Vantage::Packets { .. } => "packets".to_string(),
+            Vantage::Socket { comm, .. } => format!("socket:{comm}"),
+        };
+        if a.vantages.len() < MAX_KEYS || a.vantages.contains_key(&vantage) {
+            *a.vantages.entry(vantage).or_default() += 1;
         }
         let lat = ex.latency_ns();
         if let Some(l) = lat {
@@ -310,6 +320,10 @@ impl Report {
                 a.exchanges,
                 ol.join(", ")
             );
+            if a.vantages.len() > 1 || a.vantages.keys().any(|k| k != "packets") {
+                let vl: Vec<String> = a.vantages.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let _ = writeln!(o, "    seen as    {}", vl.join(", "));
+            }
             let sl: Vec<String> = a.statuses.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(o, "    status     {}; failed {}", sl.join(", "), a.failed);
             if !a.lat.0.is_empty() {

@@ -198,3 +198,66 @@ fn http_nginx_curl_agrees_with_tshark() {
     }
     assert_eq!(head_conns, 1);
 }
+
+const RECORDED: &str = "recorded-nginx-curl.pcapng.zst";
+
+#[test]
+fn recorded_nginx_curl_golden_outputs() {
+    let f = fixture(RECORDED);
+    golden(
+        "recorded-nginx-curl.jsonl",
+        &analyze_ok([std::ffi::OsStr::new("logs"), f.as_os_str()]),
+    );
+    golden(
+        "recorded-nginx-curl.report.txt",
+        &analyze_ok([std::ffi::OsStr::new("report"), f.as_os_str()]),
+    );
+}
+
+/// The archive juno-record wrote of 10 s of curl → nginx: every request curl made is there,
+/// in order, with the status curl received — seen as packets on the veth, in curl's sockets
+/// and in nginx's sockets.
+#[test]
+fn recorded_nginx_curl_lists_every_request_from_every_vantage_point() {
+    let tsv = std::fs::read_to_string(fixture("recorded-nginx-curl.requests.tsv")).unwrap();
+    let want: Vec<(String, String, u64)> = tsv
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert!(want.len() > 50, "{} requests", want.len());
+    let ex = jsonl(&analyze_ok([
+        std::ffi::OsStr::new("logs"),
+        fixture(RECORDED).as_os_str(),
+    ]));
+    // Request start times are RFC 3339 with nanoseconds: they sort as strings.
+    let mut by_vantage: BTreeMap<String, Vec<(String, (String, String, u64))>> = BTreeMap::new();
+    for e in &ex {
+        let v = &e["vantage"];
+        let key = match v["kind"].as_str().unwrap() {
+            "packets" => format!("packets:{}", v["iface"].as_str().unwrap()),
+            _ => format!("socket:{}", v["comm"].as_str().unwrap()),
+        };
+        let h = &e["http"];
+        by_vantage.entry(key).or_default().push((
+            e["request"]["start"].as_str().unwrap().to_string(),
+            (
+                h["method"].as_str().unwrap().to_string(),
+                h["uri"].as_str().unwrap().to_string(),
+                h["status_code"].as_u64().unwrap(),
+            ),
+        ));
+        assert_eq!(e["outcome"], "complete", "{e}");
+    }
+    assert_eq!(
+        by_vantage.keys().collect::<Vec<_>>(),
+        ["packets:jfr-h", "socket:curl", "socket:nginx"]
+    );
+    for (k, mut v) in by_vantage {
+        v.sort();
+        let got: Vec<_> = v.into_iter().map(|(_, x)| x).collect();
+        assert_eq!(got, want, "{k}");
+    }
+}
