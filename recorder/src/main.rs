@@ -197,6 +197,7 @@ fn record(a: RecordArgs) -> Result<()> {
         cgroup_index,
         snapshot,
     );
+    rec.set_recycler(output.recycled.clone());
     for i in ifaces::list()? {
         rec.iface_change(Change::Up(i));
     }

@@ -16,7 +16,7 @@ use juno_common::{PacketHdr, SockHdr, counter};
 use crate::ifaces::{Action, Change, Table};
 use crate::kernel::{Event, Kernel};
 use crate::node::{CgroupIndex, ExistingConn};
-use crate::output::{Item, Msg, OwnedSocket, stats_record};
+use crate::output::{Batch, Bytes, Item, Msg, SocketItem, stats_record};
 
 /// Maps kernel monotonic timestamps (`bpf_ktime_get_ns`) to wall-clock time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,9 +61,10 @@ fn addr(family: u8, a: &[u8; 16], port: u16) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
-/// A kernel socket event as an archive socket event.
-pub fn socket_event(h: &SockHdr, payload: &[u8], clock: &Clock) -> OwnedSocket {
-    OwnedSocket {
+/// A kernel socket event as an archive socket event, its payload copied into `batch`.
+pub fn socket_event(h: &SockHdr, payload: &[u8], clock: &Clock, batch: &mut Batch) -> Item {
+    let payload = batch.push_bytes(payload);
+    Item::Socket(SocketItem {
         ev: SocketEvent {
             ts_ns: clock.wall(h.ts_ns),
             kind: SocketEventKind::from(h.kind),
@@ -84,26 +85,26 @@ pub fn socket_event(h: &SockHdr, payload: &[u8], clock: &Clock) -> OwnedSocket {
             orig_len: h.orig_len,
             payload: &[],
         },
-        payload: payload.to_vec(),
-    }
+        payload,
+    })
 }
 
-/// A kernel packet as an archive item.
-pub fn packet_item(h: &PacketHdr, data: &[u8], clock: &Clock) -> Item {
+/// A kernel packet as an archive item, its bytes copied into `batch`.
+pub fn packet_item(h: &PacketHdr, data: &[u8], clock: &Clock, batch: &mut Batch) -> Item {
     Item::Packet {
         ifindex: h.ifindex,
         ts_ns: clock.wall(h.ts_ns),
-        data: data.to_vec(),
+        data: batch.push_bytes(data),
         orig_len: h.orig_len,
     }
 }
 
 /// An existing connection as a socket event (its kernel cookie is unknown: 0).
-pub fn existing_event(c: &ExistingConn, cgroup_id: u64, ts_ns: u64) -> OwnedSocket {
+pub fn existing_event(c: &ExistingConn, cgroup_id: u64, ts_ns: u64) -> Item {
     let mut comm = [0u8; 16];
     let n = c.comm.len().min(15);
     comm[..n].copy_from_slice(&c.comm.as_bytes()[..n]);
-    OwnedSocket {
+    Item::Socket(SocketItem {
         ev: SocketEvent {
             ts_ns,
             kind: SocketEventKind::Existing,
@@ -124,8 +125,8 @@ pub fn existing_event(c: &ExistingConn, cgroup_id: u64, ts_ns: u64) -> OwnedSock
             orig_len: 0,
             payload: &[],
         },
-        payload: Vec::new(),
-    }
+        payload: Bytes::default(),
+    })
 }
 
 /// Loop settings.
@@ -184,9 +185,12 @@ pub struct Recorder<K: Kernel> {
     clock: Clock,
     cgroups: CgroupIndex,
     seen_cgroups: HashSet<u64>,
+    /// cgroups of the socket events of one poll (reused).
+    cgroups_seen: Vec<(u64, u64)>,
     snapshot: Arc<Mutex<Vec<Entity>>>,
     describe: Describer,
-    batch: Vec<Item>,
+    batch: Batch,
+    recycled: Option<Receiver<Batch>>,
     report: LoopReport,
 }
 
@@ -215,9 +219,11 @@ impl<K: Kernel> Recorder<K> {
             clock: Clock::now(),
             cgroups,
             seen_cgroups: HashSet::new(),
+            cgroups_seen: Vec::new(),
             snapshot,
             describe: Box::new(|_| None),
-            batch: Vec::new(),
+            batch: Batch::default(),
+            recycled: None,
             report: LoopReport::default(),
         }
     }
@@ -225,6 +231,12 @@ impl<K: Kernel> Recorder<K> {
     /// Sets how interfaces are described (the Kubernetes source names their pods).
     pub fn set_describer(&mut self, f: Describer) {
         self.describe = f;
+    }
+
+    /// Takes batches back from the encoder (see [`crate::output::Output::recycled`]) instead
+    /// of allocating new ones.
+    pub fn set_recycler(&mut self, rx: Receiver<Batch>) {
+        self.recycled = Some(rx);
     }
 
     /// The kernel (for tests).
@@ -236,7 +248,12 @@ impl<K: Kernel> Recorder<K> {
         if self.batch.is_empty() {
             return;
         }
-        let items = std::mem::take(&mut self.batch);
+        let next = self
+            .recycled
+            .as_ref()
+            .and_then(|r| r.try_recv().ok())
+            .unwrap_or_default();
+        let items = std::mem::replace(&mut self.batch, next);
         let n = items.len() as u64;
         match self.tx.try_send(Msg::Items(items)) {
             Ok(()) => {}
@@ -253,7 +270,7 @@ impl<K: Kernel> Recorder<K> {
                 Ok(()) => {
                     self.report.attached += 1;
                     let desc = (self.describe)(&i);
-                    self.batch.push(Item::IfaceUp(i, desc));
+                    self.batch.items.push(Item::IfaceUp(i, desc));
                 }
                 Err(e) => {
                     self.report
@@ -264,7 +281,7 @@ impl<K: Kernel> Recorder<K> {
             },
             Some(Action::Detach(idx)) => {
                 self.kernel.detach_iface(idx);
-                self.batch.push(Item::IfaceDown(idx));
+                self.batch.items.push(Item::IfaceDown(idx));
             }
             None => {}
         }
@@ -279,7 +296,7 @@ impl<K: Kernel> Recorder<K> {
             if let Ok(mut s) = self.snapshot.lock() {
                 s.push(ent.clone());
             }
-            self.batch.push(Item::Meta(Box::new(MetaRecord {
+            self.batch.items.push(Item::Meta(Box::new(MetaRecord {
                 ts_ns,
                 op: MetaOp::Upsert,
                 entity: ent,
@@ -297,8 +314,7 @@ impl<K: Kernel> Recorder<K> {
                 .and_then(|p| self.cgroups.id_of(p))
                 .unwrap_or(0);
             self.container(cg, ts);
-            self.batch
-                .push(Item::Socket(Box::new(existing_event(c, cg, ts))));
+            self.batch.items.push(existing_event(c, cg, ts));
         }
         self.flush();
     }
@@ -307,7 +323,7 @@ impl<K: Kernel> Recorder<K> {
         let ts = self.clock.wall(monotonic_now());
         if let Ok(c) = self.kernel.counters() {
             let rec = stats_record(ts, &c, self.report.queue_dropped, self.report.events);
-            self.batch.push(Item::Stats(Box::new(rec)));
+            self.batch.items.push(Item::Stats(Box::new(rec)));
             let before = self.report.dropped();
             for (i, v) in self.report.kernel.iter_mut().enumerate() {
                 *v = c.total(i as u32);
@@ -323,7 +339,7 @@ impl<K: Kernel> Recorder<K> {
             }
         }
         if let Ok(ic) = self.kernel.iface_counters() {
-            self.batch.push(Item::IfaceCounters(
+            self.batch.items.push(Item::IfaceCounters(
                 ic.into_iter().collect::<BTreeMap<_, _>>(),
             ));
         }
@@ -354,22 +370,26 @@ impl<K: Kernel> Recorder<K> {
                 let _ = self.tx.send(Msg::Seal);
             }
             let clock = self.clock;
-            let mut items = std::mem::take(&mut self.batch);
-            let mut cgroups_seen = Vec::new();
-            let n = self
-                .kernel
-                .poll(Duration::from_millis(100), &mut |ev| match ev {
-                    Event::Packet(h, data) => items.push(packet_item(&h, data, &clock)),
+            let batch = &mut self.batch;
+            let cgroups_seen = &mut self.cgroups_seen;
+            let n = self.kernel.poll(Duration::from_millis(100), &mut |ev| {
+                let it = match ev {
+                    Event::Packet(h, data) => packet_item(&h, data, &clock, batch),
                     Event::Socket(h, payload) => {
-                        cgroups_seen.push((h.cgroup_id, clock.wall(h.ts_ns)));
-                        items.push(Item::Socket(Box::new(socket_event(&h, payload, &clock))));
+                        if cgroups_seen.last().map(|c| c.0) != Some(h.cgroup_id) {
+                            cgroups_seen.push((h.cgroup_id, clock.wall(h.ts_ns)));
+                        }
+                        socket_event(&h, payload, &clock, batch)
                     }
-                })?;
+                };
+                batch.items.push(it);
+            })?;
             self.report.events += n as u64;
-            self.batch = items;
-            for (cg, ts) in cgroups_seen {
+            let mut seen = std::mem::take(&mut self.cgroups_seen);
+            for (cg, ts) in seen.drain(..) {
                 self.container(cg, ts);
             }
+            self.cgroups_seen = seen;
             if self.batch.len() >= cfg.batch || last_flush.elapsed() >= Duration::from_millis(50) {
                 self.flush();
                 last_flush = Instant::now();
@@ -382,17 +402,15 @@ impl<K: Kernel> Recorder<K> {
         }
         // Drain what is left, then the closing counters.
         let clock = self.clock;
-        let mut items = std::mem::take(&mut self.batch);
-        let n = self
-            .kernel
-            .poll(Duration::from_millis(0), &mut |ev| match ev {
-                Event::Packet(h, data) => items.push(packet_item(&h, data, &clock)),
-                Event::Socket(h, payload) => {
-                    items.push(Item::Socket(Box::new(socket_event(&h, payload, &clock))))
-                }
-            })?;
+        let batch = &mut self.batch;
+        let n = self.kernel.poll(Duration::from_millis(0), &mut |ev| {
+            let it = match ev {
+                Event::Packet(h, data) => packet_item(&h, data, &clock, batch),
+                Event::Socket(h, payload) => socket_event(&h, payload, &clock, batch),
+            };
+            batch.items.push(it);
+        })?;
         self.report.events += n as u64;
-        self.batch = items;
         self.stats();
         self.flush();
         Ok(self.report.clone())

@@ -185,6 +185,7 @@ fn run(
         CgroupIndex::new(dir),
         cfg.snapshot.clone(),
     );
+    rec.set_recycler(out.recycled.clone());
     let report = rec
         .run(
             &signals,

@@ -35,7 +35,7 @@ cargo build --release -q -p juno-record -p juno-analyze
 rec=$PWD/target/release/juno-record
 ana=$PWD/target/release/juno-analyze
 
-NS=juno-rbench HIF=jrb-h NIF=jrb-s HADDR=10.203.0.1 SADDR=10.203.0.2
+NS=juno-rbench HIF=jrb-h NIF=jrb-s HADDR=10.205.0.1 SADDR=10.205.0.2
 work=$(mktemp -d /tmp/juno-rbench.XXXXXX)
 chmod 755 "$work"
 cleanup() {
