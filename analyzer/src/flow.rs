@@ -3,7 +3,8 @@
 //!
 //! Roles come from the handshake (the SYN's sender is the client); without one, from ports
 //! (a well-known or registered server port on one side only), else the first speaker is the
-//! client. A new SYN on a closed 5-tuple starts a new connection. Idle connections expire
+//! client (a protocol probe may find that guess reversed: see [`crate::session`]). A new SYN
+//! on a closed 5-tuple starts a new connection. Idle connections expire
 //! after a timeout in capture time, so memory is bounded by the number of live connections,
 //! not by the capture's length.
 
@@ -87,6 +88,9 @@ pub enum RoleBy {
     Port,
     /// The first packet's sender is the client.
     FirstSpeaker,
+    /// The protocol's first message showed the guess wrong (e.g. a DNS response first):
+    /// roles swapped by detection.
+    Content,
 }
 
 /// TCP connection state as the reports show it.
@@ -478,14 +482,26 @@ impl Shard {
         } else {
             ConnState::Open
         };
+        let (info, packets, bytes, role_by) = if c.session.roles_reversed() {
+            let [p0, p1] = c.packets;
+            let [b0, b1] = c.bytes;
+            (
+                c.session.info().clone(),
+                [p1, p0],
+                [b1, b0],
+                RoleBy::Content,
+            )
+        } else {
+            (c.info.clone(), c.packets, c.bytes, c.role_by)
+        };
         self.ended.push(ConnSummary {
             protocol: c.session.protocol(),
-            info: c.info.clone(),
+            info,
             last_ts: c.last_ts,
-            packets: c.packets,
-            bytes: c.bytes,
+            packets,
+            bytes,
             reasm,
-            role_by: c.role_by,
+            role_by,
             state,
         });
     }

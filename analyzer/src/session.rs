@@ -1,16 +1,23 @@
 //! The L7 side of a connection: protocol detection on the first bytes, then the protocol's
 //! parser, then the matcher. Fed by TCP reassembly, by UDP datagrams, or by socket payload
 //! events — the same code whatever the vantage point.
+//!
+//! For UDP, each `data` call is one datagram and is passed on as one (see [`crate::proto`]);
+//! detection looks at each direction's first datagram. A probe that finds the roles reversed
+//! (the assumed client's first message is an answer) swaps them here, for UDP and for TCP
+//! without a handshake: the session's [`ConnInfo`] then has client and server exchanged, and
+//! directions are flipped before they reach the parser.
 
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::decode::Transport;
 use crate::exchange::{ConnInfo, Exchange};
 use crate::matching::{MatchStats, Matcher};
 use crate::proto::{self, Dir, Emitter, Parser, ParserState, ProbeInput, Protocol, Ts};
 
-/// Bytes per direction kept for protocol detection.
+/// Bytes per direction kept for protocol detection (on UDP: of the first datagram).
 pub const PROBE_BYTES: usize = 2048;
 
 /// Parser-level counters, kept per shard and summed.
@@ -79,6 +86,8 @@ pub struct Session {
     info: Arc<ConnInfo>,
     l7: L7,
     finished: bool,
+    /// Roles swapped by detection: directions given to the session are flipped.
+    reversed: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -101,12 +110,22 @@ impl Session {
                 ended: [false; 2],
             },
             finished: false,
+            reversed: false,
         }
     }
 
-    /// The connection.
+    /// The connection, with the roles detection settled on (see [`Session::roles_reversed`]).
     pub fn info(&self) -> &Arc<ConnInfo> {
         &self.info
+    }
+
+    /// Whether detection found client and server the other way round than the flow assumed.
+    pub fn roles_reversed(&self) -> bool {
+        self.reversed
+    }
+
+    fn dir(&self, dir: Dir) -> Dir {
+        if self.reversed { dir.flip() } else { dir }
     }
 
     /// The detected protocol, if any.
@@ -123,6 +142,8 @@ impl Session {
         if data.is_empty() {
             return;
         }
+        let dir = self.dir(dir);
+        let datagrams = self.info.transport == Transport::Udp;
         match &mut self.l7 {
             L7::Active { parser, .. } => {
                 parser.data(dir, ts, data, &mut ctx.emitter);
@@ -130,8 +151,11 @@ impl Session {
             }
             L7::Probing { held, first, .. } => {
                 let f = &mut first[dir.idx()];
-                let room = PROBE_BYTES.saturating_sub(f.len());
-                f.extend_from_slice(&data[..data.len().min(room)]);
+                // A datagram protocol's probe sees one whole message: the first datagram.
+                if !datagrams || f.is_empty() {
+                    let room = PROBE_BYTES.saturating_sub(f.len());
+                    f.extend_from_slice(&data[..data.len().min(room)]);
+                }
                 held.push(Held::Data(dir, ts, data.to_vec()));
                 self.try_detect(false, ctx);
             }
@@ -141,6 +165,7 @@ impl Session {
 
     /// `len` bytes lost in direction `dir`.
     pub fn gap(&mut self, dir: Dir, ts: Ts, len: u64, ctx: &mut Ctx) {
+        let dir = self.dir(dir);
         match &mut self.l7 {
             L7::Active { parser, .. } => {
                 parser.gap(dir, ts, len, &mut ctx.emitter);
@@ -160,6 +185,7 @@ impl Session {
 
     /// Direction `dir` ended.
     pub fn end(&mut self, dir: Dir, ts: Ts, ctx: &mut Ctx) {
+        let dir = self.dir(dir);
         match &mut self.l7 {
             L7::Active { parser, .. } => {
                 parser.end(dir, ts, &mut ctx.emitter);
@@ -251,7 +277,10 @@ impl Session {
         let L7::Probing { first, ended, .. } = &self.l7 else {
             return;
         };
-        let full = |d: usize| ended[d] || first[d].len() >= PROBE_BYTES;
+        let datagrams = self.info.transport == Transport::Udp;
+        let full = |d: usize| {
+            ended[d] || first[d].len() >= PROBE_BYTES || (datagrams && !first[d].is_empty())
+        };
         let input = ProbeInput {
             to_server: &first[0],
             to_client: &first[1],
@@ -270,11 +299,23 @@ impl Session {
             return;
         };
         match verdict {
-            Ok(p) => {
+            Ok(det) => {
+                let p = det.proto;
                 *ctx.stats.protocols.entry(p.name).or_default() += 1;
+                // Roles from a handshake are facts; elsewhere they were a guess. A multicast
+                // destination stays the server (mDNS answers are sent to the group first).
+                if det.reversed
+                    && (self.info.transport == Transport::Udp || self.info.partial)
+                    && !self.info.resp.ip().is_multicast()
+                {
+                    let mut info = (*self.info).clone();
+                    std::mem::swap(&mut info.orig, &mut info.resp);
+                    self.info = Arc::new(info);
+                    self.reversed = true;
+                }
                 self.l7 = L7::Active {
                     proto: p,
-                    parser: (p.new_parser)(),
+                    parser: (p.new_parser)(&self.info),
                     matcher: Matcher::new(p.name, self.info.clone()),
                 };
                 for h in held {
@@ -289,5 +330,69 @@ impl Session {
                 *ctx.stats.protocols.entry("-").or_default() += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Endpoint;
+    use crate::exchange::{Outcome, Vantage};
+
+    /// `a. A IN`, id 7; `response` sets QR.
+    fn msg(response: bool) -> Vec<u8> {
+        let flags = if response { 0x81 } else { 0x01 };
+        let mut m = vec![0, 7, flags, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&[1, b'a', 0, 0, 1, 0, 1]);
+        m
+    }
+
+    fn session(resp: [u8; 4]) -> Session {
+        Session::new(Arc::new(ConnInfo {
+            uid: "Cs".into(),
+            orig: Endpoint::new([10, 0, 0, 1].into(), 53),
+            resp: Endpoint::new(resp.into(), 53),
+            transport: Transport::Udp,
+            vantage: Vantage::Packets { iface: 0 },
+            first_ts: 0,
+            partial: false,
+        }))
+    }
+
+    #[test]
+    fn udp_answer_first_swaps_roles_unless_sent_to_a_group() {
+        let mut ctx = Ctx::default();
+        let mut s = session([10, 0, 0, 2]);
+        // The assumed client sends a response: the roles were the other way round, and the
+        // peer's later datagram (a query, as the flow sees it "to the client") is the query.
+        s.data(Dir::ToServer, 10, &msg(true), &mut ctx);
+        assert!(s.roles_reversed());
+        assert_eq!(s.info().orig.ip().to_string(), "10.0.0.2");
+        s.data(Dir::ToClient, 20, &msg(false), &mut ctx);
+        s.finish(30, &mut ctx);
+        let kinds: Vec<_> = ctx.exchanges.iter().map(|e| e.outcome).collect();
+        assert_eq!(kinds, vec![Outcome::NoRequest, Outcome::NoResponse]);
+        assert_eq!(ctx.exchanges[0].conn.resp.ip().to_string(), "10.0.0.1");
+
+        let mut ctx = Ctx::default();
+        let mut s = session([224, 0, 0, 251]);
+        s.data(Dir::ToServer, 10, &msg(true), &mut ctx);
+        assert!(!s.roles_reversed());
+        assert_eq!(s.protocol(), Some("dns"));
+    }
+
+    #[test]
+    fn udp_detection_sees_each_datagram_whole() {
+        // A query datagram followed by another datagram: the probe decides on the first,
+        // and the parser gets both, one message each.
+        let mut ctx = Ctx::default();
+        let mut s = session([10, 0, 0, 2]);
+        s.data(Dir::ToServer, 10, &msg(false), &mut ctx);
+        assert_eq!(s.protocol(), Some("dns"));
+        s.data(Dir::ToClient, 20, &msg(true), &mut ctx);
+        s.finish(30, &mut ctx);
+        assert_eq!(ctx.exchanges.len(), 1);
+        assert_eq!(ctx.exchanges[0].outcome, Outcome::Complete);
+        assert!(ctx.stats.weirds.is_empty());
     }
 }

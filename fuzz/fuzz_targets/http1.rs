@@ -12,7 +12,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some(http) = PROTOCOLS.iter().find(|p| p.name == "http") else { return };
-    let mut p = (http.new_parser)();
     let conn = Arc::new(ConnInfo {
         uid: "Cfuzz".into(),
         orig: Endpoint::new([10, 0, 0, 1].into(), 1),
@@ -22,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         first_ts: 0,
         partial: false,
     });
+    let mut p = (http.new_parser)(&conn);
     let mut m = Matcher::new("http", conn);
     let mut out = Emitter::default();
     let mut st = MatchStats::default();

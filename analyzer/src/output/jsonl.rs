@@ -108,6 +108,13 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
             Value::U64(n) => j.u64(*n),
             Value::I64(n) => j.i64(*n),
             Value::Bool(b) => j.bool(*b),
+            Value::Counts(items) => {
+                j.open_list();
+                for n in items {
+                    j.u64(*n);
+                }
+                j.close_list();
+            }
             Value::List(items) => {
                 j.open_list();
                 for t in items {

@@ -28,6 +28,9 @@ pub enum ZVal {
     Bool(bool),
     /// Written exactly as given (Zeek literals such as `<empty>`).
     Literal(&'static str),
+    /// A vector or set: elements escaped and joined by the set separator `,` (which is
+    /// escaped inside elements); `(empty)` when there are none.
+    List(Vec<Vec<u8>>),
 }
 
 impl ZVal {
@@ -123,6 +126,32 @@ fn format_open(ns: u64) -> String {
         .replace([':', 'T'], "-")
 }
 
+/// Appends one value as Zeek's ASCII writer renders it.
+fn push_val(v: &ZVal, line: &mut String) {
+    match v {
+        ZVal::Unset => line.push('-'),
+        ZVal::Text(t) => escape(t, line),
+        ZVal::Count(n) => line.push_str(&n.to_string()),
+        ZVal::Bool(b) => line.push(if *b { 'T' } else { 'F' }),
+        ZVal::Literal(l) => line.push_str(l),
+        ZVal::List(items) if items.is_empty() => line.push_str("(empty)"),
+        ZVal::List(items) => {
+            for (i, t) in items.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                let start = line.len();
+                escape(t, line);
+                if line[start..].contains(',') {
+                    let e = line[start..].replace(',', "\\x2c");
+                    line.truncate(start);
+                    line.push_str(&e);
+                }
+            }
+        }
+    }
+}
+
 /// Formats an exchange's row into `line` (with its newline); `None` if its protocol writes
 /// no Zeek log or no row for it.
 fn format_row(ex: &Exchange, row: &mut Vec<ZVal>, line: &mut String) -> Option<&'static ZeekLog> {
@@ -146,13 +175,7 @@ fn format_row(ex: &Exchange, row: &mut Vec<ZVal>, line: &mut String) -> Option<&
     }
     for v in row.iter() {
         line.push('\t');
-        match v {
-            ZVal::Unset => line.push('-'),
-            ZVal::Text(t) => escape(t, line),
-            ZVal::Count(n) => line.push_str(&n.to_string()),
-            ZVal::Bool(b) => line.push(if *b { 'T' } else { 'F' }),
-            ZVal::Literal(l) => line.push_str(l),
-        }
+        push_val(v, line);
     }
     line.push('\n');
     Some(spec)
@@ -287,6 +310,20 @@ mod tests {
         assert_eq!(esc("caf\u{e9}".as_bytes()), "caf\u{e9}");
         assert_eq!(esc(b"x\xffy"), "x\\xffy");
         assert_eq!(esc(b"\x7f"), "\\x7f");
+    }
+
+    #[test]
+    fn vectors_join_with_escaped_separator() {
+        let mut line = String::new();
+        push_val(
+            &ZVal::List(vec![b"a,b".to_vec(), b"".to_vec(), b"c".to_vec()]),
+            &mut line,
+        );
+        line.push('|');
+        push_val(&ZVal::List(vec![]), &mut line);
+        line.push('|');
+        push_val(&ZVal::List(vec![b"5.000000".to_vec()]), &mut line);
+        assert_eq!(line, "a\\x2cb,(empty),c|(empty)|5.000000");
     }
 
     #[test]

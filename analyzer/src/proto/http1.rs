@@ -48,10 +48,10 @@ pub const VIOLATION_WINDOW: u64 = 10 * 1024;
 /// The registration.
 pub static PROTOCOL: Protocol = Protocol {
     name: "http",
-    transport: Transport::Tcp,
+    transports: &[Transport::Tcp],
     ports: &[80, 81, 591, 631, 1080, 3128, 8000, 8008, 8080, 8081, 8888],
     probe,
-    new_parser: || Box::new(Http::default()),
+    new_parser: |_| Box::new(Http::default()),
     zeek: Some(&ZEEK_LOG),
     summarize,
 };

@@ -6,7 +6,19 @@
 //! ([`Parser::end`]). It emits [`Event`]s — request/response starts and ends with their fields —
 //! which the matcher ([`crate::matching`]) turns into exchanges. Adding a protocol means one
 //! module with a [`Protocol`] description, and one line in [`PROTOCOLS`].
+//!
+//! # Streams and datagrams
+//!
+//! On TCP (and socket payload), `data` calls carry a direction's reassembled byte stream cut
+//! at arbitrary points: message boundaries are the parser's business. On UDP, each `data`
+//! call is exactly one datagram's payload, whole (as captured: a snapshot length may have
+//! cut it), so message boundaries are preserved; empty datagrams are not delivered, `gap` is
+//! never called, and `end` comes for both directions when the flow ends (idle timeout or end
+//! of input). Client and server of a UDP flow come from ports (a well-known or registered
+//! port on one side only), else the first sender is taken for the client; a probe may
+//! answer [`Probe::Reversed`] when the first message shows the opposite.
 
+pub mod dns;
 pub mod http1;
 pub mod inflate;
 
@@ -50,6 +62,8 @@ pub enum Value {
     U64(u64),
     /// Signed number.
     I64(i64),
+    /// List of unsigned numbers.
+    Counts(Vec<u64>),
     /// Boolean.
     Bool(bool),
     /// List of texts.
@@ -212,6 +226,11 @@ pub trait Parser: Send {
 pub enum Probe {
     /// This protocol.
     Yes,
+    /// This protocol, but the endpoint taken for the client is the server: its first
+    /// message is an answer (a DNS response seen before any query between two well-known
+    /// ports). Honoured where roles are a guess (UDP, TCP without a handshake); elsewhere
+    /// it counts as [`Probe::Yes`].
+    Reversed,
     /// Not this protocol.
     No,
     /// Cannot tell yet.
@@ -219,6 +238,10 @@ pub enum Probe {
 }
 
 /// The first bytes of a connection, for protocol detection.
+///
+/// On TCP, each side is the beginning of that direction's stream (up to
+/// [`crate::session::PROBE_BYTES`]); on UDP, it is that direction's first datagram (cut to
+/// the same bound), so a probe sees one whole message.
 #[derive(Clone, Copy, Debug)]
 pub struct ProbeInput<'a> {
     /// First bytes the client sent (may be empty).
@@ -236,14 +259,15 @@ pub struct ProbeInput<'a> {
 pub struct Protocol {
     /// Name used in outputs (`http`, `mysql`, ...).
     pub name: &'static str,
-    /// Transport it runs on.
-    pub transport: Transport,
+    /// Transports it runs on.
+    pub transports: &'static [Transport],
     /// Ports where it is usual; a hint for detection, never a verdict on its own.
     pub ports: &'static [u16],
     /// Content-based detection.
     pub probe: fn(&ProbeInput<'_>) -> Probe,
-    /// A parser for a new connection.
-    pub new_parser: fn() -> Box<dyn Parser>,
+    /// A parser for a new connection (its transport says whether `data` carries a stream
+    /// or datagrams).
+    pub new_parser: fn(&crate::exchange::ConnInfo) -> Box<dyn Parser>,
     /// Zeek log this protocol writes with `--format zeek`, if any.
     pub zeek: Option<&'static crate::output::zeek::ZeekLog>,
     /// Summary used by reports: the exchange's "endpoint" (e.g. `GET /users/{id}`) and
@@ -252,27 +276,48 @@ pub struct Protocol {
 }
 
 /// Every protocol, in detection order. Adding a protocol: one module, one line here.
-pub static PROTOCOLS: &[&Protocol] = &[&http1::PROTOCOL];
+pub static PROTOCOLS: &[&Protocol] = &[&http1::PROTOCOL, &dns::PROTOCOL];
 
 /// Finds a protocol by name.
 pub fn by_name(name: &str) -> Option<&'static Protocol> {
     PROTOCOLS.iter().copied().find(|p| p.name == name)
 }
 
+/// A detection verdict: the protocol, and whether the roles must be swapped
+/// ([`Probe::Reversed`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Detected {
+    /// The protocol.
+    pub proto: &'static Protocol,
+    /// The probe said the assumed client is the server.
+    pub reversed: bool,
+}
+
 /// Detects the protocol of a connection from its first bytes.
 ///
 /// Content decides; the port only breaks a tie when content cannot tell yet and the stream
 /// has ended (so a protocol on its usual port still gets its parser for short streams).
-pub fn detect(input: &ProbeInput<'_>, final_call: bool) -> Option<Result<&'static Protocol, ()>> {
+pub fn detect(input: &ProbeInput<'_>, final_call: bool) -> Option<Result<Detected, ()>> {
     let mut undecided: Option<&'static Protocol> = None;
     let mut any_undecided = false;
     for p in PROTOCOLS
         .iter()
         .copied()
-        .filter(|p| p.transport == input.transport)
+        .filter(|p| p.transports.contains(&input.transport))
     {
         match (p.probe)(input) {
-            Probe::Yes => return Some(Ok(p)),
+            Probe::Yes => {
+                return Some(Ok(Detected {
+                    proto: p,
+                    reversed: false,
+                }));
+            }
+            Probe::Reversed => {
+                return Some(Ok(Detected {
+                    proto: p,
+                    reversed: true,
+                }));
+            }
             Probe::NeedMore => {
                 any_undecided = true;
                 if undecided.is_none() && p.ports.contains(&input.server_port) {
@@ -285,5 +330,12 @@ pub fn detect(input: &ProbeInput<'_>, final_call: bool) -> Option<Result<&'stati
     if !final_call && any_undecided {
         return None;
     }
-    Some(undecided.ok_or(()))
+    Some(
+        undecided
+            .map(|proto| Detected {
+                proto,
+                reversed: false,
+            })
+            .ok_or(()),
+    )
 }

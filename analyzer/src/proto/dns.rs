@@ -1,0 +1,504 @@
+//! DNS over UDP and TCP.
+//!
+//! Each message becomes one event pair: a query (QR clear) a request, a response a response,
+//! both keyed by the transaction id ([`MatchKey::Id`]) so the matcher pairs them per
+//! connection (the 5-tuple) whatever their order; a second response to an answered id, a
+//! response to no query and a query never answered become exchanges of their own. The wire
+//! format is parsed by [`wire`] (bounded, lenient; see there); fields and `dns.log` follow
+//! Zeek's DNS scripts (see `docs/dns.md`).
+//!
+//! - UDP: each `data` call is one datagram, one message (the pipeline's datagram contract).
+//! - TCP: messages carry a two-byte length prefix (RFC 1035 §4.2.2); several per connection,
+//!   split across or sharing `data` calls. A message is buffered until whole; the length is
+//!   16 bits, so at most 65,537 bytes are held per direction. A gap loses the framing: that
+//!   direction is not parsed further (both directions lost: the parser gives up).
+//! - A message that is not DNS (shorter than a header, or malformed) is reported as a weird
+//!   and, when not even a header is there, skipped; one whose header parsed but whose body
+//!   stopped early still yields its events with what was parsed.
+
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+
+use super::{
+    Dir, Emitter, Event, Fields, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, Ts,
+    Value,
+};
+use crate::decode::Transport;
+use crate::exchange::{ConnInfo, Exchange, Summary};
+use crate::output::zeek::{ZVal, ZeekLog};
+use wire::{Error, Header};
+
+/// Queries remembered per connection to recognise duplicate and unsolicited responses
+/// (oldest forgotten first; the matcher keeps the records themselves).
+pub const MAX_OUTSTANDING: usize = crate::matching::MAX_OPEN;
+/// Answered ids remembered per connection, to call a further response a duplicate.
+pub const MAX_ANSWERED: usize = 64;
+/// NetBIOS name service port: type 33 is NBSTAT there, not SRV.
+const NETBIOS_NS: u16 = 137;
+
+/// The registration.
+pub static PROTOCOL: Protocol = Protocol {
+    name: "dns",
+    transports: &[Transport::Udp, Transport::Tcp],
+    ports: &[53, 137, 5353, 5355],
+    probe,
+    new_parser: |c| Box::new(Dns::new(c)),
+    zeek: Some(&ZEEK_LOG),
+    summarize,
+};
+
+/// `dns.log`, with Zeek's columns and conventions.
+pub static ZEEK_LOG: ZeekLog = ZeekLog {
+    path: "dns",
+    fields: &[
+        ("proto", "enum"),
+        ("trans_id", "count"),
+        ("rtt", "interval"),
+        ("query", "string"),
+        ("qclass", "count"),
+        ("qclass_name", "string"),
+        ("qtype", "count"),
+        ("qtype_name", "string"),
+        ("rcode", "count"),
+        ("rcode_name", "string"),
+        ("AA", "bool"),
+        ("TC", "bool"),
+        ("RD", "bool"),
+        ("RA", "bool"),
+        ("Z", "count"),
+        ("answers", "vector[string]"),
+        ("TTLs", "vector[interval]"),
+        ("rejected", "bool"),
+        ("opcode", "count"),
+        ("opcode_name", "string"),
+    ],
+    row: zeek_row,
+};
+
+/// Zeek's interval format: seconds with six decimals.
+fn interval(ns: u64) -> Vec<u8> {
+    format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000).into_bytes()
+}
+
+fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
+    let f = &ex.fields;
+    // Zeek tracks standard queries, notifies and updates only.
+    if !matches!(f.u64("opcode"), Some(0 | 4 | 5)) {
+        return false;
+    }
+    let b = |n: &str| matches!(f.get(n), Some(Value::Bool(true)));
+    let answers = match f.get("answers") {
+        Some(Value::List(a)) if !a.is_empty() => Some(a),
+        _ => None,
+    };
+    let asked = ex.request.is_some();
+    row.push(ZVal::Literal(ex.conn.transport.as_str()));
+    row.push(ZVal::opt_count(f.u64("trans_id")));
+    // Zeek times the first answer record against the query; a zero rtt means "not seen".
+    let rtt = match (ex.request, ex.response, answers) {
+        (Some(q), Some(r), Some(_)) => r.start.checked_sub(q.start).filter(|&d| d > 0),
+        _ => None,
+    };
+    row.push(rtt.map_or(ZVal::Unset, |d| ZVal::Text(interval(d))));
+    // Without a query, Zeek takes the name from the first answer (this parser: from the
+    // response's question, the same name unless the answer section starts elsewhere).
+    row.push(if asked || answers.is_some() {
+        ZVal::opt_text(f.text("query"))
+    } else {
+        ZVal::Unset
+    });
+    for (num, name) in [("qclass", "qclass_name"), ("qtype", "qtype_name")] {
+        if asked {
+            row.push(ZVal::opt_count(f.u64(num)));
+            row.push(ZVal::opt_text(f.text(name)));
+        } else {
+            row.push(ZVal::Unset);
+            row.push(ZVal::Unset);
+        }
+    }
+    row.push(ZVal::opt_count(f.u64("rcode")));
+    row.push(ZVal::opt_text(f.text("rcode_name")));
+    // Zeek sets AA and RA while handling answer records only.
+    row.push(ZVal::Bool(answers.is_some() && b("AA")));
+    row.push(ZVal::Bool(b("TC")));
+    row.push(ZVal::Bool(b("RD")));
+    row.push(ZVal::Bool(answers.is_some() && b("RA")));
+    row.push(ZVal::Count(f.u64("Z").unwrap_or(0)));
+    match answers {
+        Some(a) => {
+            row.push(ZVal::List(a.clone()));
+            let ttls = match f.get("TTLs") {
+                Some(Value::Counts(t)) => t.iter().map(|s| interval(s * 1_000_000_000)).collect(),
+                _ => Vec::new(),
+            };
+            row.push(ZVal::List(ttls));
+        }
+        None => {
+            row.push(ZVal::Unset);
+            row.push(ZVal::Unset);
+        }
+    }
+    row.push(ZVal::Bool(b("rejected")));
+    row.push(ZVal::opt_count(f.u64("opcode")));
+    row.push(ZVal::opt_text(f.text("opcode_name")));
+    true
+}
+
+fn summarize(ex: &Exchange) -> Summary {
+    let f = &ex.fields;
+    let text = |n: &str| f.text(n).map(|t| String::from_utf8_lossy(t).into_owned());
+    let endpoint = match (text("qtype_name"), text("query")) {
+        (Some(t), Some(q)) if q.is_empty() => format!("{t} <Root>"),
+        (Some(t), Some(q)) => format!("{t} {q}"),
+        (None, Some(q)) => q,
+        (Some(t), None) => t,
+        (None, None) => "(no question)".into(),
+    };
+    Summary {
+        endpoint,
+        status: text("rcode_name"),
+        failed: f.u64("rcode").is_some_and(|r| r != 0),
+    }
+}
+
+/// What a probe makes of one message's first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Look {
+    Query,
+    Response,
+    /// Plausible so far, but the bytes end before the question does.
+    Short,
+    No,
+}
+
+/// Header and question sanity. `whole`: `b` is the whole message (so running out of bytes
+/// means it is not DNS). `on_port`: a DNS port — laxer about counts; elsewhere the message
+/// must be an ordinary one-question message that parses to its end.
+fn look(b: &[u8], whole: bool, on_port: bool) -> Look {
+    let Some(h) = Header::parse(b) else {
+        return if whole { Look::No } else { Look::Short };
+    };
+    let kind = if h.qr { Look::Response } else { Look::Query };
+    if !matches!(h.opcode, 0 | 1 | 2 | 4 | 5) {
+        return Look::No;
+    }
+    let records = u32::from(h.ancount) + u32::from(h.nscount) + u32::from(h.arcount);
+    if on_port {
+        if h.qdcount > wire::MAX_QUESTIONS {
+            return Look::No;
+        }
+        // An answer without a question is usual for mDNS and for errors (FORMERR).
+        if h.qdcount == 0 {
+            return if h.qr && (records > 0 || h.rcode != 0) {
+                kind
+            } else {
+                Look::No
+            };
+        }
+    } else {
+        if h.qdcount != 1 || (!h.qr && (h.ancount > 0 || h.rcode != 0)) {
+            return Look::No;
+        }
+        // Every record takes at least 11 bytes.
+        if whole && records as usize * 11 > b.len() - wire::HEADER_LEN {
+            return Look::No;
+        }
+    }
+    let mut name = Vec::new();
+    let q = match wire::read_name(b, wire::HEADER_LEN, &mut name) {
+        Ok(p) => p,
+        Err(Error::Truncated) if !whole => return Look::Short,
+        Err(_) => return Look::No,
+    };
+    let (Some(qtype), Some(qclass)) = (
+        b.get(q..q + 2).map(|x| u16::from_be_bytes([x[0], x[1]])),
+        b.get(q + 2..q + 4)
+            .map(|x| u16::from_be_bytes([x[0], x[1]])),
+    ) else {
+        return if whole { Look::No } else { Look::Short };
+    };
+    if qtype == 0 || !matches!(qclass & 0x7fff, 1 | 3 | 4 | 254 | 255) {
+        return Look::No;
+    }
+    if !on_port && whole {
+        match wire::parse(b, false) {
+            Ok(m) if m.error.is_none() => {}
+            _ => return Look::No,
+        }
+    }
+    kind
+}
+
+/// The first message of a TCP direction, without its length prefix.
+fn look_framed(b: &[u8], on_port: bool) -> Look {
+    if b.len() < 2 {
+        return Look::Short;
+    }
+    let len = usize::from(u16::from_be_bytes([b[0], b[1]]));
+    if len < wire::HEADER_LEN {
+        return Look::No;
+    }
+    let body = &b[2..];
+    if body.len() >= len {
+        look(&body[..len], true, on_port)
+    } else {
+        look(body, false, on_port)
+    }
+}
+
+fn probe(p: &ProbeInput<'_>) -> Probe {
+    let on_port = PROTOCOL.ports.contains(&p.server_port);
+    match p.transport {
+        Transport::Udp => {
+            let (c, s) = (p.to_server, p.to_client);
+            let lc = (!c.is_empty()).then(|| look(c, true, on_port));
+            let ls = (!s.is_empty()).then(|| look(s, true, on_port));
+            match (lc, ls) {
+                (Some(Look::Query), _) | (None, Some(Look::Response)) => Probe::Yes,
+                // The assumed client answered first (or the assumed server asked).
+                (Some(Look::Response), None | Some(Look::Query)) | (None, Some(Look::Query)) => {
+                    Probe::Reversed
+                }
+                (Some(Look::Response), Some(Look::Response)) => Probe::Yes,
+                (None, None) => Probe::NeedMore,
+                _ => Probe::No,
+            }
+        }
+        Transport::Tcp => {
+            // The handshake settled the roles: the client asks.
+            let c = p.to_server;
+            if !c.is_empty() {
+                return match look_framed(c, on_port) {
+                    Look::Query => Probe::Yes,
+                    Look::Short => Probe::NeedMore,
+                    Look::Response | Look::No => Probe::No,
+                };
+            }
+            match look_framed(p.to_client, on_port) {
+                Look::Response => Probe::Yes,
+                Look::Short => Probe::NeedMore,
+                Look::Query | Look::No => Probe::No,
+            }
+        }
+    }
+}
+
+/// The DNS parser of one connection.
+#[derive(Debug)]
+pub struct Dns {
+    /// TCP: length-prefixed messages in a byte stream.
+    stream: bool,
+    /// NetBIOS name service (port 137).
+    nbstat: bool,
+    /// TCP: the message being assembled per direction, with its length prefix.
+    buf: [Vec<u8>; 2],
+    /// TCP: when the message being assembled began.
+    msg_ts: [Ts; 2],
+    /// TCP: framing lost after a gap.
+    lost: [bool; 2],
+    /// Ids of queries not answered yet, oldest first.
+    outstanding: VecDeque<u16>,
+    /// Ids answered recently, oldest first.
+    answered: VecDeque<u16>,
+}
+
+impl Dns {
+    /// A parser for a connection (its transport decides the framing).
+    pub fn new(c: &ConnInfo) -> Self {
+        Dns {
+            stream: c.transport == Transport::Tcp,
+            nbstat: c.resp.port == NETBIOS_NS,
+            buf: [Vec::new(), Vec::new()],
+            msg_ts: [0; 2],
+            lost: [false; 2],
+            outstanding: VecDeque::new(),
+            answered: VecDeque::new(),
+        }
+    }
+
+    fn message(&mut self, start: Ts, end: Ts, bytes: &[u8], out: &mut Emitter) {
+        let m = match wire::parse(bytes, self.nbstat) {
+            Ok(m) => m,
+            Err(e) => {
+                out.weird(e.weird());
+                return;
+            }
+        };
+        for w in &m.weirds {
+            out.weird(w.weird());
+        }
+        if let Some(e) = m.error {
+            out.weird(e.weird());
+        }
+        let h = m.header;
+        let key = MatchKey::Id(u64::from(h.id));
+        // Cut short (snapshot length, a lying count): the exchange says so.
+        let complete = m.error != Some(Error::Truncated);
+        let mut f = Fields::default();
+        f.set("trans_id", Value::U64(u64::from(h.id)));
+        f.set("opcode", Value::U64(u64::from(h.opcode)));
+        f.set(
+            "opcode_name",
+            Value::text(wire::opcode_name(h.opcode).as_bytes()),
+        );
+        if let Some(q) = &m.question {
+            let qtype_name = if self.nbstat && q.qtype == wire::rtype::SRV {
+                "NBSTAT".into()
+            } else {
+                wire::type_name(q.qtype)
+            };
+            f.set("query", Value::Text(q.name.clone()));
+            f.set("qclass", Value::U64(u64::from(q.qclass)));
+            f.set(
+                "qclass_name",
+                Value::text(wire::class_name(q.qclass).as_bytes()),
+            );
+            f.set("qtype", Value::U64(u64::from(q.qtype)));
+            f.set("qtype_name", Value::text(qtype_name.as_bytes()));
+        }
+        if !h.qr {
+            f.set("RD", Value::Bool(h.rd));
+            f.set("TC", Value::Bool(h.tc));
+            f.set("Z", Value::U64(u64::from(h.z)));
+            if self.outstanding.len() >= MAX_OUTSTANDING {
+                self.outstanding.pop_front();
+            }
+            self.outstanding.push_back(h.id);
+            out.emit(Event::RequestStart {
+                ts: start,
+                key,
+                fields: f,
+            });
+            out.emit(Event::RequestEnd {
+                ts: end,
+                key,
+                fields: Fields::default(),
+                complete,
+            });
+            return;
+        }
+        match self.outstanding.iter().position(|&i| i == h.id) {
+            Some(pos) => {
+                self.outstanding.remove(pos);
+                if self.answered.len() >= MAX_ANSWERED {
+                    self.answered.pop_front();
+                }
+                self.answered.push_back(h.id);
+            }
+            None if self.answered.contains(&h.id) => out.weird("dns_duplicate_response"),
+            None => out.weird("dns_response_without_query"),
+        }
+        f.set("rcode", Value::U64(u64::from(h.rcode)));
+        f.set(
+            "rcode_name",
+            Value::text(wire::rcode_name(h.rcode).as_bytes()),
+        );
+        f.set("AA", Value::Bool(h.aa));
+        f.set("RA", Value::Bool(h.ra));
+        f.set("truncated", Value::Bool(h.tc));
+        f.set("total_answers", Value::U64(u64::from(h.ancount)));
+        if !m.answers.is_empty() {
+            f.set("answers", Value::List(m.answers));
+            f.set(
+                "TTLs",
+                Value::Counts(m.ttls.iter().map(|&t| u64::from(t)).collect()),
+            );
+        }
+        // Zeek: a response with a question and no records at all, or an error without a
+        // question, is a rejection.
+        let no_records = h.ancount == 0 && h.nscount == 0 && h.arcount == 0;
+        let rejected = (m.question.is_some() && no_records) || (h.rcode != 0 && h.qdcount == 0);
+        f.set("rejected", Value::Bool(rejected));
+        out.emit(Event::ResponseStart {
+            ts: start,
+            key,
+            fields: f,
+        });
+        out.emit(Event::ResponseEnd {
+            ts: end,
+            key,
+            fields: Fields::default(),
+            complete,
+        });
+    }
+
+    /// TCP: adds stream bytes of direction `d`, handing on each whole message.
+    fn framed(&mut self, d: usize, ts: Ts, mut rest: &[u8], out: &mut Emitter) {
+        while !rest.is_empty() {
+            let mut b = std::mem::take(&mut self.buf[d]);
+            if b.is_empty() {
+                self.msg_ts[d] = ts;
+                // Fast path: whole messages in the data itself are parsed in place.
+                if rest.len() >= 2 {
+                    let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+                    if rest.len() >= 2 + len {
+                        self.message(ts, ts, &rest[2..2 + len], out);
+                        rest = &rest[2 + len..];
+                        self.buf[d] = b;
+                        continue;
+                    }
+                }
+            }
+            if b.len() < 2 {
+                let n = (2 - b.len()).min(rest.len());
+                b.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+            }
+            if b.len() >= 2 {
+                let want = 2 + usize::from(u16::from_be_bytes([b[0], b[1]]));
+                let n = (want - b.len()).min(rest.len());
+                b.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                if b.len() == want {
+                    self.message(self.msg_ts[d], ts, &b[2..], out);
+                    b.clear();
+                }
+            }
+            self.buf[d] = b;
+        }
+    }
+}
+
+impl Parser for Dns {
+    fn data(&mut self, dir: Dir, ts: Ts, data: &[u8], out: &mut Emitter) {
+        if !self.stream {
+            self.message(ts, ts, data, out);
+            return;
+        }
+        let d = dir.idx();
+        if !self.lost[d] {
+            self.framed(d, ts, data, out);
+        }
+    }
+
+    fn gap(&mut self, dir: Dir, _ts: Ts, _len: u64, out: &mut Emitter) {
+        let d = dir.idx();
+        if self.stream && !self.lost[d] {
+            // Message boundaries are gone with the bytes: nothing later in this direction
+            // can be framed with confidence.
+            out.weird("dns_tcp_gap");
+            self.lost[d] = true;
+            self.buf[d] = Vec::new();
+        }
+    }
+
+    fn end(&mut self, dir: Dir, _ts: Ts, out: &mut Emitter) {
+        let d = dir.idx();
+        if !self.buf[d].is_empty() {
+            out.weird("dns_tcp_message_cut_short");
+            self.buf[d] = Vec::new();
+        }
+    }
+
+    fn state(&self) -> ParserState {
+        if self.lost[0] && self.lost[1] {
+            ParserState::GaveUp
+        } else {
+            ParserState::Active
+        }
+    }
+}
