@@ -233,7 +233,8 @@ fn recorded_nginx_curl_lists_every_request_from_every_vantage_point() {
         fixture(RECORDED).as_os_str(),
     ]));
     // Request start times are RFC 3339 with nanoseconds: they sort as strings.
-    let mut by_vantage: BTreeMap<String, Vec<(String, (String, String, u64))>> = BTreeMap::new();
+    type Request = (String, String, u64);
+    let mut by_vantage: BTreeMap<String, Vec<(String, Request)>> = BTreeMap::new();
     for e in &ex {
         let v = &e["vantage"];
         let key = match v["kind"].as_str().unwrap() {
