@@ -44,6 +44,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     done
 fi
 
+# kubectl renders deploy/ in the tests (kustomize is built in); Debian's package provides it.
+if ! command -v kubectl >/dev/null; then
+    log "installing kubectl (kubernetes-client)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends kubernetes-client
+fi
+
 command -v rustup >/dev/null || { log "rustup not found: install Rust first"; exit 1; }
 if ! rustc +"$TOOLCHAIN" -V >/dev/null 2>&1; then
     log "installing toolchain $TOOLCHAIN"

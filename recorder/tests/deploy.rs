@@ -1,0 +1,180 @@
+//! deploy/ renders with `kubectl kustomize` (kustomize built into kubectl; scripts/setup.sh
+//! installs kubectl when missing) and the result is what the DaemonSet needs and no more.
+//!
+//! There is no Kubernetes cluster and no container engine on the machines this project is
+//! tested on: this checks the rendered manifests and the image build file, not a running
+//! DaemonSet.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
+use std::path::Path;
+use std::process::Command;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// The manifests `kubectl kustomize deploy/` renders, as JSON values.
+fn rendered() -> Vec<Value> {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(root().join("deploy"))
+        .output()
+        .expect("kubectl must be installed (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_yaml_ng::Deserializer::from_slice(&out.stdout)
+        .map(|d| Value::deserialize(d).unwrap())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+#[test]
+fn kustomize_renders_the_daemonset_and_read_only_rbac() {
+    let docs = rendered();
+    let mut kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "DaemonSet",
+            "Namespace",
+            "ServiceAccount"
+        ]
+    );
+    // Everything namespaced lives in `juno`.
+    for d in &docs {
+        if !matches!(
+            d["kind"].as_str(),
+            Some("Namespace" | "ClusterRole" | "ClusterRoleBinding")
+        ) {
+            assert_eq!(d["metadata"]["namespace"], "juno", "{}", d["kind"]);
+        }
+    }
+
+    // RBAC: get, list and watch only, and the binding names the DaemonSet's account.
+    let role = find(&docs, "ClusterRole")[0];
+    let rules = role["rules"].as_array().unwrap();
+    assert!(!rules.is_empty());
+    for r in rules {
+        let verbs: Vec<&str> = r["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(verbs, ["get", "list", "watch"], "{r}");
+    }
+    let resources: Vec<&str> = rules
+        .iter()
+        .flat_map(|r| r["resources"].as_array().unwrap())
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for want in ["pods", "services", "replicasets", "deployments"] {
+        assert!(resources.contains(&want), "{want} not readable");
+    }
+    let binding = find(&docs, "ClusterRoleBinding")[0];
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["kind"], "ServiceAccount");
+    assert_eq!(binding["subjects"][0]["namespace"], "juno");
+
+    // The DaemonSet: its account, host namespaces, capabilities instead of privileged.
+    let ds = find(&docs, "DaemonSet")[0];
+    let spec = &ds["spec"]["template"]["spec"];
+    assert_eq!(spec["serviceAccountName"], binding["subjects"][0]["name"]);
+    assert_eq!(spec["hostNetwork"], true);
+    assert_eq!(spec["hostPID"], true);
+    let c = &spec["containers"][0];
+    let sc = &c["securityContext"];
+    assert_eq!(sc["privileged"], false);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    let caps: Vec<&str> = sc["capabilities"]["add"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for want in ["BPF", "PERFMON", "NET_ADMIN"] {
+        assert!(caps.contains(&want), "missing capability {want}");
+    }
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    assert!(c["resources"]["requests"]["cpu"].is_string());
+    assert!(c["livenessProbe"].is_object() && c["readinessProbe"].is_object());
+    assert_eq!(c["env"][0]["name"], "NODE_NAME");
+    assert_eq!(
+        c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+        "spec.nodeName"
+    );
+
+    // Mounts: kernel interfaces read-only, the archive directory writable on the host.
+    let mounts: Vec<(&str, bool)> = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["mountPath"].as_str().unwrap(),
+                m["readOnly"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    for ro in ["/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/cgroup"] {
+        assert!(mounts.contains(&(ro, true)), "{ro} not mounted read-only");
+    }
+    assert!(mounts.contains(&("/var/lib/juno", false)));
+    let archives = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "archives")
+        .unwrap();
+    assert_eq!(archives["hostPath"]["path"], "/var/lib/juno");
+    // The recorder's options name the same directory and bound its size.
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--out-dir=/var/lib/juno"));
+    assert!(args.iter().any(|a| a.starts_with("--max-total-size=")));
+    // ... and every option is one juno-record accepts.
+    let out = Command::new(env!("CARGO_BIN_EXE_juno-record"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for a in &args {
+        let name = a.split('=').next().unwrap();
+        assert!(help.contains(name), "juno-record has no option {name}");
+    }
+}
+
+#[test]
+fn the_image_build_installs_tar_for_kubectl_cp() {
+    let df = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
+    let stages: Vec<&str> = df.split("\nFROM ").collect();
+    assert!(stages.len() >= 2, "a multi-stage build");
+    let runtime = stages.last().unwrap();
+    let installs = runtime
+        .lines()
+        .filter(|l| l.contains("apt-get install"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        installs.split_whitespace().any(|w| w == "tar"),
+        "the runtime stage must install tar: {installs}"
+    );
+    assert!(runtime.contains("juno-record"));
+}
