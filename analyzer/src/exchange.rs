@@ -106,6 +106,8 @@ pub struct Exchange {
     pub fields: Fields,
     /// How matching went.
     pub outcome: Outcome,
+    /// The pods or services at both ends, from the archive's metadata (empty without it).
+    pub peers: crate::k8s::Peers,
 }
 
 impl Exchange {

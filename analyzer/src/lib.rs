@@ -15,6 +15,7 @@ pub mod decode;
 pub mod exchange;
 pub mod flow;
 pub mod input;
+pub mod k8s;
 pub mod matching;
 pub mod output;
 pub mod pipeline;

@@ -121,6 +121,7 @@ impl Matcher {
             info_ts: r.info_ts,
             fields: r.fields,
             outcome,
+            peers: crate::k8s::Peers::default(),
         });
     }
 

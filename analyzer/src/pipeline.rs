@@ -14,6 +14,7 @@ use crate::decode::{self, Decoded, Skip};
 use crate::exchange::Exchange;
 use crate::flow::{ConnKey, ConnSummary, FlowConfig, FlowStats, Shard};
 use crate::input::{Batch, BatchItem, FileSummary, Iface, Inputs};
+use crate::k8s::MetaIndex;
 use crate::reassembly::ReasmStats;
 use crate::session::L7Stats;
 
@@ -213,6 +214,7 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
         ..Default::default()
     };
     let mut ifaces: Vec<Iface> = Vec::new();
+    let mut meta = MetaIndex::default();
 
     let progress =
         crate::progress::Bar::new(cfg.progress, inputs.total_bytes, inputs.progress.clone());
@@ -224,7 +226,14 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
 
     let mut result = Ok(());
     for batch in rx.iter() {
-        if let Err(e) = process_batch(&batch, &mut ifaces, &mut shards, &mut summary, sink) {
+        if let Err(e) = process_batch(
+            &batch,
+            &mut ifaces,
+            &mut meta,
+            &mut shards,
+            &mut summary,
+            sink,
+        ) {
             result = Err(e);
             break;
         }
@@ -238,7 +247,7 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
     read_result?;
 
     shards.par_iter_mut().for_each(Shard::finish_all);
-    flush(&mut shards, &ifaces, &mut summary, sink)?;
+    flush(&mut shards, &ifaces, &meta, &mut summary, sink)?;
     for s in &shards {
         summary.flows.add(&s.stats);
         summary.reasm.add(&s.reasm);
@@ -252,6 +261,7 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
 fn process_batch(
     batch: &Batch,
     ifaces: &mut Vec<Iface>,
+    meta: &mut MetaIndex,
     shards: &mut [Shard],
     summary: &mut RunSummary,
     sink: &mut dyn Sink,
@@ -289,7 +299,10 @@ fn process_batch(
                 }
             }
             BatchItem::Socket(_) => summary.socket_events += 1,
-            BatchItem::Meta(..) => summary.metadata_records += 1,
+            BatchItem::Meta(_, m) => {
+                summary.metadata_records += 1;
+                meta.apply(m);
+            }
             BatchItem::RecorderStats(_, s) => {
                 for c in &s.counters {
                     summary
@@ -349,12 +362,13 @@ fn process_batch(
         }
         shard.sweep(now);
     });
-    flush(shards, ifaces, summary, sink)
+    flush(shards, ifaces, meta, summary, sink)
 }
 
 fn flush(
     shards: &mut [Shard],
     ifaces: &[Iface],
+    meta: &MetaIndex,
     summary: &mut RunSummary,
     sink: &mut dyn Sink,
 ) -> Result<()> {
@@ -366,6 +380,11 @@ fn flush(
     }
     ex.sort_by(|a, b| (a.ts(), &a.conn.uid, a.depth).cmp(&(b.ts(), &b.conn.uid, b.depth)));
     conns.sort_by(|a, b| (a.info.first_ts, &a.info.uid).cmp(&(b.info.first_ts, &b.info.uid)));
+    if !meta.is_empty() {
+        for e in &mut ex {
+            meta.annotate(e);
+        }
+    }
     summary.exchanges += ex.len() as u64;
     if !ex.is_empty() {
         sink.exchanges(&ex, ifaces)?;

@@ -46,13 +46,31 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
     j.str(ex.protocol);
     j.key("transport");
     j.str(c.transport.as_str());
-    for (k, e) in [("client", c.orig), ("server", c.resp)] {
+    for (k, e, peer) in [
+        ("client", c.orig, &ex.peers.client),
+        ("server", c.resp, &ex.peers.server),
+    ] {
         j.key(k);
         j.open();
         j.key("ip");
         j.str(&e.ip().to_string());
         j.key("port");
         j.u64(u64::from(e.port));
+        if let Some(p) = peer {
+            for (name, v) in [
+                ("pod", &p.pod),
+                ("namespace", &p.namespace),
+                ("workload_kind", &p.workload_kind),
+                ("workload", &p.workload),
+                ("service", &p.service),
+                ("node", &p.node),
+            ] {
+                if let Some(v) = v {
+                    j.key(name);
+                    j.str(v);
+                }
+            }
+        }
         j.close();
     }
     j.key("vantage");
