@@ -123,6 +123,8 @@ pub struct ConnSummary {
     pub role_by: RoleBy,
     /// End state.
     pub state: ConnState,
+    /// The pods or services at both ends, from the archive's metadata (empty without it).
+    pub peers: crate::k8s::Peers,
 }
 
 struct Conn {
@@ -495,6 +497,7 @@ impl Shard {
             (c.info.clone(), c.packets, c.bytes, c.role_by)
         };
         self.ended.push(ConnSummary {
+            peers: crate::k8s::Peers::default(),
             protocol: c.session.protocol(),
             info,
             last_ts: c.last_ts,

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use juno_archive::{Entity, MetaOp, MetaRecord, PodMeta, ServiceMeta};
 use rustc_hash::FxHashMap;
 
+use crate::decode::Endpoint;
 use crate::exchange::Exchange;
 use crate::proto::Ts;
 
@@ -192,11 +193,15 @@ impl MetaIndex {
 
     /// Names both ends of `ex` at its time.
     pub fn annotate(&self, ex: &mut Exchange) {
-        let ts = ex.ts();
-        ex.peers = Peers {
-            client: self.lookup(ex.conn.orig.ip(), ts),
-            server: self.lookup(ex.conn.resp.ip(), ts),
-        };
+        ex.peers = self.peers(&ex.conn.orig, &ex.conn.resp, ex.ts());
+    }
+
+    /// Names a client and a server at `ts`.
+    pub fn peers(&self, client: &Endpoint, server: &Endpoint, ts: Ts) -> Peers {
+        Peers {
+            client: self.lookup(client.ip(), ts),
+            server: self.lookup(server.ip(), ts),
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod decode;
 pub mod exchange;
 pub mod flow;
+pub mod graph;
 pub mod input;
 pub mod k8s;
 pub mod matching;

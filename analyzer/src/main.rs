@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use juno_analyze::exchange::Exchange;
+use juno_analyze::graph::{GraphBuilder, GraphOptions, GroupBy};
 use juno_analyze::input::Iface;
 use juno_analyze::output::jsonl::JsonlWriter;
 use juno_analyze::output::zeek::ZeekWriter;
@@ -55,6 +56,30 @@ enum ReportFormat {
     Text,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// Nodes and edges with their statistics (docs/graph.md).
+    Json,
+    /// Mermaid flowchart.
+    Mermaid,
+    /// SVG (Graphviz's `dot` when installed, else an in-process layout).
+    Svg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum GroupByArg {
+    /// Workloads, else pods, else services, else addresses.
+    Workload,
+    /// Pods, else services, else addresses.
+    Pod,
+    /// Namespaces, else addresses.
+    Namespace,
+    /// Addresses.
+    Ip,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Write the exchanges found in the inputs as logs.
@@ -84,6 +109,28 @@ enum Cmd {
         /// Rows in each "top" table.
         #[arg(long, default_value_t = 10)]
         top: usize,
+    },
+    /// The dependency graph: client → server edges per protocol with requests, errors,
+    /// latency and bytes.
+    Graph {
+        /// Capture files or directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        /// What a node is.
+        #[arg(long, value_enum, default_value_t = GroupByArg::Workload)]
+        group_by: GroupByArg,
+        /// Only edges with an end in this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Only this protocol (http, dns, ...).
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -177,6 +224,39 @@ fn run(cli: Cli) -> Result<()> {
             }
             // The report lists warnings itself; repeat them on stderr only when it went to a file.
             let _ = summary;
+        }
+        Cmd::Graph {
+            inputs,
+            format,
+            group_by,
+            namespace,
+            protocol,
+            output,
+        } => {
+            let opts = GraphOptions {
+                group_by: match group_by {
+                    GroupByArg::Workload => GroupBy::Workload,
+                    GroupByArg::Pod => GroupBy::Pod,
+                    GroupByArg::Namespace => GroupBy::Namespace,
+                    GroupByArg::Ip => GroupBy::Ip,
+                },
+                namespace,
+                protocol,
+            };
+            let mut g = GraphBuilder::new(opts);
+            let summary = juno_analyze::analyze(&inputs, &cfg, &mut g)?;
+            warn(&summary, cli.quiet);
+            let text = match format {
+                GraphFormat::Dot => g.to_dot(),
+                GraphFormat::Json => g.to_json(),
+                GraphFormat::Mermaid => g.to_mermaid(),
+                GraphFormat::Svg => g.to_svg()?,
+            };
+            match output {
+                Some(p) => std::fs::write(&p, text)
+                    .with_context(|| format!("cannot write {}", p.display()))?,
+                None => io::stdout().lock().write_all(text.as_bytes())?,
+            }
         }
     }
     Ok(())

@@ -384,6 +384,9 @@ fn flush(
         for e in &mut ex {
             meta.annotate(e);
         }
+        for c in &mut conns {
+            c.peers = meta.peers(&c.info.orig, &c.info.resp, c.info.first_ts);
+        }
     }
     summary.exchanges += ex.len() as u64;
     if !ex.is_empty() {

@@ -139,6 +139,7 @@ impl SocketTable {
         }
         s.session.finish(ts, ctx);
         ended.push(ConnSummary {
+            peers: crate::k8s::Peers::default(),
             info: s.info.clone(),
             protocol: s.session.protocol(),
             last_ts: s.last_ts,

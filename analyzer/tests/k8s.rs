@@ -159,6 +159,64 @@ fn exchanges_name_the_pods_that_held_the_addresses_at_the_time() {
     }
     assert!(before > 10 && after > 10, "{before} before, {after} after");
 
+    // The dependency graph by workload: both client workloads → the server's StatefulSet,
+    // with the exchanges split as above.
+    let g: serde_json::Value = serde_json::from_str(&analyze_ok([
+        std::ffi::OsStr::new("graph"),
+        path.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]))
+    .unwrap();
+    let label = |i: &serde_json::Value| {
+        g["nodes"][i.as_u64().unwrap() as usize]["label"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut edges: Vec<(String, String, u64)> = g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                label(&e["from"]),
+                label(&e["to"]),
+                e["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    edges.sort();
+    assert_eq!(
+        edges,
+        [
+            (
+                "shop/CronJob/backfill".to_string(),
+                "shop/StatefulSet/web".to_string(),
+                after
+            ),
+            (
+                "shop/Deployment/loadgen".to_string(),
+                "shop/StatefulSet/web".to_string(),
+                before
+            ),
+        ]
+    );
+    // Grouped by namespace: one edge, shop → shop, all of them.
+    let g: serde_json::Value = serde_json::from_str(&analyze_ok([
+        std::ffi::OsStr::new("graph"),
+        path.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--group-by".as_ref(),
+        "namespace".as_ref(),
+        "--namespace".as_ref(),
+        "shop".as_ref(),
+    ]))
+    .unwrap();
+    assert_eq!(g["edges"].as_array().unwrap().len(), 1);
+    assert_eq!(g["edges"][0]["requests"], before + after);
+
     // Without metadata, no names (the fixture itself carries none).
     let plain = jsonl(&analyze_ok([
         std::ffi::OsStr::new("logs"),

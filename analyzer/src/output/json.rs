@@ -90,6 +90,18 @@ impl Json {
         self.before_value();
         let _ = write!(self.buf, "{v}");
     }
+    /// A finite number with up to 6 decimals (non-finite values are written as `null`).
+    pub fn f64(&mut self, v: f64) {
+        if v.is_finite() {
+            self.before_value();
+            let s = format!("{v:.6}");
+            let s = s.trim_end_matches('0').trim_end_matches('.');
+            self.buf
+                .push_str(if s.is_empty() || s == "-" { "0" } else { s });
+        } else {
+            self.null();
+        }
+    }
     /// A boolean.
     pub fn bool(&mut self, v: bool) {
         self.before_value();

@@ -1,0 +1,614 @@
+//! The dependency graph: who talks to whom, per protocol, with request rates, errors,
+//! latency and bytes — built with petgraph from the exchanges and connections of a run.
+//!
+//! Nodes are what the archive's metadata names (a workload, else a pod, else a service),
+//! grouped as asked ([`GroupBy`]); an address nothing names is a node of its own. Edges go
+//! client → server, one per protocol. A connection recorded from several vantage points (a
+//! veth's packets and the sockets of both processes) is counted once: from the first vantage
+//! point that reports it.
+//!
+//! Outputs: JSON, Graphviz DOT, Mermaid, and SVG — drawn by Graphviz's `dot` when it is
+//! installed, otherwise laid out in-process by the layout-rs crate, so SVG never needs a tool
+//! the user may lack.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use anyhow::{Context, Result, anyhow};
+use hdrhistogram::Histogram;
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
+use petgraph::visit::EdgeRef;
+use rustc_hash::FxHashMap;
+
+use crate::decode::Endpoint;
+use crate::exchange::{Exchange, Outcome, Vantage};
+use crate::flow::ConnSummary;
+use crate::input::Iface;
+use crate::k8s::Peer;
+use crate::output::json::Json;
+use crate::output::jsonl::rfc3339;
+use crate::pipeline::Sink;
+use crate::proto::{self, Ts};
+use crate::report::dur;
+
+/// How endpoints are grouped into nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GroupBy {
+    /// Workloads (Deployment, StatefulSet, ...), else pods, else services, else addresses.
+    #[default]
+    Workload,
+    /// Pods, else services, else addresses.
+    Pod,
+    /// Namespaces, else addresses.
+    Namespace,
+    /// Addresses only.
+    Ip,
+}
+
+/// What goes into the graph.
+#[derive(Clone, Debug, Default)]
+pub struct GraphOptions {
+    /// Grouping of endpoints into nodes.
+    pub group_by: GroupBy,
+    /// Only edges with an end in this namespace.
+    pub namespace: Option<String>,
+    /// Only this protocol.
+    pub protocol: Option<String>,
+}
+
+/// A node: what kind of thing it is and its name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    /// `workload`, `pod`, `service`, `namespace` or `ip`.
+    pub kind: &'static str,
+    /// Namespace, when known.
+    pub namespace: Option<String>,
+    /// Name: `Deployment/cart`, a pod or service name, a namespace, an address.
+    pub name: String,
+}
+
+impl NodeId {
+    /// A human label: `namespace/name`, or the name alone.
+    pub fn label(&self) -> String {
+        match (&self.namespace, self.kind) {
+            (Some(ns), k) if k != "namespace" => format!("{ns}/{}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+/// Statistics of one edge.
+#[derive(Clone, Debug)]
+pub struct EdgeStats {
+    /// Protocol.
+    pub protocol: &'static str,
+    /// Exchanges.
+    pub requests: u64,
+    /// Exchanges that failed (the protocol's notion: 5xx, ERR, error reply, rcode, ...).
+    pub errors: u64,
+    /// Exchanges without a response (or a response without request).
+    pub unanswered: u64,
+    /// Latencies (request start → response end), ns.
+    pub latency: Histogram<u64>,
+    /// Connections.
+    pub connections: u64,
+    /// Payload bytes client → server, over the edge's connections.
+    pub bytes_to_server: u64,
+    /// Payload bytes server → client.
+    pub bytes_to_client: u64,
+    /// First exchange or connection seen.
+    pub first_seen: Ts,
+    /// Last.
+    pub last_seen: Ts,
+}
+
+impl EdgeStats {
+    fn new(protocol: &'static str) -> Self {
+        EdgeStats {
+            protocol,
+            requests: 0,
+            errors: 0,
+            unanswered: 0,
+            // Auto-resizing, three significant digits: bounded whatever the values.
+            latency: Histogram::new(3)
+                .expect("3 significant figures is within hdrhistogram's 0..=5"),
+            connections: 0,
+            bytes_to_server: 0,
+            bytes_to_client: 0,
+            first_seen: Ts::MAX,
+            last_seen: 0,
+        }
+    }
+
+    fn seen(&mut self, ts: Ts) {
+        self.first_seen = self.first_seen.min(ts);
+        self.last_seen = self.last_seen.max(ts);
+    }
+
+    /// Share of requests that failed.
+    pub fn error_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
+    }
+
+    /// Latency quantile, ns (`None` without measured latencies).
+    pub fn latency_q(&self, q: f64) -> Option<u64> {
+        (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(q))
+    }
+}
+
+/// Connections remembered for de-duplicating vantage points, at most (then forgotten).
+const MAX_SEEN: usize = 1 << 21;
+/// Two vantage points' views of a connection start within this of each other.
+const SAME_CONN_NS: u64 = 5_000_000_000;
+
+/// Builds the graph as a [`Sink`] of a run.
+#[derive(Debug, Default)]
+pub struct GraphBuilder {
+    opts: GraphOptions,
+    graph: DiGraph<NodeId, EdgeStats>,
+    nodes: FxHashMap<NodeId, NodeIndex>,
+    edges: FxHashMap<(NodeIndex, NodeIndex, &'static str), EdgeIndex>,
+    /// Per connection uid: counted (first vantage) or not (a duplicate view).
+    counted: FxHashMap<String, bool>,
+    /// Per 4-tuple and transport: the vantage point counted and the connection's start.
+    first_view: FxHashMap<(Endpoint, Endpoint), (String, Ts)>,
+}
+
+fn vantage_key(v: &Vantage) -> String {
+    match v {
+        Vantage::Packets { .. } => "packets".into(),
+        Vantage::Socket { pid, cookie, .. } => format!("socket:{pid}:{cookie}"),
+    }
+}
+
+fn ip_of(e: &Endpoint) -> IpAddr {
+    e.ip()
+}
+
+impl GraphBuilder {
+    /// An empty graph.
+    pub fn new(opts: GraphOptions) -> Self {
+        GraphBuilder {
+            opts,
+            ..Default::default()
+        }
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &DiGraph<NodeId, EdgeStats> {
+        &self.graph
+    }
+
+    fn node_id(&self, peer: Option<&Peer>, ip: IpAddr) -> NodeId {
+        let by_ip = || NodeId {
+            kind: "ip",
+            namespace: None,
+            name: ip.to_string(),
+        };
+        let Some(p) = peer else { return by_ip() };
+        let ns = p.namespace.clone();
+        let workload = || match (&p.workload_kind, &p.workload) {
+            (Some(k), Some(w)) => Some(NodeId {
+                kind: "workload",
+                namespace: ns.clone(),
+                name: format!("{k}/{w}"),
+            }),
+            _ => None,
+        };
+        let pod = || {
+            p.pod.as_ref().map(|n| NodeId {
+                kind: "pod",
+                namespace: ns.clone(),
+                name: n.clone(),
+            })
+        };
+        let service = || {
+            p.service.as_ref().map(|n| NodeId {
+                kind: "service",
+                namespace: ns.clone(),
+                name: n.clone(),
+            })
+        };
+        let namespace = || {
+            p.namespace.as_ref().map(|n| NodeId {
+                kind: "namespace",
+                namespace: None,
+                name: n.clone(),
+            })
+        };
+        match self.opts.group_by {
+            GroupBy::Workload => workload().or_else(pod).or_else(service),
+            GroupBy::Pod => pod().or_else(service),
+            GroupBy::Namespace => namespace(),
+            GroupBy::Ip => None,
+        }
+        .unwrap_or_else(by_ip)
+    }
+
+    fn node(&mut self, id: NodeId) -> NodeIndex {
+        if let Some(i) = self.nodes.get(&id) {
+            return *i;
+        }
+        let i = self.graph.add_node(id.clone());
+        self.nodes.insert(id, i);
+        i
+    }
+
+    /// Whether this view of a connection is the one counted.
+    fn counts(
+        &mut self,
+        uid: &str,
+        orig: Endpoint,
+        resp: Endpoint,
+        v: &Vantage,
+        first: Ts,
+    ) -> bool {
+        if let Some(c) = self.counted.get(uid) {
+            return *c;
+        }
+        if self.counted.len() >= MAX_SEEN {
+            self.counted.clear();
+            self.first_view.clear();
+        }
+        let vk = vantage_key(v);
+        let keep = match self.first_view.get(&(orig, resp)) {
+            Some((k, ts)) if *k != vk && first.abs_diff(*ts) < SAME_CONN_NS => false,
+            _ => {
+                self.first_view.insert((orig, resp), (vk, first));
+                true
+            }
+        };
+        self.counted.insert(uid.to_string(), keep);
+        keep
+    }
+
+    fn wanted(&self, a: &NodeId, b: &NodeId, protocol: &str) -> bool {
+        if self.opts.protocol.as_deref().is_some_and(|p| p != protocol) {
+            return false;
+        }
+        match &self.opts.namespace {
+            None => true,
+            Some(ns) => [a, b].iter().any(|n| {
+                n.namespace.as_deref() == Some(ns) || (n.kind == "namespace" && n.name == *ns)
+            }),
+        }
+    }
+
+    fn edge(&mut self, a: NodeId, b: NodeId, protocol: &'static str) -> &mut EdgeStats {
+        let (ia, ib) = (self.node(a), self.node(b));
+        let e = match self.edges.get(&(ia, ib, protocol)) {
+            Some(e) => *e,
+            None => {
+                let e = self.graph.add_edge(ia, ib, EdgeStats::new(protocol));
+                self.edges.insert((ia, ib, protocol), e);
+                e
+            }
+        };
+        &mut self.graph[e]
+    }
+
+    fn add_exchange(&mut self, ex: &Exchange) {
+        if ex.outcome == Outcome::LateRequestEnd {
+            return;
+        }
+        let c = &ex.conn;
+        if !self.counts(&c.uid, c.orig, c.resp, &c.vantage, c.first_ts) {
+            return;
+        }
+        let a = self.node_id(ex.peers.client.as_deref(), ip_of(&c.orig));
+        let b = self.node_id(ex.peers.server.as_deref(), ip_of(&c.resp));
+        if !self.wanted(&a, &b, ex.protocol) {
+            return;
+        }
+        let failed = proto::by_name(ex.protocol).is_some_and(|p| (p.summarize)(ex).failed);
+        let lat = ex.latency_ns();
+        let e = self.edge(a, b, ex.protocol);
+        e.requests += 1;
+        if failed {
+            e.errors += 1;
+        }
+        if matches!(ex.outcome, Outcome::NoResponse | Outcome::NoRequest) {
+            e.unanswered += 1;
+        }
+        if let Some(l) = lat {
+            let _ = e.latency.record(l.max(1));
+        }
+        e.seen(ex.ts());
+    }
+
+    fn add_connection(&mut self, s: &ConnSummary) {
+        let c = &s.info;
+        // Connections no parser recognized are edges of their own ("tcp"/"udp").
+        let protocol = s.protocol.unwrap_or(c.transport.as_str());
+        if !self.counts(&c.uid, c.orig, c.resp, &c.vantage, c.first_ts) {
+            return;
+        }
+        let a = self.node_id(s.peers.client.as_deref(), ip_of(&c.orig));
+        let b = self.node_id(s.peers.server.as_deref(), ip_of(&c.resp));
+        if !self.wanted(&a, &b, protocol) {
+            return;
+        }
+        let e = self.edge(a, b, protocol);
+        e.connections += 1;
+        e.bytes_to_server += s.bytes[0];
+        e.bytes_to_client += s.bytes[1];
+        e.seen(c.first_ts);
+        e.seen(s.last_ts);
+    }
+
+    /// Nodes sorted by label, and edges sorted by (from, to, protocol): a stable order for
+    /// every output.
+    fn ordered(&self) -> (Vec<NodeIndex>, Vec<EdgeIndex>) {
+        let mut nodes: Vec<NodeIndex> = self.graph.node_indices().collect();
+        nodes.sort_by_key(|n| (self.graph[*n].label(), self.graph[*n].kind));
+        let rank: FxHashMap<NodeIndex, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let mut edges: Vec<EdgeIndex> = self.graph.edge_indices().collect();
+        edges.sort_by_key(|e| {
+            let (a, b) = self
+                .graph
+                .edge_endpoints(*e)
+                .unwrap_or((NodeIndex::end(), NodeIndex::end()));
+            (
+                rank.get(&a).copied(),
+                rank.get(&b).copied(),
+                self.graph[*e].protocol,
+            )
+        });
+        (nodes, edges)
+    }
+
+    /// JSON: `{"group_by", "nodes": [...], "edges": [...]}` (schema in docs/graph.md).
+    pub fn to_json(&self) -> String {
+        let (nodes, edges) = self.ordered();
+        let pos: FxHashMap<NodeIndex, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let mut j = Json::default();
+        j.open();
+        j.key("group_by");
+        j.str(match self.opts.group_by {
+            GroupBy::Workload => "workload",
+            GroupBy::Pod => "pod",
+            GroupBy::Namespace => "namespace",
+            GroupBy::Ip => "ip",
+        });
+        j.key("nodes");
+        j.open_list();
+        for (i, n) in nodes.iter().enumerate() {
+            let id = &self.graph[*n];
+            j.open();
+            j.key("id");
+            j.u64(i as u64);
+            j.key("kind");
+            j.str(id.kind);
+            j.key("namespace");
+            match &id.namespace {
+                Some(ns) => j.str(ns),
+                None => j.null(),
+            }
+            j.key("name");
+            j.str(&id.name);
+            j.key("label");
+            j.str(&id.label());
+            j.close();
+        }
+        j.close_list();
+        j.key("edges");
+        j.open_list();
+        for e in edges {
+            let Some((a, b)) = self.graph.edge_endpoints(e) else {
+                continue;
+            };
+            let s = &self.graph[e];
+            j.open();
+            j.key("from");
+            j.u64(pos[&a] as u64);
+            j.key("to");
+            j.u64(pos[&b] as u64);
+            j.key("protocol");
+            j.str(s.protocol);
+            j.key("requests");
+            j.u64(s.requests);
+            j.key("errors");
+            j.u64(s.errors);
+            j.key("error_rate");
+            j.f64(s.error_rate());
+            j.key("unanswered");
+            j.u64(s.unanswered);
+            for (k, q) in [("p50_ns", 0.5), ("p90_ns", 0.9), ("p99_ns", 0.99)] {
+                j.key(k);
+                match s.latency_q(q) {
+                    Some(v) => j.u64(v),
+                    None => j.null(),
+                }
+            }
+            j.key("connections");
+            j.u64(s.connections);
+            j.key("bytes_to_server");
+            j.u64(s.bytes_to_server);
+            j.key("bytes_to_client");
+            j.u64(s.bytes_to_client);
+            j.key("first_seen");
+            j.str(&rfc3339(s.first_seen));
+            j.key("last_seen");
+            j.str(&rfc3339(s.last_seen));
+            j.close();
+        }
+        j.close_list();
+        j.close();
+        let mut out = j.as_str().to_string();
+        out.push('\n');
+        out
+    }
+
+    fn edge_label(s: &EdgeStats) -> String {
+        let mut l = format!("{} {} req", s.protocol, s.requests);
+        if s.requests > 0 {
+            let _ = write!(l, ", {:.1}% err", 100.0 * s.error_rate());
+        }
+        if let Some(p) = s.latency_q(0.5) {
+            let _ = write!(l, ", p50 {}", dur(p));
+        }
+        if s.requests == 0 {
+            let _ = write!(l, ", {} conn", s.connections);
+        }
+        l
+    }
+
+    /// Graphviz DOT.
+    pub fn to_dot(&self) -> String {
+        let (nodes, edges) = self.ordered();
+        let pos: FxHashMap<NodeIndex, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let mut o = String::from("digraph juno {\n  rankdir=LR;\n  node [shape=box];\n");
+        for (i, n) in nodes.iter().enumerate() {
+            let id = &self.graph[*n];
+            let _ = writeln!(o, "  n{i} [label=\"{}\"];", dot_escape(&id.label()));
+        }
+        for e in edges {
+            let Some((a, b)) = self.graph.edge_endpoints(e) else {
+                continue;
+            };
+            let _ = writeln!(
+                o,
+                "  n{} -> n{} [label=\"{}\"];",
+                pos[&a],
+                pos[&b],
+                dot_escape(&Self::edge_label(&self.graph[e]))
+            );
+        }
+        o.push_str("}\n");
+        o
+    }
+
+    /// Mermaid flowchart.
+    pub fn to_mermaid(&self) -> String {
+        let (nodes, edges) = self.ordered();
+        let pos: FxHashMap<NodeIndex, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let mut o = String::from("flowchart LR\n");
+        for (i, n) in nodes.iter().enumerate() {
+            let _ = writeln!(o, "  n{i}[\"{}\"]", mermaid_escape(&self.graph[*n].label()));
+        }
+        for e in edges {
+            let Some((a, b)) = self.graph.edge_endpoints(e) else {
+                continue;
+            };
+            let _ = writeln!(
+                o,
+                "  n{} -->|\"{}\"| n{}",
+                pos[&a],
+                mermaid_escape(&Self::edge_label(&self.graph[e])),
+                pos[&b]
+            );
+        }
+        o
+    }
+
+    /// SVG: through Graphviz's `dot` when it is installed, else laid out in-process.
+    pub fn to_svg(&self) -> Result<String> {
+        let dot = self.to_dot();
+        match svg_with_graphviz(&dot) {
+            Some(svg) => Ok(svg),
+            None => svg_builtin(&dot),
+        }
+    }
+
+    /// Edges out of each node, for callers that walk the graph (HTML report).
+    pub fn edges_of(&self, n: NodeIndex) -> impl Iterator<Item = (NodeIndex, &EdgeStats)> {
+        self.graph.edges(n).map(|e| (e.target(), e.weight()))
+    }
+
+    /// Totals per protocol over the graph's edges: (requests, errors).
+    pub fn protocol_totals(&self) -> BTreeMap<&'static str, (u64, u64)> {
+        let mut m: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+        for e in self.graph.edge_weights() {
+            let t = m.entry(e.protocol).or_default();
+            t.0 += e.requests;
+            t.1 += e.errors;
+        }
+        m
+    }
+}
+
+impl Sink for GraphBuilder {
+    fn exchanges(&mut self, ex: &[Exchange], _ifaces: &[Iface]) -> Result<()> {
+        for e in ex {
+            self.add_exchange(e);
+        }
+        Ok(())
+    }
+    fn connections(&mut self, c: &[ConnSummary]) -> Result<()> {
+        for s in c {
+            self.add_connection(s);
+        }
+        Ok(())
+    }
+}
+
+fn dot_escape(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            _ => vec![c],
+        })
+        .collect()
+}
+
+fn mermaid_escape(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .map(|c| match c {
+            '"' => '\'',
+            '|' => '/',
+            _ => c,
+        })
+        .collect()
+}
+
+/// SVG from Graphviz's `dot`, if it is installed and succeeds.
+pub fn svg_with_graphviz(dot: &str) -> Option<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(dot.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8(out.stdout).ok()
+}
+
+/// SVG laid out in-process (layout-rs) from DOT this module wrote.
+pub fn svg_builtin(dot: &str) -> Result<String> {
+    use layout::backends::svg::SVGWriter;
+    use layout::gv::{DotParser, GraphBuilder as LayoutBuilder};
+    let mut parser = DotParser::new(dot);
+    let ast = parser
+        .process()
+        .map_err(|e| anyhow!("graph layout: cannot parse the DOT it was given: {e}"))?;
+    // layout-rs has no error path for layout itself; a panic there must not take the
+    // analyzer down with it.
+    std::panic::catch_unwind(|| {
+        let mut gb = LayoutBuilder::new();
+        gb.visit_graph(&ast);
+        let mut vg = gb.get();
+        let mut svg = SVGWriter::new();
+        vg.do_it(false, false, false, &mut svg);
+        svg.finalize()
+    })
+    .map_err(|_| anyhow!("graph layout failed"))
+    .context("rendering SVG without Graphviz")
+}
