@@ -23,6 +23,8 @@ PACKAGES=(
     tshark tcpdump zstd ethtool iproute2 jq hyperfine time linux-perf
     # servers and clients the tests start
     nginx curl wrk python3 redis-server redis-tools dnsmasq-base bind9-dnsutils
+    # the HTML report is checked in a headless browser
+    chromium
     # eBPF toolchain (bpf-linker links LLVM 22 from bookworm-security)
     "llvm-$LLVM_MAJOR-dev" "libpolly-$LLVM_MAJOR-dev" libzstd-dev zlib1g-dev
 )

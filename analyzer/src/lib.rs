@@ -24,6 +24,7 @@ pub mod progress;
 pub mod proto;
 pub mod reassembly;
 pub mod report;
+pub mod report_html;
 pub mod session;
 pub mod sockets;
 

@@ -14,6 +14,7 @@ use juno_analyze::input::Iface;
 use juno_analyze::output::jsonl::JsonlWriter;
 use juno_analyze::output::zeek::ZeekWriter;
 use juno_analyze::report::Report;
+use juno_analyze::report_html::HtmlReport;
 use juno_analyze::{Config, RunSummary, Sink};
 
 #[derive(Parser, Debug)]
@@ -54,6 +55,8 @@ enum LogFormat {
 enum ReportFormat {
     /// Terminal summary.
     Text,
+    /// One self-contained HTML page (the default when --output ends in .html).
+    Html,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -100,9 +103,9 @@ enum Cmd {
         /// Capture files or directories.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-        format: ReportFormat,
+        /// Output format (default: html when --output ends in .html, else text).
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
         /// Write the report to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -211,16 +214,30 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Report {
             inputs,
-            format: ReportFormat::Text,
+            format,
             output,
             top,
         } => {
-            let mut report = Report::new(top);
-            let summary = juno_analyze::analyze(&inputs, &cfg, &mut report)?;
+            let html = match format {
+                Some(f) => f == ReportFormat::Html,
+                None => output
+                    .as_ref()
+                    .and_then(|p| p.extension())
+                    .is_some_and(|e| e.eq_ignore_ascii_case("html")),
+            };
+            let (summary, text) = if html {
+                let mut report = HtmlReport::new(top);
+                let summary = juno_analyze::analyze(&inputs, &cfg, &mut report)?;
+                (summary, report.html().to_string())
+            } else {
+                let mut report = Report::new(top);
+                let summary = juno_analyze::analyze(&inputs, &cfg, &mut report)?;
+                (summary, report.text().to_string())
+            };
             match output {
-                Some(p) => std::fs::write(&p, report.text())
+                Some(p) => std::fs::write(&p, text)
                     .with_context(|| format!("cannot write {}", p.display()))?,
-                None => io::stdout().lock().write_all(report.text().as_bytes())?,
+                None => io::stdout().lock().write_all(text.as_bytes())?,
             }
             // The report lists warnings itself; repeat them on stderr only when it went to a file.
             let _ = summary;

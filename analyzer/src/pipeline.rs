@@ -88,6 +88,8 @@ pub struct RunSummary {
     pub l7: L7Stats,
     /// Exchanges produced.
     pub exchanges: u64,
+    /// Nodes the Juno archives were recorded on (at most 1,024 names).
+    pub nodes: std::collections::BTreeSet<String>,
 }
 
 /// Shards by default: enough to balance many cores, few enough to be cheap.
@@ -310,7 +312,11 @@ fn process_batch(
                         .insert((c.name.clone(), c.cpu), c.value);
                 }
             }
-            BatchItem::FileInfo(..) => {}
+            BatchItem::FileInfo(_, f) => {
+                if summary.nodes.len() < 1024 && !f.node.is_empty() {
+                    summary.nodes.insert(f.node.clone());
+                }
+            }
         }
     }
 

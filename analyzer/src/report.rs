@@ -114,7 +114,39 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// One row of a "top endpoints" table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointRow {
+    /// Protocol.
+    pub protocol: &'static str,
+    /// Endpoint (templated: `GET /users/{id}`, `query SELECT`, ...).
+    pub endpoint: String,
+    /// Exchanges.
+    pub count: u64,
+    /// Failed exchanges.
+    pub failed: u64,
+    /// Latency p50 and p99, ns, when measured.
+    pub p50_p99: Option<(u64, u64)>,
+}
+
 impl Report {
+    /// The `n` busiest endpoints of each protocol, busiest first.
+    pub fn top_endpoints(&self, n: usize) -> Vec<EndpointRow> {
+        let mut out = Vec::new();
+        for (name, a) in &self.protos {
+            let mut rows: Vec<(&String, &KeyAgg)> = a.endpoints.iter().collect();
+            rows.sort_by(|x, y| y.1.count.cmp(&x.1.count).then(x.0.cmp(y.0)));
+            out.extend(rows.into_iter().take(n).map(|(k, v)| EndpointRow {
+                protocol: name,
+                endpoint: k.clone(),
+                count: v.count,
+                failed: v.failed,
+                p50_p99: (!v.lat.0.is_empty()).then(|| (v.lat.q(0.5), v.lat.q(0.99))),
+            }));
+        }
+        out
+    }
+
     /// A report listing `top` entries per table.
     pub fn new(top: usize) -> Self {
         Report {
