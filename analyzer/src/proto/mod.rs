@@ -9,6 +9,7 @@
 
 pub mod http1;
 pub mod inflate;
+pub mod redis;
 
 use crate::decode::Transport;
 
@@ -108,6 +109,9 @@ pub enum MatchKey {
     Fifo,
     /// By an identifier (DNS id, HTTP/2 stream id).
     Id(u64),
+    /// A request the protocol says gets no response (Redis commands under `CLIENT REPLY
+    /// OFF`): no response pairs with it, and its exchange is written as soon as it ends.
+    NoResponse,
 }
 
 /// What a parser reports.
@@ -252,7 +256,7 @@ pub struct Protocol {
 }
 
 /// Every protocol, in detection order. Adding a protocol: one module, one line here.
-pub static PROTOCOLS: &[&Protocol] = &[&http1::PROTOCOL];
+pub static PROTOCOLS: &[&Protocol] = &[&redis::PROTOCOL, &http1::PROTOCOL];
 
 /// Finds a protocol by name.
 pub fn by_name(name: &str) -> Option<&'static Protocol> {
