@@ -5,7 +5,8 @@
 //! response ends. FIFO keys pair a response with the oldest request that has no response yet
 //! (pipelining-aware); id keys pair by identifier. A response that starts before the oldest
 //! waiting request started cannot answer it and becomes an orphan, so a lost request does not
-//! shift every later pair. Everything left at the end is written as unmatched.
+//! shift every later pair. Requests keyed [`MatchKey::NoResponse`] are written as unanswered
+//! when they end. Everything left at the end is written as unmatched.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -140,6 +141,7 @@ impl Matcher {
                 .iter()
                 .find(|r| r.key == key && r.response.is_none())
                 .map(|r| r.id),
+            MatchKey::NoResponse => None,
         };
         match found {
             Some(id) => id,
@@ -192,6 +194,14 @@ impl Matcher {
                                 q.complete = complete;
                             }
                             r.fields.merge(fields);
+                            if r.key == MatchKey::NoResponse {
+                                let rid = r.id;
+                                if let Some(pos) = self.open.iter().position(|r| r.id == rid)
+                                    && let Some(r) = self.open.remove(pos)
+                                {
+                                    self.write(r, Outcome::NoResponse, stats, out);
+                                }
+                            }
                         }
                         None if id.is_some() => {
                             // Its exchange was already written (the response ended first).
@@ -414,6 +424,36 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].info_ts, Some(12));
         assert_eq!(out[0].fields.u64("info"), Some(100));
+    }
+
+    #[test]
+    fn requests_without_response_are_written_when_they_end() {
+        let mut ev = Vec::new();
+        ev.extend(req(10, 1));
+        ev.push(Event::RequestStart {
+            ts: 20,
+            key: MatchKey::NoResponse,
+            fields: f("req", 2),
+        });
+        ev.push(Event::RequestEnd {
+            ts: 21,
+            key: MatchKey::NoResponse,
+            fields: Fields::default(),
+            complete: true,
+        });
+        let mut m = Matcher::new("t", conn());
+        let mut st = MatchStats::default();
+        let mut out = Vec::new();
+        m.feed(&mut ev, &mut st, &mut out);
+        // Written at once, while the first request still waits.
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].depth, out[0].outcome), (2, Outcome::NoResponse));
+        assert_eq!(out[0].request.unwrap().end, Some(21));
+        // A response goes to the first request, never to the one that gets none.
+        let mut ev: Vec<Event> = resp(30, 1).into();
+        m.feed(&mut ev, &mut st, &mut out);
+        assert_eq!(out[1].fields.u64("req"), Some(1));
+        assert_eq!(out[1].outcome, Outcome::Complete);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The shared Zeek corpus (`../shared/corpus/zeek`): every trace, whatever its protocol, is
-//! analyzed without error, and every HTTP row Zeek logged is reproduced on every field that
-//! `conformance/score.py` compares.
+//! analyzed without error, and every HTTP and Redis row Zeek logged is reproduced on every
+//! field that `conformance/score.py` compares.
 //!
 //! Five expected logs (`261.*`) are `zeek-cut -m` output without the connection columns, so
 //! score.py cannot align any row with them (they score 0 there whatever we write). This test
@@ -122,4 +122,51 @@ fn every_http_row_zeek_logged_is_reproduced() {
         checked += expected.len();
     }
     assert_eq!(checked, 43);
+}
+
+const REDIS_FIELDS: &[&str] = &["cmd.name", "cmd.key", "cmd.value", "success", "reply.value"];
+
+/// Every Redis row Zeek logged is reproduced, per connection and in order. One exception:
+/// Zeek's excessive-pipelining test lowers `Redis::max_pending_commands` to 5 (the default
+/// is 10000), so Zeek drops the commands past the fifth and logs their replies without them;
+/// we keep the default behaviour and log every PING with its PONG.
+#[test]
+fn every_redis_row_zeek_logged_is_reproduced() {
+    let corpus = shared().join("corpus/zeek");
+    let mut checked = 0;
+    for c in cases().iter().filter(|c| c["proto"] == "redis") {
+        let name = c["name"].as_str().unwrap();
+        let expected = zeek_rows(
+            &std::fs::read_to_string(corpus.join(c["expected"].as_str().unwrap())).unwrap(),
+        );
+        let (out, d) = run_zeek(&corpus.join(c["trace"].as_str().unwrap()));
+        assert!(out.status.success(), "{name}");
+        let produced =
+            zeek_rows(&std::fs::read_to_string(d.path().join("redis.log")).unwrap_or_default());
+        let option_changed = name == "excessive-pipelining";
+        let fields: Vec<&str> = REDIS_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| !(option_changed && *f == "cmd.name"))
+            .collect();
+        let group = |rows: &[BTreeMap<String, String>]| {
+            let mut g: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
+            for r in rows {
+                g.entry(CONN.iter().map(|k| norm(r.get(*k))).collect())
+                    .or_default()
+                    .push(fields.iter().map(|k| norm(r.get(*k))).collect());
+            }
+            g
+        };
+        let (want, got) = (group(&expected), group(&produced));
+        for (conn, rows) in &want {
+            assert_eq!(got.get(conn), Some(rows), "{name}: connection {conn:?}");
+        }
+        if option_changed {
+            assert_eq!(produced.len(), 12);
+            assert!(produced.iter().all(|r| norm(r.get("cmd.name")) == "PING"));
+        }
+        checked += expected.len();
+    }
+    assert_eq!(checked, 45);
 }

@@ -21,6 +21,7 @@
 pub mod dns;
 pub mod http1;
 pub mod inflate;
+pub mod redis;
 
 use crate::decode::Transport;
 
@@ -122,6 +123,9 @@ pub enum MatchKey {
     Fifo,
     /// By an identifier (DNS id, HTTP/2 stream id).
     Id(u64),
+    /// A request the protocol says gets no response (Redis commands under `CLIENT REPLY
+    /// OFF`): no response pairs with it, and its exchange is written as soon as it ends.
+    NoResponse,
 }
 
 /// What a parser reports.
@@ -276,7 +280,7 @@ pub struct Protocol {
 }
 
 /// Every protocol, in detection order. Adding a protocol: one module, one line here.
-pub static PROTOCOLS: &[&Protocol] = &[&http1::PROTOCOL, &dns::PROTOCOL];
+pub static PROTOCOLS: &[&Protocol] = &[&redis::PROTOCOL, &http1::PROTOCOL, &dns::PROTOCOL];
 
 /// Finds a protocol by name.
 pub fn by_name(name: &str) -> Option<&'static Protocol> {
