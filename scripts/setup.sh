@@ -23,6 +23,7 @@ PACKAGES=(
     tshark tcpdump zstd ethtool iproute2 jq hyperfine time linux-perf
     # servers and clients the tests start
     nginx curl wrk python3 redis-server redis-tools dnsmasq-base bind9-dnsutils
+    postgresql postgresql-client openssl
     # the HTML report is checked in a headless browser
     chromium
     # eBPF toolchain (bpf-linker links LLVM 22 from bookworm-security)
@@ -41,7 +42,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
     # The packaged servers must not run as services: tests start their own instances.
-    for svc in nginx redis-server; do
+    for svc in nginx redis-server postgresql; do
         systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
     done
 fi

@@ -21,6 +21,7 @@
 pub mod dns;
 pub mod http1;
 pub mod inflate;
+pub mod postgresql;
 pub mod redis;
 
 use crate::decode::Transport;
@@ -280,7 +281,12 @@ pub struct Protocol {
 }
 
 /// Every protocol, in detection order. Adding a protocol: one module, one line here.
-pub static PROTOCOLS: &[&Protocol] = &[&redis::PROTOCOL, &http1::PROTOCOL, &dns::PROTOCOL];
+pub static PROTOCOLS: &[&Protocol] = &[
+    &redis::PROTOCOL,
+    &http1::PROTOCOL,
+    &dns::PROTOCOL,
+    &postgresql::PROTOCOL,
+];
 
 /// Finds a protocol by name.
 pub fn by_name(name: &str) -> Option<&'static Protocol> {
