@@ -23,6 +23,9 @@ PACKAGES=(
     tshark tcpdump zstd ethtool iproute2 jq hyperfine time linux-perf
     # servers and clients the tests start
     nginx curl wrk python3 redis-server redis-tools dnsmasq-base bind9-dnsutils
+    # HTTP/2 and gRPC fixture: nghttp (multiplexing client), Debian's grpcio and h2 for
+    # /usr/bin/python3 (the gRPC server and client, the h2c upgrade server)
+    nghttp2-client python3-grpcio python3-h2
     # eBPF toolchain (bpf-linker links LLVM 22 from bookworm-security)
     "llvm-$LLVM_MAJOR-dev" "libpolly-$LLVM_MAJOR-dev" libzstd-dev zlib1g-dev
 )
