@@ -26,6 +26,9 @@ PACKAGES=(
     postgresql postgresql-client openssl
     # the HTML report is checked in a headless browser
     chromium
+    # HTTP/2 and gRPC fixture: nghttp (multiplexing client), Debian's grpcio and h2 for
+    # /usr/bin/python3 (the gRPC server and client, the h2c upgrade server)
+    nghttp2-client python3-grpcio python3-h2
     # eBPF toolchain (bpf-linker links LLVM 22 from bookworm-security)
     "llvm-$LLVM_MAJOR-dev" "libpolly-$LLVM_MAJOR-dev" libzstd-dev zlib1g-dev
 )

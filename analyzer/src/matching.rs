@@ -154,6 +154,39 @@ impl Matcher {
         }
     }
 
+    /// The record a request end with `key` closes: the request in progress; with an id key,
+    /// the open request with that id (streams interleave: HTTP/2 ends requests in any order).
+    fn request_to_end(&mut self, key: MatchKey) -> Option<u64> {
+        let cur = self.req_in_progress;
+        let is_cur = |r: &Rec| Some(r.id) == cur && r.key == key;
+        if key == MatchKey::Fifo || self.open.iter().any(is_cur) {
+            return self.req_in_progress.take();
+        }
+        let id = self
+            .open
+            .iter()
+            .rev()
+            .find(|r| r.key == key && r.request.is_some_and(|q| q.end.is_none()))
+            .map(|r| r.id);
+        if id.is_some() && id == cur {
+            self.req_in_progress = None;
+        }
+        id
+    }
+
+    /// The record a response end with `key` closes (as [`Matcher::request_to_end`]).
+    fn response_to_end(&mut self, key: MatchKey) -> Option<u64> {
+        let cur = self.resp_in_progress;
+        let is_cur = |r: &Rec| Some(r.id) == cur && r.key == key;
+        if key == MatchKey::Fifo || self.open.iter().any(is_cur) {
+            return self.resp_in_progress.take();
+        }
+        self.open
+            .iter()
+            .find(|r| r.key == key && r.response.is_some_and(|s| s.end.is_none()))
+            .map(|r| r.id)
+    }
+
     /// Consumes parser events; completed exchanges go to `out`.
     pub fn feed(
         &mut self,
@@ -186,7 +219,7 @@ impl Matcher {
                     fields,
                     complete,
                 } => {
-                    let id = self.req_in_progress.take();
+                    let id = self.request_to_end(key);
                     match self.find(id) {
                         Some(r) => {
                             if let Some(q) = &mut r.request {
@@ -233,11 +266,11 @@ impl Matcher {
                 }
                 Event::ResponseEnd {
                     ts,
-                    key: _,
+                    key,
                     fields,
                     complete,
                 } => {
-                    let id = self.resp_in_progress.take();
+                    let id = self.response_to_end(key);
                     let Some(pos) = id.and_then(|id| self.open.iter().position(|r| r.id == id))
                     else {
                         continue;
@@ -454,6 +487,55 @@ mod tests {
         m.feed(&mut ev, &mut st, &mut out);
         assert_eq!(out[1].fields.u64("req"), Some(1));
         assert_eq!(out[1].outcome, Outcome::Complete);
+    }
+
+    #[test]
+    fn id_keys_end_their_own_records_when_interleaved() {
+        let id = MatchKey::Id;
+        let start = |ts, k| Event::RequestStart {
+            ts,
+            key: id(k),
+            fields: f("req", k),
+        };
+        let req_end = |ts, k| Event::RequestEnd {
+            ts,
+            key: id(k),
+            fields: f("req_len", k * 10),
+            complete: true,
+        };
+        let resp = |ts, k| Event::ResponseStart {
+            ts,
+            key: id(k),
+            fields: f("resp", k),
+        };
+        let resp_end = |ts, k| Event::ResponseEnd {
+            ts,
+            key: id(k),
+            fields: f("resp_len", k * 100),
+            complete: true,
+        };
+        // Streams 1 and 3 open; their requests, then responses, end in the other order.
+        let ev = vec![
+            start(1, 1),
+            start(2, 3),
+            req_end(3, 3),
+            req_end(4, 1),
+            resp(5, 1),
+            resp(6, 3),
+            resp_end(7, 3),
+            resp_end(8, 1),
+        ];
+        let (out, st) = run(ev);
+        assert_eq!(st.complete, 2);
+        for x in &out {
+            let k = x.fields.u64("req").unwrap();
+            assert_eq!(x.fields.u64("resp"), Some(k));
+            assert_eq!(x.fields.u64("req_len"), Some(k * 10));
+            assert_eq!(x.fields.u64("resp_len"), Some(k * 100));
+        }
+        assert_eq!(out[0].fields.u64("req"), Some(3));
+        assert_eq!(out[0].request.unwrap().end, Some(3));
+        assert_eq!(out[1].response.unwrap().end, Some(8));
     }
 
     #[test]

@@ -252,6 +252,25 @@ impl Session {
             &mut ctx.exchanges,
         );
         let st = parser.state();
+        // The protocol changed in-band: the old matcher writes what it still holds, the new
+        // protocol's parser and matcher take the rest of the connection.
+        if st == ParserState::Finished
+            && let Some(h) = parser.handover()
+        {
+            matcher.finish(&mut ctx.stats.matching, &mut ctx.exchanges);
+            *ctx.stats.protocols.entry(h.proto.name).or_default() += 1;
+            let mut parser = h.parser;
+            if let Some((dir, ts, bytes)) = &h.rest {
+                parser.data(*dir, *ts, bytes, &mut ctx.emitter);
+            }
+            self.l7 = L7::Active {
+                proto: h.proto,
+                parser,
+                matcher: Matcher::new(h.proto.name, self.info.clone()),
+            };
+            self.after_parser(ctx);
+            return;
+        }
         if st != ParserState::Active {
             if st == ParserState::GaveUp {
                 ctx.stats.gave_up += 1;

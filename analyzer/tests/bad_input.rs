@@ -156,30 +156,33 @@ impl Sink for Count {
     }
 }
 
-/// Thousands of corrupted variants of a real capture: each is analyzed or refused, nothing
-/// panics (a panic fails this test).
+/// Thousands of corrupted variants of real captures (HTTP/1; HTTP/2 and gRPC, where mutated
+/// bytes land in frame headers, HPACK blocks and gRPC framing): each is analyzed or refused,
+/// nothing panics (a panic fails this test).
 #[test]
 fn mutated_captures_never_panic() {
-    let base = std::fs::read(fixture("http-nginx-curl.pcap")).unwrap();
-    let d = tmp();
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    for i in 0..300 {
-        let mut m = base.clone();
-        for _ in 0..(1 + next() % 40) {
-            let at = 24 + (next() as usize) % (m.len() - 24);
-            m[at] = next() as u8;
+    for name in ["http-nginx-curl.pcap", "http2-grpc.pcap"] {
+        let base = std::fs::read(fixture(name)).unwrap();
+        let d = tmp();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..300 {
+            let mut m = base.clone();
+            for _ in 0..(1 + next() % 40) {
+                let at = 24 + (next() as usize) % (m.len() - 24);
+                m[at] = next() as u8;
+            }
+            if i % 10 == 0 {
+                m.truncate(24 + (next() as usize) % (m.len() - 24));
+            }
+            let f = write(d.path(), "m.pcap", &m);
+            let mut sink = Count(0);
+            let _ = juno_analyze::analyze(&[f], &Config::default(), &mut sink);
         }
-        if i % 10 == 0 {
-            m.truncate(24 + (next() as usize) % (m.len() - 24));
-        }
-        let f = write(d.path(), "m.pcap", &m);
-        let mut sink = Count(0);
-        let _ = juno_analyze::analyze(&[f], &Config::default(), &mut sink);
     }
 }

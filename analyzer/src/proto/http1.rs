@@ -16,6 +16,9 @@
 //!   request has no body and a response runs, line by line, to the end of the connection.
 //!   Body lengths are decoded lengths (de-chunked, and inflated for gzip/deflate).
 //! - 1xx responses are interim; 101 and a 2xx answer to CONNECT end HTTP on the connection.
+//!   A 101 with `Upgrade: h2c` to a request that asked for it hands the rest of the
+//!   connection to the HTTP/2 parser ([`super::http2::after_upgrade`]), the request becoming
+//!   stream 1 there.
 //! - A gap inside a body of known length is counted as body and parsing goes on; any other
 //!   gap ends the message in progress and the direction resynchronises on the next line that
 //!   is a request line (or status line).
@@ -26,10 +29,11 @@ use std::collections::VecDeque;
 
 use memchr::memchr2;
 
+use super::http2;
 use super::inflate::{Coding, Inflater};
 use super::{
-    Dir, Emitter, Event, Fields, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, Ts,
-    Value,
+    Dir, Emitter, Event, Fields, Handover, MatchKey, Parser, ParserState, Probe, ProbeInput,
+    Protocol, Ts, Value,
 };
 use crate::decode::Transport;
 use crate::exchange::{Exchange, Summary};
@@ -494,6 +498,8 @@ struct Headers {
     content_encoding: Option<Vec<u8>>,
     content_range: Option<Vec<u8>>,
     connection: Option<Vec<u8>>,
+    upgrade: Option<Vec<u8>>,
+    http2_settings: Option<Vec<u8>>,
     count: usize,
     bytes: usize,
 }
@@ -507,11 +513,14 @@ enum Kind {
 #[derive(Debug)]
 struct Msg {
     kind: Kind,
+    start: Ts,
     last: Ts,
     version: (u8, u8),
     http09: bool,
     /// Request: method; response: the method of the request it answers.
     method: Vec<u8>,
+    /// Request: the target (kept for an upgrade to HTTP/2, where it becomes stream 1's).
+    uri: Vec<u8>,
     code: u16,
     h: Headers,
     /// The header line being assembled (continuations are appended).
@@ -526,10 +535,12 @@ impl Msg {
     fn new(kind: Kind, start: Ts) -> Self {
         Msg {
             kind,
+            start,
             last: start,
             version: (1, 1),
             http09: false,
             method: Vec::new(),
+            uri: Vec::new(),
             code: 0,
             h: Headers::default(),
             pending: None,
@@ -621,6 +632,8 @@ impl Default for Side {
 struct Pending {
     method: Vec<u8>,
     http09: bool,
+    /// The request asked to upgrade to h2c: what HTTP/2 needs of it if the server agrees.
+    h2c: Option<Box<http2::Upgrade>>,
 }
 
 /// The HTTP/1.x parser for one connection.
@@ -633,6 +646,14 @@ pub struct Http {
     connection_close: bool,
     bytes: u64,
     state: Option<ParserState>,
+    /// The parser for the rest of the connection after an upgrade to h2c.
+    handover: Option<Handover>,
+}
+
+/// Whether a comma-separated header value lists `token`.
+fn has_token(v: &[u8], token: &[u8]) -> bool {
+    v.split(|&c| c == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 const KEY: MatchKey = MatchKey::Fifo;
@@ -755,7 +776,9 @@ impl Http {
                 self.pending.push_back(Pending {
                     method: r.method.clone(),
                     http09: m.http09,
+                    h2c: None,
                 });
+                m.uri = r.uri.clone();
                 let mut f = Fields::default();
                 f.set("method", Value::Text(r.method));
                 f.set("uri", Value::Text(r.uri));
@@ -929,6 +952,16 @@ impl Http {
             }
             let connect = m.method.eq_ignore_ascii_case(b"CONNECT") && (200..300).contains(&code);
             if code == 101 || connect {
+                let h2c =
+                    code == 101 && m.h.upgrade.as_deref().is_some_and(|u| has_token(u, b"h2c"));
+                let skip_lf = self.sides[di].skip_lf;
+                if let Some(mut up) = h2c
+                    .then(|| self.pending.front_mut().and_then(|p| p.h2c.take()))
+                    .flatten()
+                {
+                    up.server_skip_lf = skip_lf;
+                    self.handover = Some(http2::after_upgrade(*up));
+                }
                 self.message_done(dir, ts, true, out);
                 self.finished();
                 return;
@@ -1023,6 +1056,22 @@ impl Http {
                     f.set("request_content_type", Value::Text(v));
                 }
                 f.set("request_body_len", Value::U64(body_len));
+                if m.h.upgrade.as_deref().is_some_and(|u| has_token(u, b"h2c"))
+                    && let Some(p) = self.pending.back_mut()
+                {
+                    let mut all = Fields::default();
+                    all.set("method", Value::Text(m.method.clone()));
+                    all.set("uri", Value::Text(std::mem::take(&mut m.uri)));
+                    all.set("request_version", version_text(m.version));
+                    all.merge(f.clone());
+                    p.h2c = Some(Box::new(http2::Upgrade {
+                        start: m.start,
+                        end,
+                        fields: all,
+                        settings: m.h.http2_settings.take(),
+                        server_skip_lf: false,
+                    }));
+                }
                 out.emit(Event::RequestEnd {
                     ts: end,
                     key: KEY,
@@ -1056,7 +1105,16 @@ impl Http {
             }
             let state = self.sides[di].state;
             match state {
-                State::Done => return,
+                State::Done => {
+                    // What follows the 101 that handed the connection over is the new
+                    // protocol's.
+                    if let Some(h) = self.handover.as_mut()
+                        && h.rest.is_none()
+                    {
+                        h.rest = Some((dir, ts, data.to_vec()));
+                    }
+                    return;
+                }
                 State::Raw => {
                     if let Some(m) = self.sides[di].msg.as_mut() {
                         m.body(data);
@@ -1226,6 +1284,8 @@ fn apply_header(m: &mut Msg, line: &[u8], out: &mut Emitter) {
         b"content-encoding" => m.h.content_encoding = Some(value.to_vec()),
         b"content-range" => m.h.content_range = Some(value.to_vec()),
         b"connection" => m.h.connection = Some(value.to_vec()),
+        b"upgrade" => m.h.upgrade = Some(value.to_vec()),
+        b"http2-settings" if is_req => m.h.http2_settings = Some(value.to_vec()),
         _ => {}
     }
 }
@@ -1315,6 +1375,10 @@ impl Parser for Http {
 
     fn state(&self) -> ParserState {
         self.state.unwrap_or(ParserState::Active)
+    }
+
+    fn handover(&mut self) -> Option<Handover> {
+        self.handover.take()
     }
 }
 

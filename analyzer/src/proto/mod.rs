@@ -20,6 +20,7 @@
 
 pub mod dns;
 pub mod http1;
+pub mod http2;
 pub mod inflate;
 pub mod postgresql;
 pub mod redis;
@@ -224,6 +225,32 @@ pub trait Parser: Send {
     fn end(&mut self, dir: Dir, ts: Ts, out: &mut Emitter);
     /// Whether the parser still wants data.
     fn state(&self) -> ParserState;
+    /// Once the parser is [`ParserState::Finished`]: another protocol's parser for the rest
+    /// of the connection, when the protocol changed in-band (HTTP/1 `Upgrade: h2c` and 101).
+    /// Taken once; the default is none (the connection is only counted from then on).
+    fn handover(&mut self) -> Option<Handover> {
+        None
+    }
+}
+
+/// The rest of a connection, handed from one protocol's parser to another's.
+pub struct Handover {
+    /// The protocol the connection continues in.
+    pub proto: &'static Protocol,
+    /// Its parser, already set up with what the old protocol negotiated.
+    pub parser: Box<dyn Parser>,
+    /// Bytes that arrived after the old protocol's last message in the `data` call that
+    /// ended it (direction as the parser sees it, and their time): the new parser's first.
+    pub rest: Option<(Dir, Ts, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Handover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handover")
+            .field("proto", &self.proto.name)
+            .field("rest", &self.rest.as_ref().map(|(d, t, b)| (d, t, b.len())))
+            .finish()
+    }
 }
 
 /// What a probe concludes from a connection's first bytes.
@@ -286,6 +313,7 @@ pub static PROTOCOLS: &[&Protocol] = &[
     &http1::PROTOCOL,
     &dns::PROTOCOL,
     &postgresql::PROTOCOL,
+    &http2::PROTOCOL,
 ];
 
 /// Finds a protocol by name.
