@@ -152,7 +152,7 @@ fn record(a: RecordArgs) -> Result<()> {
         socket_ring: ring,
         cgroups: cgroup_ids,
         ports: a.ports.clone(),
-        cidrs,
+        cidrs: cidrs.clone(),
     })?;
     for (hook, why) in &kernel.unavailable {
         log(format!(
@@ -202,7 +202,11 @@ fn record(a: RecordArgs) -> Result<()> {
         rec.iface_change(Change::Up(i));
     }
     if !a.no_sockets {
-        rec.existing(&node::existing_connections(100_000));
+        let conns: Vec<_> = node::existing_connections(100_000)
+            .into_iter()
+            .filter(|c| node::existing_wanted(c, &a.cgroups, &a.ports, &cidrs))
+            .collect();
+        rec.existing(&conns);
     }
     log(format!(
         "recording into {} as node {node_name} (packets: {}, socket events: {})",

@@ -433,3 +433,100 @@ mod tests {
         assert_eq!(idx.path(id).as_deref(), Some(path.as_str()));
     }
 }
+
+/// Whether `ip` is in the network `net`/`len`.
+pub fn in_cidr(ip: std::net::IpAddr, (net, len): (std::net::IpAddr, u8)) -> bool {
+    use std::net::IpAddr;
+    let (a, b, bits): (u128, u128, u32) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a).into(), u32::from(b).into(), 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    let len = u32::from(len).min(bits);
+    if len == 0 {
+        return true;
+    }
+    let shift = bits - len;
+    (a >> shift) == (b >> shift)
+}
+
+/// Whether a connection found in /proc passes the same filters the kernel programs apply to
+/// socket events: cgroups (the process's cgroup or one below it), ports and networks.
+pub fn existing_wanted(
+    c: &ExistingConn,
+    cgroups: &[String],
+    ports: &[u16],
+    cidrs: &[(std::net::IpAddr, u8)],
+) -> bool {
+    if !cgroups.is_empty() {
+        let Some(cg) = &c.cgroup else { return false };
+        let inside = cgroups.iter().any(|f| {
+            let f = format!("/{}", f.trim_matches('/'));
+            f == "/" || *cg == f || cg.starts_with(&format!("{f}/"))
+        });
+        if !inside {
+            return false;
+        }
+    }
+    if !ports.is_empty()
+        && !ports
+            .iter()
+            .any(|p| *p == c.local.port() || *p == c.remote.port())
+    {
+        return false;
+    }
+    if !cidrs.is_empty()
+        && !cidrs
+            .iter()
+            .any(|n| in_cidr(c.local.ip(), *n) || in_cidr(c.remote.ip(), *n))
+    {
+        return false;
+    }
+    true
+}
+
+#[cfg(test)]
+mod filter_tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
+    use super::*;
+
+    fn conn(cgroup: Option<&str>, local: &str, remote: &str) -> ExistingConn {
+        ExistingConn {
+            pid: 1,
+            comm: "x".into(),
+            cgroup: cgroup.map(Into::into),
+            netns: 1,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn existing_connections_pass_the_socket_filters() {
+        let c = conn(
+            Some("/kubepods.slice/kubepods-pod1.slice/cri-containerd-ab.scope"),
+            "10.1.0.5:43210",
+            "10.96.0.10:5432",
+        );
+        assert!(existing_wanted(&c, &[], &[], &[]));
+        assert!(existing_wanted(&c, &["/kubepods.slice".into()], &[], &[]));
+        assert!(existing_wanted(&c, &["kubepods.slice/".into()], &[], &[]));
+        assert!(!existing_wanted(&c, &["/kubepods".into()], &[], &[]));
+        assert!(!existing_wanted(&c, &["/system.slice".into()], &[], &[]));
+        assert!(!existing_wanted(
+            &conn(None, "1.1.1.1:1", "2.2.2.2:2"),
+            &["/a".into()],
+            &[],
+            &[]
+        ));
+        assert!(existing_wanted(&c, &[], &[5432], &[]));
+        assert!(!existing_wanted(&c, &[], &[80], &[]));
+        let net = |s: &str, l| (s.parse().unwrap(), l);
+        assert!(existing_wanted(&c, &[], &[], &[net("10.96.0.0", 12)]));
+        assert!(!existing_wanted(&c, &[], &[], &[net("192.168.0.0", 16)]));
+        assert!(in_cidr("fd00::1".parse().unwrap(), net("fd00::", 8)));
+        assert!(!in_cidr("fd00::1".parse().unwrap(), net("10.0.0.0", 8)));
+        assert!(in_cidr("8.8.8.8".parse().unwrap(), net("0.0.0.0", 0)));
+    }
+}

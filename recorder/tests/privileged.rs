@@ -511,13 +511,13 @@ fn rotation_retention_and_seal_on_demand_hold_under_traffic() {
         !sealed(&out).is_empty()
     });
     // Incompressible traffic, well over the retention limit.
-    std::fs::write(
-        tmp.path().join("www/rand.bin"),
-        (0..400_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect::<Vec<u8>>(),
+    let mut rand = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open("/dev/urandom").unwrap(), 400_000),
+        &mut rand,
     )
     .unwrap();
+    std::fs::write(tmp.path().join("www/rand.bin"), rand).unwrap();
     for _ in 0..40 {
         sh(&format!(
             "curl -s -o /dev/null http://{}/rand.bin",
@@ -609,6 +609,20 @@ fn the_cgroup_filter_keeps_processes_in_a_cgroup_and_the_cgroups_created_under_i
     let root = juno_record::node::cgroup_root();
     let parent = Cgroup(root.join(&name));
     std::fs::create_dir(&parent.0).unwrap();
+    // A connection outside the cgroup that predates the recorder: its /proc entry must be
+    // filtered like the kernel filters socket events.
+    let mut idle = Server(
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!("exec 3<>/dev/tcp/{}/80; sleep 30", pod.addr))
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        idle.0.try_wait().unwrap().is_none(),
+        "the idle connection failed"
+    );
     let out = tmp.path().join("archives");
     let rec = Recorder::start(
         &out,
