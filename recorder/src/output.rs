@@ -199,12 +199,18 @@ impl Output {
         let written = Arc::new(AtomicU64::new(0));
         let wcfg = cfg.clone();
         let wcount = written.clone();
+        // Uncompressed bytes of frames handed to the writer and not yet written: counted
+        // against the file size so that rotation does not overshoot while the writer is
+        // behind (they are counted as if incompressible: a file may be sealed early, by at
+        // most the writer's queue, never late).
+        let queued = Arc::new(AtomicU64::new(0));
+        let wqueued = queued.clone();
         let writer = std::thread::Builder::new()
             .name("juno-writer".into())
-            .spawn(move || writer_loop(wcfg, wrx, wcount))?;
+            .spawn(move || writer_loop(wcfg, wrx, wcount, wqueued))?;
         let encoder = std::thread::Builder::new()
             .name("juno-encoder".into())
-            .spawn(move || Encoder::new(cfg, wtx, written).run(rx, btx))?;
+            .spawn(move || Encoder::new(cfg, wtx, written, queued).run(rx, btx))?;
         Ok(Output {
             tx,
             recycled: brx,
@@ -264,6 +270,7 @@ struct Encoder {
     cfg: OutputConfig,
     wtx: Sender<ToWriter>,
     written: Arc<AtomicU64>,
+    queued: Arc<AtomicU64>,
     ifaces: BTreeMap<u32, (Iface, Option<String>)>,
     counters: BTreeMap<u32, (u64, u64)>,
     file: Option<OpenFile>,
@@ -272,11 +279,17 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn new(cfg: OutputConfig, wtx: Sender<ToWriter>, written: Arc<AtomicU64>) -> Self {
+    fn new(
+        cfg: OutputConfig,
+        wtx: Sender<ToWriter>,
+        written: Arc<AtomicU64>,
+        queued: Arc<AtomicU64>,
+    ) -> Self {
         Encoder {
             cfg,
             wtx,
             written,
+            queued,
             ifaces: BTreeMap::new(),
             counters: BTreeMap::new(),
             file: None,
@@ -320,6 +333,8 @@ impl Encoder {
             if let Some(file) = &mut self.file {
                 file.last_cut = Instant::now();
             }
+            self.queued
+                .fetch_add(f.content.len() as u64, Ordering::Relaxed);
             self.send(ToWriter::Frame(f))?;
         }
         Ok(())
@@ -495,7 +510,9 @@ impl Encoder {
             .file
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("no open file"))?;
-        let size = self.written.load(Ordering::Relaxed) + file.enc.pending_len() as u64 / 4;
+        let size = self.written.load(Ordering::Relaxed)
+            + self.queued.load(Ordering::Relaxed)
+            + file.enc.pending_len() as u64 / 4;
         if size >= self.cfg.max_file_size || file.started.elapsed() >= self.cfg.rotate_every {
             self.seal()?;
         }
@@ -562,6 +579,7 @@ fn writer_loop(
     cfg: OutputConfig,
     rx: Receiver<ToWriter>,
     written: Arc<AtomicU64>,
+    queued: Arc<AtomicU64>,
 ) -> Result<OutputReport> {
     let mut report = OutputReport::default();
     let mut file: Option<(PathBuf, File)> = None;
@@ -578,6 +596,7 @@ fn writer_loop(
                 file = Some((path, f));
             }
             ToWriter::Frame(frame) => {
+                queued.fetch_sub(frame.content.len() as u64, Ordering::Relaxed);
                 let Some((path, f)) = &mut file else { continue };
                 buf.clear();
                 frame.compress_into(&mut compressor, &mut buf)?;
