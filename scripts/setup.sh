@@ -23,6 +23,7 @@ PACKAGES=(
     tshark tcpdump zstd ethtool iproute2 jq hyperfine time linux-perf
     # servers and clients the tests start
     nginx curl wrk python3 redis-server redis-tools dnsmasq-base bind9-dnsutils
+    mariadb-server mariadb-client mariadb-test
     # eBPF toolchain (bpf-linker links LLVM 22 from bookworm-security)
     "llvm-$LLVM_MAJOR-dev" "libpolly-$LLVM_MAJOR-dev" libzstd-dev zlib1g-dev
 )
@@ -39,7 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
     # The packaged servers must not run as services: tests start their own instances.
-    for svc in nginx redis-server; do
+    for svc in nginx redis-server mariadb; do
         systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
     done
 fi

@@ -21,6 +21,7 @@
 pub mod dns;
 pub mod http1;
 pub mod inflate;
+pub mod mysql;
 
 use crate::decode::Transport;
 
@@ -276,7 +277,7 @@ pub struct Protocol {
 }
 
 /// Every protocol, in detection order. Adding a protocol: one module, one line here.
-pub static PROTOCOLS: &[&Protocol] = &[&http1::PROTOCOL, &dns::PROTOCOL];
+pub static PROTOCOLS: &[&Protocol] = &[&http1::PROTOCOL, &dns::PROTOCOL, &mysql::PROTOCOL];
 
 /// Finds a protocol by name.
 pub fn by_name(name: &str) -> Option<&'static Protocol> {
