@@ -29,6 +29,7 @@ PACKAGES=(
     # HTTP/2 and gRPC fixture: nghttp (multiplexing client), Debian's grpcio and h2 for
     # /usr/bin/python3 (the gRPC server and client, the h2c upgrade server)
     nghttp2-client python3-grpcio python3-h2
+    mariadb-server mariadb-client mariadb-test
     # eBPF toolchain (bpf-linker links LLVM 22 from bookworm-security)
     "llvm-$LLVM_MAJOR-dev" "libpolly-$LLVM_MAJOR-dev" libzstd-dev zlib1g-dev
 )
@@ -45,7 +46,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
     # The packaged servers must not run as services: tests start their own instances.
-    for svc in nginx redis-server postgresql; do
+    for svc in nginx redis-server postgresql mariadb; do
         systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
     done
 fi

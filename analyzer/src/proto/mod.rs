@@ -22,6 +22,7 @@ pub mod dns;
 pub mod http1;
 pub mod http2;
 pub mod inflate;
+pub mod mysql;
 pub mod postgresql;
 pub mod redis;
 
@@ -314,6 +315,7 @@ pub static PROTOCOLS: &[&Protocol] = &[
     &dns::PROTOCOL,
     &postgresql::PROTOCOL,
     &http2::PROTOCOL,
+    &mysql::PROTOCOL,
 ];
 
 /// Finds a protocol by name.
