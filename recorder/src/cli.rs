@@ -115,6 +115,14 @@ pub struct RecordArgs {
     /// Size of each eBPF ring buffer (packets, socket events).
     #[arg(long, value_parser = parse_size, default_value = "8MiB")]
     pub ring_size: u64,
+    /// Kubernetes API access from this kubeconfig (its current context) instead of the pod's
+    /// ServiceAccount.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_kube")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Do not read pods, workloads and services from the Kubernetes API (by default they are
+    /// read when the recorder runs in a pod with a ServiceAccount, or with --kubeconfig).
+    #[arg(long)]
+    pub no_kube: bool,
 }
 
 /// Parses `ADDR/LEN`.
@@ -151,6 +159,20 @@ mod tests {
         assert!(parse_size("99999999999999999999T").is_err());
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn kubernetes_flags() {
+        let a = Cli::try_parse_from(["juno-record", "--kubeconfig", "/etc/kc"]).unwrap();
+        assert_eq!(a.record.kubeconfig, Some(PathBuf::from("/etc/kc")));
+        assert!(!a.record.no_kube);
+        assert!(
+            Cli::try_parse_from(["juno-record", "--no-kube"])
+                .unwrap()
+                .record
+                .no_kube
+        );
+        assert!(Cli::try_parse_from(["juno-record", "--no-kube", "--kubeconfig", "/k"]).is_err());
     }
 
     #[test]

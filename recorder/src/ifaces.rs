@@ -6,6 +6,7 @@
 //! instead (any kind of interface).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use anyhow::{Context, Result, bail};
 use netlink_packet_core::{
@@ -13,6 +14,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use regex::Regex;
 
@@ -29,6 +31,15 @@ pub struct Iface {
     pub peer_ifindex: Option<u32>,
     /// Namespace id of the peer (as the recorder's namespace numbers it), for veths.
     pub peer_netnsid: Option<i32>,
+}
+
+/// Who owns a captured interface, as a metadata source (Kubernetes) tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfaceOwner {
+    /// The Interface Description (`if_description`), e.g. `pod default/web-0`.
+    pub description: String,
+    /// The pod's uid, for the interface's metadata (`InterfaceMeta::pod_uid`).
+    pub pod_uid: Option<String>,
 }
 
 /// A change of the interface set.
@@ -116,30 +127,93 @@ fn parse_messages(buf: &[u8], out: &mut Vec<Change>) -> Result<bool> {
     Ok(done)
 }
 
-/// Lists the interfaces of this network namespace.
-pub fn list() -> Result<Vec<Iface>> {
+/// Sends one dump request and feeds each reply datagram to `parse` until it reports the end.
+fn dump(req: RouteNetlinkMessage, mut parse: impl FnMut(&[u8]) -> Result<bool>) -> Result<()> {
     let mut sock = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
     sock.bind_auto().context("netlink bind")?;
     sock.connect(&SocketAddr::new(0, 0))
         .context("netlink connect")?;
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let mut req = NetlinkMessage::new(
-        header,
-        NetlinkPayload::from(RouteNetlinkMessage::GetLink(LinkMessage::default())),
-    );
+    let mut req = NetlinkMessage::new(header, NetlinkPayload::from(req));
     req.finalize();
     let mut buf = vec![0u8; req.buffer_len()];
     req.serialize(&mut buf);
     sock.send(&buf, 0).context("netlink send")?;
-    let mut changes = Vec::new();
     let mut rbuf = vec![0u8; 1 << 16];
     loop {
         let n = sock.recv(&mut &mut rbuf[..], 0).context("netlink recv")?;
-        if parse_messages(&rbuf[..n], &mut changes)? || n == 0 {
-            break;
+        if parse(&rbuf[..n])? || n == 0 {
+            return Ok(());
         }
     }
+}
+
+/// Host routes (a single address, `/32` or `/128`, unicast) out of an interface, from
+/// netlink route messages: `(ifindex, address)`. Returns whether the dump ended.
+fn parse_routes(buf: &[u8], out: &mut Vec<(u32, IpAddr)>) -> Result<bool> {
+    let mut off = 0;
+    while off < buf.len() {
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..])
+            .context("bad netlink message")?;
+        let len = msg.header.length as usize;
+        match msg.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)) => {
+                if let Some(r) = host_route(&m) {
+                    out.push(r);
+                }
+            }
+            NetlinkPayload::Done(_) => return Ok(true),
+            NetlinkPayload::Error(e) => bail!("netlink error: {e:?}"),
+            _ => {}
+        }
+        if len == 0 {
+            break;
+        }
+        off += len;
+    }
+    Ok(false)
+}
+
+fn host_route(m: &RouteMessage) -> Option<(u32, IpAddr)> {
+    if m.header.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut dst = None;
+    let mut oif = None;
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = Some(IpAddr::V4(*a)),
+            RouteAttribute::Destination(RouteAddress::Inet6(a)) => dst = Some(IpAddr::V6(*a)),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            _ => {}
+        }
+    }
+    let dst = dst?;
+    let full = if dst.is_ipv4() { 32 } else { 128 };
+    (m.header.destination_prefix_length == full).then_some((oif?, dst))
+}
+
+/// The host routes of this network namespace, `(ifindex, address)`: most CNI plugins
+/// (Calico, Cilium in legacy host routing, kindnet and the ptp plugin, the AWS VPC CNI) route
+/// each pod's address to the host side of its veth this way, which is how the Kubernetes
+/// source tells a veth's pod. Bridge-based plugins (flannel, bridge) route a whole subnet to
+/// the bridge instead: no veth is named by this.
+pub fn host_routes() -> Result<Vec<(u32, IpAddr)>> {
+    let mut out = Vec::new();
+    dump(
+        RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+        |b| parse_routes(b, &mut out),
+    )?;
+    Ok(out)
+}
+
+/// Lists the interfaces of this network namespace.
+pub fn list() -> Result<Vec<Iface>> {
+    let mut changes = Vec::new();
+    dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), |b| {
+        parse_messages(b, &mut changes)
+    })?;
     Ok(changes
         .into_iter()
         .filter_map(|c| match c {
@@ -276,6 +350,75 @@ mod tests {
         let mut t = Table::new(Selector::Name(Regex::new("^cali").unwrap()));
         assert!(t.apply(Change::Up(veth(7, "cali123"))).is_some());
         assert!(t.apply(Change::Up(veth(8, "vethxyz"))).is_none());
+    }
+
+    #[test]
+    fn host_routes_from_route_messages() {
+        use netlink_packet_route::AddressFamily;
+        let route = |kind, fam, len, dst: &str, oif| {
+            let mut m = RouteMessage::default();
+            m.header.kind = kind;
+            m.header.address_family = fam;
+            m.header.destination_prefix_length = len;
+            m.attributes.push(RouteAttribute::Destination(
+                dst.parse::<IpAddr>().unwrap().into(),
+            ));
+            m.attributes.push(RouteAttribute::Oif(oif));
+            let mut msg = NetlinkMessage::new(
+                NetlinkHeader::default(),
+                NetlinkPayload::from(RouteNetlinkMessage::NewRoute(m)),
+            );
+            msg.finalize();
+            let mut b = vec![0u8; msg.buffer_len()];
+            msg.serialize(&mut b);
+            b
+        };
+        let mut buf = Vec::new();
+        // Calico: 10.244.1.7 dev cali1234 scope link; an IPv6 pod route; a subnet route via
+        // a bridge and a local address, neither of which names a pod.
+        buf.extend(route(
+            RouteType::Unicast,
+            AddressFamily::Inet,
+            32,
+            "10.244.1.7",
+            12,
+        ));
+        buf.extend(route(
+            RouteType::Unicast,
+            AddressFamily::Inet6,
+            128,
+            "fd00::7",
+            12,
+        ));
+        buf.extend(route(
+            RouteType::Unicast,
+            AddressFamily::Inet,
+            24,
+            "10.244.2.0",
+            3,
+        ));
+        buf.extend(route(
+            RouteType::Local,
+            AddressFamily::Inet,
+            32,
+            "10.244.1.1",
+            3,
+        ));
+        let mut out = Vec::new();
+        assert!(!parse_routes(&buf, &mut out).unwrap());
+        assert_eq!(
+            out,
+            vec![
+                (12, "10.244.1.7".parse().unwrap()),
+                (12, "fd00::7".parse().unwrap())
+            ]
+        );
+    }
+
+    /// On this machine: the route dump works without privileges.
+    #[test]
+    fn dumps_this_namespace_routes() {
+        host_routes().unwrap();
     }
 
     /// On this machine: the loopback interface is listed.

@@ -4,13 +4,16 @@
 //! Layout: [`kernel`] is the OS boundary (behind the [`kernel::Kernel`] trait); [`recorder`]
 //! the event loop; [`output`] encoding, compression, rotation and retention; [`ifaces`]
 //! following interfaces over rtnetlink; [`node`] what the node shows (containers from cgroup
-//! paths, connections that predate the recorder); [`btf`] kernel structure offsets; [`cli`]
-//! the command line.
+//! paths, connections that predate the recorder); [`kube`] pods, workloads and services from
+//! the Kubernetes API; [`meta`] the seam through which metadata reaches the loop and the
+//! snapshot; [`btf`] kernel structure offsets; [`cli`] the command line.
 
 pub mod btf;
 pub mod cli;
 pub mod ifaces;
 pub mod kernel;
+pub mod kube;
+pub mod meta;
 pub mod node;
 pub mod output;
 pub mod recorder;

@@ -13,6 +13,7 @@ use juno_common::{Config, counter, flags};
 use juno_record::cli::{Cli, Cmd, RecordArgs, parse_cidr};
 use juno_record::ifaces::{self, Change, Selector, Table};
 use juno_record::kernel::{AyaKernel, KernelOptions};
+use juno_record::kube::{ApiConfig, KubeSource, Limits, Options};
 use juno_record::log;
 use juno_record::node::{self, CgroupIndex};
 use juno_record::output::{Output, OutputConfig};
@@ -103,6 +104,8 @@ fn record(a: RecordArgs) -> Result<()> {
         }
         None => Selector::Veths,
     };
+    // An explicit --kubeconfig that cannot be used fails here, before anything is loaded.
+    let kube_config = ApiConfig::from_flags(a.no_kube, a.kubeconfig.clone()).load()?;
     preflight()?;
     let offsets = juno_record::btf::Btf::from_sys_fs()?
         .offsets()
@@ -198,6 +201,21 @@ fn record(a: RecordArgs) -> Result<()> {
         snapshot,
     );
     rec.set_recycler(output.recycled.clone());
+    let kube = match kube_config {
+        Some(c) => {
+            let k = KubeSource::start(
+                c,
+                Options {
+                    node: node_name.clone(),
+                    limits: Limits::default(),
+                },
+            )?;
+            rec.set_metadata(k.records.clone());
+            rec.set_describer(k.describer());
+            Some(k)
+        }
+        None => None,
+    };
     for i in ifaces::list()? {
         rec.iface_change(Change::Up(i));
     }
@@ -227,6 +245,10 @@ fn record(a: RecordArgs) -> Result<()> {
         log(format!("could not capture on {iface}: {why}"));
     }
     drop(rec);
+    if let Some(k) = kube {
+        log(format!("kubernetes: {}", k.stats.summary()));
+        k.stop();
+    }
     let out = output.finish()?;
     let _ = std::fs::remove_file(out_dir.join(PID_FILE));
     let k = |i: u32| report.kernel[i as usize];

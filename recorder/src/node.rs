@@ -1,8 +1,8 @@
 //! What the node itself shows: its name and kernel, the containers behind cgroup ids, and
 //! the TCP connections that existed before the recorder started.
 //!
-//! This is the standalone metadata source; Kubernetes adds pods and workloads through the
-//! same [`crate::meta::MetadataSource`] seam.
+//! This is the standalone metadata source; Kubernetes adds pods, workloads and services
+//! through the same seam ([`crate::meta`]): records into the loop, entities into the snapshot.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -378,6 +378,23 @@ mod tests {
                     "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_us}.slice/crio-{ID}.scope"
                 ),
                 Some("cri-o"),
+                Some(UID),
+            ),
+            // CRI-O on cgroup v2 with the systemd driver puts the processes one level below
+            // the scope (`crio-<id>.scope/container`).
+            (
+                format!(
+                    "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid_us}.slice/crio-{ID}.scope/container"
+                ),
+                Some("cri-o"),
+                Some(UID),
+            ),
+            // dockershim / cri-dockerd, systemd driver
+            (
+                format!(
+                    "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid_us}.slice/docker-{ID}.scope"
+                ),
+                Some("docker"),
                 Some(UID),
             ),
             // Docker, systemd driver, no Kubernetes

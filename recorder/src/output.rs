@@ -25,7 +25,7 @@ use juno_archive::{
     Counter, Entity, FileInfo, InterfaceMeta, MetaOp, MetaRecord, Record, SocketEvent, StatsRecord,
 };
 
-use crate::ifaces::Iface;
+use crate::ifaces::{Iface, IfaceOwner};
 
 /// Bytes of a [`Batch`]: a range of its buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,8 +107,11 @@ pub enum Item {
     Meta(Box<MetaRecord>),
     /// Recorder counters.
     Stats(Box<StatsRecord>),
-    /// An interface is captured from now on (with its description, e.g. its pod).
-    IfaceUp(Iface, Option<String>),
+    /// An interface is captured from now on (with its owner, e.g. its pod, when known).
+    IfaceUp(Iface, Option<IfaceOwner>),
+    /// The owner of an interface already captured became known (or changed): the current
+    /// file gets an interface upsert with the pod uid, later files the description too.
+    IfaceOwner(u32, IfaceOwner),
     /// An interface is no longer captured.
     IfaceDown(u32),
     /// Kernel-side counters per interface: (seen, dropped).
@@ -271,7 +274,7 @@ struct Encoder {
     wtx: Sender<ToWriter>,
     written: Arc<AtomicU64>,
     queued: Arc<AtomicU64>,
-    ifaces: BTreeMap<u32, (Iface, Option<String>)>,
+    ifaces: BTreeMap<u32, (Iface, Option<IfaceOwner>)>,
     counters: BTreeMap<u32, (u64, u64)>,
     file: Option<OpenFile>,
     seq: u64,
@@ -328,14 +331,19 @@ impl Encoder {
             .map_err(|_| anyhow::anyhow!("the writer thread stopped"))
     }
 
+    /// Hands a frame to the writer, counting it as queued until the writer has written it.
+    fn send_frame(&self, f: PendingFrame) -> Result<()> {
+        self.queued
+            .fetch_add(f.content.len() as u64, Ordering::Relaxed);
+        self.send(ToWriter::Frame(f))
+    }
+
     fn emit(&mut self, f: Option<PendingFrame>) -> Result<()> {
         if let Some(f) = f {
             if let Some(file) = &mut self.file {
                 file.last_cut = Instant::now();
             }
-            self.queued
-                .fetch_add(f.content.len() as u64, Ordering::Relaxed);
-            self.send(ToWriter::Frame(f))?;
+            self.send_frame(f)?;
         }
         Ok(())
     }
@@ -360,8 +368,8 @@ impl Encoder {
             let mut enc = BlockEncoder::new(&info, self.cfg.frame_size)?;
             let mut ids = BTreeMap::new();
             let mut frames = Vec::new();
-            for (idx, (iface, desc)) in &self.ifaces {
-                let (id, f) = enc.add_interface(&idb(iface, desc.as_deref()))?;
+            for (idx, (iface, owner)) in &self.ifaces {
+                let (id, f) = enc.add_interface(&idb(iface, owner.as_ref()))?;
                 ids.insert(*idx, id);
                 frames.extend(f);
             }
@@ -379,8 +387,9 @@ impl Encoder {
                     entity: ent,
                 })?);
             }
-            for (idx, (iface, _)) in &self.ifaces {
-                let ent = Entity::Interface(iface_meta(iface, ids.get(idx).copied()));
+            for (idx, (iface, owner)) in &self.ifaces {
+                let ent =
+                    Entity::Interface(iface_meta(iface, owner.as_ref(), ids.get(idx).copied()));
                 frames.extend(enc.write_metadata(&MetaRecord {
                     ts_ns: start_ns,
                     op: MetaOp::Snapshot,
@@ -408,31 +417,49 @@ impl Encoder {
     fn add(&mut self, it: Item, bytes: &[u8]) -> Result<()> {
         let get = |r: Bytes| bytes.get(r.start..r.start + r.len).unwrap_or(&[]);
         match it {
-            Item::IfaceUp(iface, desc) => {
+            Item::IfaceUp(iface, owner) => {
                 let idx = iface.ifindex;
-                self.ifaces.insert(idx, (iface.clone(), desc.clone()));
+                self.ifaces.insert(idx, (iface.clone(), owner.clone()));
                 if let Some(file) = &mut self.file
                     && !file.ids.contains_key(&idx)
                 {
-                    let (id, f) = file.enc.add_interface(&idb(&iface, desc.as_deref()))?;
+                    let (id, f) = file.enc.add_interface(&idb(&iface, owner.as_ref()))?;
                     file.ids.insert(idx, id);
                     let m = MetaRecord {
                         ts_ns: now_ns(),
                         op: MetaOp::Upsert,
-                        entity: Entity::Interface(iface_meta(&iface, Some(id))),
+                        entity: Entity::Interface(iface_meta(&iface, owner.as_ref(), Some(id))),
                     };
                     let f2 = file.enc.write_metadata(&m)?;
                     self.emit(f)?;
                     self.emit(f2)?;
                 }
             }
+            Item::IfaceOwner(idx, owner) => {
+                // Only for an interface still captured; a late answer for a gone one is moot.
+                if let Some(entry) = self.ifaces.get_mut(&idx)
+                    && entry.1.as_ref() != Some(&owner)
+                {
+                    entry.1 = Some(owner);
+                    let (iface, owner) = entry.clone();
+                    let file = self.open()?;
+                    let id = file.ids.get(&idx).copied();
+                    let m = MetaRecord {
+                        ts_ns: now_ns(),
+                        op: MetaOp::Upsert,
+                        entity: Entity::Interface(iface_meta(&iface, owner.as_ref(), id)),
+                    };
+                    let f = file.enc.write_metadata(&m)?;
+                    self.emit(f)?;
+                }
+            }
             Item::IfaceDown(idx) => {
-                if let Some((iface, _)) = self.ifaces.remove(&idx) {
+                if let Some((iface, owner)) = self.ifaces.remove(&idx) {
                     let id = self.file.as_ref().and_then(|f| f.ids.get(&idx).copied());
                     let m = MetaRecord {
                         ts_ns: now_ns(),
                         op: MetaOp::Delete,
-                        entity: Entity::Interface(iface_meta(&iface, id)),
+                        entity: Entity::Interface(iface_meta(&iface, owner.as_ref(), id)),
                     };
                     let file = self.open()?;
                     let f = file.enc.write_metadata(&m)?;
@@ -452,7 +479,7 @@ impl Encoder {
                     Some(id) => *id,
                     None => {
                         // A packet from an interface announced after the file's start.
-                        let (iface, desc) = known.unwrap_or((
+                        let (iface, owner) = known.unwrap_or((
                             Iface {
                                 ifindex,
                                 name: format!("if{ifindex}"),
@@ -462,7 +489,7 @@ impl Encoder {
                             },
                             None,
                         ));
-                        let (id, f) = file.enc.add_interface(&idb(&iface, desc.as_deref()))?;
+                        let (id, f) = file.enc.add_interface(&idb(&iface, owner.as_ref()))?;
                         file.ids.insert(ifindex, id);
                         self.emit(f)?;
                         id
@@ -542,7 +569,7 @@ impl Encoder {
         }
         frames.extend(file.enc.take_frame());
         for f in frames {
-            self.send(ToWriter::Frame(f))?;
+            self.send_frame(f)?;
         }
         let from = self.cfg.out_dir.join(file.name.partial());
         let to = self.cfg.out_dir.join(file.name.sealed());
@@ -553,16 +580,16 @@ impl Encoder {
     }
 }
 
-fn idb(iface: &Iface, desc: Option<&str>) -> InterfaceDesc {
+fn idb(iface: &Iface, owner: Option<&IfaceOwner>) -> InterfaceDesc {
     InterfaceDesc {
         name: iface.name.clone(),
-        description: desc.map(String::from),
+        description: owner.map(|o| o.description.clone()),
         linktype: 1,
         snaplen: juno_common::MAX_SNAPLEN as u32,
     }
 }
 
-fn iface_meta(iface: &Iface, pcapng_id: Option<u32>) -> InterfaceMeta {
+fn iface_meta(iface: &Iface, owner: Option<&IfaceOwner>, pcapng_id: Option<u32>) -> InterfaceMeta {
     InterfaceMeta {
         ifindex: iface.ifindex,
         netns: crate::node::own_netns(),
@@ -570,7 +597,7 @@ fn iface_meta(iface: &Iface, pcapng_id: Option<u32>) -> InterfaceMeta {
         pcapng_id,
         peer_ifindex: iface.peer_ifindex,
         peer_netns: None,
-        pod_uid: None,
+        pod_uid: owner.and_then(|o| o.pod_uid.clone()),
         addrs: Vec::new(),
     }
 }

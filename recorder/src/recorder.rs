@@ -2,7 +2,7 @@
 //! archive items, and hands them to the output threads in batches. Generic over [`Kernel`] so
 //! that tests drive it with a fake kernel, without root.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,8 +13,9 @@ use crossbeam_channel::{Receiver, TrySendError};
 use juno_archive::{DataDirection, Entity, MetaOp, MetaRecord, SocketEvent, SocketEventKind};
 use juno_common::{PacketHdr, SockHdr, counter};
 
-use crate::ifaces::{Action, Change, Table};
+use crate::ifaces::{Action, Change, IfaceOwner, Table};
 use crate::kernel::{Event, Kernel};
+use crate::meta::SnapshotIndex;
 use crate::node::{CgroupIndex, ExistingConn};
 use crate::output::{Batch, Bytes, Item, Msg, SocketItem, stats_record};
 
@@ -174,8 +175,13 @@ impl LoopReport {
     }
 }
 
-/// Names an interface's owner (a pod) for its Interface Description; `None` when unknown.
-pub type Describer = Box<dyn FnMut(&crate::ifaces::Iface) -> Option<String> + Send>;
+/// Names an interface's owner (a pod) for its Interface Description and metadata; `None`
+/// when unknown (yet: it is asked again when metadata changes, see [`Recorder::run`]).
+pub type Describer = Box<dyn FnMut(&crate::ifaces::Iface) -> Option<IfaceOwner> + Send>;
+
+/// Metadata records taken from a source's channel per loop turn at most, so that a re-list of
+/// a large cluster cannot hold up draining the ring buffers for long.
+const META_PER_TURN: usize = 4096;
 
 /// The event loop.
 pub struct Recorder<K: Kernel> {
@@ -188,7 +194,11 @@ pub struct Recorder<K: Kernel> {
     /// cgroups of the socket events of one poll (reused).
     cgroups_seen: Vec<(u64, u64)>,
     snapshot: Arc<Mutex<Vec<Entity>>>,
+    snapshot_index: SnapshotIndex,
     describe: Describer,
+    /// The owners of captured interfaces, as last described.
+    owners: HashMap<u32, IfaceOwner>,
+    meta: Option<Receiver<MetaRecord>>,
     batch: Batch,
     recycled: Option<Receiver<Batch>>,
     report: LoopReport,
@@ -221,7 +231,10 @@ impl<K: Kernel> Recorder<K> {
             seen_cgroups: HashSet::new(),
             cgroups_seen: Vec::new(),
             snapshot,
+            snapshot_index: SnapshotIndex::default(),
             describe: Box::new(|_| None),
+            owners: HashMap::new(),
+            meta: None,
             batch: Batch::default(),
             recycled: None,
             report: LoopReport::default(),
@@ -231,6 +244,13 @@ impl<K: Kernel> Recorder<K> {
     /// Sets how interfaces are described (the Kubernetes source names their pods).
     pub fn set_describer(&mut self, f: Describer) {
         self.describe = f;
+    }
+
+    /// Takes metadata changes (pods, containers, services) from a source such as
+    /// [`crate::kube::KubeSource`]: each is written into the archive and folded into the
+    /// snapshot every new file starts with.
+    pub fn set_metadata(&mut self, rx: Receiver<MetaRecord>) {
+        self.meta = Some(rx);
     }
 
     /// Takes batches back from the encoder (see [`crate::output::Output::recycled`]) instead
@@ -269,8 +289,11 @@ impl<K: Kernel> Recorder<K> {
             Some(Action::Attach(i)) => match self.kernel.attach_iface(&i.name, i.ifindex) {
                 Ok(()) => {
                     self.report.attached += 1;
-                    let desc = (self.describe)(&i);
-                    self.batch.items.push(Item::IfaceUp(i, desc));
+                    let owner = (self.describe)(&i);
+                    if let Some(o) = &owner {
+                        self.owners.insert(i.ifindex, o.clone());
+                    }
+                    self.batch.items.push(Item::IfaceUp(i, owner));
                 }
                 Err(e) => {
                     self.report
@@ -280,6 +303,7 @@ impl<K: Kernel> Recorder<K> {
                 }
             },
             Some(Action::Detach(idx)) => {
+                self.owners.remove(&idx);
                 self.kernel.detach_iface(idx);
                 self.batch.items.push(Item::IfaceDown(idx));
             }
@@ -292,15 +316,55 @@ impl<K: Kernel> Recorder<K> {
             return;
         }
         if let Some(c) = self.cgroups.container(cgroup_id) {
-            let ent = Entity::Container(c);
-            if let Ok(mut s) = self.snapshot.lock() {
-                s.push(ent.clone());
-            }
-            self.batch.items.push(Item::Meta(Box::new(MetaRecord {
+            self.metadata(MetaRecord {
                 ts_ns,
                 op: MetaOp::Upsert,
-                entity: ent,
-            })));
+                entity: Entity::Container(c),
+            });
+        }
+    }
+
+    /// Writes a metadata change and folds it into the snapshot. An upsert is written as the
+    /// snapshot now holds it: a container the Kubernetes source named and the node found in
+    /// a cgroup (or the other way round) is written with both halves.
+    fn metadata(&mut self, mut rec: MetaRecord) {
+        if let Ok(mut s) = self.snapshot.lock()
+            && let Some(merged) = self.snapshot_index.apply(&mut s, &rec)
+        {
+            rec.entity = merged;
+        }
+        self.batch.items.push(Item::Meta(Box::new(rec)));
+    }
+
+    /// Takes what the metadata source sent; returns whether a pod appeared or changed.
+    fn drain_metadata(&mut self) -> bool {
+        let Some(rx) = self.meta.take() else {
+            return false;
+        };
+        let mut pods_changed = false;
+        for rec in rx.try_iter().take(META_PER_TURN) {
+            pods_changed |= rec.op == MetaOp::Upsert && matches!(rec.entity, Entity::Pod(_));
+            self.metadata(rec);
+        }
+        self.meta = Some(rx);
+        pods_changed
+    }
+
+    /// Asks the describer again about captured interfaces whose owner is unknown: a veth
+    /// appears before its pod has an address in the API.
+    fn redescribe(&mut self) {
+        let unnamed: Vec<_> = self
+            .table
+            .captured
+            .values()
+            .filter(|i| !self.owners.contains_key(&i.ifindex))
+            .cloned()
+            .collect();
+        for i in unnamed {
+            if let Some(o) = (self.describe)(&i) {
+                self.owners.insert(i.ifindex, o.clone());
+                self.batch.items.push(Item::IfaceOwner(i.ifindex, o));
+            }
         }
     }
 
@@ -364,6 +428,9 @@ impl<K: Kernel> Recorder<K> {
             while let Ok(c) = changes.try_recv() {
                 self.iface_change(c);
             }
+            if self.drain_metadata() {
+                self.redescribe();
+            }
             if signals.seal.swap(false, Ordering::Relaxed) {
                 self.stats();
                 self.flush();
@@ -396,11 +463,15 @@ impl<K: Kernel> Recorder<K> {
             }
             if last_stats.elapsed() >= cfg.stats_every {
                 self.clock = Clock::now();
+                if self.meta.is_some() {
+                    self.redescribe();
+                }
                 self.stats();
                 last_stats = Instant::now();
             }
         }
         // Drain what is left, then the closing counters.
+        self.drain_metadata();
         let clock = self.clock;
         let batch = &mut self.batch;
         let n = self.kernel.poll(Duration::from_millis(0), &mut |ev| {
