@@ -28,28 +28,7 @@ fn s(v: &serde_json::Value) -> String {
 
 #[test]
 fn dns_dig_golden_outputs() {
-    let f = fixture(PCAP);
-    golden(
-        "dns-dig.jsonl",
-        &analyze_ok([OsStr::new("logs"), f.as_os_str()]),
-    );
-    let d = tmp();
-    analyze_ok([
-        "logs".as_ref(),
-        f.as_os_str(),
-        "--format".as_ref(),
-        "zeek".as_ref(),
-        "--out-dir".as_ref(),
-        d.path().as_os_str(),
-    ]);
-    golden(
-        "dns-dig.dns.log",
-        &std::fs::read_to_string(d.path().join("dns.log")).unwrap(),
-    );
-    golden(
-        "dns-dig.report.txt",
-        &analyze_ok([OsStr::new("report"), f.as_os_str()]),
-    );
+    golden_outputs(PCAP, "dns-dig", &["dns"]);
 }
 
 /// dig's rendering of a record's data, turned into Zeek's (`TXT "a b" "c"` →

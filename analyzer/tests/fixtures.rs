@@ -15,28 +15,7 @@ const HTTP: &str = "http-nginx-curl.pcap";
 
 #[test]
 fn http_nginx_curl_golden_outputs() {
-    let f = fixture(HTTP);
-    golden(
-        "http-nginx-curl.jsonl",
-        &analyze_ok([std::ffi::OsStr::new("logs"), f.as_os_str()]),
-    );
-    let d = tmp();
-    analyze_ok([
-        "logs".as_ref(),
-        f.as_os_str(),
-        "--format".as_ref(),
-        "zeek".as_ref(),
-        "--out-dir".as_ref(),
-        d.path().as_os_str(),
-    ]);
-    golden(
-        "http-nginx-curl.http.log",
-        &std::fs::read_to_string(d.path().join("http.log")).unwrap(),
-    );
-    golden(
-        "http-nginx-curl.report.txt",
-        &analyze_ok([std::ffi::OsStr::new("report"), f.as_os_str()]),
-    );
+    golden_outputs(HTTP, "http-nginx-curl", &["http"]);
 }
 
 /// Every request a client made is there, in the order each connection carried them, with the
@@ -203,15 +182,7 @@ const RECORDED: &str = "recorded-nginx-curl.pcapng.zst";
 
 #[test]
 fn recorded_nginx_curl_golden_outputs() {
-    let f = fixture(RECORDED);
-    golden(
-        "recorded-nginx-curl.jsonl",
-        &analyze_ok([std::ffi::OsStr::new("logs"), f.as_os_str()]),
-    );
-    golden(
-        "recorded-nginx-curl.report.txt",
-        &analyze_ok([std::ffi::OsStr::new("report"), f.as_os_str()]),
-    );
+    golden_outputs(RECORDED, "recorded-nginx-curl", &[]);
 }
 
 /// The archive juno-record wrote of 10 s of curl → nginx: every request curl made is there,

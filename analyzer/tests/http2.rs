@@ -27,15 +27,8 @@ fn port(ex: &J, side: &str) -> u64 {
 
 #[test]
 fn http2_grpc_golden_outputs() {
+    golden_outputs(PCAP, "http2-grpc", &[]);
     let f = fixture(PCAP);
-    golden(
-        "http2-grpc.jsonl",
-        &analyze_ok([OsStr::new("logs"), f.as_os_str()]),
-    );
-    golden(
-        "http2-grpc.report.txt",
-        &analyze_ok([OsStr::new("report"), f.as_os_str()]),
-    );
     // Zeek has no HTTP/2 log: `--format zeek` writes http.log with the upgrade's 101 only.
     let d = tmp();
     analyze_ok([

@@ -29,28 +29,7 @@ fn norm(s: &str) -> String {
 
 #[test]
 fn mysql_mariadb_golden_outputs() {
-    let f = fixture(PCAP);
-    golden(
-        "mysql-mariadb.jsonl",
-        &analyze_ok([OsStr::new("logs"), f.as_os_str()]),
-    );
-    let d = tmp();
-    analyze_ok([
-        "logs".as_ref(),
-        f.as_os_str(),
-        "--format".as_ref(),
-        "zeek".as_ref(),
-        "--out-dir".as_ref(),
-        d.path().as_os_str(),
-    ]);
-    golden(
-        "mysql-mariadb.mysql.log",
-        &std::fs::read_to_string(d.path().join("mysql.log")).unwrap(),
-    );
-    golden(
-        "mysql-mariadb.report.txt",
-        &analyze_ok([OsStr::new("report"), f.as_os_str()]),
-    );
+    golden_outputs(PCAP, "mysql-mariadb", &["mysql"]);
 }
 
 /// Whether our (bounded) argument is the statement the client printed (shortened to 200

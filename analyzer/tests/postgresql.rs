@@ -37,28 +37,7 @@ fn truth() -> Vec<Vec<String>> {
 
 #[test]
 fn postgresql_psql_golden_outputs() {
-    let f = fixture(PCAP);
-    golden(
-        "postgresql-psql.jsonl",
-        &analyze_ok([OsStr::new("logs"), f.as_os_str()]),
-    );
-    let d = tmp();
-    analyze_ok([
-        "logs".as_ref(),
-        f.as_os_str(),
-        "--format".as_ref(),
-        "zeek".as_ref(),
-        "--out-dir".as_ref(),
-        d.path().as_os_str(),
-    ]);
-    golden(
-        "postgresql-psql.postgresql.log",
-        &std::fs::read_to_string(d.path().join("postgresql.log")).unwrap(),
-    );
-    golden(
-        "postgresql-psql.report.txt",
-        &analyze_ok([OsStr::new("report"), f.as_os_str()]),
-    );
+    golden_outputs(PCAP, "postgresql-psql", &["postgresql"]);
 }
 
 /// The psql session's statements, in order, with the SQLSTATE and row count psql reported.

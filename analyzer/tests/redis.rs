@@ -44,28 +44,7 @@ fn s<'a>(e: &'a Value, k: &str) -> Option<&'a str> {
 
 #[test]
 fn redis_cli_golden_outputs() {
-    let f = fixture(PCAP);
-    golden(
-        "redis-cli.jsonl",
-        &analyze_ok([std::ffi::OsStr::new("logs"), f.as_os_str()]),
-    );
-    let d = tmp();
-    analyze_ok([
-        "logs".as_ref(),
-        f.as_os_str(),
-        "--format".as_ref(),
-        "zeek".as_ref(),
-        "--out-dir".as_ref(),
-        d.path().as_os_str(),
-    ]);
-    golden(
-        "redis-cli.redis.log",
-        &std::fs::read_to_string(d.path().join("redis.log")).unwrap(),
-    );
-    golden(
-        "redis-cli.report.txt",
-        &analyze_ok([std::ffi::OsStr::new("report"), f.as_os_str()]),
-    );
+    golden_outputs(PCAP, "redis-cli", &["redis"]);
 }
 
 /// The analyzer's reply rendering (`[a, b]`, `{k: v}`) as redis-cli prints it: one line per

@@ -94,6 +94,38 @@ pub fn golden(name: &str, actual: &str) {
     }
 }
 
+/// Checks a fixture's outputs against its golden files: `<stem>.jsonl` (`logs`),
+/// `<stem>.<log>.log` for each Zeek log in `zeek_logs` (`logs --format zeek`) and
+/// `<stem>.report.txt` (`report`).
+pub fn golden_outputs(capture: &str, stem: &str, zeek_logs: &[&str]) {
+    let f = fixture(capture);
+    golden(
+        &format!("{stem}.jsonl"),
+        &analyze_ok([std::ffi::OsStr::new("logs"), f.as_os_str()]),
+    );
+    if !zeek_logs.is_empty() {
+        let d = tmp();
+        analyze_ok([
+            "logs".as_ref(),
+            f.as_os_str(),
+            "--format".as_ref(),
+            "zeek".as_ref(),
+            "--out-dir".as_ref(),
+            d.path().as_os_str(),
+        ]);
+        for log in zeek_logs {
+            golden(
+                &format!("{stem}.{log}.log"),
+                &std::fs::read_to_string(d.path().join(format!("{log}.log"))).unwrap(),
+            );
+        }
+    }
+    golden(
+        &format!("{stem}.report.txt"),
+        &analyze_ok([std::ffi::OsStr::new("report"), f.as_os_str()]),
+    );
+}
+
 /// Parses JSON lines.
 pub fn jsonl(s: &str) -> Vec<serde_json::Value> {
     s.lines()
