@@ -25,6 +25,8 @@ pub mod inflate;
 pub mod mysql;
 pub mod postgresql;
 pub mod redis;
+#[cfg(test)]
+mod testing;
 
 use crate::decode::Transport;
 

@@ -4,75 +4,20 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::decode::Endpoint;
-use crate::exchange::{ConnInfo, Outcome, Vantage};
+use crate::exchange::{ConnInfo, Outcome};
 use crate::matching::{MatchStats, Matcher};
 
-enum Step<'a> {
-    C(&'a [u8]),
-    S(&'a [u8]),
-    GapC(u64),
-    GapS(u64),
-}
+use crate::proto::testing::{Run, Step, drive};
 use Step::{C, GapC, GapS, S};
 
-struct Run {
-    ex: Vec<Exchange>,
-    weirds: Vec<&'static str>,
-    state: ParserState,
-}
-
 fn conn() -> Arc<ConnInfo> {
-    Arc::new(ConnInfo {
-        uid: "Ct".into(),
-        orig: Endpoint::new([10, 0, 0, 1].into(), 40000),
-        resp: Endpoint::new([10, 0, 0, 2].into(), 6379),
-        transport: Transport::Tcp,
-        vantage: Vantage::Packets { iface: 0 },
-        first_ts: 0,
-        partial: false,
-    })
+    crate::proto::testing::conn(6379)
 }
 
 fn run_with(steps: &[Step<'_>], bytewise: bool) -> Run {
-    let mut p = Redis::default();
-    let mut m = Matcher::new("redis", conn());
-    let mut out = Emitter::default();
-    let mut st = MatchStats::default();
-    let mut ex = Vec::new();
-    let mut weirds = Vec::new();
-    for (i, s) in steps.iter().enumerate() {
-        let ts = (i as u64 + 1) * 1000;
-        match s {
-            C(b) | S(b) => {
-                let dir = if matches!(s, C(_)) {
-                    Dir::ToServer
-                } else {
-                    Dir::ToClient
-                };
-                if bytewise {
-                    for byte in b.chunks(1) {
-                        p.data(dir, ts, byte, &mut out);
-                    }
-                } else {
-                    p.data(dir, ts, b, &mut out);
-                }
-            }
-            GapC(n) => p.gap(Dir::ToServer, ts, *n, &mut out),
-            GapS(n) => p.gap(Dir::ToClient, ts, *n, &mut out),
-        }
-        m.feed(&mut out.events, &mut st, &mut ex);
-        weirds.append(&mut out.weirds);
-    }
-    let state = p.state();
-    let end = (steps.len() as u64 + 1) * 1000;
-    p.end(Dir::ToServer, end, &mut out);
-    p.end(Dir::ToClient, end, &mut out);
-    m.feed(&mut out.events, &mut st, &mut ex);
-    m.finish(&mut st, &mut ex);
-    weirds.append(&mut out.weirds);
-    ex.sort_by_key(|e| (e.ts, e.depth));
-    Run { ex, weirds, state }
+    let mut r = drive(&mut Redis::default(), "redis", conn(), steps, bytewise);
+    r.ex.sort_by_key(|e| (e.ts, e.depth));
+    r
 }
 
 /// Runs whole and byte by byte; both must agree.
