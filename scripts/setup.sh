@@ -21,6 +21,8 @@ TOOLCHAIN=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
 PACKAGES=(
     # capture and analysis
     tshark tcpdump zstd ethtool iproute2 jq hyperfine time linux-perf
+    # load generators of the benchmarks (scripts/bench/): DNS (h2load is in nghttp2-client)
+    dnsperf
     # servers and clients the tests start
     nginx curl wrk python3 redis-server redis-tools dnsmasq-base bind9-dnsutils
     postgresql postgresql-client openssl
