@@ -31,6 +31,8 @@ PACKAGES=(
     # HTTP/2 and gRPC fixture: nghttp (multiplexing client), Debian's grpcio and h2 for
     # /usr/bin/python3 (the gRPC server and client, the h2c upgrade server)
     nghttp2-client python3-grpcio python3-h2
+    # the virtualenv of the export check and the notebook (packages from PyPI, below)
+    python3-venv
     mariadb-server mariadb-client mariadb-test
     # eBPF toolchain (bpf-linker links LLVM 22 from bookworm-security)
     "llvm-$LLVM_MAJOR-dev" "libpolly-$LLVM_MAJOR-dev" libzstd-dev zlib1g-dev
@@ -90,6 +92,16 @@ fi
 if ! mountpoint -q /sys/kernel/tracing 2>/dev/null; then
     mount -t tracefs tracefs /sys/kernel/tracing && log "mounted tracefs"
 fi
+
+# Python packages of the export check and the notebook, from PyPI, pinned, in a virtualenv
+# (Debian's python3 stays untouched). `pip install` of what is already there is a no-op.
+VENV=${JUNO_VENV:-$HOME/.cache/juno/venv}
+PY_PACKAGES=(polars==2.1.0 pyarrow==26.0.1 matplotlib==3.11.2 nbconvert==7.17.2 nbclient==0.11.0 ipykernel==7.4.0)
+if [ ! -x "$VENV/bin/python" ]; then
+    log "creating the virtualenv $VENV"
+    /usr/bin/python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 
 # Dependency policy checks (licenses, bans, sources: deny.toml).
 if ! command -v cargo-deny >/dev/null; then

@@ -18,6 +18,15 @@ cargo test --release --workspace
 echo "== privileged integration suite (network namespaces, real servers, eBPF)"
 ./scripts/test-privileged.sh
 
+echo "== dataframe export from Python (polars, pyarrow) and the notebook"
+venv=${JUNO_VENV:-$HOME/.cache/juno/venv}
+"$venv/bin/python" scripts/check-export.py target/release/juno-analyze
+rm -rf target/notebook-export
+target/release/juno-analyze --progress never -q export fixtures/*.pcap fixtures/*.pcap.zst \
+    fixtures/*.pcapng.zst --out-dir target/notebook-export
+JUNO_EXPORT=$PWD/target/notebook-export "$venv/bin/jupyter" nbconvert --to notebook --execute \
+    --ExecutePreprocessor.timeout=300 --output-dir target/notebook-run notebooks/explore-export.ipynb
+
 echo "== Zeek conformance (../shared/conformance/score.py)"
 out=$(python3 ../shared/conformance/score.py --corpus ../shared/corpus/zeek)
 echo "$out" | tail -8

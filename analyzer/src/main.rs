@@ -17,6 +17,8 @@ use juno_analyze::report::Report;
 use juno_analyze::report_html::HtmlReport;
 use juno_analyze::{Config, RunSummary, Sink};
 
+mod export;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "juno-analyze",
@@ -69,6 +71,16 @@ enum GraphFormat {
     Mermaid,
     /// SVG (Graphviz's `dot` when installed, else an in-process layout).
     Svg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum ExportFormat {
+    /// Apache Parquet (zstd-compressed).
+    Parquet,
+    /// Arrow IPC file (Feather v2).
+    Ipc,
+    /// CSV with a header row.
+    Csv,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -134,6 +146,19 @@ enum Cmd {
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+    /// Dataframes for notebooks: tables exchanges, connections, edges and capture, one file
+    /// each (schema: docs/export.md).
+    Export {
+        /// Capture files or directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// File format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
+        format: ExportFormat,
+        /// Directory for the tables (created if missing).
+        #[arg(long)]
+        out_dir: PathBuf,
     },
 }
 
@@ -274,6 +299,20 @@ fn run(cli: Cli) -> Result<()> {
                     .with_context(|| format!("cannot write {}", p.display()))?,
                 None => io::stdout().lock().write_all(text.as_bytes())?,
             }
+        }
+        Cmd::Export {
+            inputs,
+            format,
+            out_dir,
+        } => {
+            let format = match format {
+                ExportFormat::Parquet => export::Format::Parquet,
+                ExportFormat::Ipc => export::Format::Ipc,
+                ExportFormat::Csv => export::Format::Csv,
+            };
+            let mut sink = export::Exporter::create(&out_dir, format)?;
+            let summary = juno_analyze::analyze(&inputs, &cfg, &mut sink)?;
+            warn(&summary, cli.quiet);
         }
     }
     Ok(())

@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::json::Json;
 use crate::exchange::{Exchange, Outcome, Span, Vantage};
 use crate::input::Iface;
-use crate::proto::Value;
+use crate::proto::{Fields, Value};
 
 /// RFC 3339 UTC time with nanoseconds.
 pub fn rfc3339(ns: u64) -> String {
@@ -118,8 +118,15 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
         None => j.null(),
     }
     j.key(ex.protocol);
+    fields_json(j, &ex.fields);
+    j.close();
+}
+
+/// Writes a protocol's fields as one JSON object (text that is not UTF-8 as JSON lines
+/// renders it: docs/jsonl.md).
+pub fn fields_json(j: &mut Json, fields: &Fields) {
     j.open();
-    for (k, v) in &ex.fields.0 {
+    for (k, v) in &fields.0 {
         j.key(k);
         match v {
             Value::Text(t) => j.bytes(t),
@@ -142,7 +149,6 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
             }
         }
     }
-    j.close();
     j.close();
 }
 
