@@ -777,3 +777,134 @@ fn a_recording_carries_pods_containers_services_and_names_the_pod_veth() {
     assert_eq!(snap_pods, 2);
     src.stop();
 }
+
+/// A pod address reused by a new pod on a new veth: the CNI creates the veth (and its host
+/// route) before the API reports the old pod gone and the new one holding the address, so the
+/// veth is first named by the address's old holder. Once the API catches up the veth must be
+/// renamed, not left with the deleted pod.
+#[test]
+fn a_veth_named_by_a_reused_address_is_renamed_when_the_api_catches_up() {
+    let d = tempfile::tempdir().unwrap();
+    let gate = fake_api::Gate::default();
+    let job = pod(
+        "backup-29000000-abcde",
+        "u-backup",
+        "90",
+        Some(job_owner()),
+        Some("10.244.0.13"),
+    );
+    let mut s = Script {
+        metadata: owners(),
+        ..Default::default()
+    };
+    s.pod_lists
+        .push_back(list("PodList", "100", vec![job.clone()]));
+    s.pod_watches.push_back(vec![
+        Step::Wait(gate.clone()),
+        ev("DELETED", job),
+        ev(
+            "ADDED",
+            pod(
+                "web-7d4b9c-xk2lp",
+                "u-web",
+                "120",
+                Some(rs_owner()),
+                Some("10.244.0.13"),
+            ),
+        ),
+    ]);
+    s.svc_lists.push_back(list("ServiceList", "10", vec![]));
+    let api = FakeApi::start(s);
+    let src = start(&api, Limits::default());
+    // The old pod is known before the veth appears.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while src.pod_ips.get(&"10.244.0.13".parse().unwrap()).is_none() {
+        assert!(Instant::now() < deadline, "{}", src.stats.summary());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let snapshot = Arc::new(Mutex::new(Vec::new()));
+    let out = Output::start(
+        OutputConfig {
+            out_dir: d.path().to_path_buf(),
+            node: NODE.into(),
+            max_file_size: 1 << 30,
+            rotate_every: Duration::from_secs(3600),
+            max_total_size: 1 << 30,
+            frame_size: 16 * 1024,
+            level: 1,
+            flush_every: Duration::from_millis(50),
+            recorder: "juno-record test".into(),
+            boot_time_ns: Some(1),
+            snapshot: snapshot.clone(),
+        },
+        64,
+    )
+    .unwrap();
+    let (ctx, crx) = crossbeam_channel::unbounded();
+    // The new pod's veth, with the reused address routed to it.
+    ctx.send(Change::Up(Iface {
+        ifindex: 9,
+        name: "cali9".into(),
+        kind: Some("veth".into()),
+        peer_ifindex: Some(2),
+        peer_netnsid: Some(3),
+    }))
+    .unwrap();
+    let mut rec = Recorder::new(
+        QuietKernel,
+        Table::new(Selector::Veths),
+        out.tx.clone(),
+        CgroupIndex::new(d.path()),
+        snapshot,
+    );
+    rec.set_recycler(out.recycled.clone());
+    rec.set_metadata(src.records.clone());
+    rec.set_describer(describer(src.pod_ips.clone(), || {
+        vec![(9, "10.244.0.13".parse().unwrap())]
+    }));
+    let signals = Signals::default();
+    let (stop, stats) = (signals.stop.clone(), src.stats.clone());
+    let driver = std::thread::spawn(move || {
+        // The veth is attached (and named by the old holder) within a loop turn or two.
+        std::thread::sleep(Duration::from_millis(300));
+        gate.open();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // The job pod and its container upserted, then deleted; the web pod and container.
+        while stats.records.load(Ordering::Relaxed) < 6 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+    });
+    rec.run(
+        &signals,
+        &crx,
+        &LoopConfig {
+            duration: None,
+            batch: 16,
+            // Longer than the test: only a pod change makes the recorder ask again.
+            stats_every: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    driver.join().unwrap();
+    drop(rec);
+    let sealed = out.finish().unwrap().sealed;
+    assert_eq!(sealed.len(), 1, "{sealed:?}");
+    let f = read_meta(&sealed[0]);
+    let owners: Vec<Option<String>> = f
+        .records
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Entity::Interface(i) if i.ifindex == 9 => Some(i.pod_uid.clone()),
+            _ => None,
+        })
+        .collect();
+    // Named by the old holder at first (the API had not caught up), then by the new pod.
+    assert_eq!(
+        owners,
+        vec![Some("u-backup".to_string()), Some("u-web".to_string())],
+        "{f:#?}"
+    );
+    src.stop();
+}
