@@ -8,7 +8,12 @@
 //! with juno-analyze, and the exchanges the clients made must be there — as packets on the
 //! veths and as socket payload of the right processes.
 //!
-//! Every test uses its own namespaces, interfaces and subnets, and removes them when done.
+//! One test adds Kubernetes metadata: there is no cluster here, so a fake API server
+//! (tests/common/fake_api.rs) serves the stand-in pods as real-shaped JSON, and the real
+//! `juno-analyze` binary must name the pods and workloads at both ends of every exchange.
+//!
+//! Every test uses its own namespaces, interfaces and subnets, and removes them when done
+//! (Drop guards: processes, namespaces, veths, nftables tables, the recorder).
 #![cfg(feature = "privileged")]
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
 
