@@ -26,6 +26,8 @@ PACKAGES=(
     # servers and clients the tests start
     nginx curl wrk python3 redis-server redis-tools dnsmasq-base bind9-dnsutils
     postgresql postgresql-client openssl
+    # a ClusterIP's DNAT (kube-proxy's rule) in the privileged suite
+    nftables
     # the HTML report is checked in a headless browser
     chromium
     # HTTP/2 and gRPC fixture: nghttp (multiplexing client), Debian's grpcio and h2 for

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The privileged integration suite, in one command (root): network namespaces as stand-in
-# pods, real nginx/redis servers and curl/redis-cli clients, the real juno-record binary.
+# pods, real nginx/redis servers and curl/redis-cli clients, the real juno-record binary, and
+# the real juno-analyze binary on what it recorded (built here first: cargo builds only the
+# binaries of the package under test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
     echo "test-privileged: must run as root (it creates network namespaces and loads eBPF programs)" >&2
     exit 1
 fi
+cargo build --release -p juno-analyze --bin juno-analyze
 cargo test --release -p juno-record --features privileged --test privileged -- --test-threads=1 "$@"

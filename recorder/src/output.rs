@@ -109,9 +109,10 @@ pub enum Item {
     Stats(Box<StatsRecord>),
     /// An interface is captured from now on (with its owner, e.g. its pod, when known).
     IfaceUp(Iface, Option<IfaceOwner>),
-    /// The owner of an interface already captured became known (or changed): the current
-    /// file gets an interface upsert with the pod uid, later files the description too.
-    IfaceOwner(u32, IfaceOwner),
+    /// The owner of an interface already captured became known, changed or is no longer
+    /// known (None): the current file gets an interface upsert with the pod uid (or none),
+    /// later files the description too.
+    IfaceOwner(u32, Option<IfaceOwner>),
     /// An interface is no longer captured.
     IfaceDown(u32),
     /// Kernel-side counters per interface: (seen, dropped).
@@ -438,9 +439,9 @@ impl Encoder {
             Item::IfaceOwner(idx, owner) => {
                 // Only for an interface still captured; a late answer for a gone one is moot.
                 if let Some(entry) = self.ifaces.get_mut(&idx)
-                    && entry.1.as_ref() != Some(&owner)
+                    && entry.1 != owner
                 {
-                    entry.1 = Some(owner);
+                    entry.1 = owner;
                     let (iface, owner) = entry.clone();
                     let file = self.open()?;
                     let id = file.ids.get(&idx).copied();

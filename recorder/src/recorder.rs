@@ -336,35 +336,47 @@ impl<K: Kernel> Recorder<K> {
         self.batch.items.push(Item::Meta(Box::new(rec)));
     }
 
-    /// Takes what the metadata source sent; returns whether a pod appeared or changed.
+    /// Takes what the metadata source sent; returns whether a pod appeared, changed or went.
     fn drain_metadata(&mut self) -> bool {
         let Some(rx) = self.meta.take() else {
             return false;
         };
         let mut pods_changed = false;
         for rec in rx.try_iter().take(META_PER_TURN) {
-            pods_changed |= rec.op == MetaOp::Upsert && matches!(rec.entity, Entity::Pod(_));
+            pods_changed |= matches!(rec.op, MetaOp::Upsert | MetaOp::Delete)
+                && matches!(rec.entity, Entity::Pod(_));
             self.metadata(rec);
         }
         self.meta = Some(rx);
         pods_changed
     }
 
-    /// Asks the describer again about captured interfaces whose owner is unknown: a veth
-    /// appears before its pod has an address in the API.
-    fn redescribe(&mut self) {
-        let unnamed: Vec<_> = self
+    /// Asks the describer again about captured interfaces, and writes the owners that
+    /// changed. `all`: every captured interface (after a pod change); else only those whose
+    /// owner is unknown (a veth appears before its pod has an address in the API).
+    ///
+    /// Every interface after a pod change, because an answer can go stale: a pod address is
+    /// reused by a new pod on a new veth, which the CNI creates — and the recorder may name
+    /// by the address's old holder — before the API reports the old pod gone and the new one
+    /// holding the address.
+    fn redescribe(&mut self, all: bool) {
+        let ask: Vec<_> = self
             .table
             .captured
             .values()
-            .filter(|i| !self.owners.contains_key(&i.ifindex))
+            .filter(|i| all || !self.owners.contains_key(&i.ifindex))
             .cloned()
             .collect();
-        for i in unnamed {
-            if let Some(o) = (self.describe)(&i) {
-                self.owners.insert(i.ifindex, o.clone());
-                self.batch.items.push(Item::IfaceOwner(i.ifindex, o));
+        for i in ask {
+            let now = (self.describe)(&i);
+            if now.as_ref() == self.owners.get(&i.ifindex) {
+                continue;
             }
+            match &now {
+                Some(o) => self.owners.insert(i.ifindex, o.clone()),
+                None => self.owners.remove(&i.ifindex),
+            };
+            self.batch.items.push(Item::IfaceOwner(i.ifindex, now));
         }
     }
 
@@ -429,7 +441,7 @@ impl<K: Kernel> Recorder<K> {
                 self.iface_change(c);
             }
             if self.drain_metadata() {
-                self.redescribe();
+                self.redescribe(true);
             }
             if signals.seal.swap(false, Ordering::Relaxed) {
                 self.stats();
@@ -464,7 +476,7 @@ impl<K: Kernel> Recorder<K> {
             if last_stats.elapsed() >= cfg.stats_every {
                 self.clock = Clock::now();
                 if self.meta.is_some() {
-                    self.redescribe();
+                    self.redescribe(false);
                 }
                 self.stats();
                 last_stats = Instant::now();

@@ -1,9 +1,10 @@
 //! The Kubernetes metadata source against a fake API server, without root and without a
 //! cluster.
 //!
-//! There is no Kubernetes API server here. [`FakeApi`] is a small HTTP/1.1 server started
-//! in-process on 127.0.0.1 (std threads, one per connection, `Connection: close`) that serves
-//! real-shaped JSON — the bodies are modelled on what kube-apiserver 1.33 answers — for:
+//! There is no Kubernetes API server here. [`FakeApi`] (tests/common/fake_api.rs) is a small
+//! HTTP/1.1 server started in-process on 127.0.0.1 (std threads, one per connection,
+//! `Connection: close`) that serves real-shaped JSON — the bodies are modelled on what
+//! kube-apiserver 1.33 answers — for:
 //! - `GET /api/v1/pods?fieldSelector=spec.nodeName%3D<node>&limit=500` (list) and the same
 //!   with `watch=true&resourceVersion=..` (a stream of `ADDED`/`MODIFIED`/`DELETED`/
 //!   `BOOKMARK`/`ERROR` lines, one JSON object each);
@@ -18,14 +19,18 @@
 
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
 
-use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+mod common;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, TcpListener};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::fake_api::{
+    self, FakeApi, Script, Step, bookmark, container_id, ev, gone, list, owner_ref,
+};
 use juno_archive::{Entity, Item as AItem, MetaOp, MetaRecord, Record, read_archive};
 use juno_common::{PacketHdr, counter};
 use juno_record::ifaces::{Change, Iface, Selector, Table};
@@ -37,269 +42,21 @@ use juno_record::recorder::{LoopConfig, Recorder, Signals};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
-// The fake API server
-
-/// One piece of a scripted watch response.
-#[derive(Clone, Debug)]
-enum Step {
-    /// A line of the stream (a watch event, or garbage).
-    Line(String),
-    /// A pause.
-    Sleep(u64),
-}
-
-#[derive(Default)]
-struct Script {
-    pod_lists: VecDeque<Value>,
-    pod_watches: VecDeque<Vec<Step>>,
-    svc_lists: VecDeque<Value>,
-    svc_watches: VecDeque<Vec<Step>>,
-    /// Path → PartialObjectMetadata body.
-    metadata: HashMap<String, Value>,
-    /// Delay before answering the first pod list.
-    first_list_delay_ms: u64,
-    /// Request lines (path and query) and Accept headers, in order.
-    requests: Vec<(String, String)>,
-}
-
-struct FakeApi {
-    addr: SocketAddr,
-    script: Arc<Mutex<Script>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop.
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
-impl FakeApi {
-    fn start(script: Script) -> FakeApi {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let script = Arc::new(Mutex::new(script));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (script.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for conn in l.incoming() {
-                if st.load(Ordering::Relaxed) {
-                    return;
-                }
-                let Ok(conn) = conn else { continue };
-                let (s, st) = (s.clone(), st.clone());
-                std::thread::spawn(move || serve(conn, &s, &st));
-            }
-        });
-        FakeApi { addr, script, stop }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn requests(&self) -> Vec<(String, String)> {
-        self.script.lock().unwrap().requests.clone()
-    }
-}
-
-fn list(kind: &str, rv: &str, items: Vec<Value>) -> Value {
-    json!({"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": rv}, "items": items})
-}
-
-fn ev(kind: &str, object: Value) -> Step {
-    Step::Line(json!({"type": kind, "object": object}).to_string())
-}
-
-fn bookmark(kind: &str, rv: &str) -> Step {
-    ev(
-        "BOOKMARK",
-        json!({"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": rv}}),
-    )
-}
-
-fn gone() -> Step {
-    ev(
-        "ERROR",
-        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-               "message": "too old resource version: 150 (290)", "reason": "Expired", "code": 410}),
-    )
-}
-
-fn status(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-           "message": reason, "reason": reason, "code": code})
-}
-
-fn respond(c: &mut TcpStream, code: u16, body: &Value) {
-    let b = body.to_string();
-    let _ = write!(
-        c,
-        "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
-        b.len()
-    );
-}
-
-fn serve(mut c: TcpStream, script: &Mutex<Script>, stop: &AtomicBool) {
-    let mut r = BufReader::new(c.try_clone().unwrap());
-    let mut line = String::new();
-    if r.read_line(&mut line).is_err() || line.is_empty() {
-        return;
-    }
-    let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let mut accept = String::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':')
-            && k.eq_ignore_ascii_case("accept")
-        {
-            accept = v.trim().to_string();
-        }
-    }
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let watch = query.split('&').any(|p| p == "watch=true");
-    let mut guard = script.lock().unwrap();
-    let s = &mut *guard;
-    s.requests.push((target.clone(), accept));
-    let (lists, watches) = match path {
-        "/api/v1/pods" => (&mut s.pod_lists, &mut s.pod_watches),
-        "/api/v1/services" => (&mut s.svc_lists, &mut s.svc_watches),
-        other => {
-            let body = s.metadata.get(other).cloned();
-            drop(guard);
-            match body {
-                Some(b) => respond(&mut c, 200, &b),
-                None => respond(&mut c, 404, &status(404, "NotFound")),
-            }
-            return;
-        }
-    };
-    if !watch {
-        let body = if lists.len() > 1 {
-            lists.pop_front()
-        } else {
-            lists.front().cloned()
-        };
-        let delay = if path == "/api/v1/pods" {
-            std::mem::take(&mut s.first_list_delay_ms)
-        } else {
-            0
-        };
-        drop(guard);
-        std::thread::sleep(Duration::from_millis(delay));
-        match body {
-            Some(b) => respond(&mut c, 200, &b),
-            None => respond(&mut c, 500, &status(500, "InternalError")),
-        }
-        return;
-    }
-    let steps = watches.pop_front();
-    drop(guard);
-    let _ = write!(
-        c,
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
-    );
-    let _ = c.flush();
-    match steps {
-        Some(steps) => {
-            for st in steps {
-                match st {
-                    Step::Line(l) => {
-                        let _ = c.write_all(l.as_bytes());
-                        let _ = c.write_all(b"\n");
-                        let _ = c.flush();
-                    }
-                    Step::Sleep(ms) => std::thread::sleep(Duration::from_millis(ms)),
-                }
-            }
-            // Closing ends the watch; the watcher watches again from the last version.
-        }
-        None => {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Real-shaped objects
+// Real-shaped objects (tests/common/fake_api.rs), in namespace `shop` on `NODE`
 
 const NODE: &str = "node-1";
 
-fn owner_ref(api: &str, kind: &str, name: &str) -> Value {
-    json!({"apiVersion": api, "kind": kind, "name": name, "uid": format!("uid-{name}"),
-           "controller": true, "blockOwnerDeletion": true})
-}
-
-/// A pod of `NODE`. `ip` None: pending, no address yet, containers not created.
+/// A pod of `NODE` in `shop`. `ip` None: pending, no address yet, containers not created.
 fn pod(name: &str, uid: &str, rv: &str, owner: Option<Value>, ip: Option<&str>) -> Value {
-    let mut p = json!({
-        "kind": "Pod", "apiVersion": "v1",
-        "metadata": {
-            "name": name, "namespace": "shop", "uid": uid, "resourceVersion": rv,
-            "creationTimestamp": "2026-11-23T17:00:00Z",
-            "labels": {"app": name.split('-').next().unwrap_or(name)},
-            "managedFields": [{"manager": "kubelet", "operation": "Update", "apiVersion": "v1",
-                               "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}}}]
-        },
-        "spec": {
-            "nodeName": NODE, "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
-            "serviceAccountName": "default",
-            "containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10",
-                            "resources": {}, "imagePullPolicy": "IfNotPresent"}]
-        },
-        "status": {"phase": "Pending", "qosClass": "BestEffort", "hostIP": "192.168.1.10",
-                   "hostIPs": [{"ip": "192.168.1.10"}]}
-    });
-    if let Some(o) = owner {
-        p["metadata"]["ownerReferences"] = json!([o]);
-    }
-    if let Some(ip) = ip {
-        p["status"]["phase"] = json!("Running");
-        p["status"]["podIP"] = json!(ip);
-        p["status"]["podIPs"] = json!([{"ip": ip}]);
-        p["status"]["containerStatuses"] = json!([{
-            "name": "main", "ready": true, "restartCount": 0, "started": true,
-            "image": "registry.k8s.io/pause:3.10",
-            "imageID": "registry.k8s.io/pause@sha256:ee6521f290b2168b6e0935a181d4cff9be1ac3f505666ef0e3c98fae8199917a",
-            "containerID": format!("containerd://{}", container_id(uid)),
-            "state": {"running": {"startedAt": "2026-11-23T17:00:02Z"}}
-        }]);
-    }
-    p
-}
-
-/// A 64-hex-digit container id derived from the pod uid.
-fn container_id(uid: &str) -> String {
-    let mut h: u64 = 1469598103934665603;
-    for b in uid.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(1099511628211);
-    }
-    format!("{h:016x}").repeat(4)
+    fake_api::pod("shop", NODE, name, uid, rv, owner, ip)
 }
 
 fn service(name: &str, rv: &str, cluster_ip: &str, ports: Value) -> Value {
-    json!({
-        "kind": "Service", "apiVersion": "v1",
-        "metadata": {"name": name, "namespace": "shop", "uid": format!("svc-{name}"),
-                     "resourceVersion": rv},
-        "spec": {"type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
-                 "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
-                 "sessionAffinity": "None", "ports": ports},
-        "status": {"loadBalancer": {}}
-    })
+    fake_api::service("shop", name, rv, cluster_ip, ports)
 }
 
 fn partial_meta(name: &str, owner: Value) -> Value {
-    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-           "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}"),
-                        "resourceVersion": "42", "ownerReferences": [owner]}})
+    fake_api::partial_meta("shop", name, owner)
 }
 
 fn rs_owner() -> Value {
@@ -1018,5 +775,136 @@ fn a_recording_carries_pods_containers_services_and_names_the_pod_veth() {
         .filter(|(o, e)| *o == MetaOp::Snapshot && matches!(e, Entity::Pod(_)))
         .count();
     assert_eq!(snap_pods, 2);
+    src.stop();
+}
+
+/// A pod address reused by a new pod on a new veth: the CNI creates the veth (and its host
+/// route) before the API reports the old pod gone and the new one holding the address, so the
+/// veth is first named by the address's old holder. Once the API catches up the veth must be
+/// renamed, not left with the deleted pod.
+#[test]
+fn a_veth_named_by_a_reused_address_is_renamed_when_the_api_catches_up() {
+    let d = tempfile::tempdir().unwrap();
+    let gate = fake_api::Gate::default();
+    let job = pod(
+        "backup-29000000-abcde",
+        "u-backup",
+        "90",
+        Some(job_owner()),
+        Some("10.244.0.13"),
+    );
+    let mut s = Script {
+        metadata: owners(),
+        ..Default::default()
+    };
+    s.pod_lists
+        .push_back(list("PodList", "100", vec![job.clone()]));
+    s.pod_watches.push_back(vec![
+        Step::Wait(gate.clone()),
+        ev("DELETED", job),
+        ev(
+            "ADDED",
+            pod(
+                "web-7d4b9c-xk2lp",
+                "u-web",
+                "120",
+                Some(rs_owner()),
+                Some("10.244.0.13"),
+            ),
+        ),
+    ]);
+    s.svc_lists.push_back(list("ServiceList", "10", vec![]));
+    let api = FakeApi::start(s);
+    let src = start(&api, Limits::default());
+    // The old pod is known before the veth appears.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while src.pod_ips.get(&"10.244.0.13".parse().unwrap()).is_none() {
+        assert!(Instant::now() < deadline, "{}", src.stats.summary());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let snapshot = Arc::new(Mutex::new(Vec::new()));
+    let out = Output::start(
+        OutputConfig {
+            out_dir: d.path().to_path_buf(),
+            node: NODE.into(),
+            max_file_size: 1 << 30,
+            rotate_every: Duration::from_secs(3600),
+            max_total_size: 1 << 30,
+            frame_size: 16 * 1024,
+            level: 1,
+            flush_every: Duration::from_millis(50),
+            recorder: "juno-record test".into(),
+            boot_time_ns: Some(1),
+            snapshot: snapshot.clone(),
+        },
+        64,
+    )
+    .unwrap();
+    let (ctx, crx) = crossbeam_channel::unbounded();
+    // The new pod's veth, with the reused address routed to it.
+    ctx.send(Change::Up(Iface {
+        ifindex: 9,
+        name: "cali9".into(),
+        kind: Some("veth".into()),
+        peer_ifindex: Some(2),
+        peer_netnsid: Some(3),
+    }))
+    .unwrap();
+    let mut rec = Recorder::new(
+        QuietKernel,
+        Table::new(Selector::Veths),
+        out.tx.clone(),
+        CgroupIndex::new(d.path()),
+        snapshot,
+    );
+    rec.set_recycler(out.recycled.clone());
+    rec.set_metadata(src.records.clone());
+    rec.set_describer(describer(src.pod_ips.clone(), || {
+        vec![(9, "10.244.0.13".parse().unwrap())]
+    }));
+    let signals = Signals::default();
+    let (stop, stats) = (signals.stop.clone(), src.stats.clone());
+    let driver = std::thread::spawn(move || {
+        // The veth is attached (and named by the old holder) within a loop turn or two.
+        std::thread::sleep(Duration::from_millis(300));
+        gate.open();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // The job pod and its container upserted, then deleted; the web pod and container.
+        while stats.records.load(Ordering::Relaxed) < 6 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+    });
+    rec.run(
+        &signals,
+        &crx,
+        &LoopConfig {
+            duration: None,
+            batch: 16,
+            // Longer than the test: only a pod change makes the recorder ask again.
+            stats_every: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    driver.join().unwrap();
+    drop(rec);
+    let sealed = out.finish().unwrap().sealed;
+    assert_eq!(sealed.len(), 1, "{sealed:?}");
+    let f = read_meta(&sealed[0]);
+    let owners: Vec<Option<String>> = f
+        .records
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Entity::Interface(i) if i.ifindex == 9 => Some(i.pod_uid.clone()),
+            _ => None,
+        })
+        .collect();
+    // Named by the old holder at first (the API had not caught up), then by the new pod.
+    assert_eq!(
+        owners,
+        vec![Some("u-backup".to_string()), Some("u-web".to_string())],
+        "{f:#?}"
+    );
     src.stop();
 }

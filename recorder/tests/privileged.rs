@@ -8,14 +8,21 @@
 //! with juno-analyze, and the exchanges the clients made must be there — as packets on the
 //! veths and as socket payload of the right processes.
 //!
-//! Every test uses its own namespaces, interfaces and subnets, and removes them when done.
+//! One test adds Kubernetes metadata: there is no cluster here, so a fake API server
+//! (tests/common/fake_api.rs) serves the stand-in pods as real-shaped JSON, and the real
+//! `juno-analyze` binary must name the pods and workloads at both ends of every exchange.
+//!
+//! Every test uses its own namespaces, interfaces and subnets, and removes them when done
+//! (Drop guards: processes, namespaces, veths, nftables tables, the recorder).
 #![cfg(feature = "privileged")]
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use juno_analyze::exchange::{Exchange, Vantage};
 use juno_analyze::input::Iface;
@@ -69,6 +76,33 @@ impl Pod {
              && (ip netns exec {ns} ethtool -K {pif} tso off gso off gro off >/dev/null 2>&1 || true)",
             h = pod.host_addr,
             a = pod.addr
+        ));
+        pod
+    }
+
+    /// A pod wired the way routed CNI plugins (Calico, the ptp plugin) wire one: the pod's
+    /// address as a /32 on its `eth0`, a default route through a link-local gateway the host
+    /// side answers for (here a permanent neighbour entry with the host veth's MAC, where
+    /// Calico uses proxy ARP), and on the host a `/32` route to the pod through its veth —
+    /// the route the recorder names the veth by. No address on the host side.
+    fn routed(ns: &str, host_if: &str, addr: &str) -> Pod {
+        let pod = Pod {
+            ns: ns.into(),
+            host_if: host_if.into(),
+            host_addr: "169.254.1.1".into(),
+            addr: addr.into(),
+        };
+        pod.down();
+        sh(&format!(
+            "ip netns add {ns} && ip link add {host_if} type veth peer name eth0 netns {ns} \
+             && ip link set {host_if} up \
+             && ip -n {ns} addr add {addr}/32 dev eth0 && ip -n {ns} link set eth0 up && ip -n {ns} link set lo up \
+             && ip -n {ns} route add {gw} dev eth0 scope link && ip -n {ns} route add default via {gw} dev eth0 \
+             && ip -n {ns} neigh add {gw} lladdr $(cat /sys/class/net/{host_if}/address) dev eth0 nud permanent \
+             && ip route add {addr}/32 dev {host_if} \
+             && (ethtool -K {host_if} tso off gso off gro off >/dev/null 2>&1 || true) \
+             && (ip netns exec {ns} ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true)",
+            gw = pod.host_addr,
         ));
         pod
     }
@@ -137,6 +171,11 @@ impl Drop for Server {
 
 /// Runs nginx in `pod`, serving a few files on port 80.
 fn nginx(pod: &Pod, dir: &Path) -> Server {
+    nginx_on(pod, dir, 80)
+}
+
+/// Runs nginx in `pod`, serving a few files on `port`.
+fn nginx_on(pod: &Pod, dir: &Path, port: u16) -> Server {
     let www = dir.join("www");
     std::fs::create_dir_all(www.join("api")).unwrap();
     for i in 0..10 {
@@ -156,7 +195,7 @@ fn nginx(pod: &Pod, dir: &Path) -> Server {
              events {{ worker_connections 128; }}
              http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
                      uwsgi_temp_path {d}; scgi_temp_path {d};
-                     server {{ listen {a}:80; root {d}/www; }} }}",
+                     server {{ listen {a}:{port}; root {d}/www; }} }}",
             a = pod.addr
         ),
     )
@@ -168,7 +207,7 @@ fn nginx(pod: &Pod, dir: &Path) -> Server {
     let addr = pod.addr.clone();
     wait_for("nginx", Duration::from_secs(10), || {
         sh_ok(&format!(
-            "curl -s -o /dev/null http://{addr}/api/item0.json"
+            "curl -s -o /dev/null http://{addr}:{port}/api/item0.json"
         ))
     });
     c
@@ -194,6 +233,15 @@ struct Recorder {
     log: PathBuf,
 }
 
+impl Drop for Recorder {
+    /// A test that failed before stopping it leaves no recorder behind (after `stop` or a
+    /// kill the child is reaped, and this does nothing).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Recorder {
     fn start(out: &Path, args: &[&str]) -> Recorder {
         let log = out.with_extension("log");
@@ -213,6 +261,7 @@ impl Recorder {
         Recorder { child, log }
     }
 
+    /// Stops it with SIGTERM (it seals its file) and returns its log.
     fn stop(mut self) -> String {
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
@@ -696,4 +745,516 @@ fn the_cgroup_filter_keeps_processes_in_a_cgroup_and_the_cgroups_created_under_i
         "{kinds:?}"
     );
     drop(child);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes metadata, end to end
+
+/// An nftables table of ours (`ip <name>`), deleted when dropped.
+struct NftTable(String);
+
+impl NftTable {
+    /// What kube-proxy's iptables/nftables mode does for a ClusterIP: DNAT in prerouting from
+    /// `cluster_ip:port` to `pod_ip:target_port`.
+    fn dnat(name: &str, cluster_ip: &str, port: u16, pod_ip: &str, target_port: u16) -> NftTable {
+        assert!(
+            sh_ok("command -v nft"),
+            "nft is missing (Debian package nftables; scripts/setup.sh installs it)"
+        );
+        let t = NftTable(name.into());
+        sh_ok(&format!("nft delete table ip {name}"));
+        sh(&format!(
+            "nft add table ip {name} \
+             && nft add chain ip {name} prerouting '{{ type nat hook prerouting priority dstnat; policy accept; }}' \
+             && nft add rule ip {name} prerouting ip daddr {cluster_ip} tcp dport {port} dnat to {pod_ip}:{target_port}"
+        ));
+        t
+    }
+}
+
+impl Drop for NftTable {
+    fn drop(&mut self) {
+        sh_ok(&format!("nft delete table ip {}", self.0));
+    }
+}
+
+/// The metadata records of the file being written (read up to its last complete frame).
+fn meta_being_written(dir: &Path) -> Vec<(juno_archive::MetaOp, juno_archive::Entity)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for p in rd.flatten().map(|e| e.path()) {
+        if !p.to_string_lossy().ends_with(".partial") {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&p) else {
+            continue;
+        };
+        let _ = juno_archive::read_archive(&bytes, |item, _| {
+            if let juno_archive::Item::Record(juno_archive::Record::Metadata(m)) = item {
+                out.push((m.op, m.entity.clone()));
+            }
+        });
+    }
+    out
+}
+
+/// Whether `recs` has a pod upsert for `name` holding `ip`, and an interface named by the pod
+/// (the recorder captures the veth and knows its pod).
+fn pod_and_veth_known(
+    recs: &[(juno_archive::MetaOp, juno_archive::Entity)],
+    uid: &str,
+    ip: &str,
+    veth: &str,
+) -> bool {
+    use juno_archive::Entity;
+    let ip: std::net::IpAddr = ip.parse().unwrap();
+    recs.iter()
+        .any(|(_, e)| matches!(e, Entity::Pod(p) if p.uid == uid && p.ips == [ip]))
+        && recs.iter().any(|(_, e)| {
+            matches!(e, Entity::Interface(i) if i.name == veth && i.pod_uid.as_deref() == Some(uid))
+        })
+}
+
+/// The `juno-analyze` binary of this build (target/<profile>/juno-analyze, beside the
+/// directory of this test binary). scripts/test-privileged.sh builds it first.
+fn juno_analyze_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("juno-analyze");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (`cargo build --release -p juno-analyze`; scripts/test-privileged.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// One end of an exchange as `juno-analyze logs` names it: ip, pod, namespace, workload kind,
+/// workload, service, node.
+type End = [Option<String>; 7];
+
+fn end(v: &serde_json::Value) -> End {
+    [
+        "ip",
+        "pod",
+        "namespace",
+        "workload_kind",
+        "workload",
+        "service",
+        "node",
+    ]
+    .map(|k| v.get(k).and_then(|x| x.as_str()).map(str::to_string))
+}
+
+/// A pod of node `jk8s-node` as `juno-analyze` should name it.
+fn pod_end(ip: &str, pod: &str, ns: &str, kind: &str, workload: &str) -> End {
+    // The node is `NODE` of the test below.
+    [
+        Some(ip.into()),
+        Some(pod.into()),
+        Some(ns.into()),
+        Some(kind.into()),
+        Some(workload.into()),
+        None,
+        Some("jk8s-node".into()),
+    ]
+}
+
+/// A service as `juno-analyze` should name it (a cluster IP: no pod, no workload).
+fn service_end(ip: &str, ns: &str, name: &str) -> End {
+    [
+        Some(ip.into()),
+        None,
+        Some(ns.into()),
+        None,
+        None,
+        Some(name.into()),
+        None,
+    ]
+}
+
+/// Pod metadata from a fake Kubernetes API server names both ends of every exchange, at the
+/// exchange's time, from both vantage points (packets on the veths, the processes' sockets).
+///
+/// There is no Kubernetes cluster here, and no kubelet, container runtime or kube-proxy. The
+/// API server is a fake (tests/common/fake_api.rs) serving real-shaped JSON lists and watch
+/// streams for pods, services, ReplicaSets and Jobs; `juno-record` reads it through
+/// `--kubeconfig` exactly as it would a real one. The pods are network namespaces wired like
+/// a routed CNI (Calico, ptp) would wire them: a host-side veth each, a /32 host route per pod
+/// address; the service is an nftables DNAT rule like kube-proxy's. What runs in them is
+/// real: nginx in the `web` Deployment's pod, redis-server in the `cache` StatefulSet's pod,
+/// curl and redis-cli in a client pod. The client pod is first a CronJob's Job pod; it
+/// completes and is deleted, and a Deployment's pod gets the same address (a new namespace
+/// and veth, as a CNI would give it) and makes the same kinds of requests: the analyzer must
+/// name each exchange by whoever held the address at its time.
+///
+/// Every exchange `juno-analyze logs` writes is compared with the list the test derives
+/// from what the clients did, per vantage point: the client's veth (its pod, and the service
+/// for a ClusterIP, whose DNAT happens after that veth's tc ingress), the web pod's veth for
+/// connections through the service (a different 5-tuple after DNAT, so not a duplicate),
+/// curl's and redis-cli's sockets (curl's peer address is the cluster IP) and nginx's and
+/// redis-server's (the pod address). Socket events are named by their addresses, like
+/// packets; the processes here sit in the test's cgroup, not a pod's, and the analyzer does
+/// not name by cgroup.
+#[test]
+fn pods_workloads_and_services_name_both_ends_of_every_exchange() {
+    use common::fake_api::{
+        self, FakeApi, Gate, Script, Step, ev, list, owner_ref, partial_meta, service,
+    };
+    use serde_json::json;
+
+    const NODE: &str = "jk8s-node";
+    const WEB_IP: &str = "10.247.0.10";
+    const CACHE_IP: &str = "10.247.0.11";
+    const CLIENT_IP: &str = "10.247.0.12";
+    const SVC_IP: &str = "10.97.247.80";
+    let analyzer = juno_analyze_bin();
+    let _fwd = Forwarding::on();
+    let web = Pod::routed("jk8s-web", "jk8sw", WEB_IP);
+    let cache = Pod::routed("jk8s-cache", "jk8sc", CACHE_IP);
+    let probe = Pod::routed("jk8s-probe", "jk8sp", CLIENT_IP);
+    let tmp = tempfile::tempdir().unwrap();
+    let _nginx = nginx_on(&web, tmp.path(), 8080);
+    let _redis = redis(&cache, tmp.path());
+    let _svc = NftTable::dnat("jk8s", SVC_IP, 80, WEB_IP, 8080);
+    // The service answers (before the recorder starts: this request is not one to name).
+    wait_for("the service's DNAT", Duration::from_secs(5), || {
+        sh_ok(&format!(
+            "ip netns exec {} curl -sf -o /dev/null http://{SVC_IP}/api/item0.json",
+            probe.ns
+        ))
+    });
+
+    // What the API server says: the node's pods, their owners, the services.
+    let pod = |ns, name, uid, rv, owner, ip| fake_api::pod(ns, NODE, name, uid, rv, owner, ip);
+    let web_pod = pod(
+        "shop",
+        "web-5d8f7c6b9-x2x7q",
+        "u-web",
+        "90",
+        Some(owner_ref("apps/v1", "ReplicaSet", "web-5d8f7c6b9")),
+        Some(WEB_IP),
+    );
+    let cache_pod = pod(
+        "shop",
+        "cache-0",
+        "u-cache",
+        "91",
+        Some(owner_ref("apps/v1", "StatefulSet", "cache")),
+        Some(CACHE_IP),
+    );
+    let probe_pod = |rv| {
+        pod(
+            "ops",
+            "probe-29000000-k7q2d",
+            "u-probe",
+            rv,
+            Some(owner_ref("batch/v1", "Job", "probe-29000000")),
+            Some(CLIENT_IP),
+        )
+    };
+    // The Job's pod completes: the API still shows its address, the node has freed it.
+    let mut probe_done = probe_pod("110");
+    probe_done["status"]["phase"] = json!("Succeeded");
+    probe_done["status"]["containerStatuses"][0]["ready"] = json!(false);
+    probe_done["status"]["containerStatuses"][0]["state"] = json!({"terminated": {
+        "exitCode": 0, "reason": "Completed",
+        "startedAt": "2026-11-23T17:00:02Z", "finishedAt": "2026-11-23T17:00:09Z"}});
+    let loadgen_pod = pod(
+        "ops",
+        "loadgen-6c9d8b7f4-m4n8s",
+        "u-loadgen",
+        "112",
+        Some(owner_ref("apps/v1", "ReplicaSet", "loadgen-6c9d8b7f4")),
+        Some(CLIENT_IP),
+    );
+    let gate = Gate::default();
+    let mut script = Script {
+        metadata: [
+            ("shop", "replicasets", "web-5d8f7c6b9", "Deployment", "web"),
+            (
+                "ops",
+                "replicasets",
+                "loadgen-6c9d8b7f4",
+                "Deployment",
+                "loadgen",
+            ),
+            ("ops", "jobs", "probe-29000000", "CronJob", "probe"),
+        ]
+        .into_iter()
+        .map(|(ns, res, name, kind, workload)| {
+            let (group, api) = if res == "jobs" {
+                ("batch", "batch/v1")
+            } else {
+                ("apps", "apps/v1")
+            };
+            (
+                format!("/apis/{group}/v1/namespaces/{ns}/{res}/{name}"),
+                partial_meta(ns, name, owner_ref(api, kind, workload)),
+            )
+        })
+        .collect(),
+        ..Default::default()
+    };
+    script.pod_lists.push_back(list(
+        "PodList",
+        "100",
+        vec![web_pod, cache_pod, probe_pod("92")],
+    ));
+    script.pod_watches.push_back(vec![
+        Step::Wait(gate.clone()),
+        ev("MODIFIED", probe_done.clone()),
+        ev("DELETED", probe_done),
+        ev("ADDED", loadgen_pod),
+    ]);
+    script.svc_lists.push_back(list(
+        "ServiceList",
+        "50",
+        vec![
+            service(
+                "shop",
+                "web",
+                "40",
+                SVC_IP,
+                json!([{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}]),
+            ),
+            // The StatefulSet's headless service: no cluster IP, clients use the pod's address.
+            service(
+                "shop",
+                "cache",
+                "41",
+                "None",
+                json!([{"name": "redis", "protocol": "TCP", "port": 6379}]),
+            ),
+        ],
+    ));
+    let api = FakeApi::start(script);
+    let kubeconfig = tmp.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+
+    let out = tmp.path().join("archives");
+    let rec = Recorder::start(
+        &out,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--node-name",
+            NODE,
+            "--iface",
+            "^jk8s[wcpl]$",
+            // The pods' traffic only: not the recorder's talk with the API server, nor
+            // whatever else runs on this machine.
+            "--cidr",
+            "10.247.0.0/16",
+            "--flush-every",
+            "100ms",
+        ],
+    );
+    wait_for(
+        "the recorder to know the pods and their veths",
+        Duration::from_secs(15),
+        || {
+            let m = meta_being_written(&out);
+            pod_and_veth_known(&m, "u-web", WEB_IP, "jk8sw")
+                && pod_and_veth_known(&m, "u-cache", CACHE_IP, "jk8sc")
+                && pod_and_veth_known(&m, "u-probe", CLIENT_IP, "jk8sp")
+        },
+    );
+
+    let web_end = pod_end(WEB_IP, "web-5d8f7c6b9-x2x7q", "shop", "Deployment", "web");
+    let cache_end = pod_end(CACHE_IP, "cache-0", "shop", "StatefulSet", "cache");
+    let svc_end = service_end(SVC_IP, "shop", "web");
+    // (vantage, what was asked, client, server) for every exchange the clients make.
+    let mut want: Vec<(String, String, End, End)> = Vec::new();
+    // Connections made straight to a pod address: (what, client, the server's veth, server,
+    // the client's and the server's process names).
+    let mut straight: Vec<(String, End, &str, End, &str, &str)> = Vec::new();
+    let mut traffic = |client: &Pod, me: &End, tag: &str, direct: usize, via_svc: usize| {
+        let on = |v: &str, what: &str, c: &End, s: &End| {
+            (v.to_string(), what.to_string(), c.clone(), s.clone())
+        };
+        let my_veth = format!("packets:{}", client.host_if);
+        for i in 0..direct + via_svc {
+            let through = i >= direct;
+            let uri = format!("/api/item{i}.json?from={tag}");
+            let url = if through {
+                format!("http://{SVC_IP}{uri}")
+            } else {
+                format!("http://{WEB_IP}:8080{uri}")
+            };
+            let code = client.exec(&format!("curl -s -o /dev/null -w '%{{http_code}}' '{url}'"));
+            assert_eq!(code, "200", "{url}");
+            let server = if through { &svc_end } else { &web_end };
+            want.push(on(&my_veth, &uri, me, server));
+            want.push(on("socket:curl", &uri, me, server));
+            want.push(on("socket:nginx", &uri, me, &web_end));
+            if through {
+                // After DNAT: another 5-tuple, analyzed again on the web pod's veth.
+                want.push(on("packets:jk8sw", &uri, me, &web_end));
+            } else {
+                straight.push((uri, me.clone(), "jk8sw", web_end.clone(), "curl", "nginx"));
+            }
+        }
+        let key = format!("{tag}:k");
+        let value = format!("v-{tag}");
+        for (cmd, args, reply) in [
+            ("SET", format!("{key} {value}"), "OK"),
+            ("GET", key.clone(), value.as_str()),
+        ] {
+            let got = client.exec(&format!("redis-cli -h {CACHE_IP} {cmd} {args}"));
+            assert_eq!(got.trim(), reply, "{cmd} {args}");
+            let what = format!("{cmd} {key}");
+            for v in [my_veth.as_str(), "socket:redis-cli", "socket:redis-server"] {
+                want.push(on(v, &what, me, &cache_end));
+            }
+            straight.push((
+                what,
+                me.clone(),
+                "jk8sc",
+                cache_end.clone(),
+                "redis-cli",
+                "redis-server",
+            ));
+        }
+    };
+
+    // The CronJob's pod.
+    let probe_end = pod_end(CLIENT_IP, "probe-29000000-k7q2d", "ops", "CronJob", "probe");
+    traffic(&probe, &probe_end, "probe", 4, 3);
+    // It completes and goes (its namespace and veth with it); a Deployment's pod gets the
+    // same address on a new veth, then the API server reports the change.
+    std::thread::sleep(Duration::from_millis(200));
+    drop(probe);
+    let loadgen = Pod::routed("jk8s-loadgen", "jk8sl", CLIENT_IP);
+    // The recorder captures the new veth before the API catches up: whatever it calls it now
+    // (the address's old holder, if the route was there at attach), the API's news must
+    // settle it.
+    wait_for(
+        "the new veth to be captured",
+        Duration::from_secs(10),
+        || {
+            meta_being_written(&out)
+                .iter()
+                .any(|(_, e)| matches!(e, juno_archive::Entity::Interface(i) if i.name == "jk8sl"))
+        },
+    );
+    gate.open();
+    let t = Instant::now();
+    while !pod_and_veth_known(&meta_being_written(&out), "u-loadgen", CLIENT_IP, "jk8sl") {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the recorder did not tell the new pod and its veth: {:#?}\n{}",
+            meta_being_written(&out)
+                .iter()
+                .filter(|(_, e)| matches!(e, juno_archive::Entity::Interface(_)))
+                .collect::<Vec<_>>(),
+            std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let loadgen_end = pod_end(
+        CLIENT_IP,
+        "loadgen-6c9d8b7f4-m4n8s",
+        "ops",
+        "Deployment",
+        "loadgen",
+    );
+    traffic(&loadgen, &loadgen_end, "loadgen", 3, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = rec.stop();
+
+    // The real juno-analyze, on the sealed archive.
+    let files = sealed(&out);
+    assert_eq!(files.len(), 1, "{files:?}\n{log}");
+    let res = Command::new(&analyzer)
+        .arg("logs")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "juno-analyze: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    // The client port each process saw, per exchange.
+    let mut ports: HashMap<(String, String), u64> = HashMap::new();
+    let mut got: Vec<(String, String, End, End)> = String::from_utf8(res.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let vantage = &v["vantage"];
+            let vantage = match vantage["kind"].as_str() {
+                Some("packets") => format!("packets:{}", vantage["iface"].as_str().unwrap()),
+                _ => format!("socket:{}", vantage["comm"].as_str().unwrap()),
+            };
+            let what = match v["protocol"].as_str().unwrap() {
+                "http" => v["http"]["uri"].as_str().unwrap().to_string(),
+                "redis" => format!(
+                    "{} {}",
+                    v["redis"]["command"].as_str().unwrap(),
+                    v["redis"]["key"].as_str().unwrap_or("")
+                ),
+                other => format!("{other}: {l}"),
+            };
+            ports.insert(
+                (vantage.clone(), what.clone()),
+                v["client"]["port"].as_u64().unwrap(),
+            );
+            (vantage, what, end(&v["client"]), end(&v["server"]))
+        })
+        .collect();
+    // A connection straight to a pod keeps its 5-tuple across both veths, so its copy on the
+    // server's veth is a duplicate, not analyzed again — unless conntrack gave it another
+    // source port on the way: a NAT table is loaded (the service's), and when the reply tuple
+    // of a new connection clashes with an entry conntrack still holds (a connection through
+    // the service from the same client port, possibly of an earlier run: conntrack keeps
+    // closed connections for two minutes), nf_nat picks another port. The client's socket
+    // and the server's then disagree on the port, and the server's veth sees a connection of
+    // its own, named the same way.
+    let mut rewritten = 0;
+    for (what, me, veth, server, cli, srv) in &straight {
+        let port = |comm: &str| {
+            ports
+                .get(&(format!("socket:{comm}"), what.clone()))
+                .copied()
+        };
+        let (c, s) = (port(cli), port(srv));
+        assert!(c.is_some() && s.is_some(), "{what}: {c:?} {s:?}");
+        if c != s {
+            rewritten += 1;
+            want.push((
+                format!("packets:{veth}"),
+                what.clone(),
+                me.clone(),
+                server.clone(),
+            ));
+        }
+    }
+    got.sort();
+    want.sort();
+    // Both ends of every exchange named (a pod, or a service for the cluster IP) ...
+    for (vantage, what, c, s) in &got {
+        assert!(
+            c[1].is_some() && (s[1].is_some() || s[5].is_some()),
+            "{vantage} {what}: an end is not named: {c:?} {s:?}"
+        );
+    }
+    // ... and named right: the exchanges are exactly those the clients made, with the pod,
+    // namespace and workload (or service) that held each address at the exchange's time.
+    let diff = |a: &[(String, String, End, End)], b: &[(String, String, End, End)]| {
+        a.iter()
+            .filter(|x| !b.contains(x))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        got == want,
+        "{} exchanges, {} expected ({rewritten} source ports rewritten by conntrack); unexpected: {:#?}\nmissing: {:#?}\n{log}",
+        got.len(),
+        want.len(),
+        diff(&got, &want),
+        diff(&want, &got)
+    );
 }

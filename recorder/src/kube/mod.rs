@@ -598,10 +598,15 @@ impl KubeSource {
     /// A describer for [`crate::recorder::Recorder::set_describer`] over this node's host
     /// routes.
     pub fn describer(&self) -> Describer {
-        // A failed dump (it needs no privilege; it fails only if netlink does) names nothing
-        // this time; the next attempt dumps again.
-        describer(self.pod_ips.clone(), || {
-            crate::ifaces::host_routes().unwrap_or_default()
+        // A failed dump (it needs no privilege; it fails only if netlink does) answers with
+        // the last routes read, so that it neither names nor un-names anything; the next
+        // attempt dumps again.
+        let mut last = Vec::new();
+        describer(self.pod_ips.clone(), move || {
+            if let Ok(r) = crate::ifaces::host_routes() {
+                last = r;
+            }
+            last.clone()
         })
     }
 
