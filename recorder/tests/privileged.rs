@@ -576,8 +576,18 @@ fn rotation_retention_and_seal_on_demand_hold_under_traffic() {
     std::thread::sleep(Duration::from_millis(500));
     let log = rec.stop();
     let files = sealed(&out);
-    // Several files kept, within the total: rotation and retention both at work.
-    assert!(files.len() >= 2, "{files:?}\n{log}");
+    let count = |suffix: &str| -> u64 {
+        log.split(", ")
+            .find_map(|s| s.trim().strip_suffix(suffix))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Rotation at work (many files sealed) and retention too (some deleted, the newest kept,
+    // the rest within the total). How many files fit depends on how far the last ones
+    // overshot the file size, so that is not asserted.
+    assert!(count(" files sealed") >= 4, "{log}");
+    assert!(!files.is_empty(), "{log}");
     let total: u64 = files
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
@@ -586,13 +596,7 @@ fn rotation_retention_and_seal_on_demand_hold_under_traffic() {
         total <= max_total,
         "{total} bytes kept, limit {max_total}\n{log}"
     );
-    let deleted: u64 = log
-        .split(", ")
-        .find_map(|s| s.trim().strip_suffix(" deleted by retention"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(deleted > 0, "{log}");
+    assert!(count(" deleted by retention") > 0, "{log}");
     for f in &files {
         let size = std::fs::metadata(f).unwrap().len();
         // A file is sealed once it passes the size, within one flush of traffic.
