@@ -24,7 +24,7 @@ PACKAGES=(
     # load generators of the benchmarks (scripts/bench/): DNS (h2load is in nghttp2-client)
     dnsperf
     # servers and clients the tests start
-    nginx curl wrk python3 redis-server redis-tools dnsmasq-base bind9-dnsutils
+    nginx curl wrk iputils-ping python3 redis-server redis-tools dnsmasq-base bind9-dnsutils
     postgresql postgresql-client openssl
     # a ClusterIP's DNAT (kube-proxy's rule) in the privileged suite
     nftables

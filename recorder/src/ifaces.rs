@@ -13,7 +13,9 @@ use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use regex::Regex;
@@ -33,13 +35,18 @@ pub struct Iface {
     pub peer_netnsid: Option<i32>,
 }
 
-/// Who owns a captured interface, as a metadata source (Kubernetes) tells.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Who owns a captured interface, as a metadata source (Kubernetes) or the interface's peer
+/// namespace tells.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IfaceOwner {
     /// The Interface Description (`if_description`), e.g. `pod default/web-0`.
     pub description: String,
     /// The pod's uid, for the interface's metadata (`InterfaceMeta::pod_uid`).
     pub pod_uid: Option<String>,
+    /// Inode of the peer's network namespace (`InterfaceMeta::peer_netns`), for a veth.
+    pub peer_netns: Option<u32>,
+    /// The peer interface's addresses (`InterfaceMeta::addrs`): the pod's own, for a veth.
+    pub addrs: Vec<IpAddr>,
 }
 
 /// A change of the interface set.
@@ -128,13 +135,33 @@ fn parse_messages(buf: &[u8], out: &mut Vec<Change>) -> Result<bool> {
 }
 
 /// Sends one dump request and feeds each reply datagram to `parse` until it reports the end.
-fn dump(req: RouteNetlinkMessage, mut parse: impl FnMut(&[u8]) -> Result<bool>) -> Result<()> {
+fn dump(req: RouteNetlinkMessage, parse: impl FnMut(&[u8]) -> Result<bool>) -> Result<()> {
+    request(req, NLM_F_REQUEST | NLM_F_DUMP, false, parse)
+}
+
+/// A dump with strict checking (`NETLINK_GET_STRICT_CHK`): the kernel honours the
+/// request's filters, such as a target namespace, and rejects what it does not know.
+fn dump_strict(req: RouteNetlinkMessage, parse: impl FnMut(&[u8]) -> Result<bool>) -> Result<()> {
+    request(req, NLM_F_REQUEST | NLM_F_DUMP, true, parse)
+}
+
+/// Sends one request and feeds each reply datagram to `parse` until it reports the end.
+fn request(
+    req: RouteNetlinkMessage,
+    flags: u16,
+    strict: bool,
+    mut parse: impl FnMut(&[u8]) -> Result<bool>,
+) -> Result<()> {
     let mut sock = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
     sock.bind_auto().context("netlink bind")?;
+    if strict {
+        sock.set_netlink_get_strict_chk(true)
+            .context("netlink strict checking")?;
+    }
     sock.connect(&SocketAddr::new(0, 0))
         .context("netlink connect")?;
     let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.flags = flags;
     let mut req = NetlinkMessage::new(header, NetlinkPayload::from(req));
     req.finalize();
     let mut buf = vec![0u8; req.buffer_len()];
@@ -206,6 +233,89 @@ pub fn host_routes() -> Result<Vec<(u32, IpAddr)>> {
         |b| parse_routes(b, &mut out),
     )?;
     Ok(out)
+}
+
+/// Addresses of interface `ifindex` from netlink address messages, into `out`. Returns
+/// whether the dump ended.
+fn parse_addrs(buf: &[u8], ifindex: u32, out: &mut Vec<IpAddr>) -> Result<bool> {
+    let mut off = 0;
+    while off < buf.len() {
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..])
+            .context("bad netlink message")?;
+        let len = msg.header.length as usize;
+        match msg.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(m))
+                if m.header.index == ifindex =>
+            {
+                // IFA_ADDRESS is the interface's own address, except on point-to-point
+                // links, where IFA_LOCAL is (and IFA_ADDRESS the far end).
+                let local = m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Local(ip) => Some(*ip),
+                    _ => None,
+                });
+                let addr = m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(ip) => Some(*ip),
+                    _ => None,
+                });
+                if let Some(ip) = local.or(addr)
+                    && !out.contains(&ip)
+                {
+                    out.push(ip);
+                }
+            }
+            NetlinkPayload::Done(_) => return Ok(true),
+            NetlinkPayload::Error(e) => bail!("netlink error: {e:?}"),
+            _ => {}
+        }
+        if len == 0 {
+            break;
+        }
+        off += len;
+    }
+    Ok(false)
+}
+
+/// The addresses of interface `ifindex` in the network namespace this one numbers `nsid`:
+/// for a veth, its peer's (`Iface::peer_netnsid`, `Iface::peer_ifindex`), which in a pod
+/// are the pod's addresses. Asked without entering that namespace (`IFA_TARGET_NETNSID`,
+/// Linux 4.20); needs CAP_NET_ADMIN, which attaching tc programs needs anyway.
+pub fn peer_addrs(nsid: i32, ifindex: u32) -> Result<Vec<IpAddr>> {
+    let mut m = AddressMessage::default();
+    m.header.index = ifindex;
+    m.attributes.push(AddressAttribute::TargetNetNsId(nsid));
+    let mut out = Vec::new();
+    dump_strict(RouteNetlinkMessage::GetAddress(m), |b| {
+        parse_addrs(b, ifindex, &mut out)
+    })
+    .with_context(|| format!("addresses of interface {ifindex} in namespace id {nsid}"))?;
+    Ok(out)
+}
+
+/// The id this namespace gives the network namespace behind `fd` (an open
+/// `/proc/PID/ns/net` or `/run/netns/NAME`), `None` when it gives none: a namespace gets
+/// one when a link between the two is made, which is how a veth's peer is named
+/// (`Iface::peer_netnsid`).
+pub fn nsid_of(fd: std::os::fd::BorrowedFd<'_>) -> Result<Option<i32>> {
+    use std::os::fd::AsRawFd;
+    let mut m = NsidMessage::default();
+    m.attributes.push(NsidAttribute::Fd(fd.as_raw_fd() as u32));
+    let mut id = None;
+    request(RouteNetlinkMessage::GetNsId(m), NLM_F_REQUEST, false, |b| {
+        let msg =
+            NetlinkMessage::<RouteNetlinkMessage>::deserialize(b).context("bad netlink message")?;
+        match msg.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNsId(m)) => {
+                id = m.attributes.iter().find_map(|a| match a {
+                    NsidAttribute::Id(i) if *i >= 0 => Some(*i),
+                    _ => None,
+                });
+                Ok(true)
+            }
+            NetlinkPayload::Error(e) => bail!("netlink error: {e:?}"),
+            _ => Ok(true),
+        }
+    })?;
+    Ok(id)
 }
 
 /// Lists the interfaces of this network namespace.
@@ -413,6 +523,50 @@ mod tests {
                 (12, "fd00::7".parse().unwrap())
             ]
         );
+    }
+
+    #[test]
+    fn peer_addresses_from_address_messages() {
+        let addr = |index, attrs: Vec<AddressAttribute>| {
+            let mut m = AddressMessage::default();
+            m.header.index = index;
+            m.attributes = attrs;
+            let mut msg = NetlinkMessage::new(
+                NetlinkHeader::default(),
+                NetlinkPayload::from(RouteNetlinkMessage::NewAddress(m)),
+            );
+            msg.finalize();
+            let mut b = vec![0u8; msg.buffer_len()];
+            msg.serialize(&mut b);
+            b
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut buf = Vec::new();
+        // The pod's eth0 (index 2): an IPv4 address, the same again (a secondary with the
+        // same local), a point-to-point one whose IFA_ADDRESS is the far end, and IPv6.
+        buf.extend(addr(2, vec![AddressAttribute::Address(ip("10.246.0.2"))]));
+        buf.extend(addr(
+            2,
+            vec![
+                AddressAttribute::Address(ip("10.246.0.2")),
+                AddressAttribute::Local(ip("10.246.0.2")),
+            ],
+        ));
+        buf.extend(addr(
+            2,
+            vec![
+                AddressAttribute::Address(ip("169.254.1.1")),
+                AddressAttribute::Local(ip("10.246.0.9")),
+            ],
+        ));
+        buf.extend(addr(2, vec![AddressAttribute::Address(ip("fd00::2"))]));
+        // Its loopback's (index 1), which the dump also returns.
+        buf.extend(addr(1, vec![AddressAttribute::Address(ip("127.0.0.1"))]));
+        let mut out = Vec::new();
+        assert!(!parse_addrs(&buf, 2, &mut out).unwrap());
+        assert_eq!(out, vec![ip("10.246.0.2"), ip("10.246.0.9"), ip("fd00::2")]);
+        // Garbage is an error, not a panic.
+        assert!(parse_addrs(&[0xff; 7], 2, &mut out).is_err());
     }
 
     /// On this machine: the route dump works without privileges.

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`kernel`] is the OS boundary (behind the [`kernel::Kernel`] trait); [`recorder`]
 //! the event loop; [`output`] encoding, compression, rotation and retention; [`ifaces`]
-//! following interfaces over rtnetlink; [`node`] what the node shows (containers from cgroup
+//! following interfaces over rtnetlink; [`netns`] what a veth's peer namespace shows (its
+//! addresses: the pod's); [`node`] what the node shows (containers from cgroup
 //! paths, connections that predate the recorder); [`kube`] pods, workloads and services from
 //! the Kubernetes API; [`meta`] the seam through which metadata reaches the loop and the
 //! snapshot; [`btf`] kernel structure offsets; [`cli`] the command line.
@@ -14,6 +15,7 @@ pub mod ifaces;
 pub mod kernel;
 pub mod kube;
 pub mod meta;
+pub mod netns;
 pub mod node;
 pub mod output;
 pub mod recorder;

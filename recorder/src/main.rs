@@ -214,7 +214,11 @@ fn record(a: RecordArgs) -> Result<()> {
             rec.set_describer(k.describer());
             Some(k)
         }
-        None => None,
+        None => {
+            // Standalone: veths are described by their peer's namespace and addresses.
+            rec.set_describer(juno_record::netns::Peers::default().describer());
+            None
+        }
     };
     for i in ifaces::list()? {
         rec.iface_change(Change::Up(i));

@@ -306,8 +306,10 @@ impl Encoder {
         loop {
             match rx.recv_timeout(self.cfg.flush_every.min(Duration::from_millis(500))) {
                 Ok(Msg::Items(mut batch)) => {
+                    // Size is checked after every item: a batch can hold more than a file.
                     for it in batch.items.drain(..) {
                         self.add(it, &batch.bytes)?;
+                        self.rotate_if_due()?;
                     }
                     batch.clear();
                     // A full pool (or a loop that has stopped) just frees the batch.
@@ -534,10 +536,15 @@ impl Encoder {
             file.last_cut = Instant::now();
             self.emit(f)?;
         }
-        let file = self
-            .file
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no open file"))?;
+        self.rotate_if_due()
+    }
+
+    /// Seals the open file once it has reached the size (what is written, plus what is
+    /// queued and pending counted as if it compressed 4:1) or the age.
+    fn rotate_if_due(&mut self) -> Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
         let size = self.written.load(Ordering::Relaxed)
             + self.queued.load(Ordering::Relaxed)
             + file.enc.pending_len() as u64 / 4;
@@ -597,9 +604,9 @@ fn iface_meta(iface: &Iface, owner: Option<&IfaceOwner>, pcapng_id: Option<u32>)
         name: iface.name.clone(),
         pcapng_id,
         peer_ifindex: iface.peer_ifindex,
-        peer_netns: None,
+        peer_netns: owner.and_then(|o| o.peer_netns),
         pod_uid: owner.and_then(|o| o.pod_uid.clone()),
-        addrs: Vec::new(),
+        addrs: owner.map(|o| o.addrs.clone()).unwrap_or_default(),
     }
 }
 

@@ -351,22 +351,16 @@ impl<K: Kernel> Recorder<K> {
         pods_changed
     }
 
-    /// Asks the describer again about captured interfaces, and writes the owners that
-    /// changed. `all`: every captured interface (after a pod change); else only those whose
-    /// owner is unknown (a veth appears before its pod has an address in the API).
+    /// Asks the describer again about every captured interface, and writes the owners that
+    /// changed: after a pod change and every stats interval.
     ///
-    /// Every interface after a pod change, because an answer can go stale: a pod address is
-    /// reused by a new pod on a new veth, which the CNI creates — and the recorder may name
-    /// by the address's old holder — before the API reports the old pod gone and the new one
-    /// holding the address.
-    fn redescribe(&mut self, all: bool) {
-        let ask: Vec<_> = self
-            .table
-            .captured
-            .values()
-            .filter(|i| all || !self.owners.contains_key(&i.ifindex))
-            .cloned()
-            .collect();
+    /// Every interface, because an answer can go stale or be incomplete: a veth appears
+    /// before its pod has an address (in the API, and in the pod's namespace); a pod
+    /// address is reused by a new pod on a new veth, which the CNI creates — and the
+    /// recorder may name by the address's old holder — before the API reports the old pod
+    /// gone and the new one holding the address.
+    fn redescribe(&mut self) {
+        let ask: Vec<_> = self.table.captured.values().cloned().collect();
         for i in ask {
             let now = (self.describe)(&i);
             if now.as_ref() == self.owners.get(&i.ifindex) {
@@ -441,7 +435,7 @@ impl<K: Kernel> Recorder<K> {
                 self.iface_change(c);
             }
             if self.drain_metadata() {
-                self.redescribe(true);
+                self.redescribe();
             }
             if signals.seal.swap(false, Ordering::Relaxed) {
                 self.stats();
@@ -475,9 +469,9 @@ impl<K: Kernel> Recorder<K> {
             }
             if last_stats.elapsed() >= cfg.stats_every {
                 self.clock = Clock::now();
-                if self.meta.is_some() {
-                    self.redescribe(false);
-                }
+                // Every interface: a peer's addresses change without a link notification
+                // here (a CNI sets them after the veth appears).
+                self.redescribe();
                 self.stats();
                 last_stats = Instant::now();
             }

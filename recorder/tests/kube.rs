@@ -665,9 +665,11 @@ fn a_recording_carries_pods_containers_services_and_names_the_pod_veth() {
     rec.set_recycler(out.recycled.clone());
     rec.set_metadata(src.records.clone());
     // The node's host routes, as Calico sets them: the web pod behind cali7.
-    rec.set_describer(describer(src.pod_ips.clone(), || {
-        vec![(7, "10.244.0.10".parse().unwrap())]
-    }));
+    rec.set_describer(describer(
+        src.pod_ips.clone(),
+        |_| None,
+        || vec![(7, "10.244.0.10".parse().unwrap())],
+    ));
     // Seal once the source has sent everything the script holds (2 pods, 2 containers,
     // 3 services upserted, 1 deleted), record a little more, then stop. Driven by what has
     // arrived rather than by the clock, so a loaded machine makes the test slower, not flaky.
@@ -859,9 +861,11 @@ fn a_veth_named_by_a_reused_address_is_renamed_when_the_api_catches_up() {
     );
     rec.set_recycler(out.recycled.clone());
     rec.set_metadata(src.records.clone());
-    rec.set_describer(describer(src.pod_ips.clone(), || {
-        vec![(9, "10.244.0.13".parse().unwrap())]
-    }));
+    rec.set_describer(describer(
+        src.pod_ips.clone(),
+        |_| None,
+        || vec![(9, "10.244.0.13".parse().unwrap())],
+    ));
     let signals = Signals::default();
     let (stop, stats) = (signals.stop.clone(), src.stats.clone());
     let driver = std::thread::spawn(move || {
@@ -901,10 +905,13 @@ fn a_veth_named_by_a_reused_address_is_renamed_when_the_api_catches_up() {
         })
         .collect();
     // Named by the old holder at first (the API had not caught up), then by the new pod.
-    assert_eq!(
-        owners,
-        vec![Some("u-backup".to_string()), Some("u-web".to_string())],
-        "{f:#?}"
+    // When the loop sees the old pod's deletion before the new pod's addition (they may
+    // arrive in one turn or in two), the veth is unnamed in between: nobody held the
+    // address then.
+    let u = |s: &str| Some(s.to_string());
+    assert!(
+        owners == [u("u-backup"), u("u-web")] || owners == [u("u-backup"), None, u("u-web")],
+        "{owners:?}\n{f:#?}"
     );
     src.stop();
 }

@@ -107,6 +107,48 @@ impl Pod {
         pod
     }
 
+    /// A pod wired the way bridge CNI plugins (bridge, flannel) wire one: its veth's host
+    /// side enslaved to the node's bridge, which holds the gateway address and the route to
+    /// the whole pod subnet: no route names the pod's veth. `addr` (a /24 in the bridge's
+    /// subnet) is set on the pod's `eth0` unless `None` (then [`Pod::address`] sets it
+    /// later, as a CNI may).
+    fn bridged(ns: &str, host_if: &str, bridge: &Bridge, addr: Option<&str>) -> Pod {
+        let pod = Pod {
+            ns: ns.into(),
+            host_if: host_if.into(),
+            host_addr: bridge.gw.clone(),
+            addr: addr.unwrap_or_default().into(),
+        };
+        pod.down();
+        sh(&format!(
+            "ip netns add {ns} && ip link add {host_if} type veth peer name eth0 netns {ns} \
+             && ip link set {host_if} master {br} up \
+             && ip -n {ns} link set eth0 up && ip -n {ns} link set lo up",
+            br = bridge.name,
+        ));
+        if let Some(a) = addr {
+            pod.address(a);
+        }
+        pod
+    }
+
+    fn address(&self, addr: &str) {
+        sh(&format!(
+            "ip -n {ns} addr add {addr}/24 dev eth0 && ip -n {ns} route add default via {gw}",
+            ns = self.ns,
+            gw = self.host_addr
+        ));
+    }
+
+    /// Inode of the pod's network namespace.
+    fn netns_inode(&self) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        let ino = std::fs::metadata(format!("/run/netns/{}", self.ns))
+            .unwrap()
+            .ino();
+        u32::try_from(ino).unwrap()
+    }
+
     fn exec(&self, cmd: &str) -> String {
         sh(&format!("ip netns exec {} {cmd}", self.ns))
     }
@@ -132,6 +174,31 @@ impl Drop for Pod {
         // Processes in the namespace (servers) first.
         sh_ok(&format!("ip netns pids {} | xargs -r kill -9", self.ns));
         self.down();
+    }
+}
+
+/// A Linux bridge with the gateway address of a /24 pod subnet, removed when dropped.
+struct Bridge {
+    name: String,
+    gw: String,
+}
+
+impl Bridge {
+    fn new(name: &str, gw: &str) -> Bridge {
+        sh_ok(&format!("ip link del {name}"));
+        sh(&format!(
+            "ip link add {name} type bridge && ip addr add {gw}/24 dev {name} && ip link set {name} up"
+        ));
+        Bridge {
+            name: name.into(),
+            gw: gw.into(),
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        sh_ok(&format!("ip link del {}", self.name));
     }
 }
 
@@ -599,8 +666,15 @@ fn rotation_retention_and_seal_on_demand_hold_under_traffic() {
     assert!(count(" deleted by retention") > 0, "{log}");
     for f in &files {
         let size = std::fs::metadata(f).unwrap().len();
-        // A file is sealed once it passes the size, within one flush of traffic.
-        assert!(size <= max_file * 3, "{} is {size} bytes", f.display());
+        // The size is checked after every packet, counting what waits for the compressor
+        // at full size (most of it) and a quarter of the open frame: a file passes the
+        // size by less than a frame (64 KiB here), whatever the batches the ring buffer
+        // gives (before it was checked per batch, and one file reached 3.1 times the size).
+        assert!(
+            size <= max_file + 64 * 1024,
+            "{} is {size} bytes",
+            f.display()
+        );
         let rep = juno_archive::read_archive(&std::fs::read(f).unwrap(), |_, _| {}).unwrap();
         assert!(rep.trailing.is_none());
     }
@@ -1260,5 +1334,170 @@ fn pods_workloads_and_services_name_both_ends_of_every_exchange() {
         want.len(),
         diff(&got, &want),
         diff(&want, &got)
+    );
+}
+
+/// The interface metadata last written for `veth` (by name) in `recs`.
+fn iface_meta<'a>(
+    recs: &'a [(juno_archive::MetaOp, juno_archive::Entity)],
+    veth: &str,
+) -> Option<&'a juno_archive::InterfaceMeta> {
+    recs.iter().rev().find_map(|(_, e)| match e {
+        juno_archive::Entity::Interface(i) if i.name == veth => Some(i),
+        _ => None,
+    })
+}
+
+/// The interfaces' names and descriptions in the sealed archives in `dir`.
+fn iface_descriptions(dir: &Path) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for p in sealed(dir) {
+        let bytes = std::fs::read(&p).unwrap();
+        juno_archive::read_archive(&bytes, |item, stream| {
+            if let juno_archive::Item::Interface(id) = item
+                && let Some(i) = stream.interfaces().get(*id as usize)
+            {
+                out.push((i.name.clone().unwrap_or_default(), i.description.clone()));
+            }
+        })
+        .unwrap();
+    }
+    out
+}
+
+/// Bridge CNIs (the bridge plugin, flannel) give every pod a veth on one bridge and route the
+/// whole pod subnet to the bridge: no host route names a pod's veth. The recorder names each
+/// veth through its peer instead — the addresses the pod's side holds, asked for in the
+/// pod's namespace by the id the host's namespace gives it — and writes that namespace's
+/// inode and those addresses into the interface's metadata.
+///
+/// First with pod metadata from the fake API server (no cluster here: see the e2e test
+/// above): each veth is named by its pod. Then standalone (no API server): each veth is
+/// described by its peer's namespace and addresses, and a pod whose address is set after its
+/// veth appeared (as a CNI does it) is described with it within a stats interval.
+#[test]
+fn bridge_cni_veths_are_named_through_their_peer() {
+    use common::fake_api::{self, FakeApi, Script, list, owner_ref};
+
+    const NODE: &str = "jbr-node";
+    let bridge = Bridge::new("jbr0", "10.246.0.1");
+    let a = Pod::bridged("jbr-a", "jbra", &bridge, Some("10.246.0.2"));
+    let b = Pod::bridged("jbr-b", "jbrb", &bridge, Some("10.246.0.3"));
+    // The pods reach each other across the bridge (no host routing involved).
+    a.exec("ping -c 1 -W 2 10.246.0.3");
+    // No route names either veth: the node routes the subnet to the bridge.
+    let routes = sh("ip -4 route show");
+    assert!(
+        !routes.contains("jbra") && !routes.contains("jbrb"),
+        "{routes}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+
+    // With the API server.
+    let pod = |name, uid, rv, ip| {
+        fake_api::pod(
+            "shop",
+            NODE,
+            name,
+            uid,
+            rv,
+            Some(owner_ref("apps/v1", "StatefulSet", "db")),
+            Some(ip),
+        )
+    };
+    let mut script = Script::default();
+    script.pod_lists.push_back(list(
+        "PodList",
+        "10",
+        vec![
+            pod("db-0", "u-db-0", "8", "10.246.0.2"),
+            pod("db-1", "u-db-1", "9", "10.246.0.3"),
+        ],
+    ));
+    script
+        .svc_lists
+        .push_back(list("ServiceList", "5", Vec::new()));
+    let api = FakeApi::start(script);
+    let kubeconfig = tmp.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let out = tmp.path().join("with-api");
+    let rec = Recorder::start(
+        &out,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--node-name",
+            NODE,
+            "--iface",
+            "^jbr[abc]$",
+        ],
+    );
+    wait_for(
+        "both veths named by their pods",
+        Duration::from_secs(15),
+        || {
+            let m = meta_being_written(&out);
+            pod_and_veth_known(&m, "u-db-0", "10.246.0.2", "jbra")
+                && pod_and_veth_known(&m, "u-db-1", "10.246.0.3", "jbrb")
+        },
+    );
+    let m = meta_being_written(&out);
+    for (pod, veth, ip) in [(&a, "jbra", "10.246.0.2"), (&b, "jbrb", "10.246.0.3")] {
+        let i = iface_meta(&m, veth).unwrap();
+        assert_eq!(i.peer_netns, Some(pod.netns_inode()), "{i:?}");
+        assert!(i.addrs.contains(&ip.parse().unwrap()), "{i:?}");
+    }
+    rec.stop();
+
+    // Standalone.
+    let out = tmp.path().join("standalone");
+    let rec = Recorder::start(&out, &["--iface", "^jbr[abc]$"]);
+    let c = Pod::bridged("jbr-c", "jbrc", &bridge, None);
+    let c_inode = c.netns_inode();
+    wait_for("the new veth captured", Duration::from_secs(10), || {
+        iface_meta(&meta_being_written(&out), "jbrc").is_some()
+    });
+    c.address("10.246.0.4");
+    wait_for(
+        "the new pod's address in its veth's metadata",
+        Duration::from_secs(15),
+        || {
+            iface_meta(&meta_being_written(&out), "jbrc")
+                .is_some_and(|i| i.addrs.contains(&"10.246.0.4".parse().unwrap()))
+        },
+    );
+    let m = meta_being_written(&out);
+    for (pod, veth, ip) in [(&a, "jbra", "10.246.0.2"), (&b, "jbrb", "10.246.0.3")] {
+        let i = iface_meta(&m, veth).unwrap();
+        assert_eq!(i.peer_netns, Some(pod.netns_inode()), "{i:?}");
+        assert!(i.addrs.contains(&ip.parse().unwrap()), "{i:?}");
+        assert_eq!(i.pod_uid, None);
+    }
+    assert_eq!(iface_meta(&m, "jbrc").unwrap().peer_netns, Some(c_inode));
+    rec.stop();
+    // The Interface Descriptions (what tshark and Wireshark show) name the namespace and its
+    // address; the late pod's veth was described before its address was set.
+    let d = iface_descriptions(&out);
+    let desc = |veth: &str| {
+        d.iter()
+            .filter(|(n, _)| n == veth)
+            .filter_map(|(_, d)| d.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        desc("jbra")
+            .iter()
+            .any(|d| d.starts_with("netns jbr-a 10.246.0.2")),
+        "{d:?}"
+    );
+    assert!(
+        desc("jbrb")
+            .iter()
+            .any(|d| d.starts_with("netns jbr-b 10.246.0.3")),
+        "{d:?}"
+    );
+    assert!(
+        desc("jbrc").iter().any(|d| d.starts_with("netns jbr-c")),
+        "{d:?}"
     );
 }

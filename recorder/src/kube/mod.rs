@@ -20,8 +20,9 @@
 //!
 //! The recorder's loop is synchronous; the source runs on its own thread with a
 //! current-thread tokio runtime and talks to the loop through a crossbeam channel.
-//! Interfaces are named by pod ([`KubeSource::describer`]) through the pod IPs their host
-//! routes point at ([`crate::ifaces::host_routes`]).
+//! Interfaces are named by pod ([`KubeSource::describer`]) through the pod IPs their veth
+//! peers hold ([`crate::netns`]) or their host routes point at
+//! ([`crate::ifaces::host_routes`]).
 
 pub mod model;
 
@@ -43,6 +44,7 @@ use kube::runtime::{WatchStreamExt, watcher as watch};
 use kube::{Api, Client};
 
 use crate::ifaces::{Iface, IfaceOwner};
+use crate::netns::{PeerView, Peers};
 use crate::recorder::Describer;
 use model::{Applied, LookupError, OwnerCache, OwnerLookup, OwnerRef, PodView, ServiceView, Store};
 
@@ -228,30 +230,51 @@ impl PodIps {
     }
 }
 
-/// A describer naming an interface by the pod whose address one of its host routes points
-/// at. `routes` lists `(ifindex, address)` host routes ([`crate::ifaces::host_routes`] on a
-/// node, a fake in tests); it is called at most every 250 ms, one call serving every
-/// interface asked about in that time.
+/// A describer naming an interface by its pod: the pod holding one of the peer's
+/// addresses (what the pod's side of a veth shows, [`crate::netns`]), else the pod whose
+/// address one of the interface's host routes points at (routed CNIs, for when the peer
+/// cannot be asked). An interface of no known pod is described by its peer alone.
+///
+/// `peer` looks at an interface's peer ([`crate::netns::Peers::view`] on a node, a fake in
+/// tests); `routes` lists `(ifindex, address)` host routes ([`crate::ifaces::host_routes`]),
+/// called at most every 250 ms, one call serving every interface asked about in that time.
 pub fn describer(
     ips: PodIps,
+    mut peer: impl FnMut(&Iface) -> Option<PeerView> + Send + 'static,
     mut routes: impl FnMut() -> Vec<(u32, IpAddr)> + Send + 'static,
 ) -> Describer {
     let mut cache: Option<(Instant, Vec<(u32, IpAddr)>)> = None;
     Box::new(move |i: &Iface| {
-        if cache
+        let view = peer(i);
+        let by_peer = view
             .as_ref()
-            .is_none_or(|(t, _)| t.elapsed() >= Duration::from_millis(250))
-        {
-            cache = Some((Instant::now(), routes()));
-        }
-        let (_, rs) = cache.as_ref()?;
-        rs.iter()
-            .filter(|(idx, _)| *idx == i.ifindex)
-            .find_map(|(_, ip)| ips.get(ip))
-            .map(|p| IfaceOwner {
+            .and_then(|v| v.addrs.iter().find_map(|ip| ips.get(ip)));
+        let pod = by_peer.or_else(|| {
+            if cache
+                .as_ref()
+                .is_none_or(|(t, _)| t.elapsed() >= Duration::from_millis(250))
+            {
+                cache = Some((Instant::now(), routes()));
+            }
+            let (_, rs) = cache.as_ref()?;
+            rs.iter()
+                .filter(|(idx, _)| *idx == i.ifindex)
+                .find_map(|(_, ip)| ips.get(ip))
+        });
+        let mut owner = match (pod, &view) {
+            (Some(p), _) => IfaceOwner {
                 description: format!("pod {}/{}", p.namespace, p.name),
                 pod_uid: Some(p.uid),
-            })
+                ..Default::default()
+            },
+            (None, Some(v)) => v.owner(),
+            (None, None) => return None,
+        };
+        if let Some(v) = view {
+            owner.peer_netns = v.netns.map(|n| n.inode);
+            owner.addrs = v.addrs;
+        }
+        Some(owner)
     })
 }
 
@@ -595,19 +618,24 @@ impl KubeSource {
         })
     }
 
-    /// A describer for [`crate::recorder::Recorder::set_describer`] over this node's host
-    /// routes.
+    /// A describer for [`crate::recorder::Recorder::set_describer`] over this node's veth
+    /// peers and host routes.
     pub fn describer(&self) -> Describer {
         // A failed dump (it needs no privilege; it fails only if netlink does) answers with
         // the last routes read, so that it neither names nor un-names anything; the next
         // attempt dumps again.
         let mut last = Vec::new();
-        describer(self.pod_ips.clone(), move || {
-            if let Ok(r) = crate::ifaces::host_routes() {
-                last = r;
-            }
-            last.clone()
-        })
+        let mut peers = Peers::default();
+        describer(
+            self.pod_ips.clone(),
+            move |i| peers.view(i),
+            move || {
+                if let Ok(r) = crate::ifaces::host_routes() {
+                    last = r;
+                }
+                last.clone()
+            },
+        )
     }
 
     /// Stops the thread and waits for it.
@@ -721,14 +749,18 @@ mod tests {
         let ips = PodIps::default();
         let calls = Arc::new(AtomicU64::new(0));
         let c = calls.clone();
-        let mut d = describer(ips.clone(), move || {
-            c.fetch_add(1, Ordering::Relaxed);
-            vec![
-                (7, "10.244.0.5".parse().unwrap()),
-                (8, "10.244.0.6".parse().unwrap()),
-                (9, "192.168.1.10".parse().unwrap()),
-            ]
-        });
+        let mut d = describer(
+            ips.clone(),
+            |_| None,
+            move || {
+                c.fetch_add(1, Ordering::Relaxed);
+                vec![
+                    (7, "10.244.0.5".parse().unwrap()),
+                    (8, "10.244.0.6".parse().unwrap()),
+                    (9, "192.168.1.10".parse().unwrap()),
+                ]
+            },
+        );
         assert_eq!(d(&iface(7)), None, "pod not known yet");
         ips.set(None, Some(&pod("u1", "10.244.0.5", false)));
         ips.set(None, Some(&pod("host", "192.168.1.10", true)));
@@ -736,7 +768,8 @@ mod tests {
             d(&iface(7)),
             Some(IfaceOwner {
                 description: "pod shop/pod-u1".into(),
-                pod_uid: Some("u1".into())
+                pod_uid: Some("u1".into()),
+                ..Default::default()
             })
         );
         assert_eq!(d(&iface(8)), None);
@@ -750,6 +783,43 @@ mod tests {
         ips.set(None, Some(&pod("u2", "10.244.0.5", false)));
         ips.set(Some(&pod("u1", "10.244.0.5", false)), None);
         assert_eq!(ips.get(&"10.244.0.5".parse().unwrap()).unwrap().uid, "u2");
+    }
+
+    /// Bridge CNIs route a subnet, not each pod: the peer's addresses name the pod. They
+    /// win over a host route, and without a pod the peer describes the interface.
+    #[test]
+    fn interfaces_are_named_by_the_pod_their_peer_is() {
+        use crate::netns::Netns;
+        let ips = PodIps::default();
+        ips.set(None, Some(&pod("u1", "10.244.0.5", false)));
+        ips.set(None, Some(&pod("u2", "10.244.0.6", false)));
+        let view = |ifindex: u32, ip: &str| PeerView {
+            nsid: ifindex as i32,
+            netns: Some(Netns {
+                inode: 4026532000 + ifindex,
+                name: None,
+            }),
+            addrs: vec![ip.parse().unwrap(), "fe80::1".parse().unwrap()],
+        };
+        let mut d = describer(
+            ips.clone(),
+            move |i| match i.ifindex {
+                7 => Some(view(7, "10.244.0.5")),
+                8 => Some(view(8, "10.244.0.9")),
+                _ => None,
+            },
+            // A stale host route pointing 7 at the other pod's address.
+            || vec![(7, "10.244.0.6".parse().unwrap())],
+        );
+        let o = d(&iface(7)).unwrap();
+        assert_eq!(o.description, "pod shop/pod-u1");
+        assert_eq!(o.pod_uid.as_deref(), Some("u1"));
+        assert_eq!(o.peer_netns, Some(4026532007));
+        assert_eq!(o.addrs, view(7, "10.244.0.5").addrs);
+        let o = d(&iface(8)).unwrap();
+        assert_eq!(o.description, "netns 4026532008 10.244.0.9 fe80::1");
+        assert_eq!(o.pod_uid, None);
+        assert_eq!(d(&iface(9)), None);
     }
 
     #[test]
