@@ -22,6 +22,11 @@ pub enum Vantage {
         comm: String,
         /// Socket cookie.
         cookie: u64,
+        /// cgroup v2 id of the process (0 when the kernel gave none): names its container
+        /// and pod through the archive's container metadata.
+        cgroup: u64,
+        /// The process is the client (its end is `orig`), else the server (`resp`).
+        client: bool,
     },
 }
 

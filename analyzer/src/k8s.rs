@@ -10,9 +10,15 @@
 //! recorder learnt of a pod belongs to it unless something else held the address — and the
 //! last holder covers the time after, until it is taken away.
 //!
-//! Service cluster IPs name the service; pod IPs name the pod. Memory is bounded: at most
-//! [`MAX_ADDRS`] addresses and [`MAX_CLAIMS`] claims per address are kept (the oldest claims go
-//! first), and what was left out is counted.
+//! Service cluster IPs name the service; pod IPs name the pod. A process's socket events
+//! name its own end by its cgroup instead: the archive's container records map cgroup ids to
+//! pods, which names what addresses cannot — pods on the host's network, and traffic over
+//! loopback inside a pod. cgroup ids are kernfs node ids, not reused while the node runs, so
+//! a cgroup names its pod for good (a pod's latest description is used).
+//!
+//! Memory is bounded: at most [`MAX_ADDRS`] addresses and [`MAX_CLAIMS`] claims per address
+//! are kept (the oldest claims go first), [`MAX_PODS`] pods and [`MAX_CGROUPS`] cgroups, and
+//! what was left out is counted.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,14 +26,17 @@ use std::sync::Arc;
 use juno_archive::{Entity, MetaOp, MetaRecord, PodMeta, ServiceMeta};
 use rustc_hash::FxHashMap;
 
-use crate::decode::Endpoint;
-use crate::exchange::Exchange;
+use crate::exchange::{ConnInfo, Exchange, Vantage};
 use crate::proto::Ts;
 
 /// Addresses tracked at most.
 pub const MAX_ADDRS: usize = 1 << 20;
 /// Claims kept per address at most (the oldest are forgotten first).
 pub const MAX_CLAIMS: usize = 64;
+/// Pods remembered by uid at most.
+pub const MAX_PODS: usize = 1 << 18;
+/// cgroups mapped to pods at most.
+pub const MAX_CGROUPS: usize = 1 << 20;
 
 /// What one end of an exchange was, as far as the archive's metadata knows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,6 +85,10 @@ pub struct MetaStats {
     pub addrs_dropped: u64,
     /// Claims forgotten because an address had [`MAX_CLAIMS`].
     pub claims_dropped: u64,
+    /// Container records applied.
+    pub containers: u64,
+    /// Pods or cgroups not remembered because [`MAX_PODS`] or [`MAX_CGROUPS`] were.
+    pub pods_dropped: u64,
 }
 
 /// The history of which pod or service held which address.
@@ -84,6 +97,10 @@ pub struct MetaIndex {
     by_addr: FxHashMap<IpAddr, Vec<Claim>>,
     /// Addresses each holder claims now.
     held: FxHashMap<Arc<str>, Vec<IpAddr>>,
+    /// Each pod's latest description, by uid (pods on the host's network too, flagged).
+    pods: FxHashMap<Arc<str>, (Arc<Peer>, bool)>,
+    /// cgroup id to the uid of the pod its container belongs to.
+    cgroups: FxHashMap<u64, Arc<str>>,
     /// Statistics.
     pub stats: MetaStats,
 }
@@ -108,9 +125,9 @@ fn service_peer(s: &ServiceMeta) -> Peer {
 }
 
 impl MetaIndex {
-    /// Whether any address is known (no metadata: nothing to annotate).
+    /// Whether no address and no cgroup is known (nothing to annotate).
     pub fn is_empty(&self) -> bool {
-        self.by_addr.is_empty()
+        self.by_addr.is_empty() && self.cgroups.is_empty()
     }
 
     /// Applies one metadata record (records arrive in time order per file).
@@ -118,6 +135,7 @@ impl MetaIndex {
         let (holder, addrs, peer): (Arc<str>, &[IpAddr], Peer) = match &m.entity {
             Entity::Pod(p) => {
                 self.stats.pods += 1;
+                self.remember_pod(p);
                 // A pod on the host's network shares the node's address: it names nothing.
                 let addrs: &[IpAddr] = if p.host_network { &[] } else { &p.ips };
                 (Arc::from(p.uid.as_str()), addrs, pod_peer(p))
@@ -126,6 +144,18 @@ impl MetaIndex {
                 self.stats.services += 1;
                 let h = format!("svc/{}/{}", s.namespace, s.name);
                 (Arc::from(h.as_str()), &s.cluster_ips, service_peer(s))
+            }
+            Entity::Container(c) => {
+                self.stats.containers += 1;
+                // Kept after the container's deletion: its events came before.
+                if let (Some(id), Some(uid)) = (c.cgroup_id, &c.pod_uid) {
+                    if self.cgroups.len() < MAX_CGROUPS || self.cgroups.contains_key(&id) {
+                        self.cgroups.insert(id, Arc::from(uid.as_str()));
+                    } else {
+                        self.stats.pods_dropped += 1;
+                    }
+                }
+                return;
             }
             _ => return,
         };
@@ -177,6 +207,23 @@ impl MetaIndex {
         self.held.insert(holder, kept);
     }
 
+    /// Remembers a pod's latest description (a deleted pod's too: its events came before).
+    fn remember_pod(&mut self, p: &PodMeta) {
+        let v = (Arc::new(pod_peer(p)), p.host_network);
+        if let Some(old) = self.pods.get_mut(p.uid.as_str()) {
+            *old = v;
+        } else if self.pods.len() < MAX_PODS {
+            self.pods.insert(Arc::from(p.uid.as_str()), v);
+        } else {
+            self.stats.pods_dropped += 1;
+        }
+    }
+
+    /// The pod whose container has cgroup `id`, and whether it is on the host's network.
+    pub fn pod_of_cgroup(&self, id: u64) -> Option<(Arc<Peer>, bool)> {
+        self.pods.get(self.cgroups.get(&id)?).cloned()
+    }
+
     /// Who held `addr` at `ts`.
     pub fn lookup(&self, addr: IpAddr, ts: Ts) -> Option<Arc<Peer>> {
         let claims = self.by_addr.get(&addr)?;
@@ -193,15 +240,33 @@ impl MetaIndex {
 
     /// Names both ends of `ex` at its time.
     pub fn annotate(&self, ex: &mut Exchange) {
-        ex.peers = self.peers(&ex.conn.orig, &ex.conn.resp, ex.ts());
+        ex.peers = self.peers(&ex.conn, ex.ts());
     }
 
-    /// Names a client and a server at `ts`.
-    pub fn peers(&self, client: &Endpoint, server: &Endpoint, ts: Ts) -> Peers {
-        Peers {
-            client: self.lookup(client.ip(), ts),
-            server: self.lookup(server.ip(), ts),
+    /// Names the client and the server of connection `c` at `ts`: each by its address,
+    /// except the end of a process whose socket events were captured, named by its cgroup
+    /// when the archive maps that cgroup to a pod. A loopback peer of a process in a pod
+    /// (not on the host's network) is that pod too: a pod's containers share one network
+    /// namespace, and nothing else is in it.
+    pub fn peers(&self, c: &ConnInfo, ts: Ts) -> Peers {
+        let mut p = Peers {
+            client: self.lookup(c.orig.ip(), ts),
+            server: self.lookup(c.resp.ip(), ts),
+        };
+        if let Vantage::Socket { cgroup, client, .. } = c.vantage
+            && let Some((pod, host_network)) = self.pod_of_cgroup(cgroup)
+        {
+            let (mine, theirs, remote) = if client {
+                (&mut p.client, &mut p.server, c.resp.ip())
+            } else {
+                (&mut p.server, &mut p.client, c.orig.ip())
+            };
+            if remote.is_loopback() && !host_network {
+                *theirs = Some(pod.clone());
+            }
+            *mine = Some(pod);
         }
+        p
     }
 }
 
@@ -327,6 +392,87 @@ mod tests {
             (Some("cart"), Some("shop"), None)
         );
         assert_eq!(name(&i, "192.168.1.4", 20), None);
+    }
+
+    fn socket_conn(orig: &str, resp: &str, cgroup: u64, client: bool) -> ConnInfo {
+        use crate::decode::{Endpoint, Transport};
+        ConnInfo {
+            uid: "C1".into(),
+            orig: Endpoint::new(orig.parse().unwrap(), 40000),
+            resp: Endpoint::new(resp.parse().unwrap(), 6379),
+            transport: Transport::Tcp,
+            vantage: Vantage::Socket {
+                pid: 7,
+                comm: "redis-cli".into(),
+                cookie: 9,
+                cgroup,
+                client,
+            },
+            first_ts: 100,
+            partial: false,
+        }
+    }
+
+    fn container(cgroup: u64, pod_uid: &str) -> Entity {
+        Entity::Container(juno_archive::ContainerMeta {
+            id: "a".repeat(64),
+            runtime: Some("containerd".into()),
+            name: None,
+            pod_uid: Some(pod_uid.into()),
+            cgroup_id: Some(cgroup),
+            cgroup_path: None,
+        })
+    }
+
+    #[test]
+    fn a_process_end_is_named_by_its_cgroup() {
+        let mut i = MetaIndex::default();
+        let mut agent = pod("u-agent", "agent-x", &["192.168.1.4"]);
+        agent.host_network = true;
+        agent.workload_kind = Some("DaemonSet".into());
+        i.apply(&rec(10, MetaOp::Upsert, Entity::Pod(agent)));
+        i.apply(&rec(10, MetaOp::Upsert, container(501, "u-agent")));
+        i.apply(&rec(
+            10,
+            MetaOp::Upsert,
+            Entity::Pod(pod("u-cache", "cache-0", &["10.1.0.7"])),
+        ));
+        i.apply(&rec(11, MetaOp::Upsert, container(502, "u-cache")));
+        let pod_name = |p: &Option<Arc<Peer>>| p.as_ref().and_then(|p| p.pod.clone());
+
+        // A host-network pod (no address names it) connecting to a pod: the client by its
+        // cgroup, the server by its address.
+        let p = i.peers(&socket_conn("192.168.1.4", "10.1.0.7", 501, true), 20);
+        assert_eq!(pod_name(&p.client).as_deref(), Some("agent-x"));
+        assert_eq!(
+            p.client.as_ref().unwrap().workload_kind.as_deref(),
+            Some("DaemonSet")
+        );
+        assert_eq!(pod_name(&p.server).as_deref(), Some("cache-0"));
+        // Loopback inside a pod, seen from the server's socket: the server by its cgroup,
+        // the client too (it shares the pod's namespace).
+        let p = i.peers(&socket_conn("127.0.0.1", "127.0.0.1", 502, false), 20);
+        assert_eq!(pod_name(&p.server).as_deref(), Some("cache-0"));
+        assert_eq!(pod_name(&p.client).as_deref(), Some("cache-0"));
+        // Loopback on the host's network: the other end may be any host process.
+        let p = i.peers(&socket_conn("127.0.0.1", "127.0.0.1", 501, true), 20);
+        assert_eq!(pod_name(&p.client).as_deref(), Some("agent-x"));
+        assert_eq!(p.server, None);
+        // An unknown cgroup, and packets, are named by address only.
+        let p = i.peers(&socket_conn("192.168.1.4", "10.1.0.7", 999, true), 20);
+        assert_eq!(p.client, None);
+        let mut packets = socket_conn("192.168.1.4", "10.1.0.7", 501, true);
+        packets.vantage = Vantage::Packets { iface: 0 };
+        assert_eq!(i.peers(&packets, 20).client, None);
+        // The pod's deletion does not unname its earlier events.
+        i.apply(&rec(
+            30,
+            MetaOp::Delete,
+            Entity::Pod(pod("u-cache", "cache-0", &["10.1.0.7"])),
+        ));
+        let p = i.peers(&socket_conn("127.0.0.1", "127.0.0.1", 502, false), 20);
+        assert_eq!(pod_name(&p.server).as_deref(), Some("cache-0"));
+        assert_eq!(i.stats.containers, 2);
     }
 
     #[test]

@@ -391,7 +391,7 @@ fn flush(
             meta.annotate(e);
         }
         for c in &mut conns {
-            c.peers = meta.peers(&c.info.orig, &c.info.resp, c.info.first_ts);
+            c.peers = meta.peers(&c.info, c.info.first_ts);
         }
     }
     summary.exchanges += ex.len() as u64;

@@ -116,6 +116,8 @@ impl SocketTable {
                 pid: ev.pid,
                 comm: comm(ev),
                 cookie: ev.cookie,
+                cgroup: ev.cgroup_id,
+                client,
             },
             first_ts: ev.ts_ns,
             partial: role_by != RoleBy::Handshake,

@@ -973,8 +973,8 @@ fn service_end(ip: &str, ns: &str, name: &str) -> End {
 /// connections through the service (a different 5-tuple after DNAT, so not a duplicate),
 /// curl's and redis-cli's sockets (curl's peer address is the cluster IP) and nginx's and
 /// redis-server's (the pod address). Socket events are named by their addresses, like
-/// packets; the processes here sit in the test's cgroup, not a pod's, and the analyzer does
-/// not name by cgroup.
+/// packets: the processes here sit in the test's cgroup, not a pod's (naming by cgroup is
+/// `socket_events_are_named_by_the_pod_of_their_cgroup`).
 #[test]
 fn pods_workloads_and_services_name_both_ends_of_every_exchange() {
     use common::fake_api::{
@@ -1500,4 +1500,225 @@ fn bridge_cni_veths_are_named_through_their_peer() {
         desc("jbrc").iter().any(|d| d.starts_with("netns jbr-c")),
         "{d:?}"
     );
+}
+
+/// cgroup v2 directories made for a test, removed deepest first when dropped (after their
+/// processes have exited).
+struct CgroupTree(Vec<PathBuf>);
+impl CgroupTree {
+    fn add(&mut self, rel: &str) -> PathBuf {
+        let p = self.0[0].join(rel);
+        std::fs::create_dir_all(&p).unwrap();
+        self.0.push(p.clone());
+        p
+    }
+}
+impl Drop for CgroupTree {
+    fn drop(&mut self) {
+        for p in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(p);
+        }
+    }
+}
+
+/// A process's socket events are named by the pod its cgroup belongs to: the cgroup's path
+/// names the container and the pod (the kubelet's systemd-driver layout, containerd's scope
+/// names), the recorder writes that into the archive, and the analyzer names the process's
+/// end by it — which addresses cannot do for a pod on the host's network, nor for loopback
+/// traffic inside a pod.
+///
+/// No cluster here (see the e2e test above): pods come from the fake API server, their
+/// containers are cgroups the test creates in the kubelet's layout
+/// (`kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<UID>.slice/
+/// cri-containerd-<ID>.scope`, under a test directory), and real redis-server and redis-cli
+/// run in them: redis-server in the `cache-0` pod (its own network namespace and veth,
+/// routed), redis-cli in a host-network DaemonSet pod (the node's namespace) and in a second
+/// container of `cache-0` (over 127.0.0.1).
+#[test]
+fn socket_events_are_named_by_the_pod_of_their_cgroup() {
+    use common::fake_api::{self, FakeApi, Script, container_id, list, owner_ref};
+    use serde_json::json;
+
+    const NODE: &str = "jk8s-node";
+    const CACHE_IP: &str = "10.248.0.11";
+    const CACHE_UID: &str = "6f1c2a8e-3b4d-4c5e-9f60-7a8b9c0d1e2f";
+    const AGENT_UID: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let analyzer = juno_analyze_bin();
+    let tmp = tempfile::tempdir().unwrap();
+    let top = format!("juno-cgname-{}.slice", std::process::id());
+    let mut cgroups = CgroupTree(vec![juno_record::node::cgroup_root().join(&top)]);
+    std::fs::create_dir_all(&cgroups.0[0]).unwrap();
+    let container = |uid: &str, id: &str| {
+        format!(
+            "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{id}.scope",
+            uid.replace('-', "_")
+        )
+    };
+    // cache-0's main container (the id the API reports for it) and a sidecar the API does
+    // not list; the agent's container.
+    let cache_main = cgroups.add(&container(CACHE_UID, &container_id(CACHE_UID)));
+    let cache_sidecar = cgroups.add(&container(CACHE_UID, &"5e".repeat(32)));
+    let agent_main = cgroups.add(&container(AGENT_UID, &container_id(AGENT_UID)));
+
+    // A process joins its cgroup before entering the pod's namespace: `ip netns exec`
+    // mounts a sysfs of its own, without the cgroup hierarchy.
+    let in_cgroup = |cg: &Path, cmd: &str| {
+        format!(
+            "sh -c 'echo $$ > {}/cgroup.procs && exec {cmd}'",
+            cg.display()
+        )
+    };
+    let cache = Pod::routed("jcg-cache", "jcgc", CACHE_IP);
+    let redis_log = std::fs::File::create(tmp.path().join("redis.out")).unwrap();
+    let _redis = Server(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > {}/cgroup.procs && exec ip netns exec {} redis-server --bind {CACHE_IP} 127.0.0.1 --port 6379 --save '' --appendonly no --protected-mode no",
+                cache_main.display(),
+                cache.ns
+            ))
+            .stdout(redis_log.try_clone().unwrap())
+            .stderr(redis_log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("redis", Duration::from_secs(10), || {
+        sh_ok(&format!("redis-cli -h {CACHE_IP} PING | grep -q PONG"))
+    });
+    // The node's address towards the pod: a host-network pod's address.
+    let route = sh(&format!("ip -o route get {CACHE_IP}"));
+    let node_ip = route
+        .split_whitespace()
+        .skip_while(|w| *w != "src")
+        .nth(1)
+        .unwrap()
+        .to_string();
+
+    let mut agent = fake_api::pod(
+        "monitoring",
+        NODE,
+        "node-agent-7xk2p",
+        AGENT_UID,
+        "80",
+        Some(owner_ref("apps/v1", "DaemonSet", "node-agent")),
+        Some(&node_ip),
+    );
+    agent["spec"]["hostNetwork"] = json!(true);
+    let cache_pod = fake_api::pod(
+        "shop",
+        NODE,
+        "cache-0",
+        CACHE_UID,
+        "81",
+        Some(owner_ref("apps/v1", "StatefulSet", "cache")),
+        Some(CACHE_IP),
+    );
+    let mut script = Script::default();
+    script
+        .pod_lists
+        .push_back(list("PodList", "100", vec![agent, cache_pod]));
+    script
+        .svc_lists
+        .push_back(list("ServiceList", "50", Vec::new()));
+    let api = FakeApi::start(script);
+    let kubeconfig = tmp.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+
+    let out = tmp.path().join("archives");
+    let rec = Recorder::start(
+        &out,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--node-name",
+            NODE,
+            "--iface",
+            "^jcgc$",
+            // The pods' processes only, as a DaemonSet would filter on kubepods.slice.
+            "--cgroup",
+            &format!("/{top}"),
+            "--flush-every",
+            "100ms",
+        ],
+    );
+    wait_for(
+        "the recorder to know the pods",
+        Duration::from_secs(15),
+        || pod_and_veth_known(&meta_being_written(&out), CACHE_UID, CACHE_IP, "jcgc"),
+    );
+    // The agent, on the node's network, writes; the sidecar reads over loopback.
+    let set = sh(&in_cgroup(
+        &agent_main,
+        &format!("redis-cli -h {CACHE_IP} SET cg:k v1"),
+    ));
+    assert_eq!(set.trim(), "OK");
+    let get = sh(&in_cgroup(
+        &cache_sidecar,
+        &format!("ip netns exec {} redis-cli -h 127.0.0.1 GET cg:k", cache.ns),
+    ));
+    assert_eq!(get.trim(), "v1");
+    std::thread::sleep(Duration::from_millis(300));
+    let log = rec.stop();
+
+    let res = Command::new(&analyzer)
+        .arg("logs")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "juno-analyze: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    // (vantage, command, client pod/workload, server pod/workload)
+    type Named = (String, String, Option<String>, Option<String>);
+    let who = |v: &serde_json::Value| {
+        v.get("pod").and_then(|p| p.as_str()).map(|p| {
+            format!(
+                "{p} {}/{}",
+                v["workload_kind"].as_str().unwrap_or("-"),
+                v["workload"].as_str().unwrap_or("-")
+            )
+        })
+    };
+    let mut got: Vec<Named> = String::from_utf8(res.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["protocol"] == "redis" && v["redis"]["key"] == "cg:k")
+        .map(|v| {
+            let vantage = &v["vantage"];
+            let vantage = match vantage["kind"].as_str() {
+                Some("packets") => format!("packets:{}", vantage["iface"].as_str().unwrap()),
+                _ => format!("socket:{}", vantage["comm"].as_str().unwrap()),
+            };
+            (
+                vantage,
+                v["redis"]["command"].as_str().unwrap().to_string(),
+                who(&v["client"]),
+                who(&v["server"]),
+            )
+        })
+        .collect();
+    got.sort();
+    let agent = Some("node-agent-7xk2p DaemonSet/node-agent".to_string());
+    let cache0 = Some("cache-0 StatefulSet/cache".to_string());
+    let row = |v: &str, c: &str, cl: &Option<String>, sv: &Option<String>| {
+        (v.to_string(), c.to_string(), cl.clone(), sv.clone())
+    };
+    let mut want = vec![
+        // The agent's SET: its own socket names it by cgroup, the server by address; the
+        // server's socket and the veth see the node's address, which names no pod (several
+        // host-network pods share it).
+        row("socket:redis-cli", "SET", &agent, &cache0),
+        row("socket:redis-server", "SET", &None, &cache0),
+        row("packets:jcgc", "SET", &None, &cache0),
+        // The sidecar's GET over loopback: both sockets in cache-0's cgroups, the peer
+        // address 127.0.0.1 inside the pod.
+        row("socket:redis-cli", "GET", &cache0, &cache0),
+        row("socket:redis-server", "GET", &cache0, &cache0),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{log}");
 }

@@ -85,7 +85,13 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
                 None => j.u64(u64::from(*iface)),
             }
         }
-        Vantage::Socket { pid, comm, cookie } => {
+        Vantage::Socket {
+            pid,
+            comm,
+            cookie,
+            cgroup,
+            ..
+        } => {
             j.key("kind");
             j.str("socket");
             j.key("pid");
@@ -94,6 +100,8 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
             j.str(comm);
             j.key("cookie");
             j.u64(*cookie);
+            j.key("cgroup_id");
+            j.u64(*cgroup);
         }
     }
     j.close();
