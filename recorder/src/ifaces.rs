@@ -106,7 +106,10 @@ fn iface_of(m: &LinkMessage) -> Option<Iface> {
     (!i.name.is_empty()).then_some(i)
 }
 
-fn parse_messages(buf: &[u8], out: &mut Vec<Change>) -> Result<bool> {
+/// Walks the netlink messages of one datagram, handing each route-family message to `f`.
+/// Returns whether the dump ended (`NLMSG_DONE`); an error message or bytes that are not a
+/// message are an error.
+fn each_message(buf: &[u8], mut f: impl FnMut(RouteNetlinkMessage)) -> Result<bool> {
     let mut off = 0;
     let mut done = false;
     while off < buf.len() {
@@ -114,14 +117,7 @@ fn parse_messages(buf: &[u8], out: &mut Vec<Change>) -> Result<bool> {
             .context("bad netlink message")?;
         let len = msg.header.length as usize;
         match msg.payload {
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => {
-                if let Some(i) = iface_of(&m) {
-                    out.push(Change::Up(i));
-                }
-            }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(m)) => {
-                out.push(Change::Down(m.header.index))
-            }
+            NetlinkPayload::InnerMessage(m) => f(m),
             NetlinkPayload::Done(_) => done = true,
             NetlinkPayload::Error(e) => bail!("netlink error: {e:?}"),
             _ => {}
@@ -132,6 +128,18 @@ fn parse_messages(buf: &[u8], out: &mut Vec<Change>) -> Result<bool> {
         off += len;
     }
     Ok(done)
+}
+
+fn parse_messages(buf: &[u8], out: &mut Vec<Change>) -> Result<bool> {
+    each_message(buf, |m| match m {
+        RouteNetlinkMessage::NewLink(m) => {
+            if let Some(i) = iface_of(&m) {
+                out.push(Change::Up(i));
+            }
+        }
+        RouteNetlinkMessage::DelLink(m) => out.push(Change::Down(m.header.index)),
+        _ => {}
+    })
 }
 
 /// Sends one dump request and feeds each reply datagram to `parse` until it reports the end.
@@ -179,27 +187,13 @@ fn request(
 /// Host routes (a single address, `/32` or `/128`, unicast) out of an interface, from
 /// netlink route messages: `(ifindex, address)`. Returns whether the dump ended.
 fn parse_routes(buf: &[u8], out: &mut Vec<(u32, IpAddr)>) -> Result<bool> {
-    let mut off = 0;
-    while off < buf.len() {
-        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..])
-            .context("bad netlink message")?;
-        let len = msg.header.length as usize;
-        match msg.payload {
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)) => {
-                if let Some(r) = host_route(&m) {
-                    out.push(r);
-                }
-            }
-            NetlinkPayload::Done(_) => return Ok(true),
-            NetlinkPayload::Error(e) => bail!("netlink error: {e:?}"),
-            _ => {}
+    each_message(buf, |m| {
+        if let RouteNetlinkMessage::NewRoute(m) = m
+            && let Some(r) = host_route(&m)
+        {
+            out.push(r);
         }
-        if len == 0 {
-            break;
-        }
-        off += len;
-    }
-    Ok(false)
+    })
 }
 
 fn host_route(m: &RouteMessage) -> Option<(u32, IpAddr)> {
@@ -238,41 +232,29 @@ pub fn host_routes() -> Result<Vec<(u32, IpAddr)>> {
 /// Addresses of interface `ifindex` from netlink address messages, into `out`. Returns
 /// whether the dump ended.
 fn parse_addrs(buf: &[u8], ifindex: u32, out: &mut Vec<IpAddr>) -> Result<bool> {
-    let mut off = 0;
-    while off < buf.len() {
-        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..])
-            .context("bad netlink message")?;
-        let len = msg.header.length as usize;
-        match msg.payload {
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(m))
-                if m.header.index == ifindex =>
-            {
-                // IFA_ADDRESS is the interface's own address, except on point-to-point
-                // links, where IFA_LOCAL is (and IFA_ADDRESS the far end).
-                let local = m.attributes.iter().find_map(|a| match a {
-                    AddressAttribute::Local(ip) => Some(*ip),
-                    _ => None,
-                });
-                let addr = m.attributes.iter().find_map(|a| match a {
-                    AddressAttribute::Address(ip) => Some(*ip),
-                    _ => None,
-                });
-                if let Some(ip) = local.or(addr)
-                    && !out.contains(&ip)
-                {
-                    out.push(ip);
-                }
-            }
-            NetlinkPayload::Done(_) => return Ok(true),
-            NetlinkPayload::Error(e) => bail!("netlink error: {e:?}"),
-            _ => {}
+    each_message(buf, |m| {
+        let RouteNetlinkMessage::NewAddress(m) = m else {
+            return;
+        };
+        if m.header.index != ifindex {
+            return;
         }
-        if len == 0 {
-            break;
+        // IFA_ADDRESS is the interface's own address, except on point-to-point links, where
+        // IFA_LOCAL is (and IFA_ADDRESS the far end).
+        let local = m.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Local(ip) => Some(*ip),
+            _ => None,
+        });
+        let addr = m.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        });
+        if let Some(ip) = local.or(addr)
+            && !out.contains(&ip)
+        {
+            out.push(ip);
         }
-        off += len;
-    }
-    Ok(false)
+    })
 }
 
 /// The addresses of interface `ifindex` in the network namespace this one numbers `nsid`:
@@ -301,19 +283,16 @@ pub fn nsid_of(fd: std::os::fd::BorrowedFd<'_>) -> Result<Option<i32>> {
     m.attributes.push(NsidAttribute::Fd(fd.as_raw_fd() as u32));
     let mut id = None;
     request(RouteNetlinkMessage::GetNsId(m), NLM_F_REQUEST, false, |b| {
-        let msg =
-            NetlinkMessage::<RouteNetlinkMessage>::deserialize(b).context("bad netlink message")?;
-        match msg.payload {
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNsId(m)) => {
+        each_message(b, |m| {
+            if let RouteNetlinkMessage::NewNsId(m) = m {
                 id = m.attributes.iter().find_map(|a| match a {
                     NsidAttribute::Id(i) if *i >= 0 => Some(*i),
                     _ => None,
                 });
-                Ok(true)
             }
-            NetlinkPayload::Error(e) => bail!("netlink error: {e:?}"),
-            _ => Ok(true),
-        }
+        })?;
+        // One answer, not a dump.
+        Ok(true)
     })?;
     Ok(id)
 }

@@ -1337,6 +1337,19 @@ fn pods_workloads_and_services_name_both_ends_of_every_exchange() {
     );
 }
 
+/// Starts a fake API server with `script` (an empty service list added) and writes its
+/// kubeconfig into `dir`.
+fn serve(mut script: common::fake_api::Script, dir: &Path) -> (common::fake_api::FakeApi, PathBuf) {
+    use common::fake_api::{FakeApi, list};
+    script
+        .svc_lists
+        .push_back(list("ServiceList", "5", Vec::new()));
+    let api = FakeApi::start(script);
+    let kubeconfig = dir.join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    (api, kubeconfig)
+}
+
 /// The interface metadata last written for `veth` (by name) in `recs`.
 fn iface_meta<'a>(
     recs: &'a [(juno_archive::MetaOp, juno_archive::Entity)],
@@ -1377,7 +1390,7 @@ fn iface_descriptions(dir: &Path) -> Vec<(String, Option<String>)> {
 /// veth appeared (as a CNI does it) is described with it within a stats interval.
 #[test]
 fn bridge_cni_veths_are_named_through_their_peer() {
-    use common::fake_api::{self, FakeApi, Script, list, owner_ref};
+    use common::fake_api::{self, Script, list, owner_ref};
 
     const NODE: &str = "jbr-node";
     let bridge = Bridge::new("jbr0", "10.246.0.1");
@@ -1414,12 +1427,7 @@ fn bridge_cni_veths_are_named_through_their_peer() {
             pod("db-1", "u-db-1", "9", "10.246.0.3"),
         ],
     ));
-    script
-        .svc_lists
-        .push_back(list("ServiceList", "5", Vec::new()));
-    let api = FakeApi::start(script);
-    let kubeconfig = tmp.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
+    let (_api, kubeconfig) = serve(script, tmp.path());
     let out = tmp.path().join("with-api");
     let rec = Recorder::start(
         &out,
@@ -1536,7 +1544,7 @@ impl Drop for CgroupTree {
 /// container of `cache-0` (over 127.0.0.1).
 #[test]
 fn socket_events_are_named_by_the_pod_of_their_cgroup() {
-    use common::fake_api::{self, FakeApi, Script, container_id, list, owner_ref};
+    use common::fake_api::{self, Script, container_id, list, owner_ref};
     use serde_json::json;
 
     const NODE: &str = "jk8s-node";
@@ -1618,12 +1626,7 @@ fn socket_events_are_named_by_the_pod_of_their_cgroup() {
     script
         .pod_lists
         .push_back(list("PodList", "100", vec![agent, cache_pod]));
-    script
-        .svc_lists
-        .push_back(list("ServiceList", "50", Vec::new()));
-    let api = FakeApi::start(script);
-    let kubeconfig = tmp.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig);
+    let (_api, kubeconfig) = serve(script, tmp.path());
 
     let out = tmp.path().join("archives");
     let rec = Recorder::start(
