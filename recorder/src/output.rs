@@ -309,7 +309,9 @@ impl Encoder {
                     // Size is checked after every item: a batch can hold more than a file.
                     for it in batch.items.drain(..) {
                         self.add(it, &batch.bytes)?;
-                        self.rotate_if_due()?;
+                        if self.over_size() {
+                            self.seal()?;
+                        }
                     }
                     batch.clear();
                     // A full pool (or a loop that has stopped) just frees the batch.
@@ -536,22 +538,26 @@ impl Encoder {
             file.last_cut = Instant::now();
             self.emit(f)?;
         }
-        self.rotate_if_due()
-    }
-
-    /// Seals the open file once it has reached the size (what is written, plus what is
-    /// queued and pending counted as if it compressed 4:1) or the age.
-    fn rotate_if_due(&mut self) -> Result<()> {
-        let Some(file) = &self.file else {
-            return Ok(());
-        };
-        let size = self.written.load(Ordering::Relaxed)
-            + self.queued.load(Ordering::Relaxed)
-            + file.enc.pending_len() as u64 / 4;
-        if size >= self.cfg.max_file_size || file.started.elapsed() >= self.cfg.rotate_every {
+        if self.over_size()
+            || self
+                .file
+                .as_ref()
+                .is_some_and(|f| f.started.elapsed() >= self.cfg.rotate_every)
+        {
             self.seal()?;
         }
         Ok(())
+    }
+
+    /// Whether the open file has reached the size: what is written, plus what is queued and
+    /// pending counted as if it compressed 4:1. Two atomic loads: cheap enough per item.
+    fn over_size(&self) -> bool {
+        self.file.as_ref().is_some_and(|file| {
+            self.written.load(Ordering::Relaxed)
+                + self.queued.load(Ordering::Relaxed)
+                + file.enc.pending_len() as u64 / 4
+                >= self.cfg.max_file_size
+        })
     }
 
     /// Writes the closing statistics, cuts the last frame, and has the writer seal the file.

@@ -43,7 +43,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch};
 use kube::{Api, Client};
 
-use crate::ifaces::{Iface, IfaceOwner};
+use crate::ifaces::Iface;
 use crate::netns::{PeerView, Peers};
 use crate::recorder::Describer;
 use model::{Applied, LookupError, OwnerCache, OwnerLookup, OwnerRef, PodView, ServiceView, Store};
@@ -261,18 +261,14 @@ pub fn describer(
                 .filter(|(idx, _)| *idx == i.ifindex)
                 .find_map(|(_, ip)| ips.get(ip))
         });
-        let mut owner = match (pod, &view) {
-            (Some(p), _) => IfaceOwner {
-                description: format!("pod {}/{}", p.namespace, p.name),
-                pod_uid: Some(p.uid),
-                ..Default::default()
-            },
-            (None, Some(v)) => v.owner(),
-            (None, None) => return None,
-        };
-        if let Some(v) = view {
-            owner.peer_netns = v.netns.map(|n| n.inode);
-            owner.addrs = v.addrs;
+        if pod.is_none() && view.is_none() {
+            return None;
+        }
+        // The peer's namespace and addresses (and its description, for no known pod).
+        let mut owner = view.as_ref().map(PeerView::owner).unwrap_or_default();
+        if let Some(p) = pod {
+            owner.description = format!("pod {}/{}", p.namespace, p.name);
+            owner.pod_uid = Some(p.uid);
         }
         Some(owner)
     })
@@ -722,6 +718,7 @@ async fn run(
 mod tests {
     use super::*;
     use crate::ifaces::Iface;
+    use crate::ifaces::IfaceOwner;
 
     fn iface(idx: u32) -> Iface {
         Iface {
