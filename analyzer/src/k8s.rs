@@ -132,18 +132,23 @@ impl MetaIndex {
 
     /// Applies one metadata record (records arrive in time order per file).
     pub fn apply(&mut self, m: &MetaRecord) {
-        let (holder, addrs, peer): (Arc<str>, &[IpAddr], Peer) = match &m.entity {
+        let (holder, addrs, peer): (Arc<str>, &[IpAddr], Arc<Peer>) = match &m.entity {
             Entity::Pod(p) => {
                 self.stats.pods += 1;
-                self.remember_pod(p);
+                let (uid, peer) = (Arc::from(p.uid.as_str()), Arc::new(pod_peer(p)));
+                self.remember_pod(&uid, &peer, p.host_network);
                 // A pod on the host's network shares the node's address: it names nothing.
                 let addrs: &[IpAddr] = if p.host_network { &[] } else { &p.ips };
-                (Arc::from(p.uid.as_str()), addrs, pod_peer(p))
+                (uid, addrs, peer)
             }
             Entity::Service(s) => {
                 self.stats.services += 1;
                 let h = format!("svc/{}/{}", s.namespace, s.name);
-                (Arc::from(h.as_str()), &s.cluster_ips, service_peer(s))
+                (
+                    Arc::from(h.as_str()),
+                    &s.cluster_ips,
+                    Arc::new(service_peer(s)),
+                )
             }
             Entity::Container(c) => {
                 self.stats.containers += 1;
@@ -173,7 +178,6 @@ impl MetaIndex {
         if now.is_empty() {
             return;
         }
-        let peer = Arc::new(peer);
         let mut kept = Vec::with_capacity(now.len());
         for a in now {
             if !self.by_addr.contains_key(a) && self.by_addr.len() >= MAX_ADDRS {
@@ -208,12 +212,12 @@ impl MetaIndex {
     }
 
     /// Remembers a pod's latest description (a deleted pod's too: its events came before).
-    fn remember_pod(&mut self, p: &PodMeta) {
-        let v = (Arc::new(pod_peer(p)), p.host_network);
-        if let Some(old) = self.pods.get_mut(p.uid.as_str()) {
+    fn remember_pod(&mut self, uid: &Arc<str>, peer: &Arc<Peer>, host_network: bool) {
+        let v = (peer.clone(), host_network);
+        if let Some(old) = self.pods.get_mut(uid) {
             *old = v;
         } else if self.pods.len() < MAX_PODS {
-            self.pods.insert(Arc::from(p.uid.as_str()), v);
+            self.pods.insert(uid.clone(), v);
         } else {
             self.stats.pods_dropped += 1;
         }
