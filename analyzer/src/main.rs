@@ -8,16 +8,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use juno_analyze::exchange::Exchange;
-use juno_analyze::graph::{GraphBuilder, GraphOptions, GroupBy};
 use juno_analyze::input::Iface;
-use juno_analyze::output::jsonl::JsonlWriter;
-use juno_analyze::output::zeek::ZeekWriter;
-use juno_analyze::report::Report;
-use juno_analyze::report_html::HtmlReport;
+use juno_analyze::model::Exchange;
+use juno_analyze::sink::graph::{GraphBuilder, GraphOptions, GroupBy};
+use juno_analyze::sink::html::HtmlReport;
+use juno_analyze::sink::jsonl::JsonlWriter;
+use juno_analyze::sink::report::Report;
+use juno_analyze::sink::zeek::ZeekWriter;
 use juno_analyze::{Config, RunSummary, Sink};
-
-mod export;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -304,18 +302,33 @@ fn run(cli: Cli) -> Result<()> {
             inputs,
             format,
             out_dir,
-        } => {
-            let format = match format {
-                ExportFormat::Parquet => export::Format::Parquet,
-                ExportFormat::Ipc => export::Format::Ipc,
-                ExportFormat::Csv => export::Format::Csv,
-            };
-            let mut sink = export::Exporter::create(&out_dir, format)?;
-            let summary = juno_analyze::analyze(&inputs, &cfg, &mut sink)?;
-            warn(&summary, cli.quiet);
-        }
+        } => export(&inputs, format, &out_dir, &cfg, cli.quiet)?,
     }
     Ok(())
+}
+
+#[cfg(feature = "export")]
+fn export(
+    inputs: &[PathBuf],
+    format: ExportFormat,
+    out_dir: &std::path::Path,
+    cfg: &Config,
+    quiet: bool,
+) -> Result<()> {
+    let format = match format {
+        ExportFormat::Parquet => juno_analyze::sink::export::Format::Parquet,
+        ExportFormat::Ipc => juno_analyze::sink::export::Format::Ipc,
+        ExportFormat::Csv => juno_analyze::sink::export::Format::Csv,
+    };
+    let mut sink = juno_analyze::sink::export::Exporter::create(out_dir, format)?;
+    let summary = juno_analyze::analyze(inputs, cfg, &mut sink)?;
+    warn(&summary, quiet);
+    Ok(())
+}
+
+#[cfg(not(feature = "export"))]
+fn export(_: &[PathBuf], _: ExportFormat, _: &std::path::Path, _: &Config, _: bool) -> Result<()> {
+    anyhow::bail!("this juno-analyze was built without the `export` feature (polars)")
 }
 
 fn main() -> ExitCode {

@@ -10,13 +10,12 @@ use anyhow::{Result, anyhow};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use crate::conn::session::L7Stats;
+use crate::conn::{FlowConfig, FlowStats, Shard};
 use crate::decode::{self, Decoded, Skip};
-use crate::exchange::Exchange;
-use crate::flow::{ConnKey, ConnSummary, FlowConfig, FlowStats, Shard};
+use crate::enrich::MetaIndex;
 use crate::input::{Batch, BatchItem, FileSummary, Iface, Inputs};
-use crate::k8s::MetaIndex;
-use crate::reassembly::ReasmStats;
-use crate::session::L7Stats;
+use crate::model::{ConnKey, ConnSummary, Endpoint, Exchange, ReasmStats, Transport};
 
 /// Receives what the pipeline produces, in batches.
 pub trait Sink {
@@ -130,9 +129,9 @@ struct Work {
 /// run on other threads than processing without copying payloads).
 #[derive(Clone, Copy)]
 struct DecodedOwnedRef {
-    src: decode::Endpoint,
-    dst: decode::Endpoint,
-    transport: decode::Transport,
+    src: Endpoint,
+    dst: Endpoint,
+    transport: Transport,
     seq: u32,
     ack: u32,
     flags: u8,
@@ -251,8 +250,8 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
     shards.par_iter_mut().for_each(Shard::finish_all);
     flush(&mut shards, &ifaces, &meta, &mut summary, sink)?;
     for s in &shards {
-        summary.flows.add(&s.stats);
-        summary.reasm.add(&s.reasm);
+        summary.flows.add(s.stats());
+        summary.reasm.add(s.reasm());
         summary.l7.add(&s.ctx.stats);
     }
     progress.finish();

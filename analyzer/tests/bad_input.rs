@@ -8,9 +8,10 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use juno_analyze::exchange::Exchange;
+use juno_analyze::Config;
+use juno_analyze::Sink;
 use juno_analyze::input::Iface;
-use juno_analyze::{Config, Sink};
+use juno_analyze::model::Exchange;
 
 fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);

@@ -4,6 +4,7 @@
 //! rows match the JSON lines (count, protocol, connection and latency, row by row) and the
 //! edges match `juno-analyze graph`. Types and the Parquet/IPC row counts are checked from
 //! Python with polars and pyarrow (scripts/check-export.py, run by scripts/test.sh).
+#![cfg(feature = "export")]
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
 
 mod common;

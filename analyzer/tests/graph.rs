@@ -115,7 +115,7 @@ fn dot_mermaid_and_svg_draw_the_same_nodes_and_edges() {
     }
 
     // SVG laid out in-process (no Graphviz needed): well-formed, with every label.
-    let svg = juno_analyze::graph::svg_builtin(&dot).unwrap();
+    let svg = juno_analyze::sink::graph::svg_builtin(&dot).unwrap();
     assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"));
     assert_eq!(svg.matches("<svg").count(), 1);
     for l in labels.iter().copied().chain([edge_label.as_str()]) {

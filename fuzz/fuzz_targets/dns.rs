@@ -1,59 +1,14 @@
-//! The DNS parser and the matcher on an arbitrary conversation, over UDP (each segment one
-//! datagram) or TCP (segments of a stream, some lost), as the first input byte says; the
-//! rest is cut into segments by length bytes, sent alternately by the server and the client.
-//! The probe sees the input too.
+//! The dns parser and the matcher on an arbitrary conversation, through the shared harness
+//! (juno_analyze::l7::harness::fuzz: transport, port and partial connection from the first
+//! byte, then client and server segments and gaps; invariants checked on every run).
 #![no_main]
 
-use std::sync::Arc;
-
-use juno_analyze::decode::{Endpoint, Transport};
-use juno_analyze::exchange::{ConnInfo, Vantage};
-use juno_analyze::matching::{MatchStats, Matcher};
-use juno_analyze::proto::{Dir, Emitter, PROTOCOLS, ProbeInput};
+use juno_analyze::l7::harness;
+use juno_analyze::proto;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some(dns) = PROTOCOLS.iter().find(|p| p.name == "dns") else { return };
-    let Some((&mode, mut rest)) = data.split_first() else { return };
-    let transport = if mode & 1 == 0 { Transport::Udp } else { Transport::Tcp };
-    let _ = (dns.probe)(&ProbeInput {
-        to_server: rest,
-        to_client: rest.get(rest.len() / 2..).unwrap_or_default(),
-        server_port: if mode & 2 == 0 { 53 } else { 40000 },
-        transport,
-    });
-    let conn = Arc::new(ConnInfo {
-        uid: "Cfuzz".into(),
-        orig: Endpoint::new([10, 0, 0, 1].into(), 1),
-        resp: Endpoint::new([10, 0, 0, 2].into(), 53),
-        transport,
-        vantage: Vantage::Packets { iface: 0 },
-        first_ts: 0,
-        partial: false,
-    });
-    let mut p = (dns.new_parser)(&conn);
-    let mut m = Matcher::new("dns", conn);
-    let mut out = Emitter::default();
-    let mut st = MatchStats::default();
-    let mut ex = Vec::new();
-    let mut ts = 0;
-    while let Some((&ctl, tail)) = rest.split_first() {
-        // Segments up to 255 bytes: long enough for whole messages with compression.
-        let len = usize::from(ctl).min(tail.len());
-        let (seg, next) = tail.split_at(len);
-        rest = next;
-        ts += 1;
-        let dir = if ts % 2 == 0 { Dir::ToServer } else { Dir::ToClient };
-        // UDP has no gaps; on TCP a segment whose length is a multiple of 61 is lost.
-        if transport == Transport::Tcp && len > 0 && len % 61 == 0 {
-            p.gap(dir, ts, seg.len() as u64, &mut out);
-        } else if !seg.is_empty() {
-            p.data(dir, ts, seg, &mut out);
-        }
-        m.feed(&mut out.events, &mut st, &mut ex);
+    if let Some(p) = proto::by_name("dns") {
+        harness::fuzz(p, b"", data);
     }
-    p.end(Dir::ToServer, ts, &mut out);
-    p.end(Dir::ToClient, ts, &mut out);
-    m.feed(&mut out.events, &mut st, &mut ex);
-    m.finish(&mut st, &mut ex);
 });

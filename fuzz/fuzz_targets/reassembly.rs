@@ -2,7 +2,7 @@
 //! and acknowledgements: delivered data never overlaps and the buffer bound holds.
 #![no_main]
 
-use juno_analyze::reassembly::{Budget, Delivery, Reassembler};
+use juno_analyze::conn::reassembly::{Budget, Delivery, Reassembler};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

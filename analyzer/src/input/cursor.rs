@@ -6,22 +6,12 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use byteorder_free::{be32, le32};
 use bytes::Bytes;
 use juno_archive::reader::{IfaceStatsItem, InterfaceInfo, Item, PcapNgStream, ReadStats};
 use juno_archive::record::{FileInfo, MetaRecord, Record, SocketEvent, StatsRecord};
 
 use super::source::{ChunkSource, CountingReader, JunoSource, MAX_RECORD, Progress, StreamSource};
-
-/// Tiny explicit-endian readers (input is untrusted; callers check lengths first).
-mod byteorder_free {
-    pub(crate) fn le32(b: &[u8]) -> u32 {
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
-    pub(crate) fn be32(b: &[u8]) -> u32 {
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-    }
-}
+use crate::read::{be_u32, le_u32};
 
 /// How a file is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,10 +60,7 @@ impl std::fmt::Display for Format {
 }
 
 fn container_of(magic: &[u8]) -> Option<ContainerKind> {
-    if magic.len() < 4 {
-        return None;
-    }
-    match be32(magic) {
+    match be_u32(magic, 0)? {
         0x0A0D_0D0A => Some(ContainerKind::PcapNg),
         0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 => Some(ContainerKind::Pcap),
         _ => None,
@@ -82,7 +69,7 @@ fn container_of(magic: &[u8]) -> Option<ContainerKind> {
 
 fn describe_magic(b: &[u8]) -> String {
     let hex: Vec<String> = b.iter().take(8).map(|x| format!("{x:02x}")).collect();
-    if b.len() >= 4 && (be32(b) == 0xA1B2_CD34 || le32(b) == 0xA1B2_CD34) {
+    if be_u32(b, 0) == Some(0xA1B2_CD34) || le_u32(b, 0) == Some(0xA1B2_CD34) {
         return "a Kuznetzov-patched pcap (a1b2cd34), which is not supported".into();
     }
     format!("unrecognized format (first bytes: {})", hex.join(" "))
@@ -196,8 +183,8 @@ impl FileCursor {
                 Compression::Gzip,
                 probe(Box::new(StreamSource::new(Box::new(dec), "gzip")))?,
             )
-        } else if le32(head) == juno_archive::frame::ZSTD_MAGIC
-            || le32(head) & juno_archive::frame::SKIPPABLE_MASK
+        } else if le_u32(head, 0) == Some(juno_archive::frame::ZSTD_MAGIC)
+            || le_u32(head, 0).unwrap_or(0) & juno_archive::frame::SKIPPABLE_MASK
                 == juno_archive::frame::SKIPPABLE_BASE
         {
             let dec = zstd::stream::read::Decoder::new(counted)
@@ -349,14 +336,14 @@ fn parse_pcap(
         if b.len() < 24 {
             return Ok(None);
         }
-        let (little, nanos) = match be32(b) {
+        let (little, nanos) = match be_u32(b, 0).unwrap_or(0) {
             0xA1B2_C3D4 => (false, false),
             0xA1B2_3C4D => (false, true),
             0xD4C3_B2A1 => (true, false),
             0x4D3C_B2A1 => (true, true),
             m => return Err(format!("bad pcap magic {m:#010x}")),
         };
-        let rd = |o: usize| if little { le32(&b[o..]) } else { be32(&b[o..]) };
+        let rd = |o: usize| if little { le_u32(b, o) } else { be_u32(b, o) }.unwrap_or(0);
         let snaplen = rd(16);
         // The link type is the low 16 bits; the upper bits may carry FCS information.
         let linktype = rd(20) & 0xFFFF;
@@ -377,10 +364,11 @@ fn parse_pcap(
     }
     let rd = |o: usize| {
         if hdr.little {
-            le32(&b[o..])
+            le_u32(b, o)
         } else {
-            be32(&b[o..])
+            be_u32(b, o)
         }
+        .unwrap_or(0)
     };
     let (sec, frac, incl, orig) = (rd(0), rd(4), rd(8), rd(12));
     if incl as usize > MAX_RECORD {

@@ -16,6 +16,8 @@ use bytes::Bytes;
 use juno_archive::frame::{self, FrameIndex, INDEX_FRAME_LEN, MAX_FRAME_SIZE};
 use rayon::prelude::*;
 
+use crate::read::le_u32;
+
 /// New bytes read per chunk.
 pub(crate) const CHUNK: usize = 4 << 20;
 /// Largest record (pcap record or pcapng block) a reader accepts.
@@ -247,8 +249,8 @@ impl JunoSource {
                 self.cut_short(&format!("{n} bytes of a frame header"));
                 return Ok(None);
             }
-            let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-            let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+            let magic = le_u32(&head, 0).unwrap_or(0);
+            let size = le_u32(&head, 4).unwrap_or(0) as usize;
             if magic & frame::SKIPPABLE_MASK == frame::SKIPPABLE_BASE {
                 if magic == frame::INDEX_MAGIC && size + 8 == INDEX_FRAME_LEN {
                     let got = self.read_up_to(&mut head[8..])?;

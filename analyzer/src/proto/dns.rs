@@ -23,18 +23,16 @@ mod tests;
 
 use std::collections::VecDeque;
 
-use super::{
-    Dir, Emitter, Event, Fields, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, Ts,
-    Value,
+use crate::l7::{
+    Emitter, Event, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, ZVal, ZeekLog,
 };
-use crate::decode::Transport;
-use crate::exchange::{ConnInfo, Exchange, Summary};
-use crate::output::zeek::{ZVal, ZeekLog};
+use crate::model::{ConnInfo, Dir, Exchange, Fields, Summary, Transport, Ts, Value};
+use crate::read::be_u16;
 use wire::{Error, Header};
 
 /// Queries remembered per connection to recognise duplicate and unsolicited responses
 /// (oldest forgotten first; the matcher keeps the records themselves).
-pub const MAX_OUTSTANDING: usize = crate::matching::MAX_OPEN;
+pub const MAX_OUTSTANDING: usize = crate::l7::MAX_OPEN;
 /// Answered ids remembered per connection, to call a further response a duplicate.
 pub const MAX_ANSWERED: usize = 64;
 /// NetBIOS name service port: type 33 is NBSTAT there, not SRV.
@@ -48,6 +46,7 @@ pub static PROTOCOL: Protocol = Protocol {
     probe,
     new_parser: |c| Box::new(Dns::new(c)),
     zeek: Some(&ZEEK_LOG),
+    upgrade: None,
     summarize,
 };
 
@@ -214,11 +213,8 @@ fn look(b: &[u8], whole: bool, on_port: bool) -> Look {
         Err(Error::Truncated) if !whole => return Look::Short,
         Err(_) => return Look::No,
     };
-    let (Some(qtype), Some(qclass)) = (
-        b.get(q..q + 2).map(|x| u16::from_be_bytes([x[0], x[1]])),
-        b.get(q + 2..q + 4)
-            .map(|x| u16::from_be_bytes([x[0], x[1]])),
-    ) else {
+    let (Some(qtype), Some(qclass)) = (be_u16(b, q), q.checked_add(2).and_then(|at| be_u16(b, at)))
+    else {
         return if whole { Look::No } else { Look::Short };
     };
     if qtype == 0 || !matches!(qclass & 0x7fff, 1 | 3 | 4 | 254 | 255) {
@@ -235,10 +231,9 @@ fn look(b: &[u8], whole: bool, on_port: bool) -> Look {
 
 /// The first message of a TCP direction, without its length prefix.
 fn look_framed(b: &[u8], on_port: bool) -> Look {
-    if b.len() < 2 {
+    let Some(len) = be_u16(b, 0).map(usize::from) else {
         return Look::Short;
-    }
-    let len = usize::from(u16::from_be_bytes([b[0], b[1]]));
+    };
     if len < wire::HEADER_LEN {
         return Look::No;
     }
@@ -433,8 +428,7 @@ impl Dns {
             if b.is_empty() {
                 self.msg_ts[d] = ts;
                 // Fast path: whole messages in the data itself are parsed in place.
-                if rest.len() >= 2 {
-                    let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+                if let Some(len) = be_u16(rest, 0).map(usize::from) {
                     if rest.len() >= 2 + len {
                         self.message(ts, ts, &rest[2..2 + len], out);
                         rest = &rest[2 + len..];
@@ -448,8 +442,8 @@ impl Dns {
                 b.extend_from_slice(&rest[..n]);
                 rest = &rest[n..];
             }
-            if b.len() >= 2 {
-                let want = 2 + usize::from(u16::from_be_bytes([b[0], b[1]]));
+            if let Some(len) = be_u16(&b, 0) {
+                let want = 2 + usize::from(len);
                 let n = (want - b.len()).min(rest.len());
                 b.extend_from_slice(&rest[..n]);
                 rest = &rest[n..];

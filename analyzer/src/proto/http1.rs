@@ -17,7 +17,7 @@
 //!   Body lengths are decoded lengths (de-chunked, and inflated for gzip/deflate).
 //! - 1xx responses are interim; 101 and a 2xx answer to CONNECT end HTTP on the connection.
 //!   A 101 with `Upgrade: h2c` to a request that asked for it hands the rest of the
-//!   connection to the HTTP/2 parser ([`super::http2::after_upgrade`]), the request becoming
+//!   connection to the protocol that accepts the `h2c` token (HTTP/2), the request becoming
 //!   stream 1 there.
 //! - A gap inside a body of known length is counted as body and parsing goes on; any other
 //!   gap ends the message in progress and the direction resynchronises on the next line that
@@ -29,15 +29,13 @@ use std::collections::VecDeque;
 
 use memchr::memchr2;
 
-use super::http2;
-use super::inflate::{Coding, Inflater};
-use super::{
-    Dir, Emitter, Event, Fields, Handover, MatchKey, Parser, ParserState, Probe, ProbeInput,
-    Protocol, Ts, Value,
+use crate::l7::summary::template_path;
+use crate::l7::{
+    Emitter, Event, Handover, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, Upgrade,
+    ZVal, ZeekLog,
 };
-use crate::decode::Transport;
-use crate::exchange::{Exchange, Summary};
-use crate::output::zeek::{ZVal, ZeekLog};
+use crate::model::{Dir, Exchange, Fields, Summary, Transport, Ts, Value};
+use crate::proto::inflate::{Coding, Inflater};
 
 /// Longest line kept; longer lines are cut (and counted as `http_line_too_long`).
 pub const MAX_LINE: usize = 64 * 1024;
@@ -57,6 +55,7 @@ pub static PROTOCOL: Protocol = Protocol {
     probe,
     new_parser: |_| Box::new(Http::default()),
     zeek: Some(&ZEEK_LOG),
+    upgrade: None,
     summarize,
 };
 
@@ -149,32 +148,6 @@ pub fn unescape_uri(u: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Replaces identifier-like path segments with `{id}` and drops the query, so that
-/// `/users/123?x=1` and `/users/456` count as one endpoint.
-pub fn template_path(uri: &[u8]) -> String {
-    let uri = String::from_utf8_lossy(uri);
-    let path = uri.split(['?', '#']).next().unwrap_or("");
-    // Absolute-form targets: keep only the path.
-    let path = match path.find("://") {
-        Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
-        None => path,
-    };
-    let segs: Vec<String> = path
-        .split('/')
-        .map(|s| {
-            let digits = !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-            let hexish = s.len() >= 12 && s.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-');
-            if digits || hexish {
-                "{id}".to_string()
-            } else {
-                s.to_string()
-            }
-        })
-        .collect();
-    let t = segs.join("/");
-    if t.is_empty() { "/".into() } else { t }
 }
 
 fn summarize(ex: &Exchange) -> Summary {
@@ -633,7 +606,7 @@ struct Pending {
     method: Vec<u8>,
     http09: bool,
     /// The request asked to upgrade to h2c: what HTTP/2 needs of it if the server agrees.
-    h2c: Option<Box<http2::Upgrade>>,
+    h2c: Option<Box<Upgrade>>,
 }
 
 /// The HTTP/1.x parser for one connection.
@@ -960,7 +933,11 @@ impl Http {
                     .flatten()
                 {
                     up.server_skip_lf = skip_lf;
-                    self.handover = Some(http2::after_upgrade(*up));
+                    self.handover = Some(Handover {
+                        to: "h2c",
+                        upgrade: *up,
+                        rest: None,
+                    });
                 }
                 self.message_done(dir, ts, true, out);
                 self.finished();
@@ -1064,11 +1041,11 @@ impl Http {
                     all.set("uri", Value::Text(std::mem::take(&mut m.uri)));
                     all.set("request_version", version_text(m.version));
                     all.merge(f.clone());
-                    p.h2c = Some(Box::new(http2::Upgrade {
+                    p.h2c = Some(Box::new(Upgrade {
                         start: m.start,
                         end,
                         fields: all,
-                        settings: m.h.http2_settings.take(),
+                        params: m.h.http2_settings.take(),
                         server_skip_lf: false,
                     }));
                 }

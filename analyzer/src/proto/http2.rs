@@ -3,8 +3,8 @@
 //! One parser per connection, two directions, each a sequence of frames ([`frame`]): the
 //! client's begins with the connection preface. Connections start as HTTP/2 ("prior
 //! knowledge", found by the preface or by plausible frames mid-stream) or are handed over by
-//! the HTTP/1 parser after `Upgrade: h2c` and `101 Switching Protocols` ([`after_upgrade`]:
-//! the upgraded request is stream 1). `docs/http2.md` has the semantics and limits.
+//! the HTTP/1 parser after `Upgrade: h2c` and `101 Switching Protocols` ([`PROTOCOL`]'s
+//! `upgrade`: the upgraded request is stream 1). `docs/http2.md` has the semantics and limits.
 //!
 //! - Streams are exchanges, keyed by stream id ([`MatchKey::Id`]): a request starts with the
 //!   client's HEADERS, ends with its END_STREAM; a response likewise from the server (1xx
@@ -38,22 +38,20 @@ pub mod grpc;
 pub mod hpack;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::http1::template_path;
-use super::{
-    Dir, Emitter, Event, Fields, Handover, MatchKey, Parser, ParserState, Probe, ProbeInput,
-    Protocol, Ts, Value,
+use crate::l7::summary::template_path;
+use crate::l7::{
+    Emitter, Event, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, Upgrade, UpgradeTo,
 };
-use crate::decode::Transport;
-use crate::exchange::{Exchange, Summary};
+use crate::model::{Dir, Exchange, Fields, Summary, Transport, Ts, Value};
 use frame::{FrameHeader, FrameType, HEADER_LEN, PREFACE, flags};
 use hpack::{HeaderList, Hpack, Refused};
 
 /// Streams tracked at once per connection (the matcher keeps as many open records).
-pub const MAX_STREAMS: usize = crate::matching::MAX_OPEN;
+pub const MAX_STREAMS: usize = crate::l7::MAX_OPEN;
 /// Bytes of one header block (HEADERS or PUSH_PROMISE and its CONTINUATIONs) buffered for
 /// decoding; a larger block is not decoded (and HPACK sync is lost).
 pub const MAX_HEADER_BLOCK: usize = 256 * 1024;
@@ -73,6 +71,11 @@ pub static PROTOCOL: Protocol = Protocol {
     probe,
     new_parser: |c| Box::new(Http2::new(c.partial)),
     zeek: None,
+    // HTTP/1's `Upgrade: h2c` (RFC 7540 §3.2): the upgrading request becomes stream 1.
+    upgrade: Some(UpgradeTo {
+        token: "h2c",
+        parser: |_, u| Box::new(Http2::upgraded(u)),
+    }),
     summarize,
 };
 
@@ -125,7 +128,7 @@ fn frames_probe(b: &[u8]) -> Probe {
         return Probe::No;
     }
     let next = HEADER_LEN + first.len as usize;
-    if next + HEADER_LEN > crate::session::PROBE_BYTES {
+    if next + HEADER_LEN > crate::l7::PROBE_BYTES {
         // The second header would lie beyond what detection ever sees.
         return Probe::No;
     }
@@ -151,31 +154,6 @@ fn probe(p: &ProbeInput<'_>) -> Probe {
         (Probe::Yes, _) | (_, Probe::Yes) => Probe::Yes,
         (Probe::No, _) | (_, Probe::No) => Probe::No,
         _ => Probe::NeedMore,
-    }
-}
-
-/// The request an HTTP/1 `Upgrade: h2c` turned into stream 1.
-#[derive(Clone, Debug, Default)]
-pub struct Upgrade {
-    /// The request's first byte.
-    pub start: Ts,
-    /// Its last byte.
-    pub end: Ts,
-    /// Its fields as the HTTP/1 parser reported them (method, uri, host, ...).
-    pub fields: Fields,
-    /// The `HTTP2-Settings` header's value (base64url SETTINGS payload), if any.
-    pub settings: Option<Vec<u8>>,
-    /// The 101 response's header ended with a CR at the end of a segment: an LF at the start
-    /// of the server's next bytes belongs to it.
-    pub server_skip_lf: bool,
-}
-
-/// The rest of a connection after `101 Switching Protocols` to h2c.
-pub fn after_upgrade(u: Upgrade) -> Handover {
-    Handover {
-        proto: &PROTOCOL,
-        parser: Box::new(Http2::upgraded(u)),
-        rest: None,
     }
 }
 
@@ -381,7 +359,7 @@ impl Http2 {
         p.sides[Dir::ToClient.idx()].skip_lf = u.server_skip_lf;
         // The server applies HTTP2-Settings as the client's first SETTINGS, acknowledged by
         // the 101 (RFC 7540 §3.2.1).
-        if let Some(s) = u.settings.as_deref().and_then(base64url)
+        if let Some(s) = u.params.as_deref().and_then(base64url)
             && let Ok(pairs) = frame::settings(&s)
         {
             for (id, v) in pairs {

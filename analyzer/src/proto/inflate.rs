@@ -9,6 +9,7 @@
 //! or more, is recovered from the ratio). Bodies cut short are counted as far as they were
 //! inflated, and flagged. `deflate` bodies have no size trailer and are always inflated.
 
+use crate::read::{le_u16, le_u32};
 use flate2::{Decompress, FlushDecompress, Status};
 
 /// Decoded bytes counted per body at most; beyond that the body counts as undecodable
@@ -115,10 +116,10 @@ fn gzip_header_len(b: &[u8]) -> Result<Option<usize>, ()> {
     let flg = b[3];
     let mut p = 10usize;
     if flg & 0x04 != 0 {
-        if b.len() < p + 2 {
+        let Some(xlen) = le_u16(b, p) else {
             return Ok(None);
-        }
-        p += 2 + usize::from(u16::from_le_bytes([b[p], b[p + 1]]));
+        };
+        p += 2 + usize::from(xlen);
     }
     for bit in [0x08u8, 0x10] {
         if flg & bit != 0 {
@@ -308,12 +309,7 @@ impl Inflater {
             // No trailer: only the inflated prefix is known.
             return (self.decoded, Some("HTTP_gzip_body_cut_counted_in_part"));
         }
-        let isize = u64::from(u32::from_le_bytes([
-            self.tail[4],
-            self.tail[5],
-            self.tail[6],
-            self.tail[7],
-        ]));
+        let isize = u64::from(le_u32(&self.tail, 4).unwrap_or(0));
         // The compressed bytes minus the 8-byte trailer, at the ratio seen so far, tell how many
         // times the 32-bit size wrapped.
         let ratio = self.decoded as f64 / self.inflated_in.max(1) as f64;

@@ -29,13 +29,11 @@ mod tests;
 
 use std::collections::VecDeque;
 
-use super::{
-    Dir, Emitter, Event, Fields, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, Ts,
-    Value,
+use crate::l7::{
+    Emitter, Event, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, ZVal, ZeekLog,
 };
-use crate::decode::Transport;
-use crate::exchange::{ConnInfo, Exchange, Summary};
-use crate::output::zeek::{ZVal, ZeekLog};
+use crate::model::{ConnInfo, Dir, Exchange, Fields, Summary, Transport, Ts, Value};
+use crate::read::{le_u16, le_u24, le_u32};
 use wire::{Framer, GapEffect, MAX_PAYLOAD, Meta, cap, com, status};
 
 /// Commands waiting for a response, at most (a client pipelining more has the oldest
@@ -60,6 +58,7 @@ pub static PROTOCOL: Protocol = Protocol {
     probe,
     new_parser: |c| Box::new(Mysql::new(c)),
     zeek: Some(&ZEEK_LOG),
+    upgrade: None,
     summarize,
 };
 
@@ -220,8 +219,9 @@ enum Look {
     No,
 }
 
+/// The payload length in a packet header (0 when the header is not all there).
 fn u24(b: &[u8]) -> usize {
-    usize::from(b[0]) | usize::from(b[1]) << 8 | usize::from(b[2]) << 16
+    le_u24(b, 0).map_or(0, |n| n as usize)
 }
 
 /// A server greeting (protocol 10) or the error a server sends instead of one.
@@ -273,7 +273,7 @@ fn look_greeting(b: &[u8]) -> Look {
             if b.len() != wire::HEADER_LEN + len {
                 return Look::No;
             }
-            let code = u16::from_le_bytes([p[1], p[2]]);
+            let code = le_u16(p, 1).unwrap_or(0);
             let text = &p[3..];
             if (1000..5000).contains(&code)
                 && !text.is_empty()
@@ -779,10 +779,7 @@ impl Mysql {
                 f.set("argument_truncated", Value::Bool(true));
             }
         };
-        let stmt_id = |a: &[u8]| {
-            a.get(..4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        };
+        let stmt_id = |a: &[u8]| le_u32(a, 0);
         let mut expect = Some(Expect::Status);
         let mut sql = None;
         match code {

@@ -44,16 +44,14 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
+use crate::read::be_u32;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::{
-    Dir, Emitter, Event, Fields, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, Ts,
-    Value,
+use crate::l7::{
+    Emitter, Event, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, ZVal, ZeekLog,
 };
-use crate::decode::Transport;
-use crate::exchange::{Exchange, Outcome, Summary};
-use crate::output::zeek::{ZVal, ZeekLog};
+use crate::model::{Dir, Exchange, Fields, Outcome, Summary, Transport, Ts, Value};
 use wire::{Side, Untyped};
 
 /// SQL text kept per query, statement or portal (bytes; longer texts are cut and flagged).
@@ -68,7 +66,7 @@ pub const MAX_LIST: usize = 32;
 pub const MAX_ERROR: usize = 8192;
 /// Activities waiting for their response, per connection (beyond: the oldest is dropped,
 /// as the matcher drops its record).
-pub const MAX_WAITING: usize = crate::matching::MAX_OPEN;
+pub const MAX_WAITING: usize = crate::l7::MAX_OPEN;
 /// Bytes scanned for a resynchronisation point before a direction is given up.
 pub const MAX_RESYNC_SCAN: u64 = 1 << 20;
 
@@ -80,6 +78,7 @@ pub static PROTOCOL: Protocol = Protocol {
     probe,
     new_parser: |_| Box::new(Postgres::new()),
     zeek: Some(&ZEEK_LOG),
+    upgrade: None,
     summarize,
 };
 
@@ -172,7 +171,7 @@ fn typed_run(side: Side, b: &[u8], on_port: bool) -> Probe {
     let mut pos = 0;
     let mut whole = 0;
     while pos < b.len() {
-        let Some(len) = wire::be32(b, pos + 1) else {
+        let Some(len) = be_u32(b, pos + 1) else {
             // A header still arriving: its type byte must already make sense.
             return if wire::known_type(side, b[pos]) {
                 Probe::NeedMore
@@ -843,7 +842,7 @@ impl Postgres {
             b'P' | b'B' | b'D' | b'E' | b'C' | b'H' | b'S' => self.extended_message(m, end, out),
             b'F' => {
                 let mut f = self.conn_fields(Kind::FunctionCall.name());
-                if let Some(oid) = wire::be32(body, 0) {
+                if let Some(oid) = be_u32(body, 0) {
                     f.set("function_oid", Value::U64(u64::from(oid)));
                 }
                 self.begin(Kind::FunctionCall, m.start, f, true, out);
@@ -1010,7 +1009,7 @@ impl Postgres {
         // A message of the server's that ends the startup exchange ends its request.
         if matches!(m.typ, b'R' | b'E')
             && matches!(self.waiting.back(), Some(a) if a.kind == Kind::Startup && a.req.is_some())
-            && (m.typ == b'E' || wire::be32(body, 0) == Some(0))
+            && (m.typ == b'E' || be_u32(body, 0) == Some(0))
         {
             self.close_request(out);
         }
@@ -1025,7 +1024,7 @@ impl Postgres {
         let mut end_now = false;
         let mut weird = None;
         match m.typ {
-            b'R' => match wire::be32(body, 0) {
+            b'R' => match be_u32(body, 0) {
                 Some(0) => {
                     resp.backend = Some("auth_ok".into());
                     resp.success = Some(true);
@@ -1055,7 +1054,7 @@ impl Postgres {
                 }
                 None => weird = Some("postgresql_malformed_authentication"),
             },
-            b'K' => resp.backend_pid = wire::be32(body, 0),
+            b'K' => resp.backend_pid = be_u32(body, 0),
             b'S' => match wire::parse_parameter_status(body) {
                 Some((b"server_version", v)) => resp.server_version = Some(bounded(v, 256)),
                 Some(_) => {}
@@ -1198,7 +1197,7 @@ impl Postgres {
                 w.len() >= 6 && w[..5] == *b"Z\0\0\0\x05" && matches!(w[5], b'I' | b'T' | b'E')
             } else if w.len() >= 6 && w[0] == b'Q' {
                 // A query of plausible size whose text starts like SQL.
-                wire::be32(w, 1).is_some_and(|l| (6..=1 << 20).contains(&l))
+                be_u32(w, 1).is_some_and(|l| (6..=1 << 20).contains(&l))
                     && (w[5].is_ascii_graphic() || w[5].is_ascii_whitespace())
             } else {
                 w.len() >= 5 && (w[..5] == *b"S\0\0\0\x04" || w[..5] == *b"X\0\0\0\x04")

@@ -31,13 +31,10 @@ pub mod resp;
 use std::collections::VecDeque;
 
 use self::resp::{Reader, Role, Visit, parse_int};
-use super::{
-    Dir, Emitter, Event, Fields, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, Ts,
-    Value,
+use crate::l7::{
+    Emitter, Event, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, ZVal, ZeekLog,
 };
-use crate::decode::Transport;
-use crate::exchange::{Exchange, Summary};
-use crate::output::zeek::{ZVal, ZeekLog};
+use crate::model::{Dir, Exchange, Fields, Summary, Transport, Ts, Value};
 
 /// Bytes kept of each text field (command name, key, value, reply): Zeek's default
 /// `Redis::max_value_size`.
@@ -57,6 +54,7 @@ pub static PROTOCOL: Protocol = Protocol {
     probe,
     new_parser: |_| Box::new(Redis::default()),
     zeek: Some(&ZEEK_LOG),
+    upgrade: None,
     summarize,
 };
 

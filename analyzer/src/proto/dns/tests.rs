@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use super::wire::{Error, parse, read_name, rtype};
 use super::*;
-use crate::decode::Endpoint;
-use crate::exchange::{Outcome, Vantage};
-use crate::matching::{MatchStats, Matcher};
+use crate::l7::{MatchStats, Matcher};
+use crate::model::{Endpoint, Outcome, Vantage};
 
 /// `www.example.com A IN`, id 0x1234, RD set.
 const QUERY: &[u8] = &[

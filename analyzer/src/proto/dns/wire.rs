@@ -11,6 +11,7 @@
 //! [`MAX_POINTERS`] jumps whatever the message says (loops are reported, never followed).
 //! Nothing here allocates more than a small multiple of the message's size.
 
+use crate::read::{be_u16, be_u32};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Fixed header length.
@@ -69,14 +70,6 @@ pub mod rtype {
     pub const BINDS: u16 = 65534;
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
 /// The fixed header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -114,7 +107,7 @@ impl Header {
         if b.len() < HEADER_LEN {
             return None;
         }
-        let get = |r: std::ops::Range<usize>| be16(b, r.start);
+        let get = |r: std::ops::Range<usize>| be_u16(b, r.start);
         let flags = get(field::FLAGS)?;
         Some(Header {
             id: get(field::ID)?,
@@ -341,8 +334,8 @@ pub fn parse(msg: &[u8], nbstat: bool) -> Result<Message, Error> {
 
 fn question(msg: &[u8], pos: usize, name: &mut Vec<u8>) -> Result<(Question, usize), Error> {
     let p = read_name(msg, pos, name)?;
-    let qtype = be16(msg, p).ok_or(Error::Truncated)?;
-    let qclass = be16(msg, p + 2).ok_or(Error::Truncated)?;
+    let qtype = be_u16(msg, p).ok_or(Error::Truncated)?;
+    let qclass = be_u16(msg, p + 2).ok_or(Error::Truncated)?;
     Ok((
         Question {
             name: name.clone(),
@@ -371,9 +364,9 @@ fn record(
     render: bool,
 ) -> Result<Rec, Error> {
     let p = read_name(msg, pos, name)?;
-    let rt = be16(msg, p).ok_or(Error::Truncated)?;
-    let ttl = be32(msg, p + 4).ok_or(Error::Truncated)?;
-    let rdlen = usize::from(be16(msg, p + 8).ok_or(Error::Truncated)?);
+    let rt = be_u16(msg, p).ok_or(Error::Truncated)?;
+    let ttl = be_u32(msg, p + 4).ok_or(Error::Truncated)?;
+    let rdlen = usize::from(be_u16(msg, p + 8).ok_or(Error::Truncated)?);
     let start = p + 10;
     let end = start + rdlen;
     if end > msg.len() {
@@ -492,7 +485,7 @@ fn rdata(
             if rd.len() < 18 {
                 return Err(Error::BadRdata);
             }
-            let covered = u16::from_be_bytes([rd[0], rd[1]]);
+            let covered = be_u16(rd, 0).unwrap_or(0);
             name_at(start + 18, &mut name)?;
             let _ = write!(text, "RRSIG {covered} ");
             if name.is_empty() {

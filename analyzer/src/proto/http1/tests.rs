@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::exchange::{ConnInfo, Outcome};
+use crate::model::{ConnInfo, Outcome};
 
-use crate::proto::testing::{Run, Step, drive};
+use crate::l7::harness::{Run, Step, drive};
 use Step::{C, GapC, GapS, S};
 
 fn conn() -> Arc<ConnInfo> {
-    crate::proto::testing::conn(80)
+    crate::l7::harness::conn(80)
 }
 
 fn run_with(steps: &[Step<'_>], bytewise: bool) -> Run {
@@ -509,21 +509,6 @@ fn zeek_uri_unescaping() {
     ] {
         assert_eq!(unescape_uri(raw), want, "{}", String::from_utf8_lossy(raw));
     }
-}
-
-#[test]
-fn path_templates() {
-    assert_eq!(
-        template_path(b"/users/123/orders/456?x=1"),
-        "/users/{id}/orders/{id}"
-    );
-    assert_eq!(
-        template_path(b"/item/3f2a9c1e-7b1d-4c1e-9a8b-1234567890ab"),
-        "/item/{id}"
-    );
-    assert_eq!(template_path(b"/static/app.js"), "/static/app.js");
-    assert_eq!(template_path(b"http://h.example/v1/7"), "/v1/{id}");
-    assert_eq!(template_path(b""), "/");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! reads. Pure functions on byte slices: nothing here allocates or panics, whatever the bytes
 //! claim; a payload that does not fit its type is an [`Error`], not a panic.
 
+use crate::read::{be_u16, be_u24, be_u32};
+
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Bytes in a frame header.
@@ -117,10 +119,10 @@ impl FrameHeader {
     pub fn parse(b: &[u8]) -> Option<FrameHeader> {
         let h = b.get(..HEADER_LEN)?;
         Some(FrameHeader {
-            len: u32::from_be_bytes([0, h[0], h[1], h[2]]),
+            len: be_u24(h, 0)?,
             ty: FrameType::from(h[3]),
             flags: h[4],
-            stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
+            stream: be_u32(h, 5)? & 0x7fff_ffff,
         })
     }
 
@@ -235,8 +237,7 @@ pub fn headers_fragment<'a>(h: &FrameHeader, p: &'a [u8]) -> Result<&'a [u8], Er
 /// A PUSH_PROMISE payload: the promised stream id and the header block fragment.
 pub fn push_promise<'a>(h: &FrameHeader, p: &'a [u8]) -> Result<(u32, &'a [u8]), Error> {
     let p = unpad(h, p)?;
-    let id = p.get(..4).ok_or(Error::BadLength)?;
-    let id = u32::from_be_bytes([id[0], id[1], id[2], id[3]]) & 0x7fff_ffff;
+    let id = be_u32(p, 0).ok_or(Error::BadLength)? & 0x7fff_ffff;
     Ok((id, &p[4..]))
 }
 
@@ -245,12 +246,9 @@ pub fn settings(p: &[u8]) -> Result<impl Iterator<Item = (u16, u32)> + '_, Error
     if !p.len().is_multiple_of(6) {
         return Err(Error::BadLength);
     }
-    let pairs = p.chunks_exact(6).map(|c| {
-        (
-            u16::from_be_bytes([c[0], c[1]]),
-            u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
-        )
-    });
+    let pairs = p
+        .chunks_exact(6)
+        .filter_map(|c| Some((be_u16(c, 0)?, be_u32(c, 2)?)));
     for (id, v) in pairs.clone() {
         let ok = match id {
             setting::ENABLE_PUSH => v <= 1,
@@ -265,23 +263,18 @@ pub fn settings(p: &[u8]) -> Result<impl Iterator<Item = (u16, u32)> + '_, Error
     Ok(pairs)
 }
 
-fn u32_at(p: &[u8], at: usize) -> Option<u32> {
-    let b = p.get(at..at + 4)?;
-    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-}
-
 /// A RST_STREAM payload: the error code.
 pub fn rst_stream(p: &[u8]) -> Result<u32, Error> {
     if p.len() != 4 {
         return Err(Error::BadLength);
     }
-    u32_at(p, 0).ok_or(Error::BadLength)
+    be_u32(p, 0).ok_or(Error::BadLength)
 }
 
 /// A GOAWAY payload: the last stream id the sender processed (or may process) and the error
 /// code (debug data follows and is ignored).
 pub fn goaway(p: &[u8]) -> Result<(u32, u32), Error> {
-    match (u32_at(p, 0), u32_at(p, 4)) {
+    match (be_u32(p, 0), be_u32(p, 4)) {
         (Some(last), Some(code)) => Ok((last & 0x7fff_ffff, code)),
         _ => Err(Error::BadLength),
     }
@@ -292,7 +285,7 @@ pub fn window_update(p: &[u8]) -> Result<u32, Error> {
     if p.len() != 4 {
         return Err(Error::BadLength);
     }
-    u32_at(p, 0)
+    be_u32(p, 0)
         .map(|v| v & 0x7fff_ffff)
         .ok_or(Error::BadLength)
 }

@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use super::frame::{FrameType, PREFACE};
 use super::*;
-use crate::decode::Endpoint;
-use crate::exchange::{ConnInfo, Outcome, Vantage};
-use crate::matching::{MatchStats, Matcher};
+use crate::l7::{MatchStats, Matcher};
+use crate::model::{ConnInfo, Endpoint, Outcome, Vantage};
 
 const C: bool = true;
 const S: bool = false;
 
 /// A frame: type, flags, stream, payload.
-fn fr(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn fr(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let mut v = FrameHeader {
         len: payload.len() as u32,
         ty: FrameType::from(ty),
@@ -38,7 +37,7 @@ fn lit(name: &str, value: &str) -> Vec<u8> {
 
 /// A request block: `:method` (static index 2 GET or 3 POST), `:scheme http`, `:path`,
 /// `:authority`, extra literal fields.
-fn req_block(post: bool, path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn req_block(post: bool, path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
     let mut b = vec![if post { 0x83 } else { 0x82 }, 0x86, 0x04, path.len() as u8];
     b.extend_from_slice(path.as_bytes());
     b.extend([0x01, 3]);
@@ -50,7 +49,7 @@ fn req_block(post: bool, path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// A response block: `:status` as a literal with the static name (index 8), extra fields.
-fn resp_block(status: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn resp_block(status: &str, extra: &[(&str, &str)]) -> Vec<u8> {
     let mut b = vec![0x08, status.len() as u8];
     b.extend_from_slice(status.as_bytes());
     for (n, v) in extra {
@@ -59,10 +58,10 @@ fn resp_block(status: &str, extra: &[(&str, &str)]) -> Vec<u8> {
     b
 }
 
-const ES: u8 = flags::END_STREAM;
-const EH: u8 = flags::END_HEADERS;
+pub(crate) const ES: u8 = flags::END_STREAM;
+pub(crate) const EH: u8 = flags::END_HEADERS;
 
-fn conn(partial: bool) -> Arc<ConnInfo> {
+pub(crate) fn conn(partial: bool) -> Arc<ConnInfo> {
     Arc::new(ConnInfo {
         uid: "Ch2".into(),
         orig: Endpoint::new([10, 0, 0, 1].into(), 40000),
@@ -80,7 +79,7 @@ enum Step {
 }
 use Step::{Data, Gap};
 
-fn client_start() -> Vec<u8> {
+pub(crate) fn client_start() -> Vec<u8> {
     let mut v = PREFACE.to_vec();
     v.extend(fr(4, 0, 0, &[0, 3, 0, 0, 0, 100]));
     v
@@ -813,93 +812,4 @@ fn base64url_settings() {
     assert_eq!(base64url(b"AAEAABAA"), Some(vec![0, 1, 0, 0, 16, 0]));
     assert_eq!(base64url(b"A"), None);
     assert_eq!(base64url(b"A*AA"), None);
-}
-
-/// The h2c upgrade through a session: HTTP/1 request with `Upgrade: h2c`, a 101 followed in
-/// the same segment by the server's first frames, then the client's preface.
-#[test]
-fn upgrade_hands_the_connection_to_http2() {
-    use crate::session::{Ctx, Session};
-    let mut s = Session::new(conn(false));
-    let mut ctx = Ctx::default();
-    let req = b"GET /up HTTP/1.1\r\nHost: h\r\nUser-Agent: u/1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAEAACAA\r\n\r\n";
-    s.data(Dir::ToServer, 10, req, &mut ctx);
-    assert_eq!(s.protocol(), Some("http"));
-    // The client allowed an 8192-byte table (HTTP2-Settings): the server's encoder grows it.
-    let mut resp =
-        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r".to_vec();
-    s.data(Dir::ToClient, 20, &resp, &mut ctx);
-    assert_eq!(s.protocol(), Some("http2"));
-    resp = b"\n".to_vec(); // the LF of the last CRLF arrives with the server's frames
-    resp.extend(fr(4, 0, 0, &[]));
-    resp.extend(fr(1, EH, 1, &[0x3f, 0xe1, 0x3f, 0x88]));
-    resp.extend(fr(0, ES, 1, b"upgraded"));
-    s.data(Dir::ToClient, 30, &resp, &mut ctx);
-    let c = [
-        client_start(),
-        fr(1, ES | EH, 3, &req_block(false, "/next", &[])),
-    ]
-    .concat();
-    s.data(Dir::ToServer, 40, &c, &mut ctx);
-    s.data(
-        Dir::ToClient,
-        50,
-        &fr(1, ES | EH, 3, &resp_block("404", &[])),
-        &mut ctx,
-    );
-    s.finish(60, &mut ctx);
-    let ex = &ctx.exchanges;
-    assert_eq!(ex.len(), 3, "{ex:#?}");
-    assert_eq!(ex[0].protocol, "http");
-    assert_eq!(ex[0].fields.u64("status_code"), Some(101));
-    assert_eq!(ex[1].protocol, "http2");
-    assert_eq!(ex[1].fields.u64("stream_id"), Some(1));
-    assert_eq!(ex[1].fields.text("uri"), Some(&b"/up"[..]));
-    assert_eq!(ex[1].fields.text("host"), Some(&b"h"[..]));
-    assert_eq!(ex[1].fields.u64("status_code"), Some(200));
-    assert_eq!(ex[1].fields.u64("response_body_len"), Some(8));
-    assert_eq!(ex[1].fields.get("upgraded"), Some(&Value::Bool(true)));
-    assert_eq!(ex[1].request.unwrap().start, 10);
-    assert_eq!(ex[1].outcome, Outcome::Complete);
-    assert_eq!(ex[2].fields.text("uri"), Some(&b"/next"[..]));
-    assert_eq!(ex[2].fields.u64("status_code"), Some(404));
-    assert!(ctx.stats.weirds.is_empty(), "{:?}", ctx.stats.weirds);
-    assert_eq!(ctx.stats.protocols.get("http2"), Some(&1));
-}
-
-/// Without the server's agreement (no 101, or 101 to another protocol), HTTP/1 goes on or
-/// ends as before.
-#[test]
-fn upgrade_refused_stays_http1() {
-    use crate::session::{Ctx, Session};
-    let mut s = Session::new(conn(false));
-    let mut ctx = Ctx::default();
-    s.data(
-        Dir::ToServer,
-        10,
-        b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
-        &mut ctx,
-    );
-    s.data(
-        Dir::ToClient,
-        20,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-        &mut ctx,
-    );
-    s.data(
-        Dir::ToServer,
-        30,
-        b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
-        &mut ctx,
-    );
-    s.data(
-        Dir::ToClient,
-        40,
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi",
-        &mut ctx,
-    );
-    s.finish(50, &mut ctx);
-    assert_eq!(s.protocol(), Some("http"));
-    assert_eq!(ctx.exchanges.len(), 2);
-    assert!(ctx.exchanges.iter().all(|e| e.protocol == "http"));
 }

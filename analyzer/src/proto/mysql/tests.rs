@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::decode::Endpoint;
-use crate::exchange::{Outcome, Vantage};
-use crate::matching::{MatchStats, Matcher};
+use crate::l7::{MatchStats, Matcher};
+use crate::model::{Endpoint, Outcome, Vantage};
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())

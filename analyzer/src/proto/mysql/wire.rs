@@ -5,7 +5,8 @@
 //! value is an [`Error`], never a panic. Nothing here allocates more than [`MAX_KEEP`] bytes
 //! per direction, whatever lengths the packets claim.
 
-use crate::proto::Ts;
+use crate::model::Ts;
+use crate::read;
 
 /// Bytes of a packet header: a 24-bit little-endian payload length and a sequence id.
 pub const HEADER_LEN: usize = 4;
@@ -178,63 +179,50 @@ impl Error {
     }
 }
 
-/// A bounds-checked little-endian reader.
+/// MySQL's reading of a payload: little-endian integers and MySQL's length-encoded ones and
+/// strings over the shared checked [`read::Reader`], failing with [`Error::Truncated`].
 #[derive(Clone, Copy, Debug)]
-pub struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
+pub struct Reader<'a>(read::Reader<'a>);
 
 impl<'a> Reader<'a> {
     /// Reads `b` from its start.
     pub fn new(b: &'a [u8]) -> Self {
-        Reader { b, pos: 0 }
+        Reader(read::Reader::new(b))
     }
     /// Bytes not read yet.
     pub fn remaining(&self) -> usize {
-        self.b.len() - self.pos
+        self.0.remaining()
     }
     /// Takes `n` bytes.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        let end = self.pos.checked_add(n).ok_or(Error::Truncated)?;
-        let s = self.b.get(self.pos..end).ok_or(Error::Truncated)?;
-        self.pos = end;
-        Ok(s)
+        self.0.take(n).ok_or(Error::Truncated)
     }
     /// The rest.
     pub fn rest(&mut self) -> &'a [u8] {
-        let s = &self.b[self.pos..];
-        self.pos = self.b.len();
-        s
+        self.0.rest()
     }
     /// One byte.
     pub fn u8(&mut self) -> Result<u8, Error> {
-        Ok(self.take(1)?[0])
+        self.0.u8().ok_or(Error::Truncated)
     }
     /// Little-endian u16.
     pub fn u16(&mut self) -> Result<u16, Error> {
-        let s = self.take(2)?;
-        Ok(u16::from_le_bytes([s[0], s[1]]))
+        self.0.le_u16().ok_or(Error::Truncated)
     }
     /// Little-endian u32.
     pub fn u32(&mut self) -> Result<u32, Error> {
-        let s = self.take(4)?;
-        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    /// Little-endian unsigned integer of `n` ≤ 8 bytes.
-    fn uint(&mut self, n: usize) -> Result<u64, Error> {
-        let s = self.take(n)?;
-        Ok(s.iter().rev().fold(0, |v, &b| (v << 8) | u64::from(b)))
+        self.0.le_u32().ok_or(Error::Truncated)
     }
     /// A length-encoded integer; NULL (0xfb) and 0xff are errors.
     pub fn lenenc(&mut self) -> Result<u64, Error> {
-        match self.u8()? {
-            b @ 0..=0xfa => Ok(u64::from(b)),
-            0xfc => self.uint(2),
-            0xfd => self.uint(3),
-            0xfe => self.uint(8),
-            _ => Err(Error::BadLenenc),
-        }
+        let n = match self.u8()? {
+            b @ 0..=0xfa => return Ok(u64::from(b)),
+            0xfc => 2,
+            0xfd => 3,
+            0xfe => 8,
+            _ => return Err(Error::BadLenenc),
+        };
+        self.0.le_uint(n).ok_or(Error::Truncated)
     }
     /// A length-encoded string.
     pub fn lenenc_bytes(&mut self) -> Result<&'a [u8], Error> {
@@ -243,21 +231,14 @@ impl<'a> Reader<'a> {
     }
     /// A NUL-terminated string (without its NUL); without a NUL, the rest.
     pub fn nul_str(&mut self) -> &'a [u8] {
-        let rest = &self.b[self.pos..];
-        match rest.iter().position(|&c| c == 0) {
-            Some(i) => {
-                self.pos += i + 1;
-                &rest[..i]
-            }
+        match self.0.until(0) {
+            Some(s) => s,
             None => self.rest(),
         }
     }
     /// A NUL-terminated string that must have its NUL.
     pub fn nul_str_strict(&mut self) -> Result<&'a [u8], Error> {
-        let rest = &self.b[self.pos..];
-        let i = rest.iter().position(|&c| c == 0).ok_or(Error::Truncated)?;
-        self.pos += i + 1;
-        Ok(&rest[..i])
+        self.0.until(0).ok_or(Error::Truncated)
     }
 }
 
@@ -539,7 +520,7 @@ pub fn is_eof(p: &[u8], len: u64) -> bool {
 /// An EOF packet's server status (0 for the pre-4.1 one-byte form).
 pub fn eof_status(p: &[u8]) -> u16 {
     match p {
-        [0xfe, _, _, a, b, ..] => u16::from_le_bytes([*a, *b]),
+        [0xfe, _, _, ..] => read::le_u16(p, 3).unwrap_or(0),
         _ => 0,
     }
 }
@@ -547,7 +528,7 @@ pub fn eof_status(p: &[u8]) -> u16 {
 /// An EOF packet's warning count.
 pub fn eof_warnings(p: &[u8]) -> u16 {
     match p {
-        [0xfe, a, b, ..] => u16::from_le_bytes([*a, *b]),
+        [0xfe, ..] => read::le_u16(p, 1).unwrap_or(0),
         _ => 0,
     }
 }

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::decode::Endpoint;
-use crate::exchange::{ConnInfo, Outcome, Vantage};
-use crate::matching::{MatchStats, Matcher};
+use crate::l7::{MatchStats, Matcher};
+use crate::model::{ConnInfo, Endpoint, Outcome, Vantage};
 
 const C: Dir = Dir::ToServer;
 const S: Dir = Dir::ToClient;

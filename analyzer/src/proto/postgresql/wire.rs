@@ -7,6 +7,7 @@
 //! already cut to one message (or to the prefix of it the parser kept) and never panics:
 //! decoders return `None` / an [`Error`] when a body does not hold what its type promises.
 
+use crate::read::be_u32;
 use std::borrow::Cow;
 
 /// SSLRequest's request code (1234.5679).
@@ -130,18 +131,6 @@ pub fn frontend_name(t: u8) -> &'static str {
     }
 }
 
-/// A big-endian `u32` at `pos`.
-pub fn be32(b: &[u8], pos: usize) -> Option<u32> {
-    let s = b.get(pos..pos.checked_add(4)?)?;
-    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-/// A big-endian `u16` at `pos`.
-pub fn be16(b: &[u8], pos: usize) -> Option<u16> {
-    let s = b.get(pos..pos.checked_add(2)?)?;
-    Some(u16::from_be_bytes([s[0], s[1]]))
-}
-
 /// A NUL-terminated string at `*pos`, advancing past its NUL.
 pub fn cstr<'a>(b: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
     let rest = b.get(*pos..)?;
@@ -194,12 +183,12 @@ pub enum Untyped {
 /// Decodes an untyped message body (`len` from the length field, `body` the bytes after it,
 /// possibly fewer than `len - 4` when the parser kept only a prefix).
 pub fn parse_untyped(len: u32, body: &[u8]) -> Result<Untyped, Error> {
-    let code = be32(body, 0).ok_or(Error::Truncated)?;
+    let code = be_u32(body, 0).ok_or(Error::Truncated)?;
     match code {
         SSL_REQUEST if len == 8 => Ok(Untyped::SslRequest),
         GSSENC_REQUEST if len == 8 => Ok(Untyped::GssEncRequest),
         CANCEL_REQUEST if len == 16 => Ok(Untyped::Cancel {
-            pid: be32(body, 4).ok_or(Error::Truncated)?,
+            pid: be_u32(body, 4).ok_or(Error::Truncated)?,
         }),
         SSL_REQUEST | GSSENC_REQUEST | CANCEL_REQUEST => Err(Error::BadLength),
         _ if code >> 16 == 3 => {
@@ -235,7 +224,7 @@ pub fn parse_untyped(len: u32, body: &[u8]) -> Result<Untyped, Error> {
 
 /// Whether 8 bytes (length and code) look like the start of an untyped first message.
 pub fn looks_untyped(b: &[u8]) -> Option<bool> {
-    let (len, code) = (be32(b, 0)?, be32(b, 4)?);
+    let (len, code) = (be_u32(b, 0)?, be_u32(b, 4)?);
     Some(match code {
         SSL_REQUEST | GSSENC_REQUEST => len == 8,
         CANCEL_REQUEST => len == 16,
@@ -419,7 +408,7 @@ pub fn parse_target(b: &[u8]) -> Option<(u8, &[u8])> {
 pub fn parse_execute(b: &[u8]) -> Option<(&[u8], u32)> {
     let mut pos = 0;
     let portal = cstr(b, &mut pos)?;
-    let max = be32(b, pos)?;
+    let max = be_u32(b, pos)?;
     (pos + 4 == b.len()).then_some((portal, max))
 }
 
@@ -624,8 +613,5 @@ mod tests {
             Some((&b"server_version"[..], &b"15.8"[..]))
         );
         assert_eq!(parse_parameter_status(b"a\x00b"), None);
-        assert_eq!(be16(&[1], 0), None);
-        assert_eq!(be32(&[0, 0, 1, 0], 0), Some(256));
-        assert_eq!(be32(&[0, 0, 1, 0], usize::MAX), None);
     }
 }

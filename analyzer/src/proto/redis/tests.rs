@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::exchange::{ConnInfo, Outcome};
-use crate::matching::{MatchStats, Matcher};
+use crate::l7::{MatchStats, Matcher};
+use crate::model::{ConnInfo, Outcome};
 
-use crate::proto::testing::{Run, Step, drive};
+use crate::l7::harness::{Run, Step, drive};
 use Step::{C, GapC, GapS, S};
 
 fn conn() -> Arc<ConnInfo> {
-    crate::proto::testing::conn(6379)
+    crate::l7::harness::conn(6379)
 }
 
 fn run_with(steps: &[Step<'_>], bytewise: bool) -> Run {

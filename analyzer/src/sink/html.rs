@@ -13,15 +13,13 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
-use crate::exchange::Exchange;
-use crate::flow::ConnSummary;
-use crate::graph::{EdgeStats, GraphBuilder, GraphOptions};
 use crate::input::Iface;
-use crate::k8s::Peer;
-use crate::output::jsonl::rfc3339;
+use crate::model::{ConnSummary, Exchange, Peer};
 use crate::pipeline::{RunSummary, Sink};
 use crate::proto;
-use crate::report::{Report, bytes, dur};
+use crate::sink::graph::{EdgeStats, GraphBuilder, GraphOptions};
+use crate::sink::jsonl::rfc3339;
+use crate::sink::report::{Report, bytes, dur};
 
 /// Exchanges listed in the "slowest" and "failing" tables.
 const LISTED: usize = 20;
@@ -38,7 +36,7 @@ struct Row {
     server: String,
 }
 
-fn end_label(peer: Option<&Peer>, ep: &crate::decode::Endpoint) -> String {
+fn end_label(peer: Option<&Peer>, ep: &crate::model::Endpoint) -> String {
     let addr = format!("{}:{}", ep.ip(), ep.port);
     match peer {
         Some(p) => match (&p.namespace, p.pod.as_ref().or(p.service.as_ref())) {

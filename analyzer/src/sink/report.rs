@@ -9,12 +9,11 @@ use anyhow::Result;
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
-use crate::exchange::{Exchange, Outcome, Vantage};
-use crate::flow::{ConnState, ConnSummary};
 use crate::input::Iface;
-use crate::output::jsonl::rfc3339;
+use crate::model::{ConnState, ConnSummary, Exchange, Outcome, Vantage};
 use crate::pipeline::{RunSummary, Sink};
 use crate::proto;
+use crate::sink::jsonl::rfc3339;
 
 /// Distinct endpoints or servers kept per protocol; more are counted under `(other)`.
 const MAX_KEYS: usize = 10_000;

@@ -26,8 +26,7 @@ use std::sync::Arc;
 use juno_archive::{Entity, MetaOp, MetaRecord, PodMeta, ServiceMeta};
 use rustc_hash::FxHashMap;
 
-use crate::exchange::{ConnInfo, Exchange, Vantage};
-use crate::proto::Ts;
+use crate::model::{ConnInfo, Exchange, Peer, Peers, Ts, Vantage};
 
 /// Addresses tracked at most.
 pub const MAX_ADDRS: usize = 1 << 20;
@@ -37,32 +36,6 @@ pub const MAX_CLAIMS: usize = 64;
 pub const MAX_PODS: usize = 1 << 18;
 /// cgroups mapped to pods at most.
 pub const MAX_CGROUPS: usize = 1 << 20;
-
-/// What one end of an exchange was, as far as the archive's metadata knows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Peer {
-    /// Pod name.
-    pub pod: Option<String>,
-    /// Namespace of the pod or service.
-    pub namespace: Option<String>,
-    /// Owning workload kind (Deployment, StatefulSet, DaemonSet, Job, CronJob, ...).
-    pub workload_kind: Option<String>,
-    /// Owning workload name.
-    pub workload: Option<String>,
-    /// Service name (for a cluster IP).
-    pub service: Option<String>,
-    /// Node the pod runs on.
-    pub node: Option<String>,
-}
-
-/// Both ends of an exchange.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Peers {
-    /// The client (originator).
-    pub client: Option<Arc<Peer>>,
-    /// The server (responder).
-    pub server: Option<Arc<Peer>>,
-}
 
 /// Who held an address from `from` until `until`.
 #[derive(Clone, Debug)]
@@ -399,7 +372,7 @@ mod tests {
     }
 
     fn socket_conn(orig: &str, resp: &str, cgroup: u64, client: bool) -> ConnInfo {
-        use crate::decode::{Endpoint, Transport};
+        use crate::model::{Endpoint, Transport};
         ConnInfo {
             uid: "C1".into(),
             orig: Endpoint::new(orig.parse().unwrap(), 40000),

@@ -5,9 +5,8 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::json::Json;
-use crate::exchange::{Exchange, Outcome, Span, Vantage};
 use crate::input::Iface;
-use crate::proto::{Fields, Value};
+use crate::model::{Exchange, Fields, Outcome, Span, Value, Vantage};
 
 /// RFC 3339 UTC time with nanoseconds.
 pub fn rfc3339(ns: u64) -> String {

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::decode::{Endpoint, Transport};
-use crate::proto::{Fields, Ts};
+use super::{Endpoint, Fields, Peers, Transport, Ts};
 
 /// Where a connection was observed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +111,7 @@ pub struct Exchange {
     /// How matching went.
     pub outcome: Outcome,
     /// The pods or services at both ends, from the archive's metadata (empty without it).
-    pub peers: crate::k8s::Peers,
+    pub peers: Peers,
 }
 
 impl Exchange {

@@ -13,48 +13,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::exchange::Exchange;
-
-/// A value in a Zeek log row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ZVal {
-    /// Unset: `-`.
-    Unset,
-    /// A string (escaped when written; empty becomes `(empty)`).
-    Text(Vec<u8>),
-    /// A number.
-    Count(u64),
-    /// `T` / `F`.
-    Bool(bool),
-    /// Written exactly as given (Zeek literals such as `<empty>`).
-    Literal(&'static str),
-    /// A vector or set: elements escaped and joined by the set separator `,` (which is
-    /// escaped inside elements); `(empty)` when there are none.
-    List(Vec<Vec<u8>>),
-}
-
-impl ZVal {
-    /// Text from an optional byte string.
-    pub fn opt_text(v: Option<&[u8]>) -> ZVal {
-        v.map_or(ZVal::Unset, |t| ZVal::Text(t.to_vec()))
-    }
-    /// Count from an optional number.
-    pub fn opt_count(v: Option<u64>) -> ZVal {
-        v.map_or(ZVal::Unset, ZVal::Count)
-    }
-}
-
-/// A protocol's Zeek log: its name, columns after the connection columns, and how an
-/// exchange becomes a row (`false`: no row for this exchange).
-#[derive(Debug)]
-pub struct ZeekLog {
-    /// Log name (`http` → `http.log`).
-    pub path: &'static str,
-    /// Column names and Zeek types, after `ts uid id.orig_h id.orig_p id.resp_h id.resp_p`.
-    pub fields: &'static [(&'static str, &'static str)],
-    /// Fills `row` (one value per field) for an exchange.
-    pub row: fn(&Exchange, &mut Vec<ZVal>) -> bool,
-}
+use crate::l7::{ZVal, ZeekLog};
+use crate::model::Exchange;
 
 const CONN_FIELDS: &[(&str, &str)] = &[
     ("ts", "time"),

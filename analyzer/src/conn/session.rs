@@ -12,10 +12,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::decode::Transport;
-use crate::exchange::{ConnInfo, Exchange};
-use crate::matching::{MatchStats, Matcher};
-use crate::proto::{self, Dir, Emitter, Parser, ParserState, ProbeInput, Protocol, Ts};
+use crate::l7::{Emitter, MatchStats, Matcher, Parser, ParserState, ProbeInput, Protocol};
+use crate::model::{ConnInfo, Dir, Exchange, Transport, Ts};
+use crate::proto;
 
 /// Bytes per direction kept for protocol detection (on UDP: of the first datagram).
 pub const PROBE_BYTES: usize = 2048;
@@ -256,17 +255,19 @@ impl Session {
         // protocol's parser and matcher take the rest of the connection.
         if st == ParserState::Finished
             && let Some(h) = parser.handover()
+            && let Some((to, up)) =
+                proto::by_upgrade_token(h.to).and_then(|p| Some((p, p.upgrade.as_ref()?)))
         {
             matcher.finish(&mut ctx.stats.matching, &mut ctx.exchanges);
-            *ctx.stats.protocols.entry(h.proto.name).or_default() += 1;
-            let mut parser = h.parser;
+            *ctx.stats.protocols.entry(to.name).or_default() += 1;
+            let mut parser = (up.parser)(&self.info, h.upgrade);
             if let Some((dir, ts, bytes)) = &h.rest {
                 parser.data(*dir, *ts, bytes, &mut ctx.emitter);
             }
             self.l7 = L7::Active {
-                proto: h.proto,
+                proto: to,
                 parser,
-                matcher: Matcher::new(h.proto.name, self.info.clone()),
+                matcher: Matcher::new(to.name, self.info.clone()),
             };
             self.after_parser(ctx);
             return;
@@ -355,8 +356,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Endpoint;
-    use crate::exchange::{Outcome, Vantage};
+    use crate::model::{Endpoint, Outcome, Vantage};
 
     /// `a. A IN`, id 7; `response` sets QR.
     fn msg(response: bool) -> Vec<u8> {
@@ -413,5 +413,99 @@ mod tests {
         assert_eq!(ctx.exchanges.len(), 1);
         assert_eq!(ctx.exchanges[0].outcome, Outcome::Complete);
         assert!(ctx.stats.weirds.is_empty());
+    }
+
+    mod h2c {
+        use super::*;
+        use crate::model::Value;
+        use crate::proto::http2::tests::{EH, ES, client_start, conn, fr, req_block, resp_block};
+
+        /// The h2c upgrade through a session: HTTP/1 request with `Upgrade: h2c`, a 101 followed in
+        /// the same segment by the server's first frames, then the client's preface.
+        #[test]
+        fn upgrade_hands_the_connection_to_http2() {
+            let mut s = Session::new(conn(false));
+            let mut ctx = Ctx::default();
+            let req = b"GET /up HTTP/1.1\r\nHost: h\r\nUser-Agent: u/1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAEAACAA\r\n\r\n";
+            s.data(Dir::ToServer, 10, req, &mut ctx);
+            assert_eq!(s.protocol(), Some("http"));
+            // The client allowed an 8192-byte table (HTTP2-Settings): the server's encoder grows it.
+            let mut resp =
+                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r"
+                    .to_vec();
+            s.data(Dir::ToClient, 20, &resp, &mut ctx);
+            assert_eq!(s.protocol(), Some("http2"));
+            resp = b"\n".to_vec(); // the LF of the last CRLF arrives with the server's frames
+            resp.extend(fr(4, 0, 0, &[]));
+            resp.extend(fr(1, EH, 1, &[0x3f, 0xe1, 0x3f, 0x88]));
+            resp.extend(fr(0, ES, 1, b"upgraded"));
+            s.data(Dir::ToClient, 30, &resp, &mut ctx);
+            let c = [
+                client_start(),
+                fr(1, ES | EH, 3, &req_block(false, "/next", &[])),
+            ]
+            .concat();
+            s.data(Dir::ToServer, 40, &c, &mut ctx);
+            s.data(
+                Dir::ToClient,
+                50,
+                &fr(1, ES | EH, 3, &resp_block("404", &[])),
+                &mut ctx,
+            );
+            s.finish(60, &mut ctx);
+            let ex = &ctx.exchanges;
+            assert_eq!(ex.len(), 3, "{ex:#?}");
+            assert_eq!(ex[0].protocol, "http");
+            assert_eq!(ex[0].fields.u64("status_code"), Some(101));
+            assert_eq!(ex[1].protocol, "http2");
+            assert_eq!(ex[1].fields.u64("stream_id"), Some(1));
+            assert_eq!(ex[1].fields.text("uri"), Some(&b"/up"[..]));
+            assert_eq!(ex[1].fields.text("host"), Some(&b"h"[..]));
+            assert_eq!(ex[1].fields.u64("status_code"), Some(200));
+            assert_eq!(ex[1].fields.u64("response_body_len"), Some(8));
+            assert_eq!(ex[1].fields.get("upgraded"), Some(&Value::Bool(true)));
+            assert_eq!(ex[1].request.unwrap().start, 10);
+            assert_eq!(ex[1].outcome, Outcome::Complete);
+            assert_eq!(ex[2].fields.text("uri"), Some(&b"/next"[..]));
+            assert_eq!(ex[2].fields.u64("status_code"), Some(404));
+            assert!(ctx.stats.weirds.is_empty(), "{:?}", ctx.stats.weirds);
+            assert_eq!(ctx.stats.protocols.get("http2"), Some(&1));
+        }
+
+        /// Without the server's agreement (no 101, or 101 to another protocol), HTTP/1 goes on or
+        /// ends as before.
+        #[test]
+        fn upgrade_refused_stays_http1() {
+            let mut s = Session::new(conn(false));
+            let mut ctx = Ctx::default();
+            s.data(
+                Dir::ToServer,
+                10,
+                b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+                &mut ctx,
+            );
+            s.data(
+                Dir::ToClient,
+                20,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                &mut ctx,
+            );
+            s.data(
+                Dir::ToServer,
+                30,
+                b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                &mut ctx,
+            );
+            s.data(
+                Dir::ToClient,
+                40,
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi",
+                &mut ctx,
+            );
+            s.finish(50, &mut ctx);
+            assert_eq!(s.protocol(), Some("http"));
+            assert_eq!(ctx.exchanges.len(), 2);
+            assert!(ctx.exchanges.iter().all(|e| e.protocol == "http"));
+        }
     }
 }

@@ -15,12 +15,12 @@ use rustc_hash::FxHashMap;
 use juno_archive::record::OFFSET_UNKNOWN;
 use juno_archive::{DataDirection, SocketEvent, SocketEventKind};
 
-use crate::decode::{Endpoint, Transport};
-use crate::exchange::{ConnInfo, Vantage};
-use crate::flow::{ConnKey, ConnState, ConnSummary, RoleBy, is_server_port, make_uid};
-use crate::proto::{Dir, Ts};
-use crate::reassembly::ReasmStats;
-use crate::session::{Ctx, Session};
+use crate::conn::is_server_port;
+use crate::conn::session::{Ctx, Session};
+use crate::model::{
+    ConnInfo, ConnKey, ConnState, ConnSummary, Dir, Endpoint, ReasmStats, RoleBy, Transport, Ts,
+    Vantage, make_uid,
+};
 
 /// TCP_CLOSE in the kernel's numbering.
 const TCP_CLOSE: u8 = 7;
@@ -141,7 +141,7 @@ impl SocketTable {
         }
         s.session.finish(ts, ctx);
         ended.push(ConnSummary {
-            peers: crate::k8s::Peers::default(),
+            peers: crate::model::Peers::default(),
             info: s.info.clone(),
             protocol: s.session.protocol(),
             last_ts: s.last_ts,

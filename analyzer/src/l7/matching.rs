@@ -11,8 +11,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::exchange::{ConnInfo, Exchange, Outcome, Span};
-use crate::proto::{Event, Fields, MatchKey, Ts};
+use crate::l7::{Event, MatchKey};
+use crate::model::{ConnInfo, Exchange, Fields, Outcome, Span, Ts};
 
 /// Open records beyond this are written as unanswered, oldest first (bounded memory).
 pub const MAX_OPEN: usize = 256;
@@ -122,7 +122,7 @@ impl Matcher {
             info_ts: r.info_ts,
             fields: r.fields,
             outcome,
-            peers: crate::k8s::Peers::default(),
+            peers: crate::model::Peers::default(),
         });
     }
 
@@ -294,6 +294,11 @@ impl Matcher {
         }
     }
 
+    /// Records open now (requests waiting for their response, responses being read).
+    pub fn open_len(&self) -> usize {
+        self.open.len()
+    }
+
     /// The connection ended: writes every open record.
     pub fn finish(&mut self, stats: &mut MatchStats, out: &mut Vec<Exchange>) {
         self.req_in_progress = None;
@@ -312,9 +317,9 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Endpoint, Transport};
-    use crate::exchange::Vantage;
-    use crate::proto::Value;
+    use crate::model::Value;
+    use crate::model::Vantage;
+    use crate::model::{Endpoint, Transport};
 
     fn conn() -> Arc<ConnInfo> {
         Arc::new(ConnInfo {

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::proto::Ts;
+use crate::model::{ReasmStats, Ts};
 
 /// What reassembly hands to the protocol parser.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,38 +31,6 @@ pub enum Delivery<'a> {
         /// Length.
         len: u64,
     },
-}
-
-/// Counters for one direction (summed into capture-wide totals).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReasmStats {
-    /// Payload bytes delivered in order.
-    pub delivered: u64,
-    /// Bytes seen again after delivery (retransmissions).
-    pub retrans_bytes: u64,
-    /// Segments that partly overlapped delivered data.
-    pub overlaps: u64,
-    /// Segments that arrived ahead of a hole and were buffered.
-    pub ooo_segments: u64,
-    /// Gaps delivered.
-    pub gaps: u64,
-    /// Bytes in those gaps.
-    pub gap_bytes: u64,
-    /// Times the out-of-order buffer hit its bound and a hole was given up early.
-    pub ooo_overflows: u64,
-}
-
-impl ReasmStats {
-    /// Adds another set of counters.
-    pub fn add(&mut self, o: &ReasmStats) {
-        self.delivered += o.delivered;
-        self.retrans_bytes += o.retrans_bytes;
-        self.overlaps += o.overlaps;
-        self.ooo_segments += o.ooo_segments;
-        self.gaps += o.gaps;
-        self.gap_bytes += o.gap_bytes;
-        self.ooo_overflows += o.ooo_overflows;
-    }
 }
 
 #[derive(Debug)]

@@ -14,14 +14,13 @@ use anyhow::{Context, Result, anyhow};
 use polars::prelude::*;
 use polars_arrow::io::ipc::IpcField;
 
-use juno_analyze::exchange::{Exchange, Outcome, Vantage};
-use juno_analyze::flow::{ConnState, ConnSummary, RoleBy};
-use juno_analyze::graph::{GraphBuilder, GraphOptions};
-use juno_analyze::input::Iface;
-use juno_analyze::k8s::Peer;
-use juno_analyze::output::json::Json;
-use juno_analyze::output::jsonl::fields_json;
-use juno_analyze::{RunSummary, Sink, proto};
+use crate::input::Iface;
+use crate::model::{ConnState, ConnSummary, Exchange, Outcome, Peer, RoleBy, Vantage};
+use crate::pipeline::{RunSummary, Sink};
+use crate::proto;
+use crate::sink::graph::{GraphBuilder, GraphOptions};
+use crate::sink::json::Json;
+use crate::sink::jsonl::fields_json;
 
 /// Rows gathered before a batch is written.
 pub(crate) const BATCH_ROWS: usize = 64 * 1024;

@@ -4,81 +4,12 @@
 //! Link types: Ethernet (with VLAN/QinQ), Linux cooked v1 and v2, raw IP (101, 12, 14, 228,
 //! 229), BSD loopback/null (0, 108). Anything else is counted, not guessed at.
 
-use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
-/// IP address and port, compact and hashable.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Endpoint {
-    /// IPv6 address, or IPv4-mapped (`::ffff:a.b.c.d`).
-    pub addr: [u8; 16],
-    /// Port.
-    pub port: u16,
-}
-
-impl Endpoint {
-    /// From an address and port.
-    pub fn new(ip: IpAddr, port: u16) -> Self {
-        let addr = match ip {
-            IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-            IpAddr::V6(a) => a.octets(),
-        };
-        Endpoint { addr, port }
-    }
-
-    fn v4(a: [u8; 4], port: u16) -> Self {
-        Self::new(IpAddr::V4(Ipv4Addr::from(a)), port)
-    }
-
-    fn v6(a: [u8; 16], port: u16) -> Self {
-        Endpoint { addr: a, port }
-    }
-
-    /// The address.
-    pub fn ip(&self) -> IpAddr {
-        let v6 = Ipv6Addr::from(self.addr);
-        match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        }
-    }
-}
-
-impl fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.ip() {
-            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
-            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
-        }
-    }
-}
-
-/// Transport protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Transport {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
-impl Transport {
-    /// Lower-case name, as Zeek writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-        }
-    }
-}
+use crate::model::{Endpoint, Transport};
+use crate::read::{be_u16, be_u32, le_u32};
 
 /// TCP header flags.
 pub mod flags {
@@ -154,27 +85,20 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
         1 => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Truncated)?,
         // DLT_LINUX_SLL: protocol type at 14..16, payload at 16.
         113 => {
-            if data.len() < 16 {
-                return Err(Skip::Truncated);
-            }
-            let proto = u16::from_be_bytes([data[14], data[15]]);
-            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[16..])
+            let proto = be_u16(data, 14).ok_or(Skip::Truncated)?;
+            LaxSlicedPacket::from_ether_type(EtherType(proto), data.get(16..).unwrap_or_default())
         }
         // DLT_LINUX_SLL2: protocol type at 0..2, payload at 20.
         276 => {
-            if data.len() < 20 {
-                return Err(Skip::Truncated);
-            }
-            let proto = u16::from_be_bytes([data[0], data[1]]);
-            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[20..])
+            let proto = be_u16(data, 0).ok_or(Skip::Truncated)?;
+            let payload = data.get(20..).ok_or(Skip::Truncated)?;
+            LaxSlicedPacket::from_ether_type(EtherType(proto), payload)
         }
         // DLT_NULL (host byte order family) and DLT_LOOP (network byte order).
         0 | 108 => {
-            if data.len() < 4 {
+            let (Some(le), Some(be)) = (le_u32(data, 0), be_u32(data, 0)) else {
                 return Err(Skip::Truncated);
-            }
-            let le = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-            let be = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            };
             let fam = if linktype == 108 || le > 0xFFFF {
                 be
             } else {
@@ -279,28 +203,11 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
         }
         _ => captured,
     };
-    let (src, dst) = match (src_ip, dst_ip) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => (
-            Endpoint::v4(s.octets(), src_port),
-            Endpoint::v4(d.octets(), dst_port),
-        ),
-        (s, d) => (
-            Endpoint::v6(
-                match s {
-                    IpAddr::V6(a) => a.octets(),
-                    IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-                },
-                src_port,
-            ),
-            Endpoint::v6(
-                match d {
-                    IpAddr::V6(a) => a.octets(),
-                    IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-                },
-                dst_port,
-            ),
-        ),
-    };
+    let (src, dst) = (
+        Endpoint::new(src_ip, src_port),
+        Endpoint::new(dst_ip, dst_port),
+    );
+
     Ok(Decoded {
         src,
         dst,

@@ -21,16 +21,13 @@ use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use rustc_hash::FxHashMap;
 
-use crate::decode::Endpoint;
-use crate::exchange::{Exchange, Outcome, Vantage};
-use crate::flow::ConnSummary;
 use crate::input::Iface;
-use crate::k8s::Peer;
-use crate::output::json::Json;
-use crate::output::jsonl::rfc3339;
+use crate::model::{ConnSummary, Endpoint, Exchange, Outcome, Peer, Ts, Vantage};
 use crate::pipeline::Sink;
-use crate::proto::{self, Ts};
-use crate::report::dur;
+use crate::proto;
+use crate::sink::json::Json;
+use crate::sink::jsonl::rfc3339;
+use crate::sink::report::dur;
 
 /// How endpoints are grouped into nodes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,0 +1,365 @@
+//! Connections seen as packets: keyed by their 5-tuple, client/server roles, TCP state and
+//! reassembly, each feeding its [`Session`].
+//!
+//! Roles come from the handshake (the SYN's sender is the client); without one, from ports
+//! (a well-known or registered server port on one side only), else the first speaker is the
+//! client (a protocol probe may find that guess reversed: see [`super::session`]). A new SYN
+//! on a closed 5-tuple starts a new connection. Idle connections expire
+//! after a timeout in capture time, so memory is bounded by the number of live connections,
+//! not by the capture's length.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::reassembly::{Budget, Delivery, Reassembler};
+use super::session::{Ctx, Session};
+use super::{FlowConfig, FlowStats, is_server_port};
+use crate::decode::{Decoded, flags};
+use crate::model::{
+    ConnInfo, ConnKey, ConnState, ConnSummary, Dir, Peers, ReasmStats, RoleBy, Transport, Ts,
+    Vantage, make_uid,
+};
+
+/// How long a finished connection's entry stays to absorb late packets (capture time).
+const LINGER_NS: u64 = 5 * 1_000_000_000;
+
+struct Conn {
+    info: Arc<ConnInfo>,
+    session: Session,
+    tcp: [Reassembler; 2],
+    last_ts: Ts,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    role_by: RoleBy,
+    fin: [bool; 2],
+    rst: bool,
+    /// ISN of the client's SYN, to tell a new connection on the same 5-tuple.
+    client_isn: Option<u32>,
+    /// Finished (FINs both ways, or RST): its summary is written; the entry stays a while to
+    /// absorb the last ACKs and retransmissions instead of mistaking them for a new connection.
+    done: bool,
+}
+
+/// The packet-vantage connections of one shard.
+pub(crate) struct PacketTable {
+    conns: FxHashMap<ConnKey, Conn>,
+    budget: Budget,
+    cfg: FlowConfig,
+    /// Flow counters.
+    pub(crate) stats: FlowStats,
+    /// Reassembly counters of ended connections.
+    pub(crate) reasm: ReasmStats,
+}
+
+impl PacketTable {
+    /// An empty table.
+    pub(crate) fn new(cfg: FlowConfig) -> Self {
+        PacketTable {
+            conns: FxHashMap::default(),
+            budget: Budget {
+                used: 0,
+                limit: cfg.ooo_limit,
+                per_direction: cfg.ooo_per_direction,
+            },
+            cfg,
+            stats: FlowStats::default(),
+            reasm: ReasmStats::default(),
+        }
+    }
+
+    /// Live connections.
+    pub(crate) fn live(&self) -> usize {
+        self.conns.len()
+    }
+
+    fn create(&mut self, key: ConnKey, d: &Decoded<'_>, ts: Ts, iface: u32) -> Conn {
+        let syn = d.flags & flags::SYN != 0;
+        let ack = d.flags & flags::ACK != 0;
+        let (orig, resp, role_by) = if d.transport == Transport::Tcp && syn {
+            if ack {
+                (d.dst, d.src, RoleBy::Handshake)
+            } else {
+                (d.src, d.dst, RoleBy::Handshake)
+            }
+        } else if is_server_port(d.src.port) && !is_server_port(d.dst.port) {
+            (d.dst, d.src, RoleBy::Port)
+        } else if is_server_port(d.dst.port) && !is_server_port(d.src.port) {
+            (d.src, d.dst, RoleBy::Port)
+        } else {
+            (d.src, d.dst, RoleBy::FirstSpeaker)
+        };
+        self.stats.connections += 1;
+        let partial = d.transport == Transport::Tcp && !syn;
+        if partial {
+            self.stats.partial += 1;
+        }
+        let info = Arc::new(ConnInfo {
+            uid: make_uid(&key, ts),
+            orig,
+            resp,
+            transport: d.transport,
+            vantage: Vantage::Packets { iface },
+            first_ts: ts,
+            partial,
+        });
+        Conn {
+            session: Session::new(info.clone()),
+            info,
+            tcp: [Reassembler::default(), Reassembler::default()],
+            last_ts: ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            role_by,
+            fin: [false; 2],
+            rst: false,
+            client_isn: (syn && !ack).then_some(d.seq),
+            done: false,
+        }
+    }
+
+    /// Processes one decoded packet.
+    pub(crate) fn packet(
+        &mut self,
+        ts: Ts,
+        iface: u32,
+        d: &Decoded<'_>,
+        ctx: &mut Ctx,
+        ended: &mut Vec<ConnSummary>,
+    ) {
+        let key = ConnKey::new(d.src, d.dst, d.transport);
+        let syn_only =
+            d.transport == Transport::Tcp && d.flags & (flags::SYN | flags::ACK) == flags::SYN;
+        if syn_only {
+            // A fresh SYN on a 5-tuple whose connection closed, or with another ISN, is a new
+            // connection (port reuse).
+            let reuse = self.conns.get(&key).is_some_and(|c| {
+                c.done
+                    || c.rst
+                    || (c.fin[0] && c.fin[1])
+                    || c.client_isn.is_some_and(|isn| isn != d.seq)
+            });
+            if reuse
+                && let Some(old) = self.conns.remove(&key)
+                && !old.done
+            {
+                self.close(old, ts, ctx, ended);
+            }
+        }
+        let conn = match self.conns.get_mut(&key) {
+            Some(c) => c,
+            None => {
+                let c = self.create(key, d, ts, iface);
+                self.conns.entry(key).or_insert(c)
+            }
+        };
+        if let Vantage::Packets { iface: pinned } = conn.info.vantage
+            && pinned != iface
+        {
+            self.stats.other_iface_packets += 1;
+            return;
+        }
+        if conn.done {
+            conn.last_ts = ts;
+            self.stats.late_packets += 1;
+            return;
+        }
+        conn.last_ts = ts;
+        let dir = if d.src == conn.info.orig {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        let di = dir.idx();
+        conn.packets[di] += 1;
+        conn.bytes[di] += u64::from(d.wire_len);
+        match d.transport {
+            Transport::Udp => {
+                self.stats.udp_packets += 1;
+                conn.session.data(dir, ts, d.payload, ctx);
+            }
+            Transport::Tcp => {
+                self.stats.tcp_packets += 1;
+                if Self::tcp(conn, dir, ts, d, &mut self.budget, ctx) {
+                    self.close_in_place(&key, ts, ctx, ended);
+                }
+            }
+        }
+    }
+
+    /// Feeds a TCP segment; returns true when the connection is over.
+    fn tcp(
+        conn: &mut Conn,
+        dir: Dir,
+        ts: Ts,
+        d: &Decoded<'_>,
+        budget: &mut Budget,
+        ctx: &mut Ctx,
+    ) -> bool {
+        let di = dir.idx();
+        let Conn {
+            tcp,
+            session,
+            fin,
+            rst,
+            ..
+        } = conn;
+        let syn = d.flags & flags::SYN != 0;
+        let is_fin = d.flags & flags::FIN != 0;
+        // The peer's acknowledgement may reveal a hole in the other direction.
+        if d.flags & flags::ACK != 0 {
+            let other = dir.flip();
+            tcp[other.idx()].ack(d.ack, ts, budget, &mut |dl| {
+                deliver(session, other, dl, ctx)
+            });
+        }
+        if d.flags & flags::RST != 0 {
+            *rst = true;
+            for dd in [Dir::ToServer, Dir::ToClient] {
+                if !tcp[dd.idx()].ended() {
+                    tcp[dd.idx()].finish(ts, budget, &mut |dl| deliver(session, dd, dl, ctx));
+                    session.end(dd, ts, ctx);
+                }
+            }
+            return true;
+        }
+        let was_ended = tcp[di].ended();
+        let ended = tcp[di].segment(
+            ts,
+            d.seq,
+            syn,
+            is_fin,
+            d.payload,
+            d.wire_len,
+            budget,
+            &mut |dl| deliver(session, dir, dl, ctx),
+        );
+        if is_fin {
+            fin[di] = true;
+        }
+        if ended && !was_ended {
+            session.end(dir, ts, ctx);
+        }
+        let closed = |r: &Reassembler, f: bool| r.ended() || (f && !r.started());
+        closed(&tcp[0], fin[0]) && closed(&tcp[1], fin[1])
+    }
+
+    /// Finishes a connection but keeps its entry (marked done) for late packets.
+    fn close_in_place(
+        &mut self,
+        key: &ConnKey,
+        ts: Ts,
+        ctx: &mut Ctx,
+        ended: &mut Vec<ConnSummary>,
+    ) {
+        if let Some(mut c) = self.conns.remove(key) {
+            self.finish_conn(&mut c, ts, ctx, ended);
+            c.done = true;
+            c.session = Session::new(c.info.clone());
+            self.conns.insert(*key, c);
+        }
+    }
+
+    fn close(&mut self, mut c: Conn, ts: Ts, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
+        self.finish_conn(&mut c, ts, ctx, ended);
+    }
+
+    fn finish_conn(&mut self, c: &mut Conn, ts: Ts, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
+        let Conn {
+            tcp, session, info, ..
+        } = c;
+        if info.transport == Transport::Tcp {
+            for d in [Dir::ToServer, Dir::ToClient] {
+                if !tcp[d.idx()].ended() {
+                    tcp[d.idx()]
+                        .finish(ts, &mut self.budget, &mut |dl| deliver(session, d, dl, ctx));
+                    session.end(d, ts, ctx);
+                }
+            }
+        }
+        c.session.finish(ts.max(c.last_ts), ctx);
+        let mut reasm = c.tcp[0].stats;
+        reasm.add(&c.tcp[1].stats);
+        self.reasm.add(&reasm);
+        let state = if c.rst {
+            ConnState::Reset
+        } else if c.fin[0] && c.fin[1] {
+            ConnState::Closed
+        } else {
+            ConnState::Open
+        };
+        let (info, packets, bytes, role_by) = if c.session.roles_reversed() {
+            let [p0, p1] = c.packets;
+            let [b0, b1] = c.bytes;
+            (
+                c.session.info().clone(),
+                [p1, p0],
+                [b1, b0],
+                RoleBy::Content,
+            )
+        } else {
+            (c.info.clone(), c.packets, c.bytes, c.role_by)
+        };
+        ended.push(ConnSummary {
+            peers: Peers::default(),
+            protocol: c.session.protocol(),
+            info,
+            last_ts: c.last_ts,
+            packets,
+            bytes,
+            reasm,
+            role_by,
+            state,
+        });
+    }
+
+    /// Finishes connections idle for longer than their timeout at capture time `now`.
+    pub(crate) fn sweep(&mut self, now: Ts, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
+        let cfg = self.cfg;
+        let idle: Vec<ConnKey> = self
+            .conns
+            .iter()
+            .filter(|(k, c)| {
+                let limit = if c.done {
+                    LINGER_NS
+                } else if k.transport() == Transport::Tcp {
+                    cfg.tcp_idle_ns
+                } else {
+                    cfg.udp_idle_ns
+                };
+                now.saturating_sub(c.last_ts) > limit
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for k in idle {
+            if let Some(c) = self.conns.remove(&k)
+                && !c.done
+            {
+                self.stats.expired += 1;
+                let ts = c.last_ts;
+                self.close(c, ts, ctx, ended);
+            }
+        }
+    }
+
+    /// End of input: finishes every connection, oldest first.
+    pub(crate) fn finish_all(&mut self, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
+        let mut keys: Vec<ConnKey> = self.conns.keys().copied().collect();
+        keys.sort_by_key(|k| self.conns.get(k).map(|c| c.info.first_ts));
+        for k in keys {
+            if let Some(c) = self.conns.remove(&k)
+                && !c.done
+            {
+                let ts = c.last_ts;
+                self.close(c, ts, ctx, ended);
+            }
+        }
+    }
+}
+
+fn deliver(session: &mut Session, dir: Dir, d: Delivery<'_>, ctx: &mut Ctx) {
+    match d {
+        Delivery::Data { ts, data } => session.data(dir, ts, data, ctx),
+        Delivery::Gap { ts, len } => session.gap(dir, ts, len, ctx),
+    }
+}

@@ -1,0 +1,248 @@
+//! The contract between the connection machinery and the protocol parsers: the [`Parser`]
+//! trait, the [`Event`]s parsers emit, detection probes, the [`Protocol`] description a
+//! protocol registers, the types of its Zeek log, and the [`Matcher`] that turns events into
+//! exchanges. Protocols ([`crate::proto`]) build on this module; it knows none of them.
+//!
+//! A parser receives a connection's reassembled bytes per direction ([`Parser::data`]), gaps
+//! where bytes were lost ([`Parser::gap`], Zeek's "undelivered"), and the end of each direction
+//! ([`Parser::end`]). It emits [`Event`]s — request/response starts and ends with their fields —
+//! which the [`Matcher`] turns into exchanges. Adding a protocol means one module with a
+//! [`Protocol`] description, and one line in [`crate::proto::PROTOCOLS`].
+//!
+//! # Streams and datagrams
+//!
+//! On TCP (and socket payload), `data` calls carry a direction's reassembled byte stream cut
+//! at arbitrary points: message boundaries are the parser's business. On UDP, each `data`
+//! call is exactly one datagram's payload, whole (as captured: a snapshot length may have
+//! cut it), so message boundaries are preserved; empty datagrams are not delivered, `gap` is
+//! never called, and `end` comes for both directions when the flow ends (idle timeout or end
+//! of input). Client and server of a UDP flow come from ports (a well-known or registered
+//! port on one side only), else the first sender is taken for the client; a probe may
+//! answer [`Probe::Reversed`] when the first message shows the opposite.
+
+pub mod harness;
+pub mod matching;
+pub mod summary;
+pub mod zeek;
+
+pub use matching::{MAX_OPEN, MatchStats, Matcher};
+pub use zeek::{ZVal, ZeekLog};
+
+use crate::model::{ConnInfo, Dir, Exchange, Fields, Summary, Transport, Ts};
+
+/// Bytes per direction kept for protocol detection (on UDP: of the first datagram).
+pub const PROBE_BYTES: usize = 2048;
+
+/// How a response finds its request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatchKey {
+    /// In order: the oldest request without a response (HTTP/1, Redis, SQL protocols).
+    Fifo,
+    /// By an identifier (DNS id, HTTP/2 stream id).
+    Id(u64),
+    /// A request the protocol says gets no response (Redis commands under `CLIENT REPLY
+    /// OFF`): no response pairs with it, and its exchange is written as soon as it ends.
+    NoResponse,
+}
+
+/// What a parser reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A request began (its head is parsed): a new transaction.
+    RequestStart {
+        /// Time of its first byte.
+        ts: Ts,
+        /// Matching key.
+        key: MatchKey,
+        /// Fields known from the head.
+        fields: Fields,
+    },
+    /// The request in progress ended.
+    RequestEnd {
+        /// Time of its last byte.
+        ts: Ts,
+        /// Matching key.
+        key: MatchKey,
+        /// Fields known at the end (body length ...).
+        fields: Fields,
+        /// False when a gap or the end of the stream cut it short.
+        complete: bool,
+    },
+    /// An informational (interim) response, e.g. HTTP 100 Continue.
+    Info {
+        /// Time of its first byte.
+        ts: Ts,
+        /// Matching key.
+        key: MatchKey,
+        /// Fields.
+        fields: Fields,
+    },
+    /// A final response began.
+    ResponseStart {
+        /// Time of its first byte.
+        ts: Ts,
+        /// Matching key.
+        key: MatchKey,
+        /// Fields known from the head.
+        fields: Fields,
+    },
+    /// The response in progress ended: the transaction is complete.
+    ResponseEnd {
+        /// Time of its last byte.
+        ts: Ts,
+        /// Matching key.
+        key: MatchKey,
+        /// Fields known at the end.
+        fields: Fields,
+        /// False when a gap or the end of the stream cut it short.
+        complete: bool,
+    },
+}
+
+/// Where a parser sends its events and anomalies.
+#[derive(Debug, Default)]
+pub struct Emitter {
+    /// Events, in order.
+    pub events: Vec<Event>,
+    /// Named anomalies (Zeek calls them "weirds"), counted per name.
+    pub weirds: Vec<&'static str>,
+}
+
+impl Emitter {
+    /// Emits an event.
+    pub fn emit(&mut self, e: Event) {
+        self.events.push(e);
+    }
+    /// Notes an anomaly.
+    pub fn weird(&mut self, name: &'static str) {
+        self.weirds.push(name);
+    }
+}
+
+/// Parser verdict on a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParserState {
+    /// Still parsing.
+    Active,
+    /// The connection left the protocol (CONNECT tunnel, Upgrade): nothing more to parse.
+    Finished,
+    /// The parser lost sync or met a violation and gave the connection up.
+    GaveUp,
+}
+
+/// A protocol parser for one connection.
+pub trait Parser: Send {
+    /// Bytes in direction `dir`, first byte seen at `ts`.
+    fn data(&mut self, dir: Dir, ts: Ts, data: &[u8], out: &mut Emitter);
+    /// `len` bytes in direction `dir` were lost.
+    fn gap(&mut self, dir: Dir, ts: Ts, len: u64, out: &mut Emitter);
+    /// Direction `dir` ended (FIN, RST, or end of capture).
+    fn end(&mut self, dir: Dir, ts: Ts, out: &mut Emitter);
+    /// Whether the parser still wants data.
+    fn state(&self) -> ParserState;
+    /// Once the parser is [`ParserState::Finished`]: another protocol's parser for the rest
+    /// of the connection, when the protocol changed in-band (HTTP/1 `Upgrade: h2c` and 101).
+    /// Taken once; the default is none (the connection is only counted from then on).
+    fn handover(&mut self) -> Option<Handover> {
+        None
+    }
+}
+
+/// The rest of a connection, handed from one protocol's parser to another's when the
+/// protocol changes in-band (HTTP/1's `Upgrade: h2c` and `101 Switching Protocols`). The old
+/// parser names what the connection switched to; the registry finds the protocol that
+/// accepts that name ([`Protocol::upgrade`]), so neither protocol knows the other.
+#[derive(Debug)]
+pub struct Handover {
+    /// What the connection switched to, as the old protocol names it (an HTTP upgrade token
+    /// such as `h2c`).
+    pub to: &'static str,
+    /// What the old protocol negotiated.
+    pub upgrade: Upgrade,
+    /// Bytes that arrived after the old protocol's last message in the `data` call that
+    /// ended it (direction as the parser sees it, and their time): the new parser's first.
+    pub rest: Option<(Dir, Ts, Vec<u8>)>,
+}
+
+/// The message that asked for an in-band protocol change, as the old protocol parsed it. The
+/// new protocol's parser takes it over (HTTP/2 makes the upgrading request its stream 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upgrade {
+    /// The request's first byte.
+    pub start: Ts,
+    /// Its last byte.
+    pub end: Ts,
+    /// Its fields as the old parser reported them (method, uri, host, ...).
+    pub fields: Fields,
+    /// Parameters of the switch the request carried, raw (HTTP/2: the `HTTP2-Settings`
+    /// header's base64url SETTINGS payload).
+    pub params: Option<Vec<u8>>,
+    /// The answer that confirmed the switch ended with a CR at the end of a segment: an LF
+    /// at the start of the server's next bytes belongs to it.
+    pub server_skip_lf: bool,
+}
+
+/// A protocol's acceptance of connections that switch to it in-band.
+#[derive(Debug)]
+pub struct UpgradeTo {
+    /// The name the old protocol uses for it (HTTP upgrade token).
+    pub token: &'static str,
+    /// A parser for the rest of the connection, set up with what was negotiated.
+    pub parser: fn(&ConnInfo, Upgrade) -> Box<dyn Parser>,
+}
+
+/// What a probe concludes from a connection's first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// This protocol.
+    Yes,
+    /// This protocol, but the endpoint taken for the client is the server: its first
+    /// message is an answer (a DNS response seen before any query between two well-known
+    /// ports). Honoured where roles are a guess (UDP, TCP without a handshake); elsewhere
+    /// it counts as [`Probe::Yes`].
+    Reversed,
+    /// Not this protocol.
+    No,
+    /// Cannot tell yet.
+    NeedMore,
+}
+
+/// The first bytes of a connection, for protocol detection.
+///
+/// On TCP, each side is the beginning of that direction's stream (up to
+/// [`PROBE_BYTES`]); on UDP, it is that direction's first datagram (cut to
+/// the same bound), so a probe sees one whole message.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeInput<'a> {
+    /// First bytes the client sent (may be empty).
+    pub to_server: &'a [u8],
+    /// First bytes the server sent (may be empty).
+    pub to_client: &'a [u8],
+    /// Server port.
+    pub server_port: u16,
+    /// Transport.
+    pub transport: Transport,
+}
+
+/// A protocol the analyzer understands.
+#[derive(Debug)]
+pub struct Protocol {
+    /// Name used in outputs (`http`, `mysql`, ...).
+    pub name: &'static str,
+    /// Transports it runs on.
+    pub transports: &'static [Transport],
+    /// Ports where it is usual; a hint for detection, never a verdict on its own.
+    pub ports: &'static [u16],
+    /// Content-based detection.
+    pub probe: fn(&ProbeInput<'_>) -> Probe,
+    /// A parser for a new connection (its transport says whether `data` carries a stream
+    /// or datagrams).
+    pub new_parser: fn(&ConnInfo) -> Box<dyn Parser>,
+    /// Zeek log this protocol writes with `--format zeek`, if any.
+    pub zeek: Option<&'static ZeekLog>,
+    /// In-band switches to this protocol it accepts, if any.
+    pub upgrade: Option<UpgradeTo>,
+    /// Summary used by reports: the exchange's "endpoint" (e.g. `GET /users/{id}`) and
+    /// whether it failed.
+    pub summarize: fn(&Exchange) -> Summary,
+}

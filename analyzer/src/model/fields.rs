@@ -1,0 +1,63 @@
+//! Protocol fields: the named values a parser attaches to a request or a response.
+
+/// A protocol field value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// Text as it appeared on the wire (not necessarily UTF-8).
+    Text(Vec<u8>),
+    /// Unsigned number.
+    U64(u64),
+    /// Signed number.
+    I64(i64),
+    /// List of unsigned numbers.
+    Counts(Vec<u64>),
+    /// Boolean.
+    Bool(bool),
+    /// List of texts.
+    List(Vec<Vec<u8>>),
+}
+
+impl Value {
+    /// A text value from a string.
+    pub fn text(s: impl AsRef<[u8]>) -> Value {
+        Value::Text(s.as_ref().to_vec())
+    }
+}
+
+/// Protocol-specific fields of a message, in the order they were set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields(pub Vec<(&'static str, Value)>);
+
+impl Fields {
+    /// Sets a field, replacing an earlier value of the same name.
+    pub fn set(&mut self, name: &'static str, v: Value) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = v,
+            None => self.0.push((name, v)),
+        }
+    }
+    /// Looks a field up.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+    /// Adds all of `other`, replacing same-named fields.
+    pub fn merge(&mut self, other: Fields) {
+        for (n, v) in other.0 {
+            self.set(n, v);
+        }
+    }
+    /// A text field as bytes.
+    pub fn text(&self, name: &str) -> Option<&[u8]> {
+        match self.get(name) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+    /// A numeric field.
+    pub fn u64(&self, name: &str) -> Option<u64> {
+        match self.get(name) {
+            Some(Value::U64(v)) => Some(*v),
+            _ => None,
+        }
+    }
+}

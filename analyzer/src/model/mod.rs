@@ -1,0 +1,44 @@
+//! The vocabulary every stage shares: time, direction, endpoints, connections, exchanges,
+//! protocol fields and the pods at both ends. Nothing here depends on another module of the
+//! crate; every other module may depend on this one.
+
+mod conn;
+mod endpoint;
+mod exchange;
+mod fields;
+mod peer;
+
+pub use conn::{ConnKey, ConnState, ConnSummary, ReasmStats, RoleBy, make_uid};
+pub use endpoint::{Endpoint, Transport};
+pub use exchange::{ConnInfo, Exchange, Outcome, Span, Summary, Vantage};
+pub use fields::{Fields, Value};
+pub use peer::{Peer, Peers};
+
+/// Nanoseconds since the Unix epoch.
+pub type Ts = u64;
+
+/// Which way bytes flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dir {
+    /// Client (originator) to server (responder).
+    ToServer,
+    /// Server to client.
+    ToClient,
+}
+
+impl Dir {
+    /// Index 0 for client→server, 1 for server→client.
+    pub fn idx(self) -> usize {
+        match self {
+            Dir::ToServer => 0,
+            Dir::ToClient => 1,
+        }
+    }
+    /// The other direction.
+    pub fn flip(self) -> Dir {
+        match self {
+            Dir::ToServer => Dir::ToClient,
+            Dir::ToClient => Dir::ToServer,
+        }
+    }
+}
