@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 echo "== format and lints"
 cargo fmt --all --check
+python3 scripts/check-layers.py
 cargo clippy --release --workspace --all-targets --all-features -- -D warnings
 cargo deny check licenses bans sources 2>&1 | tail -1
 

@@ -1,11 +1,12 @@
 //! `juno-analyze`: reads Juno archives and pcap/pcapng captures, reassembles TCP, parses
 //! application protocols, matches requests with responses, and writes logs and reports.
 //!
-//! The modules are layers; each imports only from the layers before it
-//! (docs/architecture.md draws them):
+//! The modules are layers; each imports only from the layers before it (docs/architecture.md
+//! draws them; scripts/check-layers.py checks them):
 //!
 //! 1. [`model`] — the shared vocabulary: time, direction, endpoints, connections, exchanges,
-//!    protocol fields, the pods at both ends; and [`read`], checked readers over bytes.
+//!    protocol fields, the pods at both ends; [`read`], checked readers over bytes; and
+//!    [`progress`], the progress bar.
 //! 2. [`input`] — files, decompression, pcap/pcapng/Juno archives, merged in time order.
 //! 3. [`decode`] — link layer, IP, TCP/UDP.
 //! 4. [`l7`] — the contract of protocol parsers (events, probes, Zeek log types) and the
@@ -22,6 +23,7 @@
 //! what is dropped to stay within a bound is counted and reported.
 
 pub mod model;
+pub mod progress;
 pub mod read;
 
 pub mod input;
@@ -37,7 +39,6 @@ pub mod conn;
 pub mod enrich;
 
 pub mod pipeline;
-pub mod progress;
 
 pub mod sink;
 

@@ -12,12 +12,11 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::l7::{Emitter, MatchStats, Matcher, Parser, ParserState, ProbeInput, Protocol};
+use crate::l7::{
+    Emitter, MatchStats, Matcher, PROBE_BYTES, Parser, ParserState, ProbeInput, Protocol,
+};
 use crate::model::{ConnInfo, Dir, Exchange, Transport, Ts};
 use crate::proto;
-
-/// Bytes per direction kept for protocol detection (on UDP: of the first datagram).
-pub const PROBE_BYTES: usize = 2048;
 
 /// Parser-level counters, kept per shard and summed.
 #[derive(Debug, Default)]
