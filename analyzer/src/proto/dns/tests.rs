@@ -1,12 +1,14 @@
 //! Literal-byte tests of the DNS wire format, the parser (UDP datagrams and TCP framing),
 //! matching by id, the probe and the Zeek row.
 
-use std::sync::Arc;
-
-use super::wire::{Error, parse, read_name, rtype};
+use super::probe::probe;
+use super::wire::{Error, Header, parse, read_name, rtype};
+use super::zeek::{summarize, zeek_row};
 use super::*;
-use crate::l7::{MatchStats, Matcher};
-use crate::model::{Endpoint, Outcome, Vantage};
+use crate::l7::harness::{Run, Step, conn_with, drive};
+use crate::l7::{Probe, ProbeInput, ZVal};
+use crate::model::{Exchange, Outcome, Summary};
+use Step::{C, S};
 
 /// `www.example.com A IN`, id 0x1234, RD set.
 const QUERY: &[u8] = &[
@@ -28,52 +30,14 @@ const RESPONSE: &[u8] = &[
     0xc0, 0x2d, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x01, 0x2c, 0x00, 0x04, 93, 184, 216, 34,
 ];
 
-fn conn(transport: Transport, port: u16) -> Arc<ConnInfo> {
-    Arc::new(ConnInfo {
-        uid: "Ct".into(),
-        orig: Endpoint::new([10, 0, 0, 1].into(), 40000),
-        resp: Endpoint::new([10, 0, 0, 2].into(), port),
-        transport,
-        vantage: Vantage::Packets { iface: 0 },
-        first_ts: 0,
-        partial: false,
-    })
-}
-
-struct Run {
-    ex: Vec<Exchange>,
-    weirds: Vec<&'static str>,
-    stats: MatchStats,
-    state: ParserState,
-}
-
-/// Feeds `(client?, bytes)` steps (one `data` call each, 1 µs apart) and finishes.
-fn run(transport: Transport, steps: &[(bool, &[u8])]) -> Run {
-    let c = conn(transport, 53);
-    let mut p = Dns::new(&c);
-    let mut m = Matcher::new("dns", c);
-    let mut out = Emitter::default();
-    let mut stats = MatchStats::default();
-    let mut ex = Vec::new();
-    for (i, (client, b)) in steps.iter().enumerate() {
-        let dir = if *client {
-            Dir::ToServer
-        } else {
-            Dir::ToClient
-        };
-        p.data(dir, (i as u64 + 1) * 1000, b, &mut out);
-        m.feed(&mut out.events, &mut stats, &mut ex);
-    }
-    p.end(Dir::ToServer, 99_000, &mut out);
-    p.end(Dir::ToClient, 99_000, &mut out);
-    m.feed(&mut out.events, &mut stats, &mut ex);
-    m.finish(&mut stats, &mut ex);
-    Run {
-        ex,
-        weirds: out.weirds,
-        stats,
-        state: p.state(),
-    }
+/// Runs a conversation with a server on port 53 through the shared harness (one `data` call
+/// per step, 1 µs apart; on UDP each step is one whole datagram), then the ends of both
+/// directions, and checks the invariants every parser and the matcher keep.
+fn run(transport: Transport, steps: &[Step<'_>]) -> Run {
+    let c = conn_with(transport, 53, false);
+    let r = drive(&mut Dns::new(&c), "dns", c, steps, false);
+    r.check();
+    r
 }
 
 fn framed(msg: &[u8]) -> Vec<u8> {
@@ -127,7 +91,7 @@ fn header_fields() {
 
 #[test]
 fn udp_query_and_response_with_compression() {
-    let r = run(Transport::Udp, &[(true, QUERY), (false, RESPONSE)]);
+    let r = run(Transport::Udp, &[C(QUERY), S(RESPONSE)]);
     assert_eq!(r.ex.len(), 1);
     let e = &r.ex[0];
     assert_eq!(e.outcome, Outcome::Complete);
@@ -362,7 +326,7 @@ fn truncated_message_keeps_what_parsed() {
     assert_eq!(m.answers, vec![b"web.example.com".to_vec()]);
     let cut = &RESPONSE[..60];
     assert_eq!(parse(cut, false).unwrap().error, Some(Error::Truncated));
-    let r = run(Transport::Udp, &[(true, QUERY), (false, cut)]);
+    let r = run(Transport::Udp, &[C(QUERY), S(cut)]);
     assert_eq!(r.ex[0].outcome, Outcome::Truncated);
     assert_eq!(r.weirds, vec!["dns_truncated_message"]);
 }
@@ -371,7 +335,7 @@ fn truncated_message_keeps_what_parsed() {
 fn tc_flag_of_the_response() {
     let mut resp = RESPONSE.to_vec();
     resp[2] |= 0x02;
-    let r = run(Transport::Udp, &[(true, QUERY), (false, &resp)]);
+    let r = run(Transport::Udp, &[C(QUERY), S(&resp)]);
     let f = &r.ex[0].fields;
     assert_eq!(f.get("truncated"), Some(&Value::Bool(true)));
     // Zeek's TC is the query's bit.
@@ -390,23 +354,19 @@ fn tcp_framing_across_and_within_data_calls() {
     let both_r: Vec<u8> = [framed(RESPONSE), framed(&r2)].concat();
     // Two messages per call; then every split point of the responses, including inside
     // the length prefix.
-    let whole = run(Transport::Tcp, &[(true, &both_q), (false, &both_r)]);
+    let whole = run(Transport::Tcp, &[C(&both_q), S(&both_r)]);
     assert_eq!(whole.stats.complete, 2);
     assert!(whole.weirds.is_empty());
     for cut in 1..both_r.len() {
         let (a, b) = both_r.split_at(cut);
-        let x = run(Transport::Tcp, &[(true, &both_q), (false, a), (false, b)]);
+        let x = run(Transport::Tcp, &[C(&both_q), S(a), S(b)]);
         assert_eq!(x.stats.complete, 2, "cut at {cut}");
         let ids: Vec<_> = x.ex.iter().map(|e| e.fields.u64("trans_id")).collect();
         assert_eq!(ids, vec![Some(0x1234), Some(0x1235)]);
         assert_eq!(list(&x.ex[0].fields, "answers").len(), 2);
     }
     // Byte by byte.
-    let steps: Vec<(bool, &[u8])> = q
-        .chunks(1)
-        .map(|c| (true, c))
-        .chain(r.chunks(1).map(|c| (false, c)))
-        .collect();
+    let steps: Vec<Step<'_>> = q.chunks(1).map(C).chain(r.chunks(1).map(S)).collect();
     let x = run(Transport::Tcp, &steps);
     assert_eq!(x.stats.complete, 1);
     let e = &x.ex[0];
@@ -418,7 +378,7 @@ fn tcp_framing_across_and_within_data_calls() {
 
 #[test]
 fn tcp_gap_and_cut_message() {
-    let c = conn(Transport::Tcp, 53);
+    let c = conn_with(Transport::Tcp, 53, false);
     let mut p = Dns::new(&c);
     let mut out = Emitter::default();
     let q = framed(QUERY);
@@ -445,13 +405,7 @@ fn duplicates_orphans_and_unanswered() {
     orphan[0] = 0x55;
     let r = run(
         Transport::Udp,
-        &[
-            (true, QUERY),
-            (false, RESPONSE),
-            (false, RESPONSE),
-            (false, &orphan),
-            (true, &other),
-        ],
+        &[C(QUERY), S(RESPONSE), S(RESPONSE), S(&orphan), C(&other)],
     );
     let kinds: Vec<_> =
         r.ex.iter()
@@ -487,7 +441,7 @@ fn rejected_and_nxdomain() {
     let mut resp = RESPONSE[..33].to_vec();
     resp[3] = 0x83;
     resp[7] = 0;
-    let r = run(Transport::Udp, &[(true, QUERY), (false, &resp)]);
+    let r = run(Transport::Udp, &[C(QUERY), S(&resp)]);
     let e = &r.ex[0];
     assert_eq!(e.fields.get("rejected"), Some(&Value::Bool(true)));
     assert_eq!(e.fields.text("rcode_name"), Some(&b"NXDOMAIN"[..]));
@@ -499,7 +453,7 @@ fn rejected_and_nxdomain() {
 
 #[test]
 fn malformed_datagrams_are_weirds_not_events() {
-    let r = run(Transport::Udp, &[(true, b"\x01\x02\x03"), (true, b"")]);
+    let r = run(Transport::Udp, &[C(b"\x01\x02\x03"), C(b"")]);
     assert!(r.ex.is_empty());
     // Bad datagrams do not end the flow's analysis.
     assert_eq!(r.state, ParserState::Active);
@@ -523,9 +477,9 @@ fn arbitrary_bytes_never_panic() {
         let mut n = Vec::new();
         let _ = read_name(&data, cut.min(data.len()), &mut n);
         prop_assert!(n.len() <= wire::MAX_NAME);
-        let _ = run(Transport::Udp, &[(true, &data), (false, &data)]);
+        let _ = run(Transport::Udp, &[C(&data), S(&data)]);
         let cut = cut.min(data.len());
-        let _ = run(Transport::Tcp, &[(true, &data[..cut]), (false, &data), (true, &data[cut..])]);
+        let _ = run(Transport::Tcp, &[C(&data[..cut]), S(&data), C(&data[cut..])]);
         for t in [Transport::Udp, Transport::Tcp] {
             let _ = probe(&ProbeInput { to_server: &data, to_client: &data[cut..], server_port: 53, transport: t });
         }
@@ -580,7 +534,7 @@ fn probe_by_content_with_ports_as_hints() {
 
 #[test]
 fn netbios_srv_is_nbstat() {
-    let c = conn(Transport::Udp, 137);
+    let c = conn_with(Transport::Udp, 137, false);
     let mut p = Dns::new(&c);
     let mut out = Emitter::default();
     let mut q = QUERY.to_vec();

@@ -212,8 +212,8 @@ pub fn read_name(msg: &[u8], pos: usize, out: &mut Vec<u8>) -> Result<usize, Err
                 p += 1 + len;
             }
             0xc0 => {
-                let lo = *view.get(p + 1).ok_or(beyond(after.is_some()))?;
-                let target = ((len & 0x3f) << 8) | usize::from(lo);
+                let ptr = be_u16(view, p).ok_or(beyond(after.is_some()))?;
+                let target = usize::from(ptr & 0x3fff);
                 if target >= p {
                     return Err(Error::BadPointer);
                 }

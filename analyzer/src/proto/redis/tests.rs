@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use super::message::tokenize_inline;
+use super::probe::{COMMANDS, probe};
+use super::zeek::{summarize, zeek_row};
 use super::*;
-use crate::l7::{MatchStats, Matcher};
-use crate::model::{ConnInfo, Outcome};
+use crate::l7::{MatchStats, Matcher, Probe, ProbeInput, ZVal};
+use crate::model::{ConnInfo, Exchange, Outcome};
 
 use crate::l7::harness::{Run, Step, drive};
 use Step::{C, GapC, GapS, S};
@@ -16,6 +19,7 @@ fn conn() -> Arc<ConnInfo> {
 
 fn run_with(steps: &[Step<'_>], bytewise: bool) -> Run {
     let mut r = drive(&mut Redis::default(), "redis", conn(), steps, bytewise);
+    r.check();
     r.ex.sort_by_key(|e| (e.ts, e.depth));
     r
 }

@@ -15,20 +15,26 @@
 //! - A message that is not DNS (shorter than a header, or malformed) is reported as a weird
 //!   and, when not even a header is there, skipped; one whose header parsed but whose body
 //!   stopped early still yields its events with what was parsed.
+//!
+//! The module's files: [`wire`] (the message format), `probe` (detection), `zeek` (`dns.log`
+//! and the report summary), and this file: the connection — framing, matching ids, duplicate
+//! and unsolicited responses — and the [`Parser`] implementation.
 
+mod probe;
 pub mod wire;
+mod zeek;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
 
-use crate::l7::{
-    Emitter, Event, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, ZVal, ZeekLog,
-};
-use crate::model::{ConnInfo, Dir, Exchange, Fields, Summary, Transport, Ts, Value};
+use crate::l7::{Emitter, Event, MatchKey, Parser, ParserState, Protocol};
+use crate::model::{ConnInfo, Dir, Fields, Transport, Ts, Value};
 use crate::read::be_u16;
-use wire::{Error, Header};
+use wire::Error;
+
+pub use self::zeek::ZEEK_LOG;
 
 /// Queries remembered per connection to recognise duplicate and unsolicited responses
 /// (oldest forgotten first; the matcher keeps the records themselves).
@@ -43,244 +49,12 @@ pub static PROTOCOL: Protocol = Protocol {
     name: "dns",
     transports: &[Transport::Udp, Transport::Tcp],
     ports: &[53, 137, 5353, 5355],
-    probe,
+    probe: probe::probe,
     new_parser: |c| Box::new(Dns::new(c)),
     zeek: Some(&ZEEK_LOG),
     upgrade: None,
-    summarize,
+    summarize: zeek::summarize,
 };
-
-/// `dns.log`, with Zeek's columns and conventions.
-pub static ZEEK_LOG: ZeekLog = ZeekLog {
-    path: "dns",
-    fields: &[
-        ("proto", "enum"),
-        ("trans_id", "count"),
-        ("rtt", "interval"),
-        ("query", "string"),
-        ("qclass", "count"),
-        ("qclass_name", "string"),
-        ("qtype", "count"),
-        ("qtype_name", "string"),
-        ("rcode", "count"),
-        ("rcode_name", "string"),
-        ("AA", "bool"),
-        ("TC", "bool"),
-        ("RD", "bool"),
-        ("RA", "bool"),
-        ("Z", "count"),
-        ("answers", "vector[string]"),
-        ("TTLs", "vector[interval]"),
-        ("rejected", "bool"),
-        ("opcode", "count"),
-        ("opcode_name", "string"),
-    ],
-    row: zeek_row,
-};
-
-/// Zeek's interval format: seconds with six decimals.
-fn interval(ns: u64) -> Vec<u8> {
-    format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000).into_bytes()
-}
-
-fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
-    let f = &ex.fields;
-    // Zeek tracks standard queries, notifies and updates only.
-    if !matches!(f.u64("opcode"), Some(0 | 4 | 5)) {
-        return false;
-    }
-    let b = |n: &str| matches!(f.get(n), Some(Value::Bool(true)));
-    let answers = match f.get("answers") {
-        Some(Value::List(a)) if !a.is_empty() => Some(a),
-        _ => None,
-    };
-    let asked = ex.request.is_some();
-    row.push(ZVal::Literal(ex.conn.transport.as_str()));
-    row.push(ZVal::opt_count(f.u64("trans_id")));
-    // Zeek times the first answer record against the query; a zero rtt means "not seen".
-    let rtt = match (ex.request, ex.response, answers) {
-        (Some(q), Some(r), Some(_)) => r.start.checked_sub(q.start).filter(|&d| d > 0),
-        _ => None,
-    };
-    row.push(rtt.map_or(ZVal::Unset, |d| ZVal::Text(interval(d))));
-    // Without a query, Zeek takes the name from the first answer (this parser: from the
-    // response's question, the same name unless the answer section starts elsewhere).
-    row.push(if asked || answers.is_some() {
-        ZVal::opt_text(f.text("query"))
-    } else {
-        ZVal::Unset
-    });
-    for (num, name) in [("qclass", "qclass_name"), ("qtype", "qtype_name")] {
-        if asked {
-            row.push(ZVal::opt_count(f.u64(num)));
-            row.push(ZVal::opt_text(f.text(name)));
-        } else {
-            row.push(ZVal::Unset);
-            row.push(ZVal::Unset);
-        }
-    }
-    row.push(ZVal::opt_count(f.u64("rcode")));
-    row.push(ZVal::opt_text(f.text("rcode_name")));
-    // Zeek sets AA and RA while handling answer records only.
-    row.push(ZVal::Bool(answers.is_some() && b("AA")));
-    row.push(ZVal::Bool(b("TC")));
-    row.push(ZVal::Bool(b("RD")));
-    row.push(ZVal::Bool(answers.is_some() && b("RA")));
-    row.push(ZVal::Count(f.u64("Z").unwrap_or(0)));
-    match answers {
-        Some(a) => {
-            row.push(ZVal::List(a.clone()));
-            let ttls = match f.get("TTLs") {
-                Some(Value::Counts(t)) => t.iter().map(|s| interval(s * 1_000_000_000)).collect(),
-                _ => Vec::new(),
-            };
-            row.push(ZVal::List(ttls));
-        }
-        None => {
-            row.push(ZVal::Unset);
-            row.push(ZVal::Unset);
-        }
-    }
-    row.push(ZVal::Bool(b("rejected")));
-    row.push(ZVal::opt_count(f.u64("opcode")));
-    row.push(ZVal::opt_text(f.text("opcode_name")));
-    true
-}
-
-fn summarize(ex: &Exchange) -> Summary {
-    let f = &ex.fields;
-    let text = |n: &str| f.text(n).map(|t| String::from_utf8_lossy(t).into_owned());
-    let endpoint = match (text("qtype_name"), text("query")) {
-        (Some(t), Some(q)) if q.is_empty() => format!("{t} <Root>"),
-        (Some(t), Some(q)) => format!("{t} {q}"),
-        (None, Some(q)) => q,
-        (Some(t), None) => t,
-        (None, None) => "(no question)".into(),
-    };
-    Summary {
-        endpoint,
-        status: text("rcode_name"),
-        failed: f.u64("rcode").is_some_and(|r| r != 0),
-    }
-}
-
-/// What a probe makes of one message's first bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Look {
-    Query,
-    Response,
-    /// Plausible so far, but the bytes end before the question does.
-    Short,
-    No,
-}
-
-/// Header and question sanity. `whole`: `b` is the whole message (so running out of bytes
-/// means it is not DNS). `on_port`: a DNS port — laxer about counts; elsewhere the message
-/// must be an ordinary one-question message that parses to its end.
-fn look(b: &[u8], whole: bool, on_port: bool) -> Look {
-    let Some(h) = Header::parse(b) else {
-        return if whole { Look::No } else { Look::Short };
-    };
-    let kind = if h.qr { Look::Response } else { Look::Query };
-    if !matches!(h.opcode, 0 | 1 | 2 | 4 | 5) {
-        return Look::No;
-    }
-    let records = u32::from(h.ancount) + u32::from(h.nscount) + u32::from(h.arcount);
-    if on_port {
-        if h.qdcount > wire::MAX_QUESTIONS {
-            return Look::No;
-        }
-        // An answer without a question is usual for mDNS and for errors (FORMERR).
-        if h.qdcount == 0 {
-            return if h.qr && (records > 0 || h.rcode != 0) {
-                kind
-            } else {
-                Look::No
-            };
-        }
-    } else {
-        if h.qdcount != 1 || (!h.qr && (h.ancount > 0 || h.rcode != 0)) {
-            return Look::No;
-        }
-        // Every record takes at least 11 bytes.
-        if whole && records as usize * 11 > b.len() - wire::HEADER_LEN {
-            return Look::No;
-        }
-    }
-    let mut name = Vec::new();
-    let q = match wire::read_name(b, wire::HEADER_LEN, &mut name) {
-        Ok(p) => p,
-        Err(Error::Truncated) if !whole => return Look::Short,
-        Err(_) => return Look::No,
-    };
-    let (Some(qtype), Some(qclass)) = (be_u16(b, q), q.checked_add(2).and_then(|at| be_u16(b, at)))
-    else {
-        return if whole { Look::No } else { Look::Short };
-    };
-    if qtype == 0 || !matches!(qclass & 0x7fff, 1 | 3 | 4 | 254 | 255) {
-        return Look::No;
-    }
-    if !on_port && whole {
-        match wire::parse(b, false) {
-            Ok(m) if m.error.is_none() => {}
-            _ => return Look::No,
-        }
-    }
-    kind
-}
-
-/// The first message of a TCP direction, without its length prefix.
-fn look_framed(b: &[u8], on_port: bool) -> Look {
-    let Some(len) = be_u16(b, 0).map(usize::from) else {
-        return Look::Short;
-    };
-    if len < wire::HEADER_LEN {
-        return Look::No;
-    }
-    let body = &b[2..];
-    if body.len() >= len {
-        look(&body[..len], true, on_port)
-    } else {
-        look(body, false, on_port)
-    }
-}
-
-fn probe(p: &ProbeInput<'_>) -> Probe {
-    let on_port = PROTOCOL.ports.contains(&p.server_port);
-    match p.transport {
-        Transport::Udp => {
-            let (c, s) = (p.to_server, p.to_client);
-            let lc = (!c.is_empty()).then(|| look(c, true, on_port));
-            let ls = (!s.is_empty()).then(|| look(s, true, on_port));
-            match (lc, ls) {
-                (Some(Look::Query), _) | (None, Some(Look::Response)) => Probe::Yes,
-                // The assumed client answered first (or the assumed server asked).
-                (Some(Look::Response), None | Some(Look::Query)) | (None, Some(Look::Query)) => {
-                    Probe::Reversed
-                }
-                (Some(Look::Response), Some(Look::Response)) => Probe::Yes,
-                (None, None) => Probe::NeedMore,
-                _ => Probe::No,
-            }
-        }
-        Transport::Tcp => {
-            // The handshake settled the roles: the client asks.
-            let c = p.to_server;
-            if !c.is_empty() {
-                return match look_framed(c, on_port) {
-                    Look::Query => Probe::Yes,
-                    Look::Short => Probe::NeedMore,
-                    Look::Response | Look::No => Probe::No,
-                };
-            }
-            match look_framed(p.to_client, on_port) {
-                Look::Response => Probe::Yes,
-                Look::Short => Probe::NeedMore,
-                Look::Query | Look::No => Probe::No,
-            }
-        }
-    }
-}
 
 /// The DNS parser of one connection.
 #[derive(Debug)]
@@ -428,13 +202,13 @@ impl Dns {
             if b.is_empty() {
                 self.msg_ts[d] = ts;
                 // Fast path: whole messages in the data itself are parsed in place.
-                if let Some(len) = be_u16(rest, 0).map(usize::from) {
-                    if rest.len() >= 2 + len {
-                        self.message(ts, ts, &rest[2..2 + len], out);
-                        rest = &rest[2 + len..];
-                        self.buf[d] = b;
-                        continue;
-                    }
+                if let Some(len) = be_u16(rest, 0).map(usize::from)
+                    && rest.len() >= 2 + len
+                {
+                    self.message(ts, ts, &rest[2..2 + len], out);
+                    rest = &rest[2 + len..];
+                    self.buf[d] = b;
+                    continue;
                 }
             }
             if b.len() < 2 {

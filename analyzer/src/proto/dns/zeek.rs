@@ -1,0 +1,120 @@
+//! `dns.log` as Zeek's DNS scripts write it, and the summary reports give a DNS exchange.
+
+use crate::l7::{ZVal, ZeekLog};
+use crate::model::{Exchange, Summary, Value};
+
+/// `dns.log`, with Zeek's columns and conventions.
+pub static ZEEK_LOG: ZeekLog = ZeekLog {
+    path: "dns",
+    fields: &[
+        ("proto", "enum"),
+        ("trans_id", "count"),
+        ("rtt", "interval"),
+        ("query", "string"),
+        ("qclass", "count"),
+        ("qclass_name", "string"),
+        ("qtype", "count"),
+        ("qtype_name", "string"),
+        ("rcode", "count"),
+        ("rcode_name", "string"),
+        ("AA", "bool"),
+        ("TC", "bool"),
+        ("RD", "bool"),
+        ("RA", "bool"),
+        ("Z", "count"),
+        ("answers", "vector[string]"),
+        ("TTLs", "vector[interval]"),
+        ("rejected", "bool"),
+        ("opcode", "count"),
+        ("opcode_name", "string"),
+    ],
+    row: zeek_row,
+};
+
+/// Zeek's interval format: seconds with six decimals.
+fn interval(ns: u64) -> Vec<u8> {
+    format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000).into_bytes()
+}
+
+/// One row of `dns.log`; none for opcodes Zeek does not track.
+pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
+    let f = &ex.fields;
+    // Zeek tracks standard queries, notifies and updates only.
+    if !matches!(f.u64("opcode"), Some(0 | 4 | 5)) {
+        return false;
+    }
+    let b = |n: &str| matches!(f.get(n), Some(Value::Bool(true)));
+    let answers = match f.get("answers") {
+        Some(Value::List(a)) if !a.is_empty() => Some(a),
+        _ => None,
+    };
+    let asked = ex.request.is_some();
+    row.push(ZVal::Literal(ex.conn.transport.as_str()));
+    row.push(ZVal::opt_count(f.u64("trans_id")));
+    // Zeek times the first answer record against the query; a zero rtt means "not seen".
+    let rtt = match (ex.request, ex.response, answers) {
+        (Some(q), Some(r), Some(_)) => r.start.checked_sub(q.start).filter(|&d| d > 0),
+        _ => None,
+    };
+    row.push(rtt.map_or(ZVal::Unset, |d| ZVal::Text(interval(d))));
+    // Without a query, Zeek takes the name from the first answer (this parser: from the
+    // response's question, the same name unless the answer section starts elsewhere).
+    row.push(if asked || answers.is_some() {
+        ZVal::opt_text(f.text("query"))
+    } else {
+        ZVal::Unset
+    });
+    for (num, name) in [("qclass", "qclass_name"), ("qtype", "qtype_name")] {
+        if asked {
+            row.push(ZVal::opt_count(f.u64(num)));
+            row.push(ZVal::opt_text(f.text(name)));
+        } else {
+            row.push(ZVal::Unset);
+            row.push(ZVal::Unset);
+        }
+    }
+    row.push(ZVal::opt_count(f.u64("rcode")));
+    row.push(ZVal::opt_text(f.text("rcode_name")));
+    // Zeek sets AA and RA while handling answer records only.
+    row.push(ZVal::Bool(answers.is_some() && b("AA")));
+    row.push(ZVal::Bool(b("TC")));
+    row.push(ZVal::Bool(b("RD")));
+    row.push(ZVal::Bool(answers.is_some() && b("RA")));
+    row.push(ZVal::Count(f.u64("Z").unwrap_or(0)));
+    match answers {
+        Some(a) => {
+            row.push(ZVal::List(a.clone()));
+            let ttls = match f.get("TTLs") {
+                Some(Value::Counts(t)) => t.iter().map(|s| interval(s * 1_000_000_000)).collect(),
+                _ => Vec::new(),
+            };
+            row.push(ZVal::List(ttls));
+        }
+        None => {
+            row.push(ZVal::Unset);
+            row.push(ZVal::Unset);
+        }
+    }
+    row.push(ZVal::Bool(b("rejected")));
+    row.push(ZVal::opt_count(f.u64("opcode")));
+    row.push(ZVal::opt_text(f.text("opcode_name")));
+    true
+}
+
+/// The report summary: `QTYPE name`, the rcode's name as status, failed when it is not 0.
+pub(super) fn summarize(ex: &Exchange) -> Summary {
+    let f = &ex.fields;
+    let text = |n: &str| f.text(n).map(|t| String::from_utf8_lossy(t).into_owned());
+    let endpoint = match (text("qtype_name"), text("query")) {
+        (Some(t), Some(q)) if q.is_empty() => format!("{t} <Root>"),
+        (Some(t), Some(q)) => format!("{t} {q}"),
+        (None, Some(q)) => q,
+        (Some(t), None) => t,
+        (None, None) => "(no question)".into(),
+    };
+    Summary {
+        endpoint,
+        status: text("rcode_name"),
+        failed: f.u64("rcode").is_some_and(|r| r != 0),
+    }
+}
