@@ -43,3 +43,8 @@ pub struct ZeekLog {
     /// Fills `row` (one value per field) for an exchange.
     pub row: fn(&Exchange, &mut Vec<ZVal>) -> bool,
 }
+
+/// A Zeek `time` or `interval` value: seconds with six decimals (microseconds).
+pub fn seconds(ns: u64) -> String {
+    format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
+}

@@ -5,7 +5,7 @@
 //! unmatched.
 //!
 //! It is fed by the same run as the terminal report, whose text it also carries (the
-//! "Details" section), and by the dependency graph ([`crate::graph`]).
+//! "Details" section), and by the dependency graph ([`crate::sink::graph`]).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -74,7 +74,7 @@ fn push_escaped_str(s: &str, out: &mut String) {
 
 /// Zeek's time format: seconds and microseconds.
 pub fn format_ts(ns: u64) -> String {
-    format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
+    crate::l7::zeek::seconds(ns)
 }
 
 fn format_open(ns: u64) -> String {

@@ -1,5 +1,6 @@
 //! `dns.log` as Zeek's DNS scripts write it, and the summary reports give a DNS exchange.
 
+use crate::l7::zeek::seconds;
 use crate::l7::{ZVal, ZeekLog};
 use crate::model::{Exchange, Summary, Value};
 
@@ -31,11 +32,6 @@ pub static ZEEK_LOG: ZeekLog = ZeekLog {
     row: zeek_row,
 };
 
-/// Zeek's interval format: seconds with six decimals.
-fn interval(ns: u64) -> Vec<u8> {
-    format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000).into_bytes()
-}
-
 /// One row of `dns.log`; none for opcodes Zeek does not track.
 pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
     let f = &ex.fields;
@@ -56,7 +52,7 @@ pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
         (Some(q), Some(r), Some(_)) => r.start.checked_sub(q.start).filter(|&d| d > 0),
         _ => None,
     };
-    row.push(rtt.map_or(ZVal::Unset, |d| ZVal::Text(interval(d))));
+    row.push(rtt.map_or(ZVal::Unset, |d| ZVal::Text(seconds(d).into_bytes())));
     // Without a query, Zeek takes the name from the first answer (this parser: from the
     // response's question, the same name unless the answer section starts elsewhere).
     row.push(if asked || answers.is_some() {
@@ -85,7 +81,10 @@ pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
         Some(a) => {
             row.push(ZVal::List(a.clone()));
             let ttls = match f.get("TTLs") {
-                Some(Value::Counts(t)) => t.iter().map(|s| interval(s * 1_000_000_000)).collect(),
+                Some(Value::Counts(t)) => t
+                    .iter()
+                    .map(|s| seconds(s * 1_000_000_000).into_bytes())
+                    .collect(),
                 _ => Vec::new(),
             };
             row.push(ZVal::List(ttls));
