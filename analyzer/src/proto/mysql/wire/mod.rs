@@ -1,11 +1,15 @@
-//! The MySQL client/server wire format (MySQL and MariaDB): packet framing with bounded
-//! memory, length-encoded integers and strings, and the packets the parser reads.
+//! The MySQL client/server wire format (MySQL and MariaDB): packet headers, commands,
+//! capability and status flags, length-encoded integers and strings, and the packets the
+//! parser reads. Pure functions over one packet's bytes; cutting a stream into packets is
+//! [`super::framing`]'s.
 //!
 //! Every read is bounds-checked ([`Reader`]); a packet that ends early or holds an impossible
-//! value is an [`Error`], never a panic. Nothing here allocates more than [`MAX_KEEP`] bytes
-//! per direction, whatever lengths the packets claim.
+//! value is an [`Error`], never a panic.
 
-use crate::model::Ts;
+mod command;
+
+pub use command::{Command, command_name};
+
 use crate::read;
 
 /// Bytes of a packet header: a 24-bit little-endian payload length and a sequence id.
@@ -13,8 +17,11 @@ pub const HEADER_LEN: usize = 4;
 /// The largest payload of one physical packet; a payload of exactly this length is continued
 /// by the next packet (one logical packet, "more than 16 MiB").
 pub const MAX_PAYLOAD: usize = 0xff_ffff;
-/// Bytes kept of each logical packet (its beginning); the rest is counted, not stored.
-pub const MAX_KEEP: usize = 64 * 1024;
+
+/// The payload length in the packet header at the start of `b`, if its three bytes are there.
+pub fn payload_len(b: &[u8]) -> Option<usize> {
+    read::le_u24(b, 0).map(|n| n as usize)
+}
 
 /// Capability flags (the low 32 bits are MySQL's; MariaDB's extended flags are shifted
 /// into the high 32 bits).
@@ -62,96 +69,6 @@ pub mod status {
     pub const MORE_RESULTS: u16 = 0x0008;
     /// `SERVER_STATUS_CURSOR_EXISTS`: a cursor was opened; rows come with COM_STMT_FETCH.
     pub const CURSOR_EXISTS: u16 = 0x0040;
-}
-
-/// Command codes the parser treats specially.
-pub mod com {
-    /// COM_QUIT.
-    pub const QUIT: u8 = 0x01;
-    /// COM_INIT_DB.
-    pub const INIT_DB: u8 = 0x02;
-    /// COM_QUERY.
-    pub const QUERY: u8 = 0x03;
-    /// COM_FIELD_LIST.
-    pub const FIELD_LIST: u8 = 0x04;
-    /// COM_CREATE_DB.
-    pub const CREATE_DB: u8 = 0x05;
-    /// COM_DROP_DB.
-    pub const DROP_DB: u8 = 0x06;
-    /// COM_STATISTICS.
-    pub const STATISTICS: u8 = 0x09;
-    /// COM_PROCESS_INFO.
-    pub const PROCESS_INFO: u8 = 0x0a;
-    /// COM_PROCESS_KILL.
-    pub const PROCESS_KILL: u8 = 0x0c;
-    /// COM_CHANGE_USER.
-    pub const CHANGE_USER: u8 = 0x11;
-    /// COM_BINLOG_DUMP.
-    pub const BINLOG_DUMP: u8 = 0x12;
-    /// COM_TABLE_DUMP.
-    pub const TABLE_DUMP: u8 = 0x13;
-    /// COM_STMT_PREPARE.
-    pub const STMT_PREPARE: u8 = 0x16;
-    /// COM_STMT_EXECUTE.
-    pub const STMT_EXECUTE: u8 = 0x17;
-    /// COM_STMT_SEND_LONG_DATA.
-    pub const STMT_SEND_LONG_DATA: u8 = 0x18;
-    /// COM_STMT_CLOSE.
-    pub const STMT_CLOSE: u8 = 0x19;
-    /// COM_STMT_RESET.
-    pub const STMT_RESET: u8 = 0x1a;
-    /// COM_STMT_FETCH.
-    pub const STMT_FETCH: u8 = 0x1c;
-    /// COM_BINLOG_DUMP_GTID.
-    pub const BINLOG_DUMP_GTID: u8 = 0x1e;
-    /// COM_RESET_CONNECTION, the last standard code.
-    pub const RESET_CONNECTION: u8 = 0x1f;
-    /// MariaDB COM_STMT_BULK_EXECUTE.
-    pub const STMT_BULK_EXECUTE: u8 = 0xfa;
-    /// MariaDB COM_MULTI (several commands in one packet).
-    pub const MULTI: u8 = 0xfe;
-}
-
-/// Zeek's command names (`MySQL::commands`), and MariaDB's bulk execute.
-pub fn command_name(code: u8) -> Option<&'static str> {
-    const NAMES: [&str; 32] = [
-        "sleep",
-        "quit",
-        "init_db",
-        "query",
-        "field_list",
-        "create_db",
-        "drop_db",
-        "refresh",
-        "shutdown",
-        "statistics",
-        "process_info",
-        "connect",
-        "process_kill",
-        "debug",
-        "ping",
-        "time",
-        "delayed_insert",
-        "change_user",
-        "binlog_dump",
-        "table_dump",
-        "connect_out",
-        "register_slave",
-        "stmt_prepare",
-        "stmt_execute",
-        "stmt_send_long_data",
-        "stmt_close",
-        "stmt_reset",
-        "set_option",
-        "stmt_fetch",
-        "daemon",
-        "binlog_dump_gtid",
-        "reset_connection",
-    ];
-    match code {
-        com::STMT_BULK_EXECUTE => Some("stmt_bulk_execute"),
-        _ => NAMES.get(usize::from(code)).copied(),
-    }
 }
 
 /// Why a packet could not be read.
@@ -659,236 +576,6 @@ pub fn split_query(p: &[u8], attrs: Option<bool>) -> Result<(u64, &[u8]), Error>
     Ok((count, r.rest()))
 }
 
-/// What [`Framer::next`] found: one logical packet (its physical packets joined).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Meta {
-    /// Sequence id of its first physical packet.
-    pub seq: u8,
-    /// Sequence id of its last physical packet.
-    pub last_seq: u8,
-    /// Payload length (all physical packets).
-    pub len: u64,
-    /// When its first byte arrived.
-    pub start: Ts,
-    /// When its last byte arrived.
-    pub end: Ts,
-    /// A gap removed part of its payload: the kept bytes stop where the gap began.
-    pub lost: bool,
-    /// A continuation packet's sequence id did not follow its predecessor's.
-    pub seq_error: bool,
-}
-
-/// Splits one direction's byte stream into logical packets, keeping at most [`MAX_KEEP`]
-/// bytes of each; the rest of a long packet is counted and dropped as it streams by.
-#[derive(Debug, Default)]
-pub struct Framer {
-    hdr: [u8; HEADER_LEN],
-    hlen: usize,
-    /// Payload bytes still to come in the current physical packet.
-    remaining: usize,
-    /// Length of the current physical packet.
-    plen: usize,
-    /// A logical packet is being assembled.
-    in_msg: bool,
-    /// Its kept beginning.
-    head: Vec<u8>,
-    /// No more bytes go into `head` (a gap interrupted it).
-    head_closed: bool,
-    meta: Option<Meta>,
-}
-
-/// What a gap did to the framing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GapEffect {
-    /// The gap fell inside a packet's payload: framing kept.
-    Kept,
-    /// The gap ended exactly at the end of a logical packet, which is now complete.
-    Completed(Meta),
-    /// Packet boundaries are unknown after it.
-    Lost,
-}
-
-impl Framer {
-    /// Whether a packet is partly read.
-    pub fn mid_packet(&self) -> bool {
-        self.hlen > 0 || self.in_msg
-    }
-
-    /// The kept bytes of the packet [`Framer::next`] last completed from buffered data.
-    pub fn head(&self) -> &[u8] {
-        &self.head
-    }
-
-    /// What is known of the packet being read (its first header seen), if any.
-    pub fn meta_so_far(&self) -> Option<Meta> {
-        if self.in_msg { self.meta } else { None }
-    }
-
-    /// Lends the kept bytes of the packet [`Framer::next`] last completed from buffered data
-    /// (give the buffer back with [`Framer::give_back`] to reuse it).
-    pub fn take_head(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.head)
-    }
-
-    /// Returns a buffer lent by [`Framer::take_head`].
-    pub fn give_back(&mut self, mut v: Vec<u8>) {
-        if self.head.is_empty() && !self.mid_packet() {
-            v.clear();
-            self.head = v;
-        }
-    }
-
-    /// Forgets everything (framing lost, or resynchronising).
-    pub fn reset(&mut self) {
-        self.hlen = 0;
-        self.remaining = 0;
-        self.plen = 0;
-        self.in_msg = false;
-        self.head_closed = false;
-        self.meta = None;
-        self.shrink();
-    }
-
-    /// Drops a large buffer after a large packet, so an idle connection holds little.
-    fn shrink(&mut self) {
-        self.head.clear();
-        if self.head.capacity() > 4096 {
-            self.head = Vec::new();
-        }
-    }
-
-    /// The next whole logical packet from `rest` (advanced past what was consumed): its
-    /// metadata, and its bytes when they are a slice of `rest` (else [`Framer::head`] has
-    /// them). `None`: `rest` is used up without completing a packet.
-    pub fn next<'d>(&mut self, ts: Ts, rest: &mut &'d [u8]) -> Option<(Meta, Option<&'d [u8]>)> {
-        if !self.mid_packet() {
-            self.shrink();
-            // Fast path: a whole small packet in the data itself is not copied.
-            if rest.len() >= HEADER_LEN {
-                let len =
-                    usize::from(rest[0]) | usize::from(rest[1]) << 8 | usize::from(rest[2]) << 16;
-                if len < MAX_PAYLOAD && rest.len() >= HEADER_LEN + len {
-                    let seq = rest[3];
-                    let body = &rest[HEADER_LEN..HEADER_LEN + len];
-                    *rest = &rest[HEADER_LEN + len..];
-                    let meta = Meta {
-                        seq,
-                        last_seq: seq,
-                        len: len as u64,
-                        start: ts,
-                        end: ts,
-                        lost: false,
-                        seq_error: false,
-                    };
-                    return Some((meta, Some(body)));
-                }
-            }
-        }
-        loop {
-            if self.remaining == 0 && self.hlen != HEADER_LEN {
-                // Reading a header.
-                if rest.is_empty() {
-                    return None;
-                }
-                if self.hlen == 0 && !self.in_msg {
-                    self.meta = Some(Meta {
-                        seq: 0,
-                        last_seq: 0,
-                        len: 0,
-                        start: ts,
-                        end: ts,
-                        lost: false,
-                        seq_error: false,
-                    });
-                }
-                let n = (HEADER_LEN - self.hlen).min(rest.len());
-                self.hdr[self.hlen..self.hlen + n].copy_from_slice(&rest[..n]);
-                self.hlen += n;
-                *rest = &rest[n..];
-                if self.hlen < HEADER_LEN {
-                    return None;
-                }
-            }
-            if self.hlen == HEADER_LEN {
-                let h = self.hdr;
-                let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
-                let seq = h[3];
-                let m = self.meta.get_or_insert(Meta {
-                    seq,
-                    last_seq: seq,
-                    len: 0,
-                    start: ts,
-                    end: ts,
-                    lost: false,
-                    seq_error: false,
-                });
-                if self.in_msg {
-                    if seq != m.last_seq.wrapping_add(1) {
-                        m.seq_error = true;
-                    }
-                } else {
-                    m.seq = seq;
-                    self.in_msg = true;
-                    self.head_closed = false;
-                    self.head.clear();
-                }
-                m.last_seq = seq;
-                self.plen = len;
-                self.remaining = len;
-                self.hlen = 0;
-            }
-            let n = self.remaining.min(rest.len());
-            if !self.head_closed {
-                let room = MAX_KEEP - self.head.len();
-                self.head.extend_from_slice(&rest[..n.min(room)]);
-            }
-            *rest = &rest[n..];
-            self.remaining -= n;
-            if let Some(m) = &mut self.meta {
-                m.len += n as u64;
-                m.end = ts;
-            }
-            if self.remaining > 0 {
-                return None;
-            }
-            if self.plen == MAX_PAYLOAD {
-                // Continued by the next physical packet.
-                continue;
-            }
-            return self.complete().map(|m| (m, None));
-        }
-    }
-
-    fn complete(&mut self) -> Option<Meta> {
-        self.in_msg = false;
-        self.hlen = 0;
-        self.plen = 0;
-        self.meta.take()
-    }
-
-    /// `len` bytes of the stream were lost.
-    pub fn gap(&mut self, ts: Ts, len: u64) -> GapEffect {
-        if self.hlen > 0 || !self.in_msg || (self.remaining as u64) < len {
-            self.reset();
-            return GapEffect::Lost;
-        }
-        self.remaining -= len as usize;
-        self.head_closed = true;
-        if let Some(m) = &mut self.meta {
-            m.len += len;
-            m.lost = true;
-            m.end = ts;
-        }
-        if self.remaining > 0 || self.plen == MAX_PAYLOAD {
-            return GapEffect::Kept;
-        }
-        match self.complete() {
-            Some(m) => GapEffect::Completed(m),
-            None => GapEffect::Lost,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -947,107 +634,5 @@ mod tests {
         assert!(is_eof(&eof, 5));
         assert_eq!(eof_status(&eof), status::MORE_RESULTS | 2);
         assert!(!is_eof(&[0xfe, 0, 0, 2, 0, 0, 0], 7));
-    }
-
-    fn framed(payload: &[u8], seq: u8) -> Vec<u8> {
-        let n = payload.len();
-        let mut v = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
-        v.extend_from_slice(payload);
-        v
-    }
-
-    #[test]
-    fn framer_fast_path_and_byte_by_byte() {
-        let mut stream = framed(b"\x03select 1", 0);
-        stream.extend(framed(b"\x0e", 0));
-        let mut f = Framer::default();
-        let mut rest = &stream[..];
-        let (m, body) = f.next(5, &mut rest).unwrap();
-        assert_eq!((m.seq, m.len, body), (0, 9, Some(&b"\x03select 1"[..])));
-        let (m, body) = f.next(5, &mut rest).unwrap();
-        assert_eq!((m.len, body), (1, Some(&b"\x0e"[..])));
-        assert!(rest.is_empty());
-        // One byte per call: the same packets, from the buffer.
-        let mut f = Framer::default();
-        let mut got = Vec::new();
-        for (i, b) in stream.iter().enumerate() {
-            let mut r = std::slice::from_ref(b);
-            if let Some((m, body)) = f.next(i as Ts, &mut r) {
-                assert!(body.is_none());
-                got.push((m.start, m.end, f.head().to_vec()));
-            }
-        }
-        assert_eq!(
-            got,
-            vec![
-                (0, 12, b"\x03select 1".to_vec()),
-                (13, 17, b"\x0e".to_vec())
-            ]
-        );
-    }
-
-    fn feed_header(f: &mut Framer, len: usize, seq: u8) {
-        let h = [len as u8, (len >> 8) as u8, (len >> 16) as u8, seq];
-        let mut r = &h[..];
-        assert!(f.next(0, &mut r).is_none());
-        assert!(r.is_empty());
-    }
-
-    #[test]
-    fn framer_joins_continuations_with_bounded_memory() {
-        // 16 MiB - 1 + 16 MiB - 1 + 10 bytes: three physical packets, one logical one.
-        let mut f = Framer::default();
-        feed_header(&mut f, MAX_PAYLOAD, 1);
-        let chunk = vec![b'x'; 1 << 20];
-        for _ in 0..16 {
-            let mut r = &chunk[..chunk.len().min(f.remaining)];
-            assert!(f.next(1, &mut r).is_none());
-        }
-        let mut r = &chunk[..f.remaining];
-        assert!(f.next(1, &mut r).is_none());
-        assert!(f.head.capacity() <= 2 * MAX_KEEP);
-        feed_header(&mut f, MAX_PAYLOAD, 2);
-        for _ in 0..16 {
-            let mut r = &chunk[..chunk.len().min(f.remaining)];
-            assert!(f.next(2, &mut r).is_none());
-        }
-        let mut r = &chunk[..f.remaining];
-        assert!(f.next(2, &mut r).is_none());
-        feed_header(&mut f, 10, 4); // sequence 3 expected
-        let mut r = &chunk[..10];
-        let (m, body) = f.next(3, &mut r).unwrap();
-        assert!(body.is_none());
-        assert_eq!(m.len, 2 * MAX_PAYLOAD as u64 + 10);
-        assert_eq!((m.seq, m.last_seq, m.seq_error), (1, 4, true));
-        assert_eq!(f.head().len(), MAX_KEEP);
-        assert!(f.head.capacity() <= 2 * MAX_KEEP);
-    }
-
-    #[test]
-    fn framer_gaps() {
-        // Inside a payload: kept, and the packet completes marked as lost.
-        let mut f = Framer::default();
-        let p = framed(b"\x03select 123456789", 0);
-        let mut r = &p[..8];
-        assert!(f.next(0, &mut r).is_none());
-        assert_eq!(f.gap(1, 5), GapEffect::Kept);
-        let mut r = &p[13..];
-        let (m, _) = f.next(2, &mut r).unwrap();
-        assert!(m.lost);
-        assert_eq!(m.len, 17);
-        assert_eq!(f.head(), b"\x03sel");
-        // Ending exactly at the packet's end completes it.
-        let mut r = &p[..8];
-        assert!(f.next(0, &mut r).is_none());
-        match f.gap(1, (p.len() - 8) as u64) {
-            GapEffect::Completed(m) => assert!(m.lost),
-            other => panic!("{other:?}"),
-        }
-        // Between packets or past the packet's end: lost.
-        assert_eq!(f.gap(1, 1), GapEffect::Lost);
-        let mut r = &p[..8];
-        assert!(f.next(0, &mut r).is_none());
-        assert_eq!(f.gap(1, 100), GapEffect::Lost);
-        assert!(!f.mid_packet());
     }
 }
