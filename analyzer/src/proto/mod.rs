@@ -6,7 +6,6 @@
 pub mod dns;
 pub mod http1;
 pub mod http2;
-pub mod inflate;
 pub mod mysql;
 pub mod postgresql;
 pub mod redis;

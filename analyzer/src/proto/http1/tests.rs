@@ -3,18 +3,21 @@
 
 use std::sync::Arc;
 
-use super::*;
-use crate::model::{ConnInfo, Outcome};
-
+use super::{Http, MAX_HEADERS, MAX_LINE, probe, unescape_uri};
 use crate::l7::harness::{Run, Step, drive};
+use crate::l7::{ParserState, Probe, ProbeInput};
+use crate::model::{ConnInfo, Exchange, Outcome, Transport};
 use Step::{C, GapC, GapS, S};
 
 fn conn() -> Arc<ConnInfo> {
     crate::l7::harness::conn(80)
 }
 
+/// Runs once, and checks the invariants every conversation keeps ([`Run::check`]).
 fn run_with(steps: &[Step<'_>], bytewise: bool) -> Run {
-    drive(&mut Http::default(), "http", conn(), steps, bytewise)
+    let r = drive(&mut Http::default(), "http", conn(), steps, bytewise);
+    r.check();
+    r
 }
 
 /// Runs whole and byte by byte; both must agree.
@@ -207,74 +210,6 @@ fn http09_request_and_raw_response() {
     assert_eq!(t(e, "status_msg"), None);
     assert_eq!(n(e, "response_body_len"), Some(15));
     assert_eq!(t(e, "request_version"), Some("0.9"));
-}
-
-#[test]
-fn request_line_variants() {
-    assert_eq!(
-        parse_request_line(b"GET /a b HTTP/1.1"),
-        Some(RequestLine {
-            method: b"GET".to_vec(),
-            uri: b"/a b".to_vec(),
-            version: Some((1, 1))
-        })
-    );
-    assert_eq!(parse_request_line(b"GET HTTP/1.1").unwrap().uri, b"");
-    assert_eq!(
-        parse_request_line(b"GET http://h/p?q HTTP/1.0")
-            .unwrap()
-            .uri,
-        b"http://h/p?q"
-    );
-    assert_eq!(
-        parse_request_line(b"get / http/1.1").unwrap().version,
-        Some((1, 1))
-    );
-    assert_eq!(
-        parse_request_line(b"GET /x/HTTP/1.1 HTTP/1.0").unwrap().uri,
-        b"/x/HTTP/1.1"
-    );
-    assert_eq!(
-        parse_request_line(b"GET /a<b").unwrap().uri,
-        b"/a<",
-        "Zeek drops the last byte here"
-    );
-    assert_eq!(parse_request_line(b"GET /ok").unwrap().version, None);
-    assert_eq!(
-        parse_request_line(b"T /x"),
-        None,
-        "0.9 methods need three characters"
-    );
-    assert_eq!(parse_request_line(b"GET "), None);
-    assert_eq!(parse_request_line(b"GET"), None);
-    assert_eq!(parse_request_line(b"/ HTTP/1.1"), None);
-    assert_eq!(parse_request_line(b""), None);
-}
-
-#[test]
-fn status_line_variants() {
-    let s = parse_status_line(b"HTTP/1.1 200 OK").unwrap();
-    assert_eq!(
-        (s.version, s.code, s.reason.as_deref()),
-        ((1, 1), 200, Some(&b"OK"[..]))
-    );
-    assert_eq!(parse_status_line(b"HTTP/1.1 204").unwrap().reason, None);
-    assert_eq!(
-        parse_status_line(b"HTTP/1.1 204 ").unwrap().reason,
-        Some(Vec::new())
-    );
-    assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK").unwrap().code, 200);
-    assert_eq!(parse_status_line(b"HTTP/1.1 abc Weird").unwrap().code, 0);
-    assert_eq!(
-        parse_status_line(b"HTTP/1.0 404 Not  Found ")
-            .unwrap()
-            .reason
-            .as_deref(),
-        Some(&b"Not  Found "[..])
-    );
-    assert_eq!(parse_status_line(b"HTTP/x 200 OK").unwrap().version, (0, 0));
-    assert_eq!(parse_status_line(b"HTTP/1.1 20"), None);
-    assert_eq!(parse_status_line(b"SIP/2.0 200 OK"), None);
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! service and method from `:path`, the length-prefixed message framing inside DATA, and
 //! `grpc-status` / `grpc-message`.
 
+use crate::read::be_u32;
+
 /// Whether a content type is gRPC's: `application/grpc`, alone or followed by `+format`
 /// (`application/grpc+proto`) or parameters.
 pub fn is_grpc(content_type: &[u8]) -> bool {
@@ -110,12 +112,8 @@ impl Framing {
                     self.lost = true;
                     return;
                 }
-                let len = u32::from_be_bytes([
-                    self.prefix[1],
-                    self.prefix[2],
-                    self.prefix[3],
-                    self.prefix[4],
-                ]);
+                // The prefix holds five bytes: the length is always there.
+                let len = be_u32(&self.prefix, 1).unwrap_or_default();
                 self.messages += 1;
                 self.bytes += u64::from(len);
                 self.compressed += u64::from(self.prefix[0]);

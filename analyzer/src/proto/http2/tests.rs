@@ -1,16 +1,18 @@
 //! Literal-byte tests of the HTTP/2 parser: every frame type, HPACK across blocks,
 //! CONTINUATION, padding, interleaved streams, resets, GOAWAY, trailers, gRPC framing, gaps,
-//! malformed input, bounds, the probe and the h2c upgrade through a session.
+//! malformed input, bounds, the probe and the h2c upgrade through a session. Conversations
+//! run through the shared harness ([`crate::l7::harness`]), which also checks the invariants
+//! every run keeps.
 
 use std::sync::Arc;
 
-use super::frame::{FrameType, PREFACE};
-use super::*;
-use crate::l7::{MatchStats, Matcher};
-use crate::model::{ConnInfo, Endpoint, Outcome, Vantage};
-
-const C: bool = true;
-const S: bool = false;
+use super::frame::{FrameHeader, FrameType, PREFACE, flags};
+use super::zeek::summarize;
+use super::{Http2, MAX_CONTINUATIONS, MAX_HEADER_BLOCK, MAX_STREAMS, base64url, probe};
+use crate::l7::harness::{Run, Step, conn_with, drive};
+use crate::l7::{ParserState, Probe, ProbeInput};
+use crate::model::{ConnInfo, Outcome, Transport, Value};
+use Step::{C, GapC, GapS, S};
 
 /// A frame: type, flags, stream, payload.
 pub(crate) fn fr(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
@@ -61,38 +63,31 @@ pub(crate) fn resp_block(status: &str, extra: &[(&str, &str)]) -> Vec<u8> {
 pub(crate) const ES: u8 = flags::END_STREAM;
 pub(crate) const EH: u8 = flags::END_HEADERS;
 
+/// A connection 10.0.0.1:40000 → 10.0.0.2:80 (its start not seen when `partial`).
 pub(crate) fn conn(partial: bool) -> Arc<ConnInfo> {
-    Arc::new(ConnInfo {
-        uid: "Ch2".into(),
-        orig: Endpoint::new([10, 0, 0, 1].into(), 40000),
-        resp: Endpoint::new([10, 0, 0, 2].into(), 80),
-        transport: Transport::Tcp,
-        vantage: Vantage::Packets { iface: 0 },
-        first_ts: 0,
-        partial,
-    })
+    conn_with(Transport::Tcp, 80, partial)
 }
 
-enum Step {
-    Data(bool, Vec<u8>),
-    Gap(bool, u64),
-}
-use Step::{Data, Gap};
-
+/// The client's preface and a first SETTINGS.
 pub(crate) fn client_start() -> Vec<u8> {
     let mut v = PREFACE.to_vec();
     v.extend(fr(4, 0, 0, &[0, 3, 0, 0, 0, 100]));
     v
 }
 
-struct Run {
-    ex: Vec<Exchange>,
-    weirds: Vec<&'static str>,
-    state: ParserState,
-    stats: MatchStats,
+/// Lookups in a run's exchanges and anomalies.
+trait Lookup {
+    /// A text field of exchange `i` (`-` when absent).
+    fn text(&self, i: usize, f: &str) -> String;
+    /// A number field of exchange `i`.
+    fn num(&self, i: usize, f: &str) -> Option<u64>;
+    /// How many times anomaly `w` was noted.
+    fn weird(&self, w: &str) -> usize;
+    /// The exchange of a stream.
+    fn stream(&self, id: u64) -> usize;
 }
 
-impl Run {
+impl Lookup for Run {
     fn text(&self, i: usize, f: &str) -> String {
         String::from_utf8_lossy(self.ex[i].fields.text(f).unwrap_or(b"-")).into_owned()
     }
@@ -102,7 +97,6 @@ impl Run {
     fn weird(&self, w: &str) -> usize {
         self.weirds.iter().filter(|x| **x == w).count()
     }
-    /// The exchange of a stream.
     fn stream(&self, id: u64) -> usize {
         self.ex
             .iter()
@@ -111,49 +105,42 @@ impl Run {
     }
 }
 
-/// Feeds the steps (each `data` call cut into pieces of `cut` bytes when `cut` > 0), 1 tick
-/// apart, then ends both directions.
-fn run_cut(partial: bool, steps: &[Step], cut: usize) -> Run {
-    let c = conn(partial);
-    let mut p = Http2::new(partial);
-    let mut m = Matcher::new("http2", c);
-    let mut out = Emitter::default();
-    let mut stats = MatchStats::default();
-    let mut ex = Vec::new();
-    let dir = |client: bool| if client { Dir::ToServer } else { Dir::ToClient };
-    for (i, s) in steps.iter().enumerate() {
-        let ts = (i as u64 + 1) * 10;
-        match s {
-            Data(cl, b) => {
-                let n = if cut == 0 { b.len().max(1) } else { cut };
-                for piece in b.chunks(n) {
-                    p.data(dir(*cl), ts, piece, &mut out);
-                }
-            }
-            Gap(cl, n) => p.gap(dir(*cl), ts, *n, &mut out),
-        }
-        m.feed(&mut out.events, &mut stats, &mut ex);
-    }
-    let end = (steps.len() as u64 + 1) * 10;
-    p.end(Dir::ToServer, end, &mut out);
-    p.end(Dir::ToClient, end, &mut out);
-    m.feed(&mut out.events, &mut stats, &mut ex);
-    m.finish(&mut stats, &mut ex);
-    Run {
-        ex,
-        weirds: out.weirds,
-        state: p.state(),
-        stats,
-    }
+/// Runs `steps` through a new parser (`partial`: the capture began after the connection
+/// did) and the matcher, with each data step delivered whole (`cut` 0), a byte at a time
+/// (`cut` 1), or in pieces of `cut` bytes, each piece then a step of its own; and checks
+/// the invariants every run keeps.
+fn run_cut(partial: bool, steps: &[Step<'_>], cut: usize) -> Run {
+    let steps: Vec<Step<'_>> = if cut > 1 {
+        steps
+            .iter()
+            .flat_map(|s| match *s {
+                C(b) => b.chunks(cut).map(C).collect(),
+                S(b) => b.chunks(cut).map(S).collect(),
+                gap => vec![gap],
+            })
+            .collect()
+    } else {
+        steps.to_vec()
+    };
+    let r = drive(
+        &mut Http2::new(partial),
+        "http2",
+        conn(partial),
+        &steps,
+        cut == 1,
+    );
+    r.check();
+    r
 }
 
-fn run(steps: &[Step]) -> Run {
+fn run(steps: &[Step<'_>]) -> Run {
     run_cut(false, steps, 0)
 }
 
 /// A GET on stream 1 answered 200 with a body, plus SETTINGS, ACKs, PING, WINDOW_UPDATE,
-/// PRIORITY and an unknown frame type.
-fn simple_get() -> Vec<Step> {
+/// PRIORITY and an unknown frame type: the client's bytes, the server's, then the client's
+/// SETTINGS ACK and PING ACK (one step each: [`simple_get_steps`]).
+fn simple_get() -> [Vec<u8>; 4] {
     let mut c = client_start();
     c.extend(fr(8, 0, 0, &[0, 0x10, 0, 0])); // WINDOW_UPDATE on the connection
     c.extend(fr(2, 0, 3, &[0, 0, 0, 0, 15])); // PRIORITY on an idle stream
@@ -175,17 +162,22 @@ fn simple_get() -> Vec<Step> {
     ));
     s.extend(fr(0, 0, 1, b"hello "));
     s.extend(fr(0, ES, 1, b"world"));
-    vec![
-        Data(C, c),
-        Data(S, s),
-        Data(C, fr(4, flags::ACK, 0, &[])),
-        Data(C, fr(6, flags::ACK, 0, &[1, 2, 3, 4, 5, 6, 7, 8])),
+    [
+        c,
+        s,
+        fr(4, flags::ACK, 0, &[]),
+        fr(6, flags::ACK, 0, &[1, 2, 3, 4, 5, 6, 7, 8]),
     ]
+}
+
+/// The conversation of [`simple_get`].
+fn simple_get_steps(b: &[Vec<u8>; 4]) -> [Step<'_>; 4] {
+    [C(&b[0]), S(&b[1]), C(&b[2]), C(&b[3])]
 }
 
 #[test]
 fn get_with_every_control_frame() {
-    let r = run(&simple_get());
+    let r = run(&simple_get_steps(&simple_get()));
     assert_eq!(r.ex.len(), 1);
     assert_eq!(r.ex[0].outcome, Outcome::Complete);
     assert_eq!(r.text(0, "method"), "GET");
@@ -203,15 +195,16 @@ fn get_with_every_control_frame() {
     let (q, s) = (r.ex[0].request.unwrap(), r.ex[0].response.unwrap());
     assert_eq!(
         (q.start, q.end, s.start, s.end),
-        (10, Some(10), 20, Some(20))
+        (1000, Some(1000), 2000, Some(2000))
     );
 }
 
 #[test]
 fn any_segmentation_gives_the_same_result() {
-    let whole = run(&simple_get());
+    let b = simple_get();
+    let whole = run(&simple_get_steps(&b));
     for cut in 1..40 {
-        let r = run_cut(false, &simple_get(), cut);
+        let r = run_cut(false, &simple_get_steps(&b), cut);
         assert_eq!(r.ex.len(), 1, "cut {cut}");
         assert_eq!(r.ex[0].fields, whole.ex[0].fields, "cut {cut}");
         assert!(r.weirds.is_empty(), "cut {cut}: {:?}", r.weirds);
@@ -234,7 +227,7 @@ fn interleaved_streams_match_by_id() {
     s.extend(fr(0, ES, 1, b"a"));
     s.extend(fr(0, ES, 5, b"!"));
     s.extend(fr(0, ES, 3, b"b"));
-    let r = run(&[Data(C, c), Data(S, s)]);
+    let r = run(&[C(&c), S(&s)]);
     assert_eq!(r.stats.complete, 3);
     for (id, path, status, body) in [(1, "/a", 500, 1), (3, "/b", 200, 3), (5, "/c", 404, 5)] {
         let i = r.stream(id);
@@ -270,7 +263,7 @@ fn continuation_and_padding() {
     cl.extend(fr(0, ES, 1, &[]));
     let s = [fr(4, 0, 0, &[]), fr(1, ES | EH, 1, &resp_block("204", &[]))].concat();
     for cut in [0, 1, 7] {
-        let r = run_cut(false, &[Data(C, cl.clone()), Data(S, s.clone())], cut);
+        let r = run_cut(false, &[C(&cl), S(&s)], cut);
         assert_eq!(r.ex.len(), 1);
         assert_eq!(r.text(0, "method"), "POST");
         assert_eq!(r.text(0, "uri"), "/upload");
@@ -284,7 +277,7 @@ fn continuation_and_padding() {
     let mut cl2 = client_start();
     cl2.extend(fr(1, EH, 1, &req_block(true, "/", &[])));
     cl2.extend(fr(0, flags::PADDED | ES, 1, &[9, b'x']));
-    let r = run(&[Data(C, cl2)]);
+    let r = run(&[C(&cl2)]);
     assert_eq!(r.weird("http2_bad_padding"), 1);
     assert_eq!(r.num(0, "request_body_len"), Some(0));
 }
@@ -302,7 +295,7 @@ fn interrupted_continuation_loses_hpack_cleanly() {
         fr(1, ES | EH, 3, &resp_block("200", &[])),
     ]
     .concat();
-    let r = run(&[Data(C, c), Data(S, s)]);
+    let r = run(&[C(&c), S(&s)]);
     assert_eq!(r.weird("http2_continuation_expected"), 1);
     assert_eq!(r.weird("http2_hpack_desync"), 1);
     // Both streams are still exchanges; their request headers are unknown, never garbage.
@@ -328,7 +321,7 @@ fn dynamic_table_and_gap_in_a_header_block() {
     c.extend(fr(1, ES | EH, 1, &first));
     c.extend(fr(1, ES | EH, 3, &second));
     let s = fr(4, 0, 0, &[]);
-    let r = run(&[Data(C, c.clone()), Data(S, s.clone())]);
+    let r = run(&[C(&c), S(&s)]);
     assert_eq!(r.text(0, "host"), "x.y");
     assert_eq!(r.text(1, "host"), "x.y");
     assert_eq!(r.stats.no_response, 2);
@@ -338,12 +331,7 @@ fn dynamic_table_and_gap_in_a_header_block() {
     let mut c1 = client_start();
     c1.extend(fr(1, ES | EH, 1, &first)[..11].to_vec());
     let rest = fr(1, ES | EH, 1, &first)[11..].len() as u64;
-    let r = run(&[
-        Data(C, c1),
-        Gap(C, rest),
-        Data(C, fr(1, ES | EH, 3, &second)),
-        Data(S, s),
-    ]);
+    let r = run(&[C(&c1), GapC(rest), C(&fr(1, ES | EH, 3, &second)), S(&s)]);
     assert_eq!(r.weird("http2_gap_in_frame"), 1);
     assert_eq!(r.weird("http2_hpack_desync"), 1);
     assert_eq!(r.ex.len(), 2);
@@ -362,11 +350,11 @@ fn header_table_size_setting_governs_size_updates() {
     let mut c = client_start();
     c.extend(fr(1, ES | EH, 1, &grow));
     let s = fr(4, 0, 0, &[0, 1, 0, 0, 0x20, 0]);
-    let r = run(&[Data(S, s), Data(C, c.clone())]);
+    let r = run(&[S(&s), C(&c)]);
     assert_eq!(r.weirds.len(), 0, "{:?}", r.weirds);
     assert_eq!(r.text(0, "method"), "GET");
     // Without the setting it is a decoding error.
-    let r = run(&[Data(S, fr(4, 0, 0, &[])), Data(C, c)]);
+    let r = run(&[S(&fr(4, 0, 0, &[])), C(&c)]);
     assert_eq!(r.weird("http2_hpack_table_size_exceeded"), 1);
     assert_eq!(
         r.ex[0].fields.get("headers_unknown"),
@@ -391,7 +379,7 @@ fn resets_and_goaway() {
         fr(3, 0, 9, &[0, 0, 0, 8]), // RST on an unknown stream: ignored
     ]
     .concat();
-    let r = run(&[Data(C, c), Data(S, s)]);
+    let r = run(&[C(&c), S(&s)]);
     let s1 = r.stream(1);
     assert_eq!(r.ex[s1].outcome, Outcome::NoResponse);
     assert_eq!(r.text(s1, "reset_code"), "CANCEL");
@@ -422,7 +410,7 @@ fn resets_and_goaway() {
         fr(3, 0, 1, &[0, 0, 0, 0]),
     ]
     .concat();
-    let r = run(&[Data(C, c), Data(S, s)]);
+    let r = run(&[C(&c), S(&s)]);
     assert_eq!(r.text(0, "reset_code"), "NO_ERROR");
     assert_eq!(r.num(0, "status_code"), Some(201));
     assert!(!summarize(&r.ex[0]).failed);
@@ -471,7 +459,7 @@ fn grpc_streaming_with_trailers_and_framing_split_across_frames() {
         ]
         .concat(),
     ));
-    let r = run(&[Data(C, c), Data(S, s)]);
+    let r = run(&[C(&c), S(&s)]);
     assert_eq!(r.ex.len(), 1);
     assert_eq!(r.ex[0].outcome, Outcome::Complete);
     assert_eq!(r.text(0, "grpc_service"), "pkg.Svc");
@@ -510,7 +498,7 @@ fn grpc_trailers_only_and_missing_status() {
     // No grpc-status at all, and a message cut short.
     s.extend(fr(1, EH, 3, &resp_block("200", &ct)));
     s.extend(fr(0, ES, 3, &grpc_msg(false, b"abcdef")[..7]));
-    let r = run(&[Data(C, c), Data(S, s)]);
+    let r = run(&[C(&c), S(&s)]);
     assert_eq!(r.num(r.stream(1), "grpc_status"), Some(12));
     assert_eq!(r.num(r.stream(1), "grpc_response_messages"), Some(0));
     assert_eq!(r.num(r.stream(3), "grpc_status"), None);
@@ -535,11 +523,7 @@ fn interim_response_and_request_trailers() {
         fr(1, ES | EH, 1, &resp_block("200", &[])),
     ]
     .concat();
-    let r = run(&[
-        Data(C, c[..c.len() - 20].to_vec()),
-        Data(S, s),
-        Data(C, c[c.len() - 20..].to_vec()),
-    ]);
+    let r = run(&[C(&c[..c.len() - 20]), S(&s), C(&c[c.len() - 20..])]);
     assert_eq!(r.ex.len(), 1);
     assert_eq!(r.num(0, "info_code"), Some(100));
     assert_eq!(r.num(0, "status_code"), Some(200));
@@ -571,7 +555,7 @@ fn server_push() {
         fr(0, ES, 2, b"body{}"),
     ]
     .concat();
-    let r = run(&[Data(C, c), Data(S, s)]);
+    let r = run(&[C(&c), S(&s)]);
     assert_eq!(r.stats.complete, 2);
     let p = r.stream(2);
     assert_eq!(r.text(p, "uri"), "/style.css");
@@ -588,13 +572,10 @@ fn gaps_in_data_and_across_frames() {
     c.extend_from_slice(&data[..30]);
     // 50 bytes of the DATA payload lost: the framing holds, the body counts them.
     let r = run(&[
-        Data(C, c.clone()),
-        Gap(C, 50),
-        Data(C, data[80..].to_vec()),
-        Data(
-            S,
-            [fr(4, 0, 0, &[]), fr(1, ES | EH, 1, &resp_block("200", &[]))].concat(),
-        ),
+        C(&c),
+        GapC(50),
+        C(&data[80..]),
+        S(&[fr(4, 0, 0, &[]), fr(1, ES | EH, 1, &resp_block("200", &[]))].concat()),
     ]);
     assert_eq!(r.weird("http2_gap_in_data"), 1);
     assert_eq!(r.num(0, "request_body_len"), Some(100));
@@ -603,25 +584,17 @@ fn gaps_in_data_and_across_frames() {
     // A gap longer than the frame: the client's framing is lost, its open request ends cut
     // short; the server side goes on.
     let r = run(&[
-        Data(C, c),
-        Gap(C, 500),
-        Data(C, fr(1, ES | EH, 3, &req_block(false, "/", &[]))),
-        Data(
-            S,
-            [fr(4, 0, 0, &[]), fr(1, ES | EH, 1, &resp_block("413", &[]))].concat(),
-        ),
+        C(&c),
+        GapC(500),
+        C(&fr(1, ES | EH, 3, &req_block(false, "/", &[]))),
+        S(&[fr(4, 0, 0, &[]), fr(1, ES | EH, 1, &resp_block("413", &[]))].concat()),
     ]);
     assert_eq!(r.weird("http2_gap_framing_lost"), 1);
     assert_eq!(r.ex.len(), 1);
     assert_eq!(r.num(0, "status_code"), Some(413));
     assert_eq!(r.state, ParserState::Active);
     // Both directions lost: the parser gives up.
-    let r = run(&[
-        Data(C, client_start()),
-        Gap(C, 5),
-        Data(S, vec![0, 0]),
-        Gap(S, 5),
-    ]);
+    let r = run(&[C(&client_start()), GapC(5), S(&[0, 0]), GapS(5)]);
     assert_eq!(r.state, ParserState::GaveUp);
 }
 
@@ -639,7 +612,7 @@ fn malformed_input_is_reported_not_fatal() {
     c.extend(fr(9, EH, 1, &[0x82])); // CONTINUATION out of nowhere
     c.extend(fr(1, ES | EH, 2, &[0x82, 0x86, 0x84])); // even stream id from the client
     c.extend(fr(0, ES, 9, b"??")); // DATA on an unknown stream: ignored
-    let r = run(&[Data(C, c)]);
+    let r = run(&[C(&c)]);
     for w in [
         "http2_bad_frame_length",
         "http2_bad_setting",
@@ -651,14 +624,14 @@ fn malformed_input_is_reported_not_fatal() {
     }
     assert_eq!(r.state, ParserState::Active);
     // A broken preface gives the connection up.
-    let r = run(&[Data(C, b"PRI * HTTP/1.1\r\n\r\n".to_vec())]);
+    let r = run(&[C(b"PRI * HTTP/1.1\r\n\r\n")]);
     assert_eq!(r.weird("http2_bad_preface"), 1);
     assert_eq!(r.state, ParserState::GaveUp);
     // Frames without a preface on a connection whose start was seen.
-    let r = run(&[Data(C, fr(4, 0, 0, &[]))]);
+    let r = run(&[C(&fr(4, 0, 0, &[]))]);
     assert_eq!(r.weird("http2_missing_preface"), 1);
     // ... but not when the capture began late.
-    let r = run_cut(true, &[Data(C, fr(4, 0, 0, &[]))], 0);
+    let r = run_cut(true, &[C(&fr(4, 0, 0, &[]))], 0);
     assert!(r.weirds.is_empty());
 }
 
@@ -672,8 +645,10 @@ fn arbitrary_bytes_never_panic() {
             .wrapping_add(1442695040888963407);
         (x >> 33) as u8
     };
+    let start = client_start();
     for round in 0..300 {
-        let mut steps = vec![Data(C, client_start())];
+        // Each step: whether the client sent it, a gap's length or else the bytes.
+        let mut conv = Vec::new();
         for i in 0..12 {
             let n = usize::from(next()) % 64;
             let mut b: Vec<u8> = (0..n).map(|_| next()).collect();
@@ -685,12 +660,17 @@ fn arbitrary_bytes_never_panic() {
                 );
             }
             let client = next() % 2 == 0;
-            if next() % 9 == 0 {
-                steps.push(Gap(client, u64::from(next())));
-            } else {
-                steps.push(Data(client, b));
-            }
+            let gap = (next() % 9 == 0).then(|| u64::from(next()));
+            conv.push((client, gap, b));
         }
+        let steps: Vec<Step<'_>> = std::iter::once(C(&start))
+            .chain(conv.iter().map(|(client, gap, b)| match (client, gap) {
+                (true, Some(n)) => GapC(*n),
+                (false, Some(n)) => GapS(*n),
+                (true, None) => C(b),
+                (false, None) => S(b),
+            }))
+            .collect();
         let r = run_cut(round % 2 == 0, &steps, 1 + round % 5);
         assert!(r.ex.len() <= MAX_STREAMS * 2);
     }
@@ -706,7 +686,7 @@ fn bounds_streams_header_blocks_continuation_floods() {
     }
     let last = 2 * (MAX_STREAMS + extra) as u32 + 1;
     c.extend(fr(1, ES | EH, last, &[0x82, 0x86, 0x84]));
-    let r = run(&[Data(C, c)]);
+    let r = run(&[C(&c)]);
     assert_eq!(r.weird("http2_too_many_streams"), extra + 1);
     assert_eq!(r.weird("http2_hpack_desync"), 0);
     assert_eq!(r.ex.len(), MAX_STREAMS);
@@ -718,7 +698,7 @@ fn bounds_streams_header_blocks_continuation_floods() {
         c.extend(fr(9, 0, 1, &[]));
     }
     c.extend(fr(9, EH, 1, &[0x86, 0x84]));
-    let r = run(&[Data(C, c)]);
+    let r = run(&[C(&c)]);
     assert_eq!(r.weird("http2_continuation_flood"), 1);
     assert_eq!(r.weird("http2_hpack_desync"), 1);
 
@@ -730,7 +710,7 @@ fn bounds_streams_header_blocks_continuation_floods() {
         c.extend(fr(9, 0, 1, &chunk));
     }
     c.extend(fr(9, EH, 1, &chunk));
-    let r = run_cut(false, &[Data(C, c)], 4096);
+    let r = run_cut(false, &[C(&c)], 4096);
     assert_eq!(r.weird("http2_header_block_too_large"), 1);
 
     // A DATA frame claiming 16 MiB with a few bytes present buffers nothing.
@@ -740,7 +720,7 @@ fn bounds_streams_header_blocks_continuation_floods() {
     h[..3].copy_from_slice(&[0xff, 0xff, 0xff]);
     c.extend(h);
     c.extend([1; 100]);
-    let r = run(&[Data(C, c)]);
+    let r = run(&[C(&c)]);
     assert_eq!(r.num(0, "request_body_len"), Some(100));
     assert_eq!(r.weird("http2_truncated_frame"), 1);
 }
