@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use juno_analyze::exchange::{Exchange, Vantage};
 use juno_analyze::input::Iface;
+use juno_analyze::model::{Exchange, Vantage};
 use juno_analyze::{Config, Sink};
 
 fn sh(cmd: &str) -> String {
@@ -486,7 +486,7 @@ fn pods_traffic_is_recorded_as_packets_and_socket_payload() {
     for e in got.0.iter().filter(|e| e.protocol == "http") {
         assert_eq!(
             e.outcome,
-            juno_analyze::exchange::Outcome::Complete,
+            juno_analyze::model::Outcome::Complete,
             "{:?}",
             e.conn
         );

@@ -23,13 +23,16 @@ use crate::sink::json::Json;
 use crate::sink::jsonl::fields_json;
 
 /// Rows gathered before a batch is written.
-pub(crate) const BATCH_ROWS: usize = 64 * 1024;
+pub const BATCH_ROWS: usize = 64 * 1024;
 
 /// Output file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
+    /// Apache Parquet (zstd-compressed).
     Parquet,
+    /// Arrow IPC file (Feather v2).
     Ipc,
+    /// CSV with a header row.
     Csv,
 }
 
@@ -420,7 +423,7 @@ const CAPTURE_COLUMNS: [(&str, Kind); 8] = [
 
 /// The export, as a sink of a run.
 #[derive(Debug)]
-pub(crate) struct Exporter {
+pub struct Exporter {
     exchanges: Out,
     connections: Out,
     edges: Out,
@@ -433,7 +436,7 @@ pub(crate) struct Exporter {
 
 impl Exporter {
     /// Creates the four tables in `dir` (created if missing).
-    pub(crate) fn create(dir: &Path, format: Format) -> Result<Exporter> {
+    pub fn create(dir: &Path, format: Format) -> Result<Exporter> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Exporter {
             exchanges: Out::create(dir, "exchanges", format, &exchange_columns())?,
