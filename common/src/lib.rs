@@ -67,6 +67,15 @@ pub mod hook {
     pub const SET_STATE: u16 = 13;
     /// Found in /proc at start.
     pub const PROC: u16 = 14;
+    /// preadv(2), preadv2(2)
+    pub const PREADV: u16 = 15;
+    /// pwritev(2), pwritev2(2)
+    pub const PWRITEV: u16 = 16;
+    /// `sock/sock_send_length` in a call whose user buffer is not recoverable (sendfile,
+    /// splice, io_uring, sendmmsg, kernel users): the length only.
+    pub const SOCK_SEND: u16 = 17;
+    /// `sock/sock_recv_length` likewise (io_uring, recvmmsg, kernel users).
+    pub const SOCK_RECV: u16 = 18;
 }
 
 /// Packet direction on the interface.
@@ -97,8 +106,13 @@ pub mod counter {
     pub const PENDING_MISSING: u32 = 7;
     /// Payload bytes that could not be read from user memory.
     pub const PAYLOAD_READ_FAILED: u32 = 8;
+    /// Data events whose user buffer is not recoverable (sendfile, splice, io_uring, mmsg,
+    /// a socket used inside another syscall): their length is reported, no payload.
+    pub const PAYLOAD_UNAVAILABLE: u32 = 9;
+    /// Packets cut to their headers because the socket events carry their payload.
+    pub const PACKETS_HEADERS_ONLY: u32 = 10;
     /// Number of counters.
-    pub const COUNT: u32 = 9;
+    pub const COUNT: u32 = 11;
 
     /// Names, for logs and the archive.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -111,6 +125,8 @@ pub mod counter {
         "socket_events_filtered",
         "syscall_exit_without_entry",
         "payload_read_failed",
+        "payload_unavailable",
+        "packets_headers_only",
     ];
 }
 
@@ -199,6 +215,14 @@ pub mod flags {
     pub const FILTER_PORTS: u32 = 8;
     /// Only traffic with an address in `CIDRS_V4`/`CIDRS_V6` (else all).
     pub const FILTER_CIDRS: u32 = 16;
+    /// Socket data comes from `sock/sock_send_length` and `sock/sock_recv_length` (raw
+    /// tracepoints, the user buffer found through the syscall's saved registers), and
+    /// connect/accept from `sock/inet_sock_set_state` and the socket's first data; without
+    /// it, from the syscall tracepoints.
+    pub const SOCK_HOOKS: u32 = 32;
+    /// Packets of a connection direction whose payload the socket events carry keep only
+    /// their headers (with their length on the wire).
+    pub const DEDUP: u32 = 64;
 }
 
 /// What the programs need to know, in the single entry of the `CONFIG` array.

@@ -4,14 +4,29 @@
 //!   `snaplen` bytes of every packet into the `PACKETS` ring buffer. They never change a
 //!   packet's fate: they return `TC_ACT_UNSPEC` (TCX_NEXT), so the next program or the default
 //!   action decides, and programs others installed keep working.
+//! - `sock/sock_send_length` and `sock/sock_recv_length` (raw tracepoints, Linux 6.3 and
+//!   later; the default where they exist): fire inside `sock_sendmsg`/`sock_recvmsg` with the
+//!   socket, after the bytes moved. On TCP sockets they report the bytes a process moved (up
+//!   to `payload_bytes`, read from the user buffer of the syscall in flight, found through its
+//!   saved registers) with pid, tid, comm, cgroup and netns, into the `SOCKETS` ring buffer.
+//!   Only sockets pay: no program runs in any other syscall, and no task takes the syscall
+//!   tracing slow path. A call whose buffer is not the syscall's (sendfile, splice, io_uring,
+//!   sendmmsg/recvmmsg, kernel users, or a descriptor that is not this socket) is reported
+//!   with its length and no payload, and counted.
 //! - syscall tracepoints (read/write, send/recv, readv/writev, sendmsg/recvmsg, connect,
-//!   accept, close): on TCP sockets, report the bytes a process moved (up to
-//!   `payload_bytes`) and the socket's lifecycle, with pid, tid, comm, cgroup and netns, into
-//!   the `SOCKETS` ring buffer. Whether a file descriptor is a TCP socket, and its addresses,
-//!   come from walking task → files → fdtable → file → socket → sock with offsets the recorder
-//!   read from the running kernel's BTF (these programs have no CO-RE relocations).
+//!   accept, close): the same reports on kernels without those tracepoints (or when asked
+//!   for), plus the socket's lifecycle. Whether a file descriptor is a TCP socket, and its
+//!   addresses, come from walking task → files → fdtable → file → socket → sock with offsets
+//!   the recorder read from the running kernel's BTF (these programs have no CO-RE
+//!   relocations).
 //! - `sock/inet_sock_set_state`: TCP state transitions. It often runs in softirq context, so
-//!   its pid is whoever ran; the recorder attributes sockets from the syscall events.
+//!   its pid is whoever ran; the recorder attributes sockets from the data events. With the
+//!   `sock_*_length` hooks it also notes which sockets were connected (`SYN_SENT`) or
+//!   accepted (`SYN_RECV → ESTABLISHED`): the socket's first data event, in its process,
+//!   announces it with a connect or accept event.
+//! - Packets of a connection direction whose payload the socket events carry keep only their
+//!   headers (`TRACED`, shared by both kinds of program), unless asked otherwise; a direction
+//!   whose socket events could not carry the payload keeps whole packets from then on.
 //!
 //! Every ring-buffer failure is counted per CPU in `COUNTERS`; so are filtered events.
 #![cfg_attr(target_arch = "bpf", no_std)]
@@ -32,10 +47,10 @@ use aya_ebpf::helpers::{
     bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
     bpf_probe_read_kernel, bpf_probe_read_user,
 };
-use aya_ebpf::macros::{classifier, map, tracepoint};
+use aya_ebpf::macros::{classifier, map, raw_tracepoint, tracepoint};
 use aya_ebpf::maps::lpm_trie::Key;
 use aya_ebpf::maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf};
-use aya_ebpf::programs::{TcContext, TracePointContext};
+use aya_ebpf::programs::{RawTracePointContext, TcContext, TracePointContext};
 use juno_common::{
     Config, IfStat, MAX_PAYLOAD, MAX_SNAPLEN, Offsets, PacketHdr, SockHdr, counter, dir, flags,
     hook, kind, pkt_dir,
@@ -50,8 +65,55 @@ const SOCK_STREAM: u16 = 1;
 const S_IFMT: u16 = 0o170000;
 const S_IFSOCK: u16 = 0o140000;
 const EINPROGRESS: i64 = 115;
-/// TCP_CLOSE in the kernel's TCP state numbering: the socket's last state change.
+/// TCP states in the kernel's numbering.
+const TCP_ESTABLISHED: i32 = 1;
+const TCP_SYN_SENT: i32 = 2;
+const TCP_SYN_RECV: i32 = 3;
+/// The socket's last state change.
 const TCP_CLOSE: i32 = 7;
+/// recvmsg flags whose bytes are not stream data read once: peeked (read again later),
+/// discarded without a copy, or the error queue.
+const MSG_PEEK: i32 = 0x2;
+const MSG_TRUNC: i32 = 0x20;
+const MSG_ERRQUEUE: i32 = 0x2000;
+/// x86_64 `struct pt_regs`: where the syscall in flight saved its number and arguments.
+mod regs {
+    pub(crate) const DX: u64 = 96;
+    pub(crate) const SI: u64 = 104;
+    pub(crate) const DI: u64 = 112;
+    pub(crate) const ORIG_AX: u64 = 120;
+    pub(crate) const CS: u64 = 136;
+    /// The code segment of 64-bit user mode (compat tasks use other numbers).
+    pub(crate) const USER_CS: u64 = 0x33;
+}
+/// x86_64 syscall numbers of the calls whose user buffer a data event can read.
+mod nr {
+    pub(crate) const READ: u64 = 0;
+    pub(crate) const WRITE: u64 = 1;
+    pub(crate) const READV: u64 = 19;
+    pub(crate) const WRITEV: u64 = 20;
+    pub(crate) const SENDTO: u64 = 44;
+    pub(crate) const RECVFROM: u64 = 45;
+    pub(crate) const SENDMSG: u64 = 46;
+    pub(crate) const RECVMSG: u64 = 47;
+    pub(crate) const PREADV: u64 = 295;
+    pub(crate) const PWRITEV: u64 = 296;
+    pub(crate) const PREADV2: u64 = 327;
+    pub(crate) const PWRITEV2: u64 = 328;
+}
+/// `ROLES` values: how a socket was opened, and whether its process has announced it.
+mod role {
+    pub(crate) const CONNECTING: u8 = 1;
+    pub(crate) const ACCEPTED: u8 = 2;
+    pub(crate) const ANNOUNCED: u8 = 3;
+}
+/// `TRACED` values for a connection direction.
+mod traced {
+    /// The socket events carry its payload: packets keep their headers only.
+    pub(crate) const WHOLE: u8 = 1;
+    /// A socket event could not carry its payload: packets keep it, from then on.
+    pub(crate) const KEEP: u8 = 2;
+}
 /// iovecs copied at most per readv/writev/sendmsg/recvmsg.
 const MAX_IOV: u64 = 8;
 /// Masks that let the verifier bound offsets and lengths (each at least `MAX_PAYLOAD`).
@@ -87,6 +149,17 @@ static WANTED_SOCKS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(65536, 0
 static IFSTATS: PerCpuHashMap<u32, IfStat> = PerCpuHashMap::with_max_entries(4096, 0);
 #[map]
 static PORTS: HashMap<u16, u8> = HashMap::with_max_entries(1024, 0);
+/// (tgid, fd) → the socket that descriptor was last found to be: checks, without walking the
+/// file table each time, that the syscall in flight is about the socket of the event.
+#[map]
+static FDS: LruHashMap<FdKey, u64> = LruHashMap::with_max_entries(16384, 0);
+/// Sockets being connected or accepted, until their first data event announces them.
+#[map]
+static ROLES: LruHashMap<u64, u8> = LruHashMap::with_max_entries(65536, 0);
+/// Per connection direction (source → destination as on the wire): whether socket events
+/// carry its payload (`traced`).
+#[map]
+static TRACED: LruHashMap<FlowKey, u8> = LruHashMap::with_max_entries(65536, 0);
 #[map]
 static CIDRS_V4: LpmTrie<[u8; 4], u8> = LpmTrie::with_max_entries(1024, BPF_F_NO_PREALLOC);
 #[map]
@@ -124,6 +197,25 @@ struct Pending {
 struct StreamKey {
     sk: u64,
     dir: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct FdKey {
+    tgid: u32,
+    fd: u32,
+}
+
+/// A connection direction as packets carry it: source and destination address (IPv4 in the
+/// first 4 bytes, the rest zero) and port.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct FlowKey {
+    saddr: [u8; 16],
+    daddr: [u8; 16],
+    sport: u16,
+    dport: u16,
     _pad: u32,
 }
 
@@ -229,6 +321,56 @@ fn packet_wanted(ctx: &TcContext, cfg: &Config) -> Result<bool, i64> {
     Ok(true)
 }
 
+/// With `flags::DEDUP`: the length of the packet's headers (link, IP, TCP) when the socket
+/// events carry the payload of its connection direction (`TRACED` says `WHOLE`), else `None`.
+fn headers_only(ctx: &TcContext) -> Option<usize> {
+    let mut l3 = 14usize;
+    let mut proto = u16::from_be(ctx.load::<u16>(12).ok()?);
+    if proto == 0x8100 {
+        proto = u16::from_be(ctx.load::<u16>(16).ok()?);
+        l3 = 18;
+    }
+    let mut key = FlowKey {
+        saddr: [0; 16],
+        daddr: [0; 16],
+        sport: 0,
+        dport: 0,
+        _pad: 0,
+    };
+    let l4 = match proto {
+        0x0800 => {
+            let vihl: u8 = ctx.load(l3).ok()?;
+            if ctx.load::<u8>(l3 + 9).ok()? != 6 {
+                return None;
+            }
+            let s: [u8; 4] = ctx.load(l3 + 12).ok()?;
+            let d: [u8; 4] = ctx.load(l3 + 16).ok()?;
+            key.saddr[..4].copy_from_slice(&s);
+            key.daddr[..4].copy_from_slice(&d);
+            l3 + usize::from(vihl & 0x0f) * 4
+        }
+        0x86DD => {
+            // Extension headers are not walked: such packets keep their payload.
+            if ctx.load::<u8>(l3 + 6).ok()? != 6 {
+                return None;
+            }
+            key.saddr = ctx.load(l3 + 8).ok()?;
+            key.daddr = ctx.load(l3 + 24).ok()?;
+            l3 + 40
+        }
+        _ => return None,
+    };
+    let ports: [u8; 4] = ctx.load(l4).ok()?;
+    key.sport = u16::from_be_bytes([ports[0], ports[1]]);
+    key.dport = u16::from_be_bytes([ports[2], ports[3]]);
+    // SAFETY: reading a value of a map this program owns.
+    if unsafe { TRACED.get(key) }.copied() != Some(traced::WHOLE) {
+        return None;
+    }
+    let off: u8 = ctx.load(l4 + 12).ok()?;
+    Some(l4 + usize::from(off >> 4) * 4)
+}
+
 /// Adds to this CPU's counters of an interface.
 fn ifstat(ifindex: u32, dropped: bool) {
     let p = match IFSTATS.get_ptr_mut(ifindex) {
@@ -282,7 +424,15 @@ fn capture(ctx: &TcContext, direction: u8) -> Result<(), i64> {
         return Ok(());
     }
     let len = ctx.len();
-    let mut n = len.min(cfg.snaplen) as usize;
+    let mut limit = cfg.snaplen;
+    if cfg.flags & flags::DEDUP != 0
+        && let Some(h) = headers_only(ctx)
+        && (h as u32) < len.min(limit)
+    {
+        limit = h as u32;
+        count(counter::PACKETS_HEADERS_ONLY);
+    }
+    let mut n = len.min(limit) as usize;
     if n > MAX_SNAPLEN {
         n = MAX_SNAPLEN;
     }
@@ -487,15 +637,22 @@ fn tuple_wanted(cfg: &Config, h: &SockHdr) -> bool {
     true
 }
 
-fn output_sock(s: &SockScratch, payload: u64, cfg: &Config) {
+/// Writes the scratch's event with `payload` bytes; false when the ring buffer was full.
+fn output_sock(s: &SockScratch, payload: u64, cfg: &Config) -> bool {
     let total = size_of::<SockHdr>() as u64 + (payload & PAYLOAD_MASK);
     // SAFETY: the header and `payload` bytes of `data` are initialized; `total` is bounded.
     let bytes = unsafe {
         core::slice::from_raw_parts(s as *const SockScratch as *const u8, total as usize)
     };
     match SOCKETS.output::<[u8]>(bytes, wakeup(&SOCKETS, cfg)) {
-        Ok(()) => count(counter::SOCK_OUT),
-        Err(_) => count(counter::SOCK_RINGBUF_FULL),
+        Ok(()) => {
+            count(counter::SOCK_OUT);
+            true
+        }
+        Err(_) => {
+            count(counter::SOCK_RINGBUF_FULL);
+            false
+        }
     }
 }
 
@@ -603,17 +760,42 @@ fn exit_data(ctx: &TracePointContext) -> Option<()> {
     let _ = STREAMS.insert(sk_key, before + moved, 0);
     h.stream_offset = before;
     h.orig_len = moved as u32;
+    let key = flow_key(&s.hdr);
+    let copied = copy_user(s, moved, p.buf, p.count, p.iov != 0, cfg);
+    s.hdr.cap_len = copied as u32;
+    let out = output_sock(s, copied, cfg);
+    if cfg.flags & flags::DEDUP != 0 {
+        let whole = copied
+            == moved
+                .min(u64::from(cfg.payload_bytes))
+                .min(MAX_PAYLOAD as u64);
+        set_traced(key, whole && out);
+    }
+    Some(())
+}
+
+/// Copies up to `payload_bytes` of the `moved` bytes a call moved from its user buffer (`buf`,
+/// or an array of `count` iovecs when `iov`) into the scratch's data; returns how many.
+#[inline(always)]
+fn copy_user(
+    s: &mut SockScratch,
+    moved: u64,
+    buf: u64,
+    iovcnt: u64,
+    iov: bool,
+    cfg: &Config,
+) -> u64 {
     let mut want = moved.min(u64::from(cfg.payload_bytes));
     if want > MAX_PAYLOAD as u64 {
         want = MAX_PAYLOAD as u64;
     }
     let data = s.data.as_mut_ptr();
     let mut copied: u64 = 0;
-    if p.iov == 0 {
+    if !iov {
         let n = want & PAYLOAD_MASK;
         // SAFETY: `n` ≤ PAYLOAD_MASK < data.len(); the helper checks the user address.
         let r = unsafe {
-            gen_helpers::bpf_probe_read_user(data as *mut c_void, n as u32, p.buf as *const c_void)
+            gen_helpers::bpf_probe_read_user(data as *mut c_void, n as u32, buf as *const c_void)
         };
         if r == 0 {
             copied = n;
@@ -623,10 +805,10 @@ fn exit_data(ctx: &TracePointContext) -> Option<()> {
     } else {
         let mut i = 0u64;
         while i < MAX_IOV {
-            if i >= p.count || copied >= want {
+            if i >= iovcnt || copied >= want {
                 break;
             }
-            let Some(v) = ru::<Iovec>(p.buf + i * 16) else {
+            let Some(v) = ru::<Iovec>(buf + i * 16) else {
                 break;
             };
             let take = v.len.min(want - copied) & PAYLOAD_MASK;
@@ -650,9 +832,7 @@ fn exit_data(ctx: &TracePointContext) -> Option<()> {
             i += 1;
         }
     }
-    s.hdr.cap_len = copied as u32;
-    output_sock(s, copied, cfg);
-    Some(())
+    copied
 }
 
 macro_rules! data_hooks {
@@ -726,6 +906,229 @@ data_hooks!(
     dir::RECV,
     Args::Msg
 );
+
+// ------------------------------------------------------------------------------------------
+// Sockets through `sock/sock_send_length` and `sock/sock_recv_length`
+
+#[raw_tracepoint(tracepoint = "sock_send_length")]
+pub fn sock_send_length(ctx: RawTracePointContext) -> i32 {
+    let _ = sock_data(&ctx, dir::SEND);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sock_recv_length")]
+pub fn sock_recv_length(ctx: RawTracePointContext) -> i32 {
+    let _ = sock_data(&ctx, dir::RECV);
+    0
+}
+
+/// Whether `sk` is a TCP socket over IPv4 or IPv6.
+fn is_tcp(sk: u64, o: &Offsets) -> bool {
+    let family: u16 = rk(sk + u64::from(o.skc_family)).unwrap_or(0);
+    let proto: u16 = rk(sk + u64::from(o.sk_protocol)).unwrap_or(0);
+    let ty: u16 = rk(sk + u64::from(o.sk_type)).unwrap_or(0);
+    (family == AF_INET || family == AF_INET6) && proto == IPPROTO_TCP && ty == SOCK_STREAM
+}
+
+/// Whether descriptor `fd` of the current process is socket `sk` (cached in `FDS`).
+fn fd_is(fd: u64, sk: u64, o: &Offsets) -> bool {
+    let key = FdKey {
+        tgid: (bpf_get_current_pid_tgid() >> 32) as u32,
+        fd: fd as u32,
+    };
+    // SAFETY: reading a value of a map this program owns.
+    if unsafe { FDS.get(key) }.copied() == Some(sk) {
+        return true;
+    }
+    if fd > u64::from(u32::MAX) || tcp_sock_of_fd(fd, o) != Some(sk) {
+        return false;
+    }
+    let _ = FDS.insert(key, sk, 0);
+    true
+}
+
+/// The user buffer of the syscall in flight, if it is one whose buffer holds the bytes this
+/// event moved on `sk`: (hook, buffer or iovec array, iovec count, whether it is iovecs).
+fn user_buffer(sk: u64, d: u8, o: &Offsets) -> Option<(u16, u64, u64, bool)> {
+    // SAFETY: no preconditions; the result is checked by the verifier (a BTF task pointer).
+    let regs = unsafe { gen_helpers::bpf_task_pt_regs(gen_helpers::bpf_get_current_task_btf()) };
+    if regs == 0 {
+        return None;
+    }
+    let regs = regs as u64;
+    if rk::<u64>(regs + regs::CS)? != regs::USER_CS {
+        return None;
+    }
+    let call: u64 = rk(regs + regs::ORIG_AX)?;
+    let (hook, args) = match (call, d) {
+        (nr::READ, dir::RECV) => (hook::READ, Args::Buf),
+        (nr::WRITE, dir::SEND) => (hook::WRITE, Args::Buf),
+        (nr::RECVFROM, dir::RECV) => (hook::RECVFROM, Args::Buf),
+        (nr::SENDTO, dir::SEND) => (hook::SENDTO, Args::Buf),
+        (nr::READV, dir::RECV) => (hook::READV, Args::Iov),
+        (nr::WRITEV, dir::SEND) => (hook::WRITEV, Args::Iov),
+        (nr::PREADV | nr::PREADV2, dir::RECV) => (hook::PREADV, Args::Iov),
+        (nr::PWRITEV | nr::PWRITEV2, dir::SEND) => (hook::PWRITEV, Args::Iov),
+        (nr::RECVMSG, dir::RECV) => (hook::RECVMSG, Args::Msg),
+        (nr::SENDMSG, dir::SEND) => (hook::SENDMSG, Args::Msg),
+        _ => return None,
+    };
+    // An io_uring completion run inside another syscall, or a kernel user of a socket, shows
+    // the registers of whatever the task is doing: only the syscall's own socket counts.
+    if !fd_is(rk(regs + regs::DI)?, sk, o) {
+        return None;
+    }
+    let a1: u64 = rk(regs + regs::SI)?;
+    let a2: u64 = rk(regs + regs::DX)?;
+    let (buf, cnt) = match args {
+        Args::Buf | Args::Iov => (a1, a2),
+        // struct user_msghdr: msg_iov at 16, msg_iovlen at 24.
+        Args::Msg => (ru::<u64>(a1 + 16)?, ru::<u64>(a1 + 24)?),
+    };
+    Some((hook, buf, cnt, args != Args::Buf))
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, an IPv6 socket talking IPv4) as the IPv4
+/// address its packets carry; any other address as it is.
+fn unmap(a: [u8; 16]) -> [u8; 16] {
+    if a[..10] == [0; 10] && a[10] == 0xff && a[11] == 0xff {
+        let mut v4 = [0u8; 16];
+        v4[..4].copy_from_slice(&a[12..]);
+        v4
+    } else {
+        a
+    }
+}
+
+/// A connection direction from `s`:`sport` to `d`:`dport`, as packets carry it.
+fn flow(s: [u8; 16], sport: u16, d: [u8; 16], dport: u16) -> FlowKey {
+    FlowKey {
+        saddr: unmap(s),
+        daddr: unmap(d),
+        sport,
+        dport,
+        _pad: 0,
+    }
+}
+
+/// The connection direction a data event's bytes travel in, as packets carry it.
+fn flow_key(h: &SockHdr) -> FlowKey {
+    if h.direction == dir::SEND {
+        flow(h.laddr, h.lport, h.raddr, h.rport)
+    } else {
+        flow(h.raddr, h.rport, h.laddr, h.lport)
+    }
+}
+
+/// Notes in `TRACED` whether the socket events carry the payload of `key`'s direction; once
+/// they could not, its packets keep their payload for good.
+fn set_traced(key: FlowKey, whole: bool) {
+    let want = if whole { traced::WHOLE } else { traced::KEEP };
+    // SAFETY: reading a value of a map this program owns.
+    match unsafe { TRACED.get(key) }.copied() {
+        Some(traced::KEEP) => {}
+        Some(v) if v == want => {}
+        _ => {
+            let _ = TRACED.insert(key, want, 0);
+        }
+    }
+}
+
+/// A connect or accept event for `sk` when its first data shows which process has it.
+fn announce(sk: u64, cfg: &Config) {
+    // SAFETY: reading a value of a map this program owns.
+    let ev_kind = match unsafe { ROLES.get(sk) }.copied() {
+        Some(role::CONNECTING) => kind::CONNECT,
+        Some(role::ACCEPTED) => kind::ACCEPT,
+        _ => return,
+    };
+    let _ = ROLES.insert(sk, role::ANNOUNCED, 0);
+    let h = if ev_kind == kind::CONNECT {
+        hook::CONNECT
+    } else {
+        hook::ACCEPT
+    };
+    lifecycle(sk, ev_kind, h, cfg);
+}
+
+fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
+    let cfg = config()?;
+    if cfg.flags & flags::SOCK_HOOKS == 0 || !task_wanted(cfg) {
+        return None;
+    }
+    let sk: u64 = ctx.arg(0);
+    let ret: i32 = ctx.arg(1);
+    let msg_flags: i32 = ctx.arg(2);
+    if ret <= 0 || sk == 0 {
+        return None;
+    }
+    if d == dir::RECV && msg_flags & (MSG_PEEK | MSG_TRUNC | MSG_ERRQUEUE) != 0 {
+        return None;
+    }
+    let o = &cfg.offsets;
+    if !is_tcp(sk, o) {
+        return None;
+    }
+    let moved = ret as u64;
+    let sk_key = StreamKey {
+        sk,
+        dir: u32::from(d),
+        _pad: 0,
+    };
+    // SAFETY: reading a value of a map this program owns.
+    let before = unsafe { STREAMS.get(sk_key) }.copied();
+    if before.is_none() {
+        // The socket's first bytes this way: announce how it was opened, in its process.
+        announce(sk, cfg);
+    }
+    let before = before.unwrap_or(0);
+    let s = sock_scratch()?;
+    let h = &mut s.hdr;
+    fill_task(h);
+    h.sk = sk;
+    h.kind = kind::DATA;
+    h.direction = d;
+    h.old_state = 0;
+    h.new_state = 0;
+    h._pad = 0;
+    fill_tuple(h, sk, o);
+    if !tuple_wanted(cfg, h) {
+        return None;
+    }
+    mark_wanted(sk, cfg);
+    let _ = STREAMS.insert(sk_key, before + moved, 0);
+    h.stream_offset = before;
+    h.orig_len = moved as u32;
+    let key = flow_key(h);
+    let (copied, whole) = match user_buffer(sk, d, o) {
+        Some((hk, buf, cnt, iov)) => {
+            s.hdr.hook = hk;
+            let c = copy_user(s, moved, buf, cnt, iov, cfg);
+            // Whole as far as `payload_bytes` asks: a read that failed is not.
+            (
+                c,
+                c == moved
+                    .min(u64::from(cfg.payload_bytes))
+                    .min(MAX_PAYLOAD as u64),
+            )
+        }
+        None => {
+            s.hdr.hook = if d == dir::SEND {
+                hook::SOCK_SEND
+            } else {
+                hook::SOCK_RECV
+            };
+            count(counter::PAYLOAD_UNAVAILABLE);
+            (0, false)
+        }
+    };
+    s.hdr.cap_len = copied as u32;
+    let out = output_sock(s, copied, cfg);
+    if cfg.flags & flags::DEDUP != 0 {
+        set_traced(key, whole && out);
+    }
+    Some(())
+}
 
 #[tracepoint]
 pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
@@ -858,6 +1261,59 @@ fn set_state(ctx: &TracePointContext) -> Option<()> {
     };
     if proto != IPPROTO_TCP {
         return None;
+    }
+    if cfg.flags & flags::DEDUP != 0 && (new == TCP_ESTABLISHED || new == TCP_CLOSE) {
+        // SAFETY: as above.
+        let (l, r) = unsafe {
+            if family == AF_INET {
+                let mut l = [0u8; 16];
+                let mut r = [0u8; 16];
+                l[..4].copy_from_slice(&ctx.read_at::<[u8; 4]>(32).ok()?);
+                r[..4].copy_from_slice(&ctx.read_at::<[u8; 4]>(36).ok()?);
+                (l, r)
+            } else {
+                (
+                    ctx.read_at::<[u8; 16]>(40).ok()?,
+                    ctx.read_at::<[u8; 16]>(56).ok()?,
+                )
+            }
+        };
+        let out = flow(l, sport, r, dport);
+        let back = flow(r, dport, l, sport);
+        if new == TCP_CLOSE {
+            // The 4-tuple may be reused by a connection nobody traces.
+            let _ = TRACED.remove(out);
+            let _ = TRACED.remove(back);
+        } else if cfg.flags & flags::FILTER_CGROUPS == 0 || {
+            // SAFETY: reading a value of a map this program owns.
+            unsafe { WANTED_SOCKS.get(sk) }.is_some()
+        } {
+            // A socket whose events are recorded carries both directions' payload from its
+            // first byte: the connection's packets need only their headers.
+            set_traced(out, true);
+            set_traced(back, true);
+        }
+    }
+    if cfg.flags & flags::SOCK_HOOKS != 0 {
+        if old == TCP_CLOSE && new == TCP_SYN_SENT {
+            // Inside connect(), in the connecting process.
+            let _ = ROLES.insert(sk, role::CONNECTING, 0);
+            if task_wanted(cfg) {
+                mark_wanted(sk, cfg);
+            }
+        } else if old == TCP_SYN_RECV && new == TCP_ESTABLISHED {
+            let _ = ROLES.insert(sk, role::ACCEPTED, 0);
+        }
+    }
+    if new == TCP_CLOSE {
+        let _ = ROLES.remove(sk);
+        for d in [dir::SEND, dir::RECV] {
+            let _ = STREAMS.remove(StreamKey {
+                sk,
+                dir: u32::from(d),
+                _pad: 0,
+            });
+        }
     }
     if cfg.flags & flags::FILTER_CGROUPS != 0 {
         // SAFETY: reading a value of a map this program owns.

@@ -98,6 +98,18 @@ pub struct RecordArgs {
     /// Do not capture socket events.
     #[arg(long)]
     pub no_sockets: bool,
+    /// Where socket events come from: `sock` (the `sock_send_length`/`sock_recv_length`
+    /// tracepoints, Linux 6.3 and later, x86_64: only socket I/O pays), `syscalls` (the
+    /// read/write/send/recv/... syscall tracepoints: every such syscall of every process
+    /// pays), or `auto` (`sock` where the kernel has it, else `syscalls`).
+    #[arg(long, value_enum, default_value_t = SocketHooks::Auto)]
+    pub socket_hooks: SocketHooks,
+    /// With packets and socket events both on: `untraced` keeps only the headers of packets
+    /// whose payload the socket events carry (a connection direction whose socket events
+    /// could not carry it keeps whole packets from then on); `all` keeps every packet's
+    /// payload up to --snaplen as well.
+    #[arg(long, value_enum, default_value_t = PacketPayload::Untraced)]
+    pub packet_payload: PacketPayload,
     /// Uncompressed bytes per compressed frame.
     #[arg(long, value_parser = parse_size, default_value = "1MiB")]
     pub frame_size: u64,
@@ -123,6 +135,26 @@ pub struct RecordArgs {
     /// read when the recorder runs in a pod with a ServiceAccount, or with --kubeconfig).
     #[arg(long)]
     pub no_kube: bool,
+}
+
+/// Where socket events come from (`--socket-hooks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SocketHooks {
+    /// `sock` where available, else `syscalls`.
+    Auto,
+    /// `sock/sock_send_length` and `sock/sock_recv_length`.
+    Sock,
+    /// The syscall tracepoints.
+    Syscalls,
+}
+
+/// Which packets keep their payload when socket events are on too (`--packet-payload`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PacketPayload {
+    /// Packets whose payload the socket events do not carry.
+    Untraced,
+    /// Every packet.
+    All,
 }
 
 /// Parses `ADDR/LEN`.

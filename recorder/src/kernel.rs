@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use aya::maps::{
     Array, HashMap as AyaHashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf,
 };
-use aya::programs::{SchedClassifier, TcAttachType, TracePoint};
+use aya::programs::{RawTracePoint, SchedClassifier, TcAttachType, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use juno_common::{Config, IfStat, PacketHdr, SockHdr, counter, flags, parse};
 
@@ -50,6 +50,11 @@ pub trait Kernel {
     fn counters(&mut self) -> Result<Counters>;
     /// Per interface index: (packets seen, packets lost to a full ring buffer).
     fn iface_counters(&mut self) -> Result<HashMap<u32, (u64, u64)>>;
+    /// Cumulative run time and run count of each attached program (empty when the kernel
+    /// keeps no statistics).
+    fn program_costs(&mut self) -> Vec<crate::cost::ProgramCost> {
+        Vec::new()
+    }
 }
 
 /// The syscall tracepoints and the argument offsets the programs read (`field:…offset:N`
@@ -97,6 +102,10 @@ const STATE_HOOK: (&str, &[(&str, usize)]) = (
         ("daddr_v6", 56),
     ],
 );
+
+/// The tracepoints the `sock` socket hooks attach to (raw tracepoints: the programs read the
+/// tracepoint's arguments, `sk`, `ret`, `flags`, not its trace record).
+const SOCK_HOOKS: [&str; 2] = ["sock_send_length", "sock_recv_length"];
 
 /// Where tracefs is mounted.
 pub fn tracefs() -> Option<&'static str> {
@@ -146,6 +155,8 @@ pub struct KernelOptions {
     pub ports: Vec<u16>,
     /// Only these networks (if FILTER_CIDRS): address and prefix length.
     pub cidrs: Vec<(std::net::IpAddr, u8)>,
+    /// Where socket events come from.
+    pub socket_hooks: crate::cli::SocketHooks,
 }
 
 /// The real kernel, through aya.
@@ -156,6 +167,14 @@ pub struct AyaKernel {
     links: HashMap<u32, Vec<(&'static str, aya::programs::tc::SchedClassifierLinkId)>>,
     /// Hooks that could not be attached, with the reason.
     pub unavailable: Vec<(String, String)>,
+    /// The socket hooks in use: `sock`, `syscalls`, or `none`.
+    pub socket_hooks: &'static str,
+    /// The flags the programs run with (the requested ones, less what is unavailable).
+    pub flags: u32,
+    /// Programs loaded and attached (or attachable, for tc), whose statistics are read.
+    programs: Vec<&'static str>,
+    /// Keeps the kernel's BPF run-time statistics on while the recorder runs.
+    _stats: Option<std::os::fd::OwnedFd>,
 }
 
 impl std::fmt::Debug for AyaKernel {
@@ -187,11 +206,6 @@ impl AyaKernel {
             .map_max_entries("SOCK_SCRATCH", cpus)
             .load(OBJECT)
             .context("loading the eBPF programs")?;
-        let mut config: Array<_, Config> = Array::try_from(
-            ebpf.map_mut("CONFIG")
-                .ok_or_else(|| anyhow!("no CONFIG map"))?,
-        )?;
-        config.set(0, opts.config, 0)?;
         if opts.config.flags & flags::FILTER_CGROUPS != 0 {
             let mut m: AyaHashMap<_, u64, u8> = AyaHashMap::try_from(
                 ebpf.map_mut("CGROUPS")
@@ -237,26 +251,64 @@ impl AyaKernel {
             }
         }
         let mut unavailable = Vec::new();
-        if opts.config.flags & flags::SOCKETS != 0 {
+        let mut programs: Vec<&'static str> = vec!["tc_ingress", "tc_egress"];
+        let mut cfg = opts.config;
+        let mut socket_hooks = "none";
+        if cfg.flags & flags::SOCKETS != 0 {
             match tracefs() {
                 None => unavailable.push((
                     "socket tracepoints".into(),
                     "tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)".into(),
                 )),
                 Some(tfs) => {
-                    for (name, fields) in SYSCALL_HOOKS {
-                        if let Err(e) = attach_tracepoint(&mut ebpf, tfs, "syscalls", name, fields)
-                        {
-                            unavailable.push((format!("syscalls/{name}"), format!("{e:#}")));
+                    use crate::cli::SocketHooks;
+                    if opts.socket_hooks != SocketHooks::Syscalls {
+                        match attach_sock_hooks(&mut ebpf, tfs) {
+                            Ok(()) => {
+                                socket_hooks = "sock";
+                                programs.extend(SOCK_HOOKS);
+                            }
+                            Err(e) if opts.socket_hooks == SocketHooks::Sock => {
+                                return Err(e.context("--socket-hooks sock"));
+                            }
+                            Err(e) => unavailable.push((
+                                "sock/sock_send_length, sock/sock_recv_length (using the \
+                                 syscall tracepoints)"
+                                    .into(),
+                                format!("{e:#}"),
+                            )),
+                        }
+                    }
+                    if socket_hooks == "sock" {
+                        cfg.flags |= flags::SOCK_HOOKS;
+                    } else {
+                        socket_hooks = "syscalls";
+                        for (name, fields) in SYSCALL_HOOKS {
+                            match attach_tracepoint(&mut ebpf, tfs, "syscalls", name, fields) {
+                                Ok(()) => programs.push(name),
+                                Err(e) => {
+                                    unavailable.push((format!("syscalls/{name}"), format!("{e:#}")))
+                                }
+                            }
                         }
                     }
                     let (name, fields) = STATE_HOOK;
-                    if let Err(e) = attach_tracepoint(&mut ebpf, tfs, "sock", name, fields) {
-                        unavailable.push((format!("sock/{name}"), format!("{e:#}")));
+                    match attach_tracepoint(&mut ebpf, tfs, "sock", name, fields) {
+                        Ok(()) => programs.push(name),
+                        Err(e) => unavailable.push((format!("sock/{name}"), format!("{e:#}"))),
                     }
                 }
             }
         }
+        if cfg.flags & flags::SOCKETS == 0 || cfg.flags & flags::PACKETS == 0 {
+            cfg.flags &= !flags::DEDUP;
+        }
+        // The programs do nothing until the configuration is written.
+        let mut config: Array<_, Config> = Array::try_from(
+            ebpf.map_mut("CONFIG")
+                .ok_or_else(|| anyhow!("no CONFIG map"))?,
+        )?;
+        config.set(0, cfg, 0)?;
         for prog in ["tc_ingress", "tc_egress"] {
             let p: &mut SchedClassifier = ebpf
                 .program_mut(prog)
@@ -272,12 +324,28 @@ impl AyaKernel {
             ebpf.take_map("SOCKETS")
                 .ok_or_else(|| anyhow!("no SOCKETS"))?,
         )?);
+        // Run time per program (what the recorder costs the node, reported while it runs).
+        // It adds two clock reads per program run; without it the cost is not reported.
+        let stats = match aya::sys::enable_stats(aya::sys::Stats::RunTime) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                unavailable.push(("BPF run-time statistics (self cost)".into(), e.to_string()));
+                None
+            }
+        };
+        if cfg.flags & flags::PACKETS == 0 {
+            programs.retain(|p| !p.starts_with("tc_"));
+        }
         Ok(AyaKernel {
             ebpf,
             packets,
             sockets,
             links: HashMap::new(),
             unavailable,
+            socket_hooks,
+            flags: cfg.flags,
+            programs,
+            _stats: stats,
         })
     }
 }
@@ -298,6 +366,34 @@ fn attach_tracepoint(
         .with_context(|| format!("loading {name} (verifier)"))?;
     p.attach(category, name)
         .with_context(|| format!("attaching {category}/{name}"))?;
+    Ok(())
+}
+
+/// Loads and attaches the `sock_*_length` programs. They read the syscall's saved registers
+/// with x86_64's layout and syscall numbers, so other architectures use the syscall hooks.
+fn attach_sock_hooks(ebpf: &mut Ebpf, tracefs: &str) -> Result<()> {
+    if !cfg!(target_arch = "x86_64") {
+        bail!(
+            "the sock hooks read x86_64 registers; this is {}",
+            std::env::consts::ARCH
+        );
+    }
+    for name in SOCK_HOOKS {
+        let path = format!("{tracefs}/events/sock/{name}");
+        if !std::path::Path::new(&path).is_dir() {
+            bail!("tracepoint sock/{name} not found (Linux 6.3 or later has it)");
+        }
+    }
+    for name in SOCK_HOOKS {
+        let p: &mut RawTracePoint = ebpf
+            .program_mut(name)
+            .ok_or_else(|| anyhow!("no program {name}"))?
+            .try_into()?;
+        p.load()
+            .with_context(|| format!("loading {name} (verifier)"))?;
+        p.attach(name)
+            .with_context(|| format!("attaching raw tracepoint {name}"))?;
+    }
     Ok(())
 }
 
@@ -404,6 +500,23 @@ impl Kernel for AyaKernel {
             }
         }
         Ok(Counters { per_cpu })
+    }
+
+    fn program_costs(&mut self) -> Vec<crate::cost::ProgramCost> {
+        if self._stats.is_none() {
+            return Vec::new();
+        }
+        self.programs
+            .iter()
+            .filter_map(|&name| {
+                let info = self.ebpf.program(name)?.info().ok()?;
+                Some(crate::cost::ProgramCost {
+                    name,
+                    run_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
+                    runs: info.run_count(),
+                })
+            })
+            .collect()
     }
 
     fn iface_counters(&mut self) -> Result<HashMap<u32, (u64, u64)>> {

@@ -11,6 +11,7 @@
 
 pub mod btf;
 pub mod cli;
+pub mod cost;
 pub mod ifaces;
 pub mod kernel;
 pub mod kube;

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use juno_archive::Entity;
 use juno_common::{Config, counter, flags};
-use juno_record::cli::{Cli, Cmd, RecordArgs, parse_cidr};
+use juno_record::cli::{Cli, Cmd, PacketPayload, RecordArgs, parse_cidr};
 use juno_record::ifaces::{self, Change, Selector, Table};
 use juno_record::kernel::{AyaKernel, KernelOptions};
 use juno_record::kube::{ApiConfig, KubeSource, Limits, Options};
@@ -140,6 +140,9 @@ fn record(a: RecordArgs) -> Result<()> {
     if !cidrs.is_empty() {
         fl |= flags::FILTER_CIDRS;
     }
+    if a.packet_payload == PacketPayload::Untraced {
+        fl |= flags::DEDUP;
+    }
     let config = Config {
         flags: fl,
         snaplen: a.snaplen,
@@ -156,7 +159,9 @@ fn record(a: RecordArgs) -> Result<()> {
         cgroups: cgroup_ids,
         ports: a.ports.clone(),
         cidrs: cidrs.clone(),
+        socket_hooks: a.socket_hooks,
     })?;
+    let (hooks_used, dedup) = (kernel.socket_hooks, kernel.flags & flags::DEDUP != 0);
     for (hook, why) in &kernel.unavailable {
         log(format!(
             "hook unavailable, continuing without it: {hook}: {why}"
@@ -231,10 +236,15 @@ fn record(a: RecordArgs) -> Result<()> {
         rec.existing(&conns);
     }
     log(format!(
-        "recording into {} as node {node_name} (packets: {}, socket events: {})",
+        "recording into {} as node {node_name} (packets: {}, socket events: {}{})",
         out_dir.display(),
-        if a.no_packets { "off" } else { "on" },
-        if a.no_sockets { "off" } else { "on" }
+        match (a.no_packets, dedup) {
+            (true, _) => "off",
+            (false, true) => "on, headers only where socket events carry the payload",
+            (false, false) => "on",
+        },
+        if a.no_sockets { "off" } else { "on, from " },
+        if a.no_sockets { "" } else { hooks_used },
     ));
     let report = rec.run(
         &signals,
@@ -243,6 +253,7 @@ fn record(a: RecordArgs) -> Result<()> {
             duration: a.duration,
             batch: 512,
             stats_every: Duration::from_secs(5),
+            cost_every: Duration::from_secs(60),
         },
     )?;
     for (iface, why) in &report.attach_errors {
@@ -269,6 +280,16 @@ fn record(a: RecordArgs) -> Result<()> {
         out.sealed.len(),
         out.deleted.len()
     ));
+    if k(counter::PAYLOAD_UNAVAILABLE) + k(counter::PACKETS_HEADERS_ONLY) > 0 {
+        log(format!(
+            "socket events without payload (sendfile, splice, io_uring, ...): {}; packets kept as headers only (their payload in socket events): {}",
+            k(counter::PAYLOAD_UNAVAILABLE),
+            k(counter::PACKETS_HEADERS_ONLY),
+        ));
+    }
+    if let Some(c) = &report.cost {
+        log(format!("cost of the whole run: {c}"));
+    }
     Ok(())
 }
 

@@ -139,6 +139,8 @@ pub struct LoopConfig {
     pub batch: usize,
     /// How often counters are read and written.
     pub stats_every: Duration,
+    /// How often the recorder logs what it costs (its eBPF programs and its process).
+    pub cost_every: Duration,
 }
 
 /// Signals the loop watches.
@@ -163,6 +165,8 @@ pub struct LoopReport {
     pub attach_errors: Vec<(String, String)>,
     /// The kernel's counters at their last reading, summed over CPUs (`counter::NAMES`).
     pub kernel: [u64; counter::COUNT as usize],
+    /// What the whole run cost (first to last statistics reading).
+    pub cost: Option<crate::cost::Cost>,
 }
 
 impl LoopReport {
@@ -202,6 +206,9 @@ pub struct Recorder<K: Kernel> {
     batch: Batch,
     recycled: Option<Receiver<Batch>>,
     report: LoopReport,
+    /// Cost readings: the first of the run, and the one the last cost line started from.
+    cost_first: Option<crate::cost::Sample>,
+    cost_logged: Option<crate::cost::Sample>,
 }
 
 impl<K: Kernel> std::fmt::Debug for Recorder<K> {
@@ -238,6 +245,8 @@ impl<K: Kernel> Recorder<K> {
             batch: Batch::default(),
             recycled: None,
             report: LoopReport::default(),
+            cost_first: None,
+            cost_logged: None,
         }
     }
 
@@ -389,10 +398,26 @@ impl<K: Kernel> Recorder<K> {
         self.flush();
     }
 
-    fn stats(&mut self) {
+    /// Reads the kernel's counters and the cost, writes them into the archive, and logs the
+    /// cost when `log_cost` (and drops whenever there were some).
+    fn stats(&mut self, log_cost: bool) {
         let ts = self.clock.wall(monotonic_now());
+        let sample = crate::cost::Sample::now(self.report.events, self.kernel.program_costs());
+        if let Some(first) = &self.cost_first {
+            self.report.cost = Some(crate::cost::Cost::between(first, &sample));
+        }
+        if log_cost && let Some(from) = &self.cost_logged {
+            crate::log(format!(
+                "cost: {}",
+                crate::cost::Cost::between(from, &sample)
+            ));
+        }
+        if log_cost || self.cost_logged.is_none() {
+            self.cost_logged = Some(sample.clone());
+        }
         if let Ok(c) = self.kernel.counters() {
-            let rec = stats_record(ts, &c, self.report.queue_dropped, self.report.events);
+            let mut rec = stats_record(ts, &c, self.report.queue_dropped, self.report.events);
+            rec.counters.extend(sample.counters());
             self.batch.items.push(Item::Stats(Box::new(rec)));
             let before = self.report.dropped();
             for (i, v) in self.report.kernel.iter_mut().enumerate() {
@@ -413,6 +438,7 @@ impl<K: Kernel> Recorder<K> {
                 ic.into_iter().collect::<BTreeMap<_, _>>(),
             ));
         }
+        self.cost_first.get_or_insert(sample);
     }
 
     /// Runs until stopped, the duration passes, or the output stops.
@@ -424,7 +450,9 @@ impl<K: Kernel> Recorder<K> {
     ) -> Result<LoopReport> {
         let start = Instant::now();
         let mut last_stats = Instant::now();
+        let mut last_cost = Instant::now();
         let mut last_flush = Instant::now();
+        self.stats(false);
         loop {
             if signals.stop.load(Ordering::Relaxed)
                 || cfg.duration.is_some_and(|d| start.elapsed() >= d)
@@ -438,7 +466,7 @@ impl<K: Kernel> Recorder<K> {
                 self.redescribe();
             }
             if signals.seal.swap(false, Ordering::Relaxed) {
-                self.stats();
+                self.stats(false);
                 self.flush();
                 let _ = self.tx.send(Msg::Seal);
             }
@@ -472,7 +500,11 @@ impl<K: Kernel> Recorder<K> {
                 // Every interface: a peer's addresses change without a link notification
                 // here (a CNI sets them after the veth appears).
                 self.redescribe();
-                self.stats();
+                let log_cost = last_cost.elapsed() >= cfg.cost_every;
+                if log_cost {
+                    last_cost = Instant::now();
+                }
+                self.stats(log_cost);
                 last_stats = Instant::now();
             }
         }
@@ -488,7 +520,7 @@ impl<K: Kernel> Recorder<K> {
             batch.items.push(it);
         })?;
         self.report.events += n as u64;
-        self.stats();
+        self.stats(false);
         self.flush();
         Ok(self.report.clone())
     }

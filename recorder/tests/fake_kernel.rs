@@ -194,6 +194,7 @@ fn run(
                 duration: Some(duration),
                 batch: 16,
                 stats_every: Duration::from_millis(100),
+                cost_every: Duration::from_secs(60),
             },
         )
         .unwrap();
@@ -461,6 +462,7 @@ fn a_full_queue_drops_and_counts() {
                 duration: Some(Duration::from_millis(300)),
                 batch: 10,
                 stats_every: Duration::from_secs(60),
+                cost_every: Duration::from_secs(60),
             },
         )
         .unwrap();

@@ -387,8 +387,126 @@ fn socket_payloads(paths: &[PathBuf]) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-#[test]
-fn pods_traffic_is_recorded_as_packets_and_socket_payload() {
+/// What [`pods_traffic`] recorded and what the clients saw.
+struct Recorded {
+    files: Vec<PathBuf>,
+    log: String,
+    got: Collect,
+    /// HTTP path → status, as curl saw them.
+    want: BTreeMap<String, u64>,
+    cli_addr: String,
+    srv_addr: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl Recorded {
+    /// HTTP exchanges (path → status) seen from the vantage points `pred` accepts.
+    fn http(&self, pred: &dyn Fn(&Exchange) -> bool) -> BTreeMap<String, u64> {
+        self.got
+            .0
+            .iter()
+            .filter(|e| e.protocol == "http" && pred(e))
+            .map(|e| {
+                let f = &e.fields;
+                (
+                    String::from_utf8_lossy(f.text("uri").unwrap()).into_owned(),
+                    f.u64("status_code").unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    fn iface_name(&self, e: &Exchange) -> Option<String> {
+        match e.conn.vantage {
+            Vantage::Packets { iface } => {
+                self.got.1.get(iface as usize).and_then(|i| i.name.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Exchanges seen as packets.
+    fn packets(&self) -> BTreeMap<String, u64> {
+        self.http(&|e| self.iface_name(e).is_some())
+    }
+
+    /// Exchanges seen in the sockets of process `who`.
+    fn socket(&self, who: &str) -> BTreeMap<String, u64> {
+        self.http(&|e| comm(e).as_deref() == Some(who))
+    }
+
+    /// Checks what every recording of the socket vantage must hold: every request in curl's
+    /// and in nginx's sockets, complete, with latencies, the client's address as the client;
+    /// Redis commands byte for byte in redis-cli's and redis-server's payload.
+    fn sockets_hold_everything(&self) {
+        assert_eq!(
+            self.socket("curl"),
+            self.want,
+            "exchanges seen in curl's sockets"
+        );
+        assert_eq!(
+            self.socket("nginx"),
+            self.want,
+            "exchanges seen in nginx's sockets"
+        );
+        for e in self
+            .got
+            .0
+            .iter()
+            .filter(|e| e.protocol == "http" && comm(e).is_some())
+        {
+            assert_eq!(
+                e.outcome,
+                juno_analyze::model::Outcome::Complete,
+                "{:?}",
+                e.conn
+            );
+            assert!(e.latency_ns().is_some_and(|l| l > 0));
+            assert_eq!(e.conn.orig.ip().to_string(), self.cli_addr);
+            assert_eq!(e.conn.resp.ip().to_string(), self.srv_addr);
+        }
+        let payload = socket_payloads(&self.files);
+        for cmd in [
+            "*3\r\n$3\r\nSET\r\n$6\r\njuno:a\r\n$5\r\nalpha\r\n",
+            "*2\r\n$3\r\nGET\r\n$6\r\njuno:b\r\n",
+        ] {
+            for who in ["redis-cli", "redis-server"] {
+                let p = payload
+                    .get(who)
+                    .unwrap_or_else(|| panic!("no payload from {who}: {:?}", payload.keys()));
+                assert!(
+                    p.windows(cmd.len()).any(|w| w == cmd.as_bytes()),
+                    "{who} payload lacks {cmd:?}"
+                );
+            }
+        }
+    }
+
+    /// A counter of the recorder's closing log line `what: N`.
+    fn logged(&self, what: &str) -> u64 {
+        self.log
+            .split(what)
+            .nth(1)
+            .and_then(|r| {
+                r.trim_start_matches([':', ' '])
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {what:?} in {}", self.log))
+    }
+}
+
+fn comm(e: &Exchange) -> Option<String> {
+    match &e.conn.vantage {
+        Vantage::Socket { comm, .. } => Some(comm.clone()),
+        _ => None,
+    }
+}
+
+/// curl → nginx (ten requests and a 404) and redis-cli → redis-server (SET, GET) between two
+/// pods, recorded on both pods' veths with `args` added to the recorder's command line.
+fn pods_traffic(args: &[&str]) -> Recorded {
     let _fwd = Forwarding::on();
     let srv = Pod::new("jrt-srv", "jrts-h", 11);
     let cli = Pod::new("jrt-cli", "jrtc-h", 12);
@@ -396,17 +514,16 @@ fn pods_traffic_is_recorded_as_packets_and_socket_payload() {
     let _nginx = nginx(&srv, tmp.path());
     let _redis = redis(&srv, tmp.path());
     let out = tmp.path().join("archives");
-    let rec = Recorder::start(
-        &out,
-        &[
-            "--iface",
-            "^jrt[sc]-h$",
-            "--node-name",
-            "itest",
-            "--payload-bytes",
-            "4096",
-        ],
-    );
+    let mut all = vec![
+        "--iface",
+        "^jrt[sc]-h$",
+        "--node-name",
+        "itest",
+        "--payload-bytes",
+        "4096",
+    ];
+    all.extend_from_slice(args);
+    let rec = Recorder::start(&out, &all);
 
     // The clients' own view of what they did.
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
@@ -439,82 +556,140 @@ fn pods_traffic_is_recorded_as_packets_and_socket_payload() {
     std::thread::sleep(Duration::from_millis(500));
     let log = rec.stop();
     assert!(log.contains("files sealed"), "{log}");
-
     let files = sealed(&out);
     assert_eq!(files.len(), 1, "{files:?}");
     let got = analyze(&files);
+    Recorded {
+        files,
+        log,
+        got,
+        want,
+        cli_addr: cli.addr.clone(),
+        srv_addr: srv.addr.clone(),
+        _tmp: tmp,
+    }
+}
 
-    // Every HTTP request, with the status the client saw, from each vantage point.
-    let by_vantage = |pred: &dyn Fn(&Exchange) -> bool| -> BTreeMap<String, u64> {
-        got.0
-            .iter()
-            .filter(|e| e.protocol == "http" && pred(e))
-            .map(|e| {
-                let f = &e.fields;
-                (
-                    String::from_utf8_lossy(f.text("uri").unwrap()).into_owned(),
-                    f.u64("status_code").unwrap_or(0),
-                )
-            })
-            .collect()
-    };
-    let iface_name = |e: &Exchange| match e.conn.vantage {
-        Vantage::Packets { iface } => got.1.get(iface as usize).and_then(|i| i.name.clone()),
-        _ => None,
-    };
-    let comm = |e: &Exchange| match &e.conn.vantage {
-        Vantage::Socket { comm, .. } => Some(comm.clone()),
-        _ => None,
-    };
-    // As packets: each connection is analyzed on the first veth it crossed (the client pod's),
-    // its copy on the server pod's veth counted as a duplicate.
-    let packets = by_vantage(&|e| iface_name(e).is_some());
-    assert_eq!(packets, want, "exchanges seen as packets");
+/// The recorder's statistics records: the last value of every counter (summed over CPUs).
+fn stats_counters(paths: &[PathBuf]) -> BTreeMap<String, u64> {
+    let mut last: BTreeMap<(String, Option<u32>), u64> = BTreeMap::new();
+    for p in paths {
+        juno_archive::read_archive(&std::fs::read(p).unwrap(), |item, _| {
+            if let juno_archive::Item::Record(juno_archive::Record::Stats(s)) = item {
+                for c in &s.counters {
+                    last.insert((c.name.clone(), c.cpu), c.value);
+                }
+            }
+        })
+        .unwrap();
+    }
+    let mut out = BTreeMap::new();
+    for ((name, _), v) in last {
+        *out.entry(name).or_default() += v;
+    }
+    out
+}
+
+/// The defaults: socket events from `sock_send_length`/`sock_recv_length`, which carry every
+/// exchange in both processes; the packets of those connections keep only their headers (no
+/// exchange can be read from them, every one is counted); and the recorder reports what it
+/// cost, in its log and in the archive.
+#[test]
+fn pods_traffic_is_recorded_as_socket_payload_and_packet_headers() {
+    let r = pods_traffic(&[]);
+    assert!(r.log.contains("socket events: on, from sock"), "{}", r.log);
+    r.sockets_hold_everything();
+    assert_eq!(
+        r.packets(),
+        BTreeMap::new(),
+        "packets of traced connections carry no payload"
+    );
     assert!(
-        got.0
+        r.logged("packets kept as headers only (their payload in socket events)") > 20,
+        "{}",
+        r.log
+    );
+    assert_eq!(
+        r.logged("socket events without payload (sendfile, splice, io_uring, ...)"),
+        0
+    );
+    // Packets were still recorded, whole headers and wire lengths: every connection is there.
+    let stats = stats_counters(&r.files);
+    assert!(stats["packets_out"] > 40, "{stats:?}");
+    // What it cost: per program and for the process, in the archive and in the log.
+    for prog in [
+        "tc_ingress",
+        "tc_egress",
+        "sock_send_length",
+        "sock_recv_length",
+    ] {
+        let runs = stats
+            .get(&format!("ebpf_runs:{prog}"))
+            .copied()
+            .unwrap_or(0);
+        let ns = stats
+            .get(&format!("ebpf_run_ns:{prog}"))
+            .copied()
+            .unwrap_or(0);
+        assert!(
+            runs > 0 && ns > 0,
+            "{prog}: {runs} runs, {ns} ns: {stats:?}"
+        );
+    }
+    assert!(stats["process_cpu_ns"] > 0);
+    let cost = r
+        .log
+        .lines()
+        .find(|l| l.contains("cost of the whole run:"))
+        .unwrap_or_else(|| panic!("{}", r.log));
+    assert!(
+        cost.contains("eBPF")
+            && cost.contains("sock_recv_length")
+            && cost.contains("recorder process"),
+        "{cost}"
+    );
+}
+
+/// `--packet-payload all`: the packets keep their payload too, and every exchange is read from
+/// them as well (on the client pod's veth: the copy on the server's is a duplicate).
+#[test]
+fn packet_payload_all_keeps_whole_packets_beside_socket_payload() {
+    let r = pods_traffic(&["--packet-payload", "all"]);
+    r.sockets_hold_everything();
+    assert_eq!(r.packets(), r.want, "exchanges seen as packets");
+    assert!(
+        r.got
+            .0
             .iter()
             .filter(|e| e.protocol == "http")
             .all(|e| !matches!(e.conn.vantage, Vantage::Packets { .. })
-                || iface_name(e).as_deref() == Some("jrtc-h"))
+                || r.iface_name(e).as_deref() == Some("jrtc-h"))
     );
-    // As socket payload, in both processes.
-    let curl = by_vantage(&|e| comm(e).as_deref() == Some("curl"));
-    let nginx = by_vantage(&|e| comm(e).as_deref() == Some("nginx"));
-    assert_eq!(curl, want, "exchanges seen in curl's sockets");
-    assert_eq!(nginx, want, "exchanges seen in nginx's sockets");
-    // All of them complete, with latencies.
-    for e in got.0.iter().filter(|e| e.protocol == "http") {
-        assert_eq!(
-            e.outcome,
-            juno_analyze::model::Outcome::Complete,
-            "{:?}",
-            e.conn
-        );
-        assert!(e.latency_ns().is_some_and(|l| l > 0));
-    }
-    // The client side sees its own address as the client.
-    for e in got.0.iter().filter(|e| comm(e).is_some()) {
-        assert_eq!(e.conn.orig.ip().to_string(), cli.addr);
-        assert_eq!(e.conn.resp.ip().to_string(), srv.addr);
-    }
+    assert!(!r.log.contains("packets kept as headers only"), "{}", r.log);
+}
 
-    // Redis (parsed in a later issue): the commands are in redis-cli's sent payload and in
-    // redis-server's received payload, byte for byte.
-    let payload = socket_payloads(&files);
-    for cmd in [
-        "*3\r\n$3\r\nSET\r\n$6\r\njuno:a\r\n$5\r\nalpha\r\n",
-        "*2\r\n$3\r\nGET\r\n$6\r\njuno:b\r\n",
-    ] {
-        for who in ["redis-cli", "redis-server"] {
-            let p = payload
-                .get(who)
-                .unwrap_or_else(|| panic!("no payload from {who}: {:?}", payload.keys()));
-            assert!(
-                p.windows(cmd.len()).any(|w| w == cmd.as_bytes()),
-                "{who} payload lacks {cmd:?}"
-            );
-        }
-    }
+/// `--socket-hooks syscalls` (what kernels before 6.3 get): the syscall tracepoints carry the
+/// same exchanges.
+#[test]
+fn syscall_hooks_record_the_same_exchanges() {
+    let r = pods_traffic(&["--socket-hooks", "syscalls"]);
+    assert!(
+        r.log.contains("socket events: on, from syscalls"),
+        "{}",
+        r.log
+    );
+    r.sockets_hold_everything();
+    assert_eq!(r.packets(), BTreeMap::new());
+    let stats = stats_counters(&r.files);
+    assert!(
+        stats.get("ebpf_runs:sys_exit_read").copied().unwrap_or(0)
+            + stats
+                .get("ebpf_runs:sys_exit_recvfrom")
+                .copied()
+                .unwrap_or(0)
+            > 0,
+        "{stats:?}"
+    );
 }
 
 #[test]
@@ -643,8 +818,10 @@ fn rotation_retention_and_seal_on_demand_hold_under_traffic() {
     std::thread::sleep(Duration::from_millis(500));
     let log = rec.stop();
     let files = sealed(&out);
+    let stopped = log.lines().find(|l| l.contains("stopped:")).unwrap_or_default();
     let count = |suffix: &str| -> u64 {
-        log.split(", ")
+        stopped
+            .split(", ")
             .find_map(|s| s.trim().strip_suffix(suffix))
             .unwrap()
             .parse()
@@ -760,7 +937,8 @@ fn the_cgroup_filter_keeps_processes_in_a_cgroup_and_the_cgroups_created_under_i
         &[
             "--cgroup",
             &format!("/{name}"),
-            "--no-packets",
+            "--iface",
+            "^jrga-h$",
             "--node-name",
             "cgtest",
         ],
@@ -799,6 +977,15 @@ fn the_cgroup_filter_keeps_processes_in_a_cgroup_and_the_cgroups_created_under_i
         [("curl".to_string(), "/api/item1.json".to_string())],
         "{log}"
     );
+    // Packets keep only their headers where socket events carry the payload (the traced
+    // curl's connection), and their payload where nothing traced carries it.
+    let as_packets: Vec<String> = got
+        .0
+        .iter()
+        .filter(|e| e.protocol == "http" && matches!(e.conn.vantage, Vantage::Packets { .. }))
+        .map(|e| String::from_utf8_lossy(e.fields.text("uri").unwrap()).into_owned())
+        .collect();
+    assert_eq!(as_packets, ["/api/item2.json"], "{log}");
     // Every event from a syscall carries the child cgroup's id; state changes (softirq
     // context: any task) are kept only for the socket curl used.
     let mut cgroups = std::collections::BTreeSet::new();
@@ -1121,6 +1308,9 @@ fn pods_workloads_and_services_name_both_ends_of_every_exchange() {
             NODE,
             "--iface",
             "^jk8s[wcpl]$",
+            // Whole packets too: both vantages are named.
+            "--packet-payload",
+            "all",
             // The pods' traffic only: not the recorder's talk with the API server, nor
             // whatever else runs on this machine.
             "--cidr",
@@ -1638,6 +1828,9 @@ fn socket_events_are_named_by_the_pod_of_their_cgroup() {
             NODE,
             "--iface",
             "^jcgc$",
+            // Whole packets too: the veth's view is named here as well.
+            "--packet-payload",
+            "all",
             // The pods' processes only, as a DaemonSet would filter on kubepods.slice.
             "--cgroup",
             &format!("/{top}"),
