@@ -25,6 +25,11 @@ pub mod kind {
     pub const STATE: u8 = 5;
     /// A connection that existed when the recorder started (found in /proc).
     pub const EXISTING: u8 = 6;
+    /// Kernel → recorder only (never in an archive): the addresses and network namespace of
+    /// a socket, sent before its first data event when that event is not a connect or
+    /// accept. Data events of the `sock` hooks carry no addresses (`family` 0): the recorder
+    /// fills them in from the socket's first event.
+    pub const OPEN: u8 = 7;
 }
 
 /// Direction of data events (same numbering as the archive).

@@ -76,13 +76,10 @@ const TCP_CLOSE: i32 = 7;
 const MSG_PEEK: i32 = 0x2;
 const MSG_TRUNC: i32 = 0x20;
 const MSG_ERRQUEUE: i32 = 0x2000;
-/// x86_64 `struct pt_regs`: where the syscall in flight saved its number and arguments.
+/// x86_64 `struct pt_regs`: where the syscall in flight saved its number and arguments
+/// (`dx`, then `si`, `di`, `orig_ax`, `ip`, `cs`: [`SyscallRegs`]).
 mod regs {
     pub(crate) const DX: u64 = 96;
-    pub(crate) const SI: u64 = 104;
-    pub(crate) const DI: u64 = 112;
-    pub(crate) const ORIG_AX: u64 = 120;
-    pub(crate) const CS: u64 = 136;
     /// The code segment of 64-bit user mode (compat tasks use other numbers).
     pub(crate) const USER_CS: u64 = 0x33;
 }
@@ -101,7 +98,7 @@ mod nr {
     pub(crate) const PREADV2: u64 = 327;
     pub(crate) const PWRITEV2: u64 = 328;
 }
-/// `ROLES` values: how a socket was opened, and whether its process has announced it.
+/// `SockState::role` values: how a socket was opened, and whether that was announced.
 mod role {
     pub(crate) const CONNECTING: u8 = 1;
     pub(crate) const ACCEPTED: u8 = 2;
@@ -149,13 +146,10 @@ static WANTED_SOCKS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(65536, 0
 static IFSTATS: PerCpuHashMap<u32, IfStat> = PerCpuHashMap::with_max_entries(4096, 0);
 #[map]
 static PORTS: HashMap<u16, u8> = HashMap::with_max_entries(1024, 0);
-/// (tgid, fd) → the socket that descriptor was last found to be: checks, without walking the
-/// file table each time, that the syscall in flight is about the socket of the event.
+/// What the `sock` hooks know about each TCP socket they saw (or that was connected or
+/// accepted), until it closes: one lookup per data event instead of re-reading the socket.
 #[map]
-static FDS: LruHashMap<FdKey, u64> = LruHashMap::with_max_entries(16384, 0);
-/// Sockets being connected or accepted, until their first data event announces them.
-#[map]
-static ROLES: LruHashMap<u64, u8> = LruHashMap::with_max_entries(65536, 0);
+static SOCKS: LruHashMap<u64, SockState> = LruHashMap::with_max_entries(65536, 0);
 /// Per connection direction (source → destination as on the wire): whether socket events
 /// carry its payload (`traced`).
 #[map]
@@ -200,11 +194,37 @@ struct StreamKey {
     _pad: u32,
 }
 
+/// A socket's state in `SOCKS`.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct FdKey {
-    tgid: u32,
-    fd: u32,
+struct SockState {
+    /// Bytes moved so far, per direction (`dir::SEND - 1`, `dir::RECV - 1`): the next data
+    /// event's stream offset.
+    moved: [u64; 2],
+    /// `tgid << 32 | fd` of the descriptor last found to be this socket: the check that a
+    /// syscall in flight is about this socket costs a comparison, not a file-table walk.
+    fd_owner: u64,
+    /// `role::*`: how the socket was opened, and whether that was announced.
+    role: u8,
+    /// Its addresses were sent (a connect, accept or open record).
+    opened: u8,
+    /// 1: wanted; 2: left out by the port or address filters.
+    wanted: u8,
+    /// Per direction bit: `TRACED` says KEEP (payload could not be carried once).
+    kept: u8,
+    _pad: u32,
+}
+
+impl SockState {
+    const NEW: SockState = SockState {
+        moved: [0; 2],
+        fd_owner: u64::MAX,
+        role: 0,
+        opened: 0,
+        wanted: 0,
+        kept: 0,
+        _pad: 0,
+    };
 }
 
 /// A connection direction as packets carry it: source and destination address (IPv4 in the
@@ -930,37 +950,33 @@ fn is_tcp(sk: u64, o: &Offsets) -> bool {
     (family == AF_INET || family == AF_INET6) && proto == IPPROTO_TCP && ty == SOCK_STREAM
 }
 
-/// Whether descriptor `fd` of the current process is socket `sk` (cached in `FDS`).
-fn fd_is(fd: u64, sk: u64, o: &Offsets) -> bool {
-    let key = FdKey {
-        tgid: (bpf_get_current_pid_tgid() >> 32) as u32,
-        fd: fd as u32,
-    };
-    // SAFETY: reading a value of a map this program owns.
-    if unsafe { FDS.get(key) }.copied() == Some(sk) {
-        return true;
-    }
-    if fd > u64::from(u32::MAX) || tcp_sock_of_fd(fd, o) != Some(sk) {
-        return false;
-    }
-    let _ = FDS.insert(key, sk, 0);
-    true
+/// The saved user registers of the syscall in flight that the data events read: x86_64
+/// `struct pt_regs` from `dx` (offset 96) to `cs` (136), in one read.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SyscallRegs {
+    dx: u64,
+    si: u64,
+    di: u64,
+    orig_ax: u64,
+    ip: u64,
+    cs: u64,
 }
 
 /// The user buffer of the syscall in flight, if it is one whose buffer holds the bytes this
 /// event moved on `sk`: (hook, buffer or iovec array, iovec count, whether it is iovecs).
-fn user_buffer(sk: u64, d: u8, o: &Offsets) -> Option<(u16, u64, u64, bool)> {
+/// `st.fd_owner` caches which descriptor of which process was last found to be `sk`.
+fn user_buffer(sk: u64, d: u8, st: &mut SockState, o: &Offsets) -> Option<(u16, u64, u64, bool)> {
     // SAFETY: no preconditions; the result is checked by the verifier (a BTF task pointer).
     let regs = unsafe { gen_helpers::bpf_task_pt_regs(gen_helpers::bpf_get_current_task_btf()) };
     if regs == 0 {
         return None;
     }
-    let regs = regs as u64;
-    if rk::<u64>(regs + regs::CS)? != regs::USER_CS {
+    let r: SyscallRegs = rk(regs as u64 + regs::DX)?;
+    if r.cs != regs::USER_CS {
         return None;
     }
-    let call: u64 = rk(regs + regs::ORIG_AX)?;
-    let (hook, args) = match (call, d) {
+    let (hook, args) = match (r.orig_ax, d) {
         (nr::READ, dir::RECV) => (hook::READ, Args::Buf),
         (nr::WRITE, dir::SEND) => (hook::WRITE, Args::Buf),
         (nr::RECVFROM, dir::RECV) => (hook::RECVFROM, Args::Buf),
@@ -975,15 +991,20 @@ fn user_buffer(sk: u64, d: u8, o: &Offsets) -> Option<(u16, u64, u64, bool)> {
     };
     // An io_uring completion run inside another syscall, or a kernel user of a socket, shows
     // the registers of whatever the task is doing: only the syscall's own socket counts.
-    if !fd_is(rk(regs + regs::DI)?, sk, o) {
+    if r.di > u64::from(u32::MAX) {
         return None;
     }
-    let a1: u64 = rk(regs + regs::SI)?;
-    let a2: u64 = rk(regs + regs::DX)?;
+    let owner = (bpf_get_current_pid_tgid() & !0xffff_ffff) | r.di;
+    if st.fd_owner != owner {
+        if tcp_sock_of_fd(r.di, o) != Some(sk) {
+            return None;
+        }
+        st.fd_owner = owner;
+    }
     let (buf, cnt) = match args {
-        Args::Buf | Args::Iov => (a1, a2),
+        Args::Buf | Args::Iov => (r.si, r.dx),
         // struct user_msghdr: msg_iov at 16, msg_iovlen at 24.
-        Args::Msg => (ru::<u64>(a1 + 16)?, ru::<u64>(a1 + 24)?),
+        Args::Msg => (ru::<u64>(r.si + 16)?, ru::<u64>(r.si + 24)?),
     };
     Some((hook, buf, cnt, args != Args::Buf))
 }
@@ -1034,21 +1055,66 @@ fn set_traced(key: FlowKey, whole: bool) {
     }
 }
 
-/// A connect or accept event for `sk` when its first data shows which process has it.
-fn announce(sk: u64, cfg: &Config) {
-    // SAFETY: reading a value of a map this program owns.
-    let ev_kind = match unsafe { ROLES.get(sk) }.copied() {
-        Some(role::CONNECTING) => kind::CONNECT,
-        Some(role::ACCEPTED) => kind::ACCEPT,
-        _ => return,
+/// The first data event of a socket (or the first since it was connected or accepted):
+/// reads its addresses, applies the port and address filters, and sends them — as the
+/// connect or accept event its `role` announces, in the process that owns it, else as an
+/// `OPEN` record — so that its data events need not carry them. Returns false when the
+/// socket is left out.
+fn open_sock(sk: u64, st: &mut SockState, cfg: &Config) -> bool {
+    let Some(s) = sock_scratch() else {
+        return false;
     };
-    let _ = ROLES.insert(sk, role::ANNOUNCED, 0);
-    let h = if ev_kind == kind::CONNECT {
-        hook::CONNECT
-    } else {
-        hook::ACCEPT
+    let h = &mut s.hdr;
+    fill_task(h);
+    h.sk = sk;
+    h.stream_offset = u64::MAX;
+    h.orig_len = 0;
+    h.cap_len = 0;
+    h.direction = dir::NONE;
+    h.old_state = 0;
+    h.new_state = 0;
+    h._pad = 0;
+    (h.kind, h.hook) = match st.role {
+        role::CONNECTING => (kind::CONNECT, hook::CONNECT),
+        role::ACCEPTED => (kind::ACCEPT, hook::ACCEPT),
+        _ => (kind::OPEN, hook::SOCK_SEND),
     };
-    lifecycle(sk, ev_kind, h, cfg);
+    fill_tuple(h, sk, &cfg.offsets);
+    if !tuple_wanted(cfg, h) {
+        st.wanted = 2;
+        return false;
+    }
+    st.wanted = 1;
+    mark_wanted(sk, cfg);
+    if cfg.flags & flags::DEDUP != 0 {
+        // Both directions: this socket's events carry them from now on.
+        let out = flow(h.laddr, h.lport, h.raddr, h.rport);
+        let back = flow(h.raddr, h.rport, h.laddr, h.lport);
+        set_traced(out, true);
+        set_traced(back, true);
+    }
+    if output_sock(s, 0, cfg) {
+        st.opened = 1;
+        if st.role != 0 {
+            st.role = role::ANNOUNCED;
+        }
+    }
+    true
+}
+
+/// Packets of `sk`'s direction `d` keep their payload from now on: a data event could not
+/// carry it (read from the socket, once per direction).
+fn keep_payload(sk: u64, d: u8, st: &mut SockState, o: &Offsets) {
+    let bit = 1u8 << (d & 1);
+    if st.kept & bit != 0 {
+        return;
+    }
+    st.kept |= bit;
+    let Some(s) = sock_scratch() else { return };
+    let h = &mut s.hdr;
+    h.direction = d;
+    fill_tuple(h, sk, o);
+    set_traced(flow_key(h), false);
 }
 
 fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
@@ -1066,22 +1132,26 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
         return None;
     }
     let o = &cfg.offsets;
-    if !is_tcp(sk, o) {
+    let st = match SOCKS.get_ptr_mut(sk) {
+        Some(p) => p,
+        None => {
+            // Not seen yet: only TCP sockets get an entry (others are not kept: their
+            // address may later belong to a TCP socket, and only TCP closes are seen).
+            if !is_tcp(sk, o) {
+                return None;
+            }
+            let _ = SOCKS.insert(sk, SockState::NEW, 0);
+            SOCKS.get_ptr_mut(sk)?
+        }
+    };
+    // SAFETY: a value of a map this program owns; the entry of this socket, which only its
+    // own send, receive and state hooks touch.
+    let st = unsafe { &mut *st };
+    if st.wanted == 2 || (st.opened == 0 && !open_sock(sk, st, cfg)) {
         return None;
     }
     let moved = ret as u64;
-    let sk_key = StreamKey {
-        sk,
-        dir: u32::from(d),
-        _pad: 0,
-    };
-    // SAFETY: reading a value of a map this program owns.
-    let before = unsafe { STREAMS.get(sk_key) }.copied();
-    if before.is_none() {
-        // The socket's first bytes this way: announce how it was opened, in its process.
-        announce(sk, cfg);
-    }
-    let before = before.unwrap_or(0);
+    let di = usize::from(d & 1);
     let s = sock_scratch()?;
     let h = &mut s.hdr;
     fill_task(h);
@@ -1091,16 +1161,15 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     h.old_state = 0;
     h.new_state = 0;
     h._pad = 0;
-    fill_tuple(h, sk, o);
-    if !tuple_wanted(cfg, h) {
-        return None;
-    }
-    mark_wanted(sk, cfg);
-    let _ = STREAMS.insert(sk_key, before + moved, 0);
-    h.stream_offset = before;
+    // The addresses are the recorder's to fill in, from the socket's first event.
+    h.family = 0;
+    h.netns = 0;
+    h.lport = 0;
+    h.rport = 0;
+    h.stream_offset = st.moved[di];
+    st.moved[di] += moved;
     h.orig_len = moved as u32;
-    let key = flow_key(h);
-    let (copied, whole) = match user_buffer(sk, d, o) {
+    let (copied, whole) = match user_buffer(sk, d, st, o) {
         Some((hk, buf, cnt, iov)) => {
             s.hdr.hook = hk;
             let c = copy_user(s, moved, buf, cnt, iov, cfg);
@@ -1124,8 +1193,8 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     };
     s.hdr.cap_len = copied as u32;
     let out = output_sock(s, copied, cfg);
-    if cfg.flags & flags::DEDUP != 0 {
-        set_traced(key, whole && out);
+    if cfg.flags & flags::DEDUP != 0 && !(whole && out) {
+        keep_payload(sk, d, st, o);
     }
     Some(())
 }
@@ -1295,18 +1364,25 @@ fn set_state(ctx: &TracePointContext) -> Option<()> {
         }
     }
     if cfg.flags & flags::SOCK_HOOKS != 0 {
-        if old == TCP_CLOSE && new == TCP_SYN_SENT {
+        let opened = if old == TCP_CLOSE && new == TCP_SYN_SENT {
             // Inside connect(), in the connecting process.
-            let _ = ROLES.insert(sk, role::CONNECTING, 0);
             if task_wanted(cfg) {
                 mark_wanted(sk, cfg);
             }
+            role::CONNECTING
         } else if old == TCP_SYN_RECV && new == TCP_ESTABLISHED {
-            let _ = ROLES.insert(sk, role::ACCEPTED, 0);
+            role::ACCEPTED
+        } else {
+            0
+        };
+        if opened != 0 {
+            let mut st = SockState::NEW;
+            st.role = opened;
+            let _ = SOCKS.insert(sk, st, 0);
         }
     }
     if new == TCP_CLOSE {
-        let _ = ROLES.remove(sk);
+        let _ = SOCKS.remove(sk);
         for d in [dir::SEND, dir::RECV] {
             let _ = STREAMS.remove(StreamKey {
                 sk,

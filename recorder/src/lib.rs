@@ -20,6 +20,7 @@ pub mod netns;
 pub mod node;
 pub mod output;
 pub mod recorder;
+pub mod socks;
 
 /// Writes one timestamped line to stderr: the recorder's log (a DaemonSet's log is its stderr).
 pub fn log(msg: impl std::fmt::Display) {

@@ -206,6 +206,8 @@ pub struct Recorder<K: Kernel> {
     batch: Batch,
     recycled: Option<Receiver<Batch>>,
     report: LoopReport,
+    /// Addresses of the sockets whose data events carry none.
+    socks: crate::socks::SockAddrs,
     /// Cost readings: the first of the run, and the one the last cost line started from.
     cost_first: Option<crate::cost::Sample>,
     cost_logged: Option<crate::cost::Sample>,
@@ -245,6 +247,7 @@ impl<K: Kernel> Recorder<K> {
             batch: Batch::default(),
             recycled: None,
             report: LoopReport::default(),
+            socks: crate::socks::SockAddrs::default(),
             cost_first: None,
             cost_logged: None,
         }
@@ -418,6 +421,11 @@ impl<K: Kernel> Recorder<K> {
         if let Ok(c) = self.kernel.counters() {
             let mut rec = stats_record(ts, &c, self.report.queue_dropped, self.report.events);
             rec.counters.extend(sample.counters());
+            rec.counters.push(juno_archive::Counter {
+                name: "socket_addresses_unknown".into(),
+                cpu: None,
+                value: self.socks.unknown,
+            });
             self.batch.items.push(Item::Stats(Box::new(rec)));
             let before = self.report.dropped();
             for (i, v) in self.report.kernel.iter_mut().enumerate() {
@@ -473,10 +481,14 @@ impl<K: Kernel> Recorder<K> {
             let clock = self.clock;
             let batch = &mut self.batch;
             let cgroups_seen = &mut self.cgroups_seen;
+            let socks = &mut self.socks;
             let n = self.kernel.poll(Duration::from_millis(100), &mut |ev| {
                 let it = match ev {
                     Event::Packet(h, data) => packet_item(&h, data, &clock, batch),
-                    Event::Socket(h, payload) => {
+                    Event::Socket(mut h, payload) => {
+                        if !socks.apply(&mut h) {
+                            return;
+                        }
                         if cgroups_seen.last().map(|c| c.0) != Some(h.cgroup_id) {
                             cgroups_seen.push((h.cgroup_id, clock.wall(h.ts_ns)));
                         }
@@ -512,10 +524,16 @@ impl<K: Kernel> Recorder<K> {
         self.drain_metadata();
         let clock = self.clock;
         let batch = &mut self.batch;
+        let socks = &mut self.socks;
         let n = self.kernel.poll(Duration::from_millis(0), &mut |ev| {
             let it = match ev {
                 Event::Packet(h, data) => packet_item(&h, data, &clock, batch),
-                Event::Socket(h, payload) => socket_event(&h, payload, &clock, batch),
+                Event::Socket(mut h, payload) => {
+                    if !socks.apply(&mut h) {
+                        return;
+                    }
+                    socket_event(&h, payload, &clock, batch)
+                }
             };
             batch.items.push(it);
         })?;

@@ -709,12 +709,14 @@ fn kill_9_leaves_an_archive_read_up_to_its_last_frame() {
             "200ms",
         ],
     );
+    // Spread over several --flush-every periods, so that several frames are complete.
     for i in 0..20 {
         sh(&format!(
             "curl -s -o /dev/null http://{}/api/item{}.json",
             srv.addr,
             i % 10
         ));
+        std::thread::sleep(Duration::from_millis(60));
     }
     std::thread::sleep(Duration::from_millis(800));
     // More traffic, some of it in the frame being written when the recorder dies.
@@ -818,7 +820,10 @@ fn rotation_retention_and_seal_on_demand_hold_under_traffic() {
     std::thread::sleep(Duration::from_millis(500));
     let log = rec.stop();
     let files = sealed(&out);
-    let stopped = log.lines().find(|l| l.contains("stopped:")).unwrap_or_default();
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("stopped:"))
+        .unwrap_or_default();
     let count = |suffix: &str| -> u64 {
         stopped
             .split(", ")
