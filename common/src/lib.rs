@@ -322,7 +322,7 @@ pub struct SockHdr {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IfStat {
-    /// Packets the programs saw (after filters).
+    /// Unused (0): the recorder counts the packets it reads per interface itself.
     pub seen: u64,
     /// Of those, packets lost because the packet ring buffer was full.
     pub dropped: u64,

@@ -391,8 +391,8 @@ fn headers_only(ctx: &TcContext) -> Option<usize> {
     Some(l4 + usize::from(off >> 4) * 4)
 }
 
-/// Adds to this CPU's counters of an interface.
-fn ifstat(ifindex: u32, dropped: bool) {
+/// Counts a packet of an interface lost to a full ring buffer (this CPU's count).
+fn ifstat_dropped(ifindex: u32) {
     let p = match IFSTATS.get_ptr_mut(ifindex) {
         Some(p) => p,
         None => {
@@ -411,20 +411,19 @@ fn ifstat(ifindex: u32, dropped: bool) {
         }
     };
     // SAFETY: `p` points to this CPU's value in a map this program owns.
-    unsafe {
-        if dropped {
-            (*p).dropped += 1;
-        } else {
-            (*p).seen += 1;
-        }
-    }
+    unsafe { (*p).dropped += 1 };
 }
 
-/// Wake the reader only when `rb` holds enough to be worth a context switch (see
-/// `Config::wakeup_bytes`); the reader polls with a timeout for the rest.
+/// Wake the reader when the record of `len` bytes takes `rb` across `Config::wakeup_bytes`,
+/// and not for any other record: a wakeup is an inter-processor interrupt (a VM exit on a
+/// virtual machine), worth it once per batch, not per record. The reader also drains on a
+/// short timer, so a crossing missed in a race between CPUs costs a few milliseconds.
 #[inline(always)]
-fn wakeup(rb: &RingBuf, cfg: &Config) -> u64 {
-    if rb.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(cfg.wakeup_bytes) {
+fn wakeup(rb: &RingBuf, cfg: &Config, len: usize) -> u64 {
+    let before = rb.query(u64::from(BPF_RB_AVAIL_DATA));
+    let mark = u64::from(cfg.wakeup_bytes);
+    // Each record takes an 8-byte header, and is rounded up to 8 bytes.
+    if before < mark && before + ((len as u64 + 15) & !7) >= mark {
         u64::from(BPF_RB_FORCE_WAKEUP)
     } else {
         u64::from(BPF_RB_NO_WAKEUP)
@@ -487,12 +486,12 @@ fn capture(ctx: &TcContext, direction: u8) -> Result<(), i64> {
     // SAFETY: `total` bytes of the scratch struct are initialized.
     let bytes = unsafe { core::slice::from_raw_parts(s as *const PktScratch as *const u8, total) };
     let ifindex = s.hdr.ifindex;
-    ifstat(ifindex, false);
-    match PACKETS.output::<[u8]>(bytes, wakeup(&PACKETS, cfg)) {
+    // Packets seen per interface are the recorder's count of records, plus these.
+    match PACKETS.output::<[u8]>(bytes, wakeup(&PACKETS, cfg, total)) {
         Ok(()) => count(counter::PACKETS_OUT),
         Err(_) => {
             count(counter::PACKETS_RINGBUF_FULL);
-            ifstat(ifindex, true);
+            ifstat_dropped(ifindex);
         }
     }
     Ok(())
@@ -664,7 +663,7 @@ fn output_sock(s: &SockScratch, payload: u64, cfg: &Config) -> bool {
     let bytes = unsafe {
         core::slice::from_raw_parts(s as *const SockScratch as *const u8, total as usize)
     };
-    match SOCKETS.output::<[u8]>(bytes, wakeup(&SOCKETS, cfg)) {
+    match SOCKETS.output::<[u8]>(bytes, wakeup(&SOCKETS, cfg, total as usize)) {
         Ok(()) => {
             count(counter::SOCK_OUT);
             true

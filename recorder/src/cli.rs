@@ -120,10 +120,20 @@ pub struct RecordArgs {
     /// Write a frame at least this often (bounds what a crash loses).
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub flush_every: Duration,
-    /// Wake the reader when a ring buffer holds this many bytes (default: a sixteenth of
-    /// --ring-size); below that, it drains them every 100 ms. Lower means more wakeups.
+    /// Wake the reader when a ring buffer's contents cross this many bytes (default: a
+    /// sixteenth of --ring-size); otherwise it drains them every --drain-every. Lower means
+    /// more wakeups.
     #[arg(long, value_parser = parse_size)]
     pub wakeup_bytes: Option<u64>,
+    /// The eBPF programs' own cost (the kernel's BPF run-time statistics, two clock reads per
+    /// program run while on): `sampled` measures one second after every statistics reading
+    /// (every 5 s) and reports the share of a CPU over the measured time; `always` keeps it
+    /// on; `off` reports only the recorder process's own CPU time.
+    #[arg(long, value_enum, default_value_t = SelfCost::Sampled)]
+    pub self_cost: SelfCost,
+    /// Drain the ring buffers at least this often (the reader sleeps at most this long).
+    #[arg(long, value_parser = parse_duration, default_value = "10ms")]
+    pub drain_every: Duration,
     /// Size of each eBPF ring buffer (packets, socket events).
     #[arg(long, value_parser = parse_size, default_value = "8MiB")]
     pub ring_size: u64,
@@ -146,6 +156,17 @@ pub enum SocketHooks {
     Sock,
     /// The syscall tracepoints.
     Syscalls,
+}
+
+/// How the eBPF programs' cost is measured (`--self-cost`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SelfCost {
+    /// One second in every statistics period.
+    Sampled,
+    /// All the time.
+    Always,
+    /// Not at all.
+    Off,
 }
 
 /// Which packets keep their payload when socket events are on too (`--packet-payload`).

@@ -25,6 +25,8 @@ pub struct ProgramCost {
 pub struct Sample {
     /// When.
     pub at: Instant,
+    /// How long the programs' statistics were on so far (their run times cover this).
+    pub measured: Duration,
     /// The recorder process's CPU time (user + system, every thread), ns.
     pub process_ns: u64,
     /// Events the recorder read from the kernel.
@@ -35,9 +37,10 @@ pub struct Sample {
 
 impl Sample {
     /// Readings now: the process's CPU time from `getrusage`, the rest as given.
-    pub fn now(events: u64, programs: Vec<ProgramCost>) -> Sample {
+    pub fn now(events: u64, programs: Vec<ProgramCost>, measured: Duration) -> Sample {
         Sample {
             at: Instant::now(),
+            measured,
             process_ns: process_cpu_ns(),
             events,
             programs,
@@ -72,6 +75,9 @@ impl Sample {
 pub struct Cost {
     /// Time between them.
     pub elapsed: Duration,
+    /// Of that, the time the programs' statistics were on: their share of a CPU is their run
+    /// time over this (the statistics are sampled, they cost two clock reads a run).
+    pub measured: Duration,
     /// Events read.
     pub events: u64,
     /// Process CPU, ns.
@@ -95,6 +101,7 @@ impl Cost {
             .collect();
         Cost {
             elapsed: b.at.saturating_duration_since(a.at),
+            measured: b.measured.saturating_sub(a.measured),
             events: b.events.saturating_sub(a.events),
             process_ns: b.process_ns.saturating_sub(a.process_ns),
             programs,
@@ -134,14 +141,18 @@ fn share(ns: u64, secs: f64) -> String {
 impl fmt::Display for Cost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.elapsed.as_secs_f64();
+        let measured = self.measured.as_secs_f64();
         write!(
             f,
             "{} events in {:.0} s; eBPF {} ({} a run",
             self.events,
             secs,
-            share(self.ebpf_ns(), secs),
+            share(self.ebpf_ns(), measured),
             per(self.ebpf_ns(), self.ebpf_runs()),
         )?;
+        if measured + 0.5 < secs {
+            write!(f, ", measured over {measured:.0} s")?;
+        }
         for (name, ns, runs) in &self.programs {
             write!(f, "; {name} {} × {runs}", per(*ns, *runs))?;
         }
@@ -174,12 +185,14 @@ mod tests {
 
     fn sample(
         at: Instant,
+        measured: u64,
         process_ns: u64,
         events: u64,
         progs: &[(&'static str, u64, u64)],
     ) -> Sample {
         Sample {
             at,
+            measured: Duration::from_secs(measured),
             process_ns,
             events,
             programs: progs
@@ -194,12 +207,14 @@ mod tests {
         let t0 = Instant::now();
         let a = sample(
             t0,
+            0,
             1_000_000,
             10,
             &[("tc_egress", 1_000, 10), ("sock_send_length", 0, 0)],
         );
         let b = sample(
             t0 + Duration::from_secs(10),
+            10,
             51_000_000,
             100_010,
             &[
@@ -227,11 +242,21 @@ mod tests {
         // Counters restart (a reloaded program) never make a negative cost.
         let c = Cost::between(&b, &a);
         assert_eq!((c.events, c.process_ns, c.ebpf_ns()), (0, 0, 0));
+        // Statistics on for 2 s of the 10: the programs' share is over those 2 s.
+        let mut b2 = b.clone();
+        b2.measured = a.measured + Duration::from_secs(2);
+        let c = Cost::between(&a, &b2);
+        assert!(
+            c.to_string().starts_with(
+                "100000 events in 10 s; eBPF 1.60% of a CPU (317 ns a run, measured over 2 s;"
+            ),
+            "{c}"
+        );
     }
 
     #[test]
     fn counters_name_each_program() {
-        let s = sample(Instant::now(), 7, 0, &[("tc_ingress", 3, 2)]);
+        let s = sample(Instant::now(), 0, 7, 0, &[("tc_ingress", 3, 2)]);
         let names: Vec<(String, u64)> = s
             .counters()
             .into_iter()

@@ -48,12 +48,19 @@ pub trait Kernel {
     fn poll(&mut self, timeout: Duration, sink: &mut dyn FnMut(Event<'_>)) -> Result<usize>;
     /// The programs' counters.
     fn counters(&mut self) -> Result<Counters>;
-    /// Per interface index: (packets seen, packets lost to a full ring buffer).
+    /// Per interface index: (packets seen, packets lost to a full ring buffer). A kernel may
+    /// count only the losses (seen 0): the recorder adds the packets it read.
     fn iface_counters(&mut self) -> Result<HashMap<u32, (u64, u64)>>;
-    /// Cumulative run time and run count of each attached program (empty when the kernel
-    /// keeps no statistics).
+    /// Cumulative run time and run count of each attached program, counted while statistics
+    /// were on (empty when the kernel keeps none).
     fn program_costs(&mut self) -> Vec<crate::cost::ProgramCost> {
         Vec::new()
+    }
+    /// Turns the programs' run-time statistics on or off (they cost two clock reads per
+    /// program run while on); returns whether they are on.
+    fn program_stats(&mut self, on: bool) -> bool {
+        let _ = on;
+        false
     }
 }
 
@@ -173,8 +180,10 @@ pub struct AyaKernel {
     pub flags: u32,
     /// Programs loaded and attached (or attachable, for tc), whose statistics are read.
     programs: Vec<&'static str>,
-    /// Keeps the kernel's BPF run-time statistics on while the recorder runs.
-    _stats: Option<std::os::fd::OwnedFd>,
+    /// Keeps the kernel's BPF run-time statistics on while held.
+    stats: Option<std::os::fd::OwnedFd>,
+    /// Statistics could be turned on at load (`false`: never try again).
+    stats_ok: bool,
 }
 
 impl std::fmt::Debug for AyaKernel {
@@ -324,13 +333,13 @@ impl AyaKernel {
             ebpf.take_map("SOCKETS")
                 .ok_or_else(|| anyhow!("no SOCKETS"))?,
         )?);
-        // Run time per program (what the recorder costs the node, reported while it runs).
-        // It adds two clock reads per program run; without it the cost is not reported.
-        let stats = match aya::sys::enable_stats(aya::sys::Stats::RunTime) {
-            Ok(fd) => Some(fd),
+        // Run time per program (what the recorder costs the node, reported while it runs),
+        // checked here; the recorder turns it on and off (program_stats).
+        let stats_ok = match aya::sys::enable_stats(aya::sys::Stats::RunTime) {
+            Ok(_fd) => true,
             Err(e) => {
                 unavailable.push(("BPF run-time statistics (self cost)".into(), e.to_string()));
-                None
+                false
             }
         };
         if cfg.flags & flags::PACKETS == 0 {
@@ -345,7 +354,8 @@ impl AyaKernel {
             socket_hooks,
             flags: cfg.flags,
             programs,
-            _stats: stats,
+            stats: None,
+            stats_ok,
         })
     }
 }
@@ -502,8 +512,17 @@ impl Kernel for AyaKernel {
         Ok(Counters { per_cpu })
     }
 
+    fn program_stats(&mut self, on: bool) -> bool {
+        if !on {
+            self.stats = None;
+        } else if self.stats.is_none() && self.stats_ok {
+            self.stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
+        }
+        self.stats.is_some()
+    }
+
     fn program_costs(&mut self) -> Vec<crate::cost::ProgramCost> {
-        if self._stats.is_none() {
+        if !self.stats_ok {
             return Vec::new();
         }
         self.programs

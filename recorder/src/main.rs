@@ -89,8 +89,8 @@ fn record(a: RecordArgs) -> Result<()> {
         .ok()
         .filter(|r| r.is_power_of_two() && *r >= 4096)
         .ok_or_else(|| anyhow!("--ring-size must be a power of two of at least 4 KiB"))?;
-    // A sixteenth of the ring by default: the reader wakes well before it fills, at most
-    // once per 512 KiB with 8 MiB rings; below that it drains every 100 ms.
+    // A sixteenth of the ring by default: the reader is woken once as the ring crosses it,
+    // at most once per 512 KiB with 8 MiB rings, and drains every --drain-every besides.
     let wakeup_bytes = match a.wakeup_bytes {
         None => ring / 16,
         Some(w) => u32::try_from(w)
@@ -254,6 +254,8 @@ fn record(a: RecordArgs) -> Result<()> {
             batch: 512,
             stats_every: Duration::from_secs(5),
             cost_every: Duration::from_secs(60),
+            drain_every: a.drain_every,
+            self_cost: a.self_cost,
         },
     )?;
     for (iface, why) in &report.attach_errors {

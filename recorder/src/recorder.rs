@@ -141,7 +141,14 @@ pub struct LoopConfig {
     pub stats_every: Duration,
     /// How often the recorder logs what it costs (its eBPF programs and its process).
     pub cost_every: Duration,
+    /// The longest the loop waits for events before it drains the ring buffers anyway.
+    pub drain_every: Duration,
+    /// How the eBPF programs' cost is measured.
+    pub self_cost: crate::cli::SelfCost,
 }
+
+/// How long the programs' statistics stay on after each reading with `--self-cost sampled`.
+const COST_WINDOW: Duration = Duration::from_secs(1);
 
 /// Signals the loop watches.
 #[derive(Clone, Debug, Default)]
@@ -208,6 +215,12 @@ pub struct Recorder<K: Kernel> {
     report: LoopReport,
     /// Addresses of the sockets whose data events carry none.
     socks: crate::socks::SockAddrs,
+    /// Packet records read, per interface index.
+    iface_read: HashMap<u32, u64>,
+    /// Since when the programs' statistics are on (`None`: off), and for how long they were
+    /// on before.
+    stats_since: Option<Instant>,
+    stats_measured: Duration,
     /// Cost readings: the first of the run, and the one the last cost line started from.
     cost_first: Option<crate::cost::Sample>,
     cost_logged: Option<crate::cost::Sample>,
@@ -248,6 +261,9 @@ impl<K: Kernel> Recorder<K> {
             recycled: None,
             report: LoopReport::default(),
             socks: crate::socks::SockAddrs::default(),
+            iface_read: HashMap::new(),
+            stats_since: None,
+            stats_measured: Duration::ZERO,
             cost_first: None,
             cost_logged: None,
         }
@@ -405,7 +421,15 @@ impl<K: Kernel> Recorder<K> {
     /// cost when `log_cost` (and drops whenever there were some).
     fn stats(&mut self, log_cost: bool) {
         let ts = self.clock.wall(monotonic_now());
-        let sample = crate::cost::Sample::now(self.report.events, self.kernel.program_costs());
+        if let Some(since) = self.stats_since.as_mut() {
+            self.stats_measured += since.elapsed();
+            *since = Instant::now();
+        }
+        let sample = crate::cost::Sample::now(
+            self.report.events,
+            self.kernel.program_costs(),
+            self.stats_measured,
+        );
         if let Some(first) = &self.cost_first {
             self.report.cost = Some(crate::cost::Cost::between(first, &sample));
         }
@@ -442,9 +466,17 @@ impl<K: Kernel> Recorder<K> {
             }
         }
         if let Ok(ic) = self.kernel.iface_counters() {
-            self.batch.items.push(Item::IfaceCounters(
-                ic.into_iter().collect::<BTreeMap<_, _>>(),
-            ));
+            // Seen: what the kernel counted, or (where it counts only losses) the packets
+            // read here and the ones lost.
+            let mut all: BTreeMap<u32, (u64, u64)> = ic.into_iter().collect();
+            for &i in self.iface_read.keys() {
+                all.entry(i).or_default();
+            }
+            for (i, (seen, dropped)) in all.iter_mut() {
+                let read = self.iface_read.get(i).copied().unwrap_or(0);
+                *seen = (*seen).max(read + *dropped);
+            }
+            self.batch.items.push(Item::IfaceCounters(all));
         }
         self.cost_first.get_or_insert(sample);
     }
@@ -460,6 +492,10 @@ impl<K: Kernel> Recorder<K> {
         let mut last_stats = Instant::now();
         let mut last_cost = Instant::now();
         let mut last_flush = Instant::now();
+        use crate::cli::SelfCost;
+        if cfg.self_cost != SelfCost::Off && self.kernel.program_stats(true) {
+            self.stats_since = Some(Instant::now());
+        }
         self.stats(false);
         loop {
             if signals.stop.load(Ordering::Relaxed)
@@ -482,9 +518,13 @@ impl<K: Kernel> Recorder<K> {
             let batch = &mut self.batch;
             let cgroups_seen = &mut self.cgroups_seen;
             let socks = &mut self.socks;
-            let n = self.kernel.poll(Duration::from_millis(100), &mut |ev| {
+            let iface_read = &mut self.iface_read;
+            let n = self.kernel.poll(cfg.drain_every, &mut |ev| {
                 let it = match ev {
-                    Event::Packet(h, data) => packet_item(&h, data, &clock, batch),
+                    Event::Packet(h, data) => {
+                        *iface_read.entry(h.ifindex).or_default() += 1;
+                        packet_item(&h, data, &clock, batch)
+                    }
                     Event::Socket(mut h, payload) => {
                         if !socks.apply(&mut h) {
                             return;
@@ -518,6 +558,20 @@ impl<K: Kernel> Recorder<K> {
                 }
                 self.stats(log_cost);
                 last_stats = Instant::now();
+                if cfg.self_cost == SelfCost::Sampled
+                    && self.stats_since.is_none()
+                    && self.kernel.program_stats(true)
+                {
+                    self.stats_since = Some(Instant::now());
+                }
+            }
+            if cfg.self_cost == SelfCost::Sampled
+                && let Some(since) = self.stats_since
+                && since.elapsed() >= COST_WINDOW
+            {
+                self.kernel.program_stats(false);
+                self.stats_measured += since.elapsed();
+                self.stats_since = None;
             }
         }
         // Drain what is left, then the closing counters.
@@ -525,9 +579,13 @@ impl<K: Kernel> Recorder<K> {
         let clock = self.clock;
         let batch = &mut self.batch;
         let socks = &mut self.socks;
+        let iface_read = &mut self.iface_read;
         let n = self.kernel.poll(Duration::from_millis(0), &mut |ev| {
             let it = match ev {
-                Event::Packet(h, data) => packet_item(&h, data, &clock, batch),
+                Event::Packet(h, data) => {
+                    *iface_read.entry(h.ifindex).or_default() += 1;
+                    packet_item(&h, data, &clock, batch)
+                }
                 Event::Socket(mut h, payload) => {
                     if !socks.apply(&mut h) {
                         return;

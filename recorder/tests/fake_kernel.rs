@@ -195,6 +195,8 @@ fn run(
                 batch: 16,
                 stats_every: Duration::from_millis(100),
                 cost_every: Duration::from_secs(60),
+                drain_every: Duration::from_millis(100),
+                self_cost: juno_record::cli::SelfCost::Off,
             },
         )
         .unwrap();
@@ -463,6 +465,8 @@ fn a_full_queue_drops_and_counts() {
                 batch: 10,
                 stats_every: Duration::from_secs(60),
                 cost_every: Duration::from_secs(60),
+                drain_every: Duration::from_millis(100),
+                self_cost: juno_record::cli::SelfCost::Off,
             },
         )
         .unwrap();

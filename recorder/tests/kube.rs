@@ -697,6 +697,8 @@ fn a_recording_carries_pods_containers_services_and_names_the_pod_veth() {
             batch: 16,
             stats_every: Duration::from_millis(100),
             cost_every: Duration::from_secs(60),
+            drain_every: Duration::from_millis(100),
+            self_cost: juno_record::cli::SelfCost::Off,
         },
     )
     .unwrap();
@@ -890,6 +892,8 @@ fn a_veth_named_by_a_reused_address_is_renamed_when_the_api_catches_up() {
             // Longer than the test: only a pod change makes the recorder ask again.
             stats_every: Duration::from_secs(3600),
             cost_every: Duration::from_secs(3600),
+            drain_every: Duration::from_millis(100),
+            self_cost: juno_record::cli::SelfCost::Off,
         },
     )
     .unwrap();

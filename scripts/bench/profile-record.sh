@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Where recording spends its time: the set-up of record-vs-tcpdump.sh (nginx in a namespace
+# across a veth, wrk at saturation, MIX as there), one recorder MODE (packets, sockets, both,
+# tcpdump or off), and `perf record -a -g` over the whole machine while wrk runs. Prints the
+# top entries of `perf report` (children off: self time), overall and for the recorder
+# process, and juno-record's own cost line.
+#
+#   sudo scripts/bench/profile-record.sh [MODE] [MIX] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mode=${1:-both}
+mix=${2:-small}
+secs=${3:-8}
+[ "$(id -u)" = 0 ] || { echo "profile-record: must run as root" >&2; exit 1; }
+cargo build --release -q -p juno-record -p juno-analyze
+work=$(mktemp -d /tmp/juno-rprof.XXXXXX)
+chmod 755 "$work"
+. scripts/bench/lib-record.sh
+trap bench_cleanup EXIT
+start_server
+wrk -t 1 -c 32 -d 2s -s "$work/mix.lua" "http://$SADDR/" >/dev/null 2>&1 # warm-up
+[ "$mode" != off ] && recorder_start "$mode"
+perf record -a -g -o "$work/perf.data" -- \
+    wrk -t 1 -c 32 -d "${secs}s" -s "$work/mix.lua" "http://$SADDR/" >"$work/wrk.log" 2>"$work/perf.log"
+grep -E "Requests/sec" "$work/wrk.log"
+[ "$mode" != off ] && recorder_stop "$mode"
+[ -e "$work/rec.log" ] && grep "cost of the whole run" "$work/rec.log" || true
+echo "== all CPU, by symbol (self)"
+perf report -i "$work/perf.data" --no-children --sort sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -40
+echo "== by process"
+perf report -i "$work/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -12
