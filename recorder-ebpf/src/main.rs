@@ -39,9 +39,7 @@
 use core::ffi::c_void;
 use core::mem::size_of;
 
-use aya_ebpf::bindings::{
-    BPF_F_NO_PREALLOC, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP,
-};
+use aya_ebpf::bindings::{BPF_F_NO_PREALLOC, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use aya_ebpf::helpers::generated as gen_helpers;
 use aya_ebpf::helpers::{
     bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
@@ -163,6 +161,8 @@ static CIDRS_V6: LpmTrie<[u8; 16], u8> = LpmTrie::with_max_entries(1024, BPF_F_N
 struct PktScratch {
     hdr: PacketHdr,
     data: [u8; MAX_SNAPLEN],
+    /// Bytes this CPU put in `PACKETS` since it last woke the reader.
+    unwoken: u64,
 }
 
 #[repr(C)]
@@ -170,6 +170,8 @@ struct SockScratch {
     hdr: SockHdr,
     /// Twice the largest payload: the verifier bounds offset and length separately.
     data: [u8; 2 * (PAYLOAD_MASK as usize + 1)],
+    /// Bytes this CPU put in `SOCKETS` since it last woke the reader.
+    unwoken: u64,
 }
 
 #[repr(C)]
@@ -345,9 +347,9 @@ fn packet_wanted(ctx: &TcContext, cfg: &Config) -> Result<bool, i64> {
 /// events carry the payload of its connection direction (`TRACED` says `WHOLE`), else `None`.
 fn headers_only(ctx: &TcContext) -> Option<usize> {
     let mut l3 = 14usize;
-    let mut proto = u16::from_be(ctx.load::<u16>(12).ok()?);
+    let mut proto = u16::from_be(at::<u16>(ctx, 12)?);
     if proto == 0x8100 {
-        proto = u16::from_be(ctx.load::<u16>(16).ok()?);
+        proto = u16::from_be(at::<u16>(ctx, 16)?);
         l3 = 18;
     }
     let mut key = FlowKey {
@@ -359,36 +361,49 @@ fn headers_only(ctx: &TcContext) -> Option<usize> {
     };
     let l4 = match proto {
         0x0800 => {
-            let vihl: u8 = ctx.load(l3).ok()?;
-            if ctx.load::<u8>(l3 + 9).ok()? != 6 {
+            let vihl: u8 = at(ctx, l3)?;
+            if at::<u8>(ctx, l3 + 9)? != 6 {
                 return None;
             }
-            let s: [u8; 4] = ctx.load(l3 + 12).ok()?;
-            let d: [u8; 4] = ctx.load(l3 + 16).ok()?;
+            let s: [u8; 4] = at(ctx, l3 + 12)?;
+            let d: [u8; 4] = at(ctx, l3 + 16)?;
             key.saddr[..4].copy_from_slice(&s);
             key.daddr[..4].copy_from_slice(&d);
             l3 + usize::from(vihl & 0x0f) * 4
         }
         0x86DD => {
             // Extension headers are not walked: such packets keep their payload.
-            if ctx.load::<u8>(l3 + 6).ok()? != 6 {
+            if at::<u8>(ctx, l3 + 6)? != 6 {
                 return None;
             }
-            key.saddr = ctx.load(l3 + 8).ok()?;
-            key.daddr = ctx.load(l3 + 24).ok()?;
+            key.saddr = at(ctx, l3 + 8)?;
+            key.daddr = at(ctx, l3 + 24)?;
             l3 + 40
         }
         _ => return None,
     };
-    let ports: [u8; 4] = ctx.load(l4).ok()?;
+    let ports: [u8; 4] = at(ctx, l4)?;
     key.sport = u16::from_be_bytes([ports[0], ports[1]]);
     key.dport = u16::from_be_bytes([ports[2], ports[3]]);
     // SAFETY: reading a value of a map this program owns.
     if unsafe { TRACED.get(key) }.copied() != Some(traced::WHOLE) {
         return None;
     }
-    let off: u8 = ctx.load(l4 + 12).ok()?;
+    let off: u8 = at(ctx, l4 + 12)?;
     Some(l4 + usize::from(off >> 4) * 4)
+}
+
+/// A `T` at `off` in the packet's linear data (direct packet access: no helper call), if the
+/// linear data reaches that far.
+#[inline(always)]
+fn at<T: Copy>(ctx: &TcContext, off: usize) -> Option<T> {
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if off > 1500 || start + off + size_of::<T>() > end {
+        return None;
+    }
+    // SAFETY: the bounds were checked against `data_end` just above (as the verifier requires).
+    Some(unsafe { core::ptr::read_unaligned((start + off) as *const T) })
 }
 
 /// Counts a packet of an interface lost to a full ring buffer (this CPU's count).
@@ -414,16 +429,17 @@ fn ifstat_dropped(ifindex: u32) {
     unsafe { (*p).dropped += 1 };
 }
 
-/// Wake the reader when the record of `len` bytes takes `rb` across `Config::wakeup_bytes`,
-/// and not for any other record: a wakeup is an inter-processor interrupt (a VM exit on a
-/// virtual machine), worth it once per batch, not per record. The reader also drains on a
-/// short timer, so a crossing missed in a race between CPUs costs a few milliseconds.
+/// Whether a record of `len` bytes should wake the reader: once per `Config::wakeup_bytes`
+/// (a per-CPU share of the ring) written by this CPU, counted in `unwoken`. A wakeup is an
+/// inter-processor interrupt (a VM exit on a virtual machine): worth it once per batch, not
+/// per record; and counting per CPU touches no cache line another CPU writes (querying the
+/// ring's fill level did, on every record). The reader also drains on a short timer.
 #[inline(always)]
-fn wakeup(rb: &RingBuf, cfg: &Config, len: usize) -> u64 {
-    let before = rb.query(u64::from(BPF_RB_AVAIL_DATA));
-    let mark = u64::from(cfg.wakeup_bytes);
+fn wakeup(unwoken: &mut u64, cfg: &Config, len: usize) -> u64 {
     // Each record takes an 8-byte header, and is rounded up to 8 bytes.
-    if before < mark && before + ((len as u64 + 15) & !7) >= mark {
+    *unwoken += (len as u64 + 15) & !7;
+    if *unwoken >= u64::from(cfg.wakeup_bytes) {
+        *unwoken = 0;
         u64::from(BPF_RB_FORCE_WAKEUP)
     } else {
         u64::from(BPF_RB_NO_WAKEUP)
@@ -483,11 +499,12 @@ fn capture(ctx: &TcContext, direction: u8) -> Result<(), i64> {
         return Err(r);
     }
     let total = size_of::<PacketHdr>() + n;
+    let flags = wakeup(&mut s.unwoken, cfg, total);
     // SAFETY: `total` bytes of the scratch struct are initialized.
     let bytes = unsafe { core::slice::from_raw_parts(s as *const PktScratch as *const u8, total) };
     let ifindex = s.hdr.ifindex;
     // Packets seen per interface are the recorder's count of records, plus these.
-    match PACKETS.output::<[u8]>(bytes, wakeup(&PACKETS, cfg, total)) {
+    match PACKETS.output::<[u8]>(bytes, flags) {
         Ok(()) => count(counter::PACKETS_OUT),
         Err(_) => {
             count(counter::PACKETS_RINGBUF_FULL);
@@ -657,13 +674,14 @@ fn tuple_wanted(cfg: &Config, h: &SockHdr) -> bool {
 }
 
 /// Writes the scratch's event with `payload` bytes; false when the ring buffer was full.
-fn output_sock(s: &SockScratch, payload: u64, cfg: &Config) -> bool {
+fn output_sock(s: &mut SockScratch, payload: u64, cfg: &Config) -> bool {
     let total = size_of::<SockHdr>() as u64 + (payload & PAYLOAD_MASK);
+    let flags = wakeup(&mut s.unwoken, cfg, total as usize);
     // SAFETY: the header and `payload` bytes of `data` are initialized; `total` is bounded.
     let bytes = unsafe {
         core::slice::from_raw_parts(s as *const SockScratch as *const u8, total as usize)
     };
-    match SOCKETS.output::<[u8]>(bytes, wakeup(&SOCKETS, cfg, total as usize)) {
+    match SOCKETS.output::<[u8]>(bytes, flags) {
         Ok(()) => {
             count(counter::SOCK_OUT);
             true

@@ -120,9 +120,9 @@ pub struct RecordArgs {
     /// Write a frame at least this often (bounds what a crash loses).
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub flush_every: Duration,
-    /// Wake the reader when a ring buffer's contents cross this many bytes (default: a
-    /// sixteenth of --ring-size); otherwise it drains them every --drain-every. Lower means
-    /// more wakeups.
+    /// Wake the reader about every this many bytes written into a ring buffer (default: a
+    /// sixteenth of --ring-size; each CPU wakes it once per its share); otherwise it drains
+    /// them every --drain-every. Lower means more wakeups.
     #[arg(long, value_parser = parse_size)]
     pub wakeup_bytes: Option<u64>,
     /// The eBPF programs' own cost (the kernel's BPF run-time statistics, two clock reads per

@@ -89,8 +89,9 @@ fn record(a: RecordArgs) -> Result<()> {
         .ok()
         .filter(|r| r.is_power_of_two() && *r >= 4096)
         .ok_or_else(|| anyhow!("--ring-size must be a power of two of at least 4 KiB"))?;
-    // A sixteenth of the ring by default: the reader is woken once as the ring crosses it,
-    // at most once per 512 KiB with 8 MiB rings, and drains every --drain-every besides.
+    // A sixteenth of the ring by default, shared among the CPUs: each CPU wakes the reader
+    // once per its share written (the ring holds at most about a sixteenth when the reader is
+    // woken, 512 KiB with 8 MiB rings); the reader drains every --drain-every besides.
     let wakeup_bytes = match a.wakeup_bytes {
         None => ring / 16,
         Some(w) => u32::try_from(w)
@@ -98,6 +99,8 @@ fn record(a: RecordArgs) -> Result<()> {
             .filter(|w| *w < ring)
             .ok_or_else(|| anyhow!("--wakeup-bytes must be less than --ring-size"))?,
     };
+    let cpus = aya::util::nr_cpus().map_or(1, |n| n.max(1)) as u32;
+    let wakeup_bytes = (wakeup_bytes / cpus).max(4096);
     let selector = match &a.iface {
         Some(re) => {
             Selector::Name(regex::Regex::new(re).with_context(|| format!("bad --iface {re:?}"))?)

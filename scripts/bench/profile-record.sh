@@ -26,6 +26,8 @@ grep -E "Requests/sec" "$work/wrk.log"
 [ "$mode" != off ] && recorder_stop "$mode"
 [ -e "$work/rec.log" ] && grep "cost of the whole run" "$work/rec.log" || true
 echo "== all CPU, by symbol (self)"
-perf report -i "$work/perf.data" --no-children --sort sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -40
+perf report -i "$work/perf.data" --no-children --sort sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -40 || true
+echo "== under the eBPF programs (children)"
+perf report -i "$work/perf.data" --children --sort sym --stdio -G 2>/dev/null | grep -v "^#" | grep -E "^ +[0-9.]+%" | grep -iE "bpf|ringbuf|probe_read|copy_from_user|pvclock|read_tsc|ktime|get_current|task_pt_regs|irq_work|htab|lru" | head -40 || true
 echo "== by process"
-perf report -i "$work/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -12
+perf report -i "$work/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -12 || true
