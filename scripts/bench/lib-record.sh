@@ -145,10 +145,11 @@ recorder_start() {
 }
 
 # Stops the recorder of MODE; sets cpu (s), events, dropped, bytes, ex (exchanges found), and
-# for juno-record ebpf_ns / ebpf_runs (its self-reported eBPF time over the run).
+# for juno-record ebpf_share (its self-reported eBPF share of a CPU, % over the time it was
+# measured), ebpf_ns / ebpf_runs (run time and runs counted while measured).
 recorder_stop() {
     local mode=$1
-    cpu=0 events=0 dropped=0 bytes=0 ex=none ebpf_ns=0 ebpf_runs=0
+    cpu=0 events=0 dropped=0 bytes=0 ex=none ebpf_share=0 ebpf_ns=0 ebpf_runs=0
     case $mode in
     packets | sockets | both)
         kill -INT "$(cat "$work/out/.juno-record.pid")"
@@ -157,14 +158,17 @@ recorder_stop() {
         events=$(sed -n 's/.*stopped: \([0-9]*\) events.*/\1/p' "$work/rec.log")
         dropped=$(sed -n 's/.*dropped: \([0-9]*\) .*/\1/p' "$work/rec.log")
         bytes=$(find "$work/out" -name 'juno-*.pcapng.zst' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
-        # "cost of the whole run: ... ; tc_egress 290 ns × 1234; ..." → total ns and runs.
-        read -r ebpf_ns ebpf_runs < <({ grep 'cost of the whole run' "$work/rec.log" || true; } | python3 -c '
+        # "cost of the whole run: ... eBPF 12.3% of a CPU (...; tc_egress 290 ns × 1234; ...)"
+        # → its share of a CPU (over the time it was measured), and total ns and runs.
+        read -r ebpf_share ebpf_ns ebpf_runs < <({ grep 'cost of the whole run' "$work/rec.log" || true; } | python3 -c '
 import re, sys
+text = sys.stdin.read()
 ns = runs = 0
-for m in re.finditer(r"; ([a-z_0-9]+) ([0-9.]+) (ns|µs) × ([0-9]+)", sys.stdin.read()):
+for m in re.finditer(r"; ([a-z_0-9]+) ([0-9.]+) (ns|µs) × ([0-9]+)", text):
     per = float(m.group(2)) * (1000 if m.group(3) == "µs" else 1)
     ns += per * int(m.group(4)); runs += int(m.group(4))
-print(int(ns), runs)')
+share = re.search(r"eBPF ([0-9.]+)% of a CPU", text)
+print(share.group(1) if share else 0, int(ns), runs)')
         ex=$(exchanges "$work/out")
         ;;
     tcpdump)
@@ -184,8 +188,8 @@ print(int(ns), runs)')
     return 0
 }
 
-# Busy CPU time of the whole machine so far, in seconds (user, nice, system, irq, softirq,
-# steal from /proc/stat).
+# Busy CPU time of the whole machine so far, in seconds: user, nice, system, irq and softirq
+# time from /proc/stat (not steal: time the hypervisor gave to other machines).
 busy_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '/^cpu / {print ($2 + $3 + $4 + $7 + $8 + $9) / hz}' /proc/stat
+    awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.2f\n", ($2 + $3 + $4 + $7 + $8) / hz}' /proc/stat
 }

@@ -29,5 +29,7 @@ echo "== all CPU, by symbol (self)"
 perf report -i "$work/perf.data" --no-children --sort sym --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -40 || true
 echo "== under the eBPF programs (children)"
 perf report -i "$work/perf.data" --children --sort sym --stdio -G 2>/dev/null | grep -v "^#" | grep -E "^ +[0-9.]+%" | grep -iE "bpf|ringbuf|probe_read|copy_from_user|pvclock|read_tsc|ktime|get_current|task_pt_regs|irq_work|htab|lru" | head -40 || true
+echo "== juno-record process, by symbol"
+perf report -i "$work/perf.data" --no-children --comms juno-record,juno-encoder,juno-writer --sort sym --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -30 || true
 echo "== by process"
-perf report -i "$work/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -v "^#" | grep "%" | head -12 || true
+perf report -i "$work/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -12 || true

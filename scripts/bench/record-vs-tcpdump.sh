@@ -42,22 +42,21 @@ run_wrk() {
 }
 
 # One measurement; appends a TSV line to $work/results.tsv:
-# mode round requests rps cpu_s events dropped bytes exchanges ebpf_ns ebpf_runs
+# mode round requests rps cpu_s events dropped bytes exchanges ebpf_share ebpf_ns ebpf_runs
 measure() {
     local mode=$1 round=$2 n rps
     if [ "$mode" = off ]; then
         read -r n rps < <(run_wrk)
-        cpu=0 events=0 dropped=0 bytes=0 ex=none ebpf_ns=0 ebpf_runs=0
+        cpu=0 events=0 dropped=0 bytes=0 ex=none ebpf_share=0 ebpf_ns=0 ebpf_runs=0
     else
         recorder_start "$mode"
         read -r n rps < <(run_wrk)
         recorder_stop "$mode"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$n" "$rps" "$cpu" \
-        "${events:-0}" "${dropped:-0}" "$bytes" "$ex" "$ebpf_ns" "$ebpf_runs" >>"$work/results.tsv"
-    printf '  %-8s %9s req %10s req/s  cpu %5ss  ebpf %6.2fs  events %9s  dropped %s  bytes %11s  exchanges %s\n' \
-        "$mode" "$n" "$rps" "$cpu" "$(echo "$ebpf_ns" | awk '{print $1 / 1e9}')" "${events:-0}" \
-        "${dropped:-0}" "$bytes" "$ex" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$n" "$rps" "$cpu" \
+        "${events:-0}" "${dropped:-0}" "$bytes" "$ex" "$ebpf_share" "$ebpf_ns" "$ebpf_runs" >>"$work/results.tsv"
+    printf '  %-8s %9s req %10s req/s  cpu %5ss  ebpf %5s%%  events %9s  dropped %s  bytes %11s  exchanges %s\n' \
+        "$mode" "$n" "$rps" "$cpu" "$ebpf_share" "${events:-0}" "${dropped:-0}" "$bytes" "$ex" >&2
     if [ "$mode" != off ] && [ "$mode" != tcpdump ]; then
         { grep 'cost of the whole run' "$work/rec.log" || true; } | sed "s/^/    $mode: /" >>"$work/costs.txt"
     fi
@@ -80,10 +79,10 @@ import statistics, sys
 from collections import defaultdict
 rows = defaultdict(list)
 for line in open(sys.argv[1]):
-    mode, rnd, n, rps, cpu, ev, drop, by, ex, ens, eruns = line.rstrip("\n").split("\t")
+    mode, rnd, n, rps, cpu, ev, drop, by, ex, eshare, ens, eruns = line.rstrip("\n").split("\t")
     ex = {k: int(v) for k, v in (p.split("=") for p in ex.strip().split(",") if "=" in p)}
     rows[mode].append(dict(n=int(n), rps=float(rps), cpu=float(cpu), ev=int(ev), drop=int(drop),
-                           by=int(by), ex=ex, ens=int(ens), eruns=int(eruns)))
+                           by=int(by), ex=ex, eshare=float(eshare), ens=int(ens), eruns=int(eruns)))
 secs = float(sys.argv[2])
 med = lambda m, k: statistics.median(r[k] for r in rows[m])
 base = med("off", "rps")
@@ -103,7 +102,7 @@ for m in ["off", "packets", "sockets", "both", "tcpdump"]:
     found = ", ".join(
         f"{k}: {min(r['ex'].get(k, 0) / r['n'] for r in rows[m]):.4f}" for k in vantages)
     drops = "/".join(str(r["drop"]) for r in rows[m])
-    ebpf = "-" if m == "tcpdump" else f"{100 * med(m, 'ens') / 1e9 / secs:.1f}"
+    ebpf = "-" if m == "tcpdump" else f"{med(m, 'eshare'):.1f}"
     per_run = "-" if m == "tcpdump" else f"{statistics.median(r['ens'] / max(r['eruns'], 1) for r in rows[m]):,.0f}"
     print(f"| {names[m]} | {rps:,.0f} | {100 * (rps / base - 1):+.1f}% | {rps / tcp:.2f}× "
           f"| {100 * med(m, 'cpu') / secs:.1f} | {ebpf} | {per_run} "
@@ -117,5 +116,5 @@ print(f"- tcpdump's pcap through zstd -3 in 1 MiB pieces: {z:.3f} (1/{1 / z:.1f}
 PY
 echo "juno-record's own cost lines (each run):"
 cat "$work/costs.txt"
-echo "raw results: (mode round requests req/s cpu_s events dropped bytes exchanges ebpf_ns ebpf_runs)" >&2
+echo "raw results: (mode round requests req/s cpu_s events dropped bytes exchanges ebpf_share% ebpf_ns ebpf_runs)" >&2
 cat "$work/results.tsv" >&2
