@@ -7,6 +7,9 @@
 //! A file being written is `.juno-<node>-<start>-<seq>.pcapng.zst.partial`: hidden, and with a
 //! suffix that globs such as `*.pcapng.zst` do not match, so nobody copies it by mistake. The
 //! recorder renames it to its sealed name (an atomic `rename(2)`) once it is complete.
+//!
+//! An archive encrypted at rest (the `age` format, to the recorder's recipients) has `.age`
+//! appended: `juno-<node>-<start>-<seq>.pcapng.zst.age`, `.juno-...pcapng.zst.age.partial`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const SUFFIX: &str = ".pcapng.zst";
 /// Suffix of files being written.
 pub const PARTIAL_SUFFIX: &str = ".pcapng.zst.partial";
+/// Suffix of sealed archives encrypted with age.
+pub const AGE_SUFFIX: &str = ".pcapng.zst.age";
+/// Suffix of encrypted files being written.
+pub const AGE_PARTIAL_SUFFIX: &str = ".pcapng.zst.age.partial";
 const PREFIX: &str = "juno-";
 
 /// The parts of an archive file name.
@@ -25,6 +32,8 @@ pub struct ArchiveName {
     pub start_secs: u64,
     /// Rotation sequence number.
     pub seq: u64,
+    /// Encrypted with age (`.age` appended to the names).
+    pub encrypted: bool,
 }
 
 /// Makes a node name safe for a file name: keeps `[A-Za-z0-9.]`, replaces the rest with `_`.
@@ -84,7 +93,13 @@ impl ArchiveName {
             node: sanitize_node(node),
             start_secs,
             seq,
+            encrypted: false,
         }
+    }
+
+    /// The same name for an encrypted file (or not).
+    pub fn with_encryption(self, encrypted: bool) -> Self {
+        ArchiveName { encrypted, ..self }
     }
 
     fn stem(&self) -> String {
@@ -98,20 +113,30 @@ impl ArchiveName {
 
     /// The sealed file name.
     pub fn sealed(&self) -> String {
-        format!("{}{SUFFIX}", self.stem())
+        let suffix = if self.encrypted { AGE_SUFFIX } else { SUFFIX };
+        format!("{}{suffix}", self.stem())
     }
 
     /// The in-progress file name.
     pub fn partial(&self) -> String {
-        format!(".{}{PARTIAL_SUFFIX}", self.stem())
+        let suffix = if self.encrypted {
+            AGE_PARTIAL_SUFFIX
+        } else {
+            PARTIAL_SUFFIX
+        };
+        format!(".{}{suffix}", self.stem())
     }
 
     /// Parses a sealed or in-progress file name.
     pub fn parse(name: &str) -> Option<(Self, bool)> {
-        let (stem, partial) = if let Some(s) = name.strip_suffix(PARTIAL_SUFFIX) {
-            (s.strip_prefix('.')?, true)
+        let (stem, partial, encrypted) = if let Some(s) = name.strip_suffix(PARTIAL_SUFFIX) {
+            (s.strip_prefix('.')?, true, false)
+        } else if let Some(s) = name.strip_suffix(AGE_PARTIAL_SUFFIX) {
+            (s.strip_prefix('.')?, true, true)
+        } else if let Some(s) = name.strip_suffix(AGE_SUFFIX) {
+            (s, false, true)
         } else {
-            (name.strip_suffix(SUFFIX)?, false)
+            (name.strip_suffix(SUFFIX)?, false, false)
         };
         let rest = stem.strip_prefix(PREFIX)?;
         let mut parts = rest.rsplitn(3, '-');
@@ -126,6 +151,7 @@ impl ArchiveName {
                 node: node.to_string(),
                 start_secs: parse_compact_time(time)?,
                 seq: seq.parse().ok()?,
+                encrypted,
             },
             partial,
         ))
@@ -149,7 +175,18 @@ mod tests {
             ".juno-ip_10_0_1_7.ec2.internal-20261123T175700Z-000042.pcapng.zst.partial"
         );
         assert_eq!(ArchiveName::parse(&n.sealed()), Some((n.clone(), false)));
-        assert_eq!(ArchiveName::parse(&n.partial()), Some((n, true)));
+        assert_eq!(ArchiveName::parse(&n.partial()), Some((n.clone(), true)));
+        let e = n.with_encryption(true);
+        assert_eq!(
+            e.sealed(),
+            "juno-ip_10_0_1_7.ec2.internal-20261123T175700Z-000042.pcapng.zst.age"
+        );
+        assert_eq!(
+            e.partial(),
+            ".juno-ip_10_0_1_7.ec2.internal-20261123T175700Z-000042.pcapng.zst.age.partial"
+        );
+        assert_eq!(ArchiveName::parse(&e.sealed()), Some((e.clone(), false)));
+        assert_eq!(ArchiveName::parse(&e.partial()), Some((e, true)));
     }
 
     #[test]
@@ -169,6 +206,8 @@ mod tests {
             "juno-n-20261123T175700Z-00x001.pcapng.zst",
             "juno-n-20261323T175700Z-000001.pcapng.zst",
             "juno-n-20261123T175700Z-000001.pcapng.zst.partial",
+            "juno-n-20261123T175700Z-000001.pcapng.zst.age.partial",
+            "juno-n-20261123T175700Z-000001.pcapng.age",
         ] {
             assert_eq!(ArchiveName::parse(bad), None, "{bad}");
         }

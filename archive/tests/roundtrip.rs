@@ -250,7 +250,7 @@ proptest! {
             0..60,
         ),
     ) {
-        let info = FileInfo { node: "node-a".into(), sequence: 3, start_ns: 1, recorder: Some("test".into()), ..Default::default() };
+        let info = FileInfo { node: "node-a".into(), sequence: 3, start_ns: 1, recorder: Some("test".into()), redaction: Some("rules=http-auth;headers=;params=;fill=*".into()), ..Default::default() };
         let mut w = ArchiveWriter::new(Vec::new(), &info, FrameOptions { frame_size, level: 1 }).unwrap();
         for name in ["veth0", "veth1"] {
             w.add_interface(&InterfaceDesc { name: name.into(), description: Some("pod default/x".into()), linktype: 1, snaplen: 65535 }).unwrap();

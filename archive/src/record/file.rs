@@ -22,6 +22,10 @@ pub struct FileInfo {
     pub frame_size: Option<u32>,
     /// Name of the previous file in the sequence.
     pub previous: Option<String>,
+    /// The redaction policy the recorder applied to every payload byte before writing it
+    /// (`juno_redact::Policy::describe`: `off`, or the rules and lists); `None`: the writer
+    /// does not say (files written before format 1.1, other writers).
+    pub redaction: Option<String>,
 }
 
 const FILEINFO_FIXED_LEN: usize = 16;
@@ -39,6 +43,7 @@ impl FileInfo {
         w.opt_u64(tag::BOOT_TIME, self.boot_time_ns);
         w.opt_u32(tag::FRAME_SIZE, self.frame_size);
         w.opt_str(tag::PREVIOUS, self.previous.as_deref());
+        w.opt_str(tag::REDACTION, self.redaction.as_deref());
         finish_record(out, start);
     }
 
@@ -78,6 +83,10 @@ impl FileInfo {
                 tag::FRAME_SIZE => tlv_u32(v).map(|x| fi.frame_size = Some(x)).is_some(),
                 tag::PREVIOUS => {
                     fi.previous = Some(tlv_str(v));
+                    true
+                }
+                tag::REDACTION => {
+                    fi.redaction = Some(tlv_str(v));
                     true
                 }
                 _ => false,

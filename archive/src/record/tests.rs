@@ -32,7 +32,7 @@ fn socket_event_literal_layout() {
     // Header.
     assert_eq!(&b[0..4], b"JUNO");
     assert_eq!(b[4], 1, "major");
-    assert_eq!(b[5], 0, "minor");
+    assert_eq!(b[5], MINOR, "minor");
     assert_eq!(&b[6..8], &[2, 0], "type = socket");
     assert_eq!(&b[8..10], &[116, 0], "fixed_len");
     assert_eq!(&b[12..16], &[116 + 16, 0, 0, 0], "body_len");
@@ -190,4 +190,41 @@ fn stats_record_round_trip() {
         decode(&b, &mut st).unwrap(),
         Decoded::Record(Record::Stats(s))
     );
+}
+
+#[test]
+fn file_info_redaction_policy_round_trips_and_older_readers_skip_it() {
+    let fi = FileInfo {
+        start_ns: 5,
+        sequence: 2,
+        node: "n1".into(),
+        redaction: Some("rules=http-auth,redis;headers=x-api-key;params=token;fill=*".into()),
+        ..Default::default()
+    };
+    let mut b = Vec::new();
+    fi.encode(&mut b);
+    assert_eq!(b[5], 1, "minor 1: the REDACTION field");
+    // The field: tag 28, length, the policy text, after NODE.
+    let tlv = &b[16 + 16..];
+    assert_eq!(&tlv[..4], &[4, 0, 2, 0]);
+    assert_eq!(&tlv[6..8], &28u16.to_le_bytes());
+    let mut st = DecodeStats::default();
+    assert_eq!(
+        decode(&b, &mut st).unwrap(),
+        Decoded::Record(Record::FileInfo(fi.clone()))
+    );
+    assert_eq!(st, DecodeStats::default());
+    // What a 1.0 reader does with it: a tag it does not know is skipped and counted; the
+    // rest of the record reads the same.
+    let mut unknown = b.clone();
+    unknown[16 + 16 + 6..16 + 16 + 8].copy_from_slice(&999u16.to_le_bytes());
+    let mut st = DecodeStats::default();
+    assert_eq!(
+        decode(&unknown, &mut st).unwrap(),
+        Decoded::Record(Record::FileInfo(FileInfo {
+            redaction: None,
+            ..fi
+        }))
+    );
+    assert_eq!(st.unknown_tags, 1);
 }

@@ -161,4 +161,5 @@ pub(super) mod tag {
     pub(in crate::record) const BOOT_TIME: u16 = 25;
     pub(in crate::record) const FRAME_SIZE: u16 = 26;
     pub(in crate::record) const PREVIOUS: u16 = 27;
+    pub(in crate::record) const REDACTION: u16 = 28;
 }
