@@ -145,6 +145,9 @@ pub struct RecordArgs {
     /// read when the recorder runs in a pod with a ServiceAccount, or with --kubeconfig).
     #[arg(long)]
     pub no_kube: bool,
+    /// Redaction of secrets in payload (crate::redaction, docs/redaction.md).
+    #[command(flatten)]
+    pub redact: crate::redaction::RedactArgs,
 }
 
 /// Where socket events come from (`--socket-hooks`).

@@ -6,7 +6,7 @@
 //! following interfaces over rtnetlink; [`netns`] what a veth's peer namespace shows (its
 //! addresses: the pod's); [`node`] what the node shows (containers from cgroup
 //! paths, connections that predate the recorder); [`kube`] pods, workloads and services from
-//! the Kubernetes API; [`meta`] the seam through which metadata reaches the loop and the
+//! the Kubernetes API; [`redaction`] secrets overwritten before anything is written; [`meta`] the seam through which metadata reaches the loop and the
 //! snapshot; [`btf`] kernel structure offsets; [`cli`] the command line.
 
 pub mod btf;
@@ -20,6 +20,7 @@ pub mod netns;
 pub mod node;
 pub mod output;
 pub mod recorder;
+pub mod redaction;
 pub mod socks;
 
 /// Writes one timestamped line to stderr: the recorder's log (a DaemonSet's log is its stderr).

@@ -107,6 +107,8 @@ fn record(a: RecordArgs) -> Result<()> {
         }
         None => Selector::Veths,
     };
+    let redaction = a.redact.policy()?;
+    let recipients = a.redact.recipients()?;
     // An explicit --kubeconfig that cannot be used fails here, before anything is loaded.
     let kube_config = ApiConfig::from_flags(a.no_kube, a.kubeconfig.clone()).load()?;
     preflight()?;
@@ -187,6 +189,9 @@ fn record(a: RecordArgs) -> Result<()> {
             recorder: format!("juno-record {}", env!("CARGO_PKG_VERSION")),
             boot_time_ns: Some(clock.boot_time_ns()),
             snapshot: snapshot.clone(),
+            redaction: redaction.clone(),
+            redact_streams: a.redact.redact_streams,
+            encrypt_to: recipients.clone(),
         },
         64,
     )?;
@@ -237,6 +242,21 @@ fn record(a: RecordArgs) -> Result<()> {
             .filter(|c| node::existing_wanted(c, &a.cgroups, &a.ports, &cidrs))
             .collect();
         rec.existing(&conns);
+    }
+    log(format!(
+        "redaction: {}",
+        if redaction.is_off() {
+            "off (--no-redact all): payload is recorded as it was sent, secrets included".to_string()
+        } else {
+            redaction.describe()
+        }
+    ));
+    if !recipients.is_empty() {
+        log(format!(
+            "archives are encrypted to {} age recipient(s): {}",
+            recipients.len(),
+            recipients.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+        ));
     }
     log(format!(
         "recording into {} as node {node_name} (packets: {}, socket events: {}{})",

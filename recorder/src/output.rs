@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,6 +157,12 @@ pub struct OutputConfig {
     /// The snapshot written at the start of every file (node, containers, ...), besides the
     /// interfaces the encoder knows itself.
     pub snapshot: Arc<std::sync::Mutex<Vec<Entity>>>,
+    /// What is redacted from payload before it is written (crate::redaction).
+    pub redaction: juno_redact::Policy,
+    /// Connection directions whose redaction state is kept at most, per vantage.
+    pub redact_streams: usize,
+    /// Encrypt every file to these age recipients (empty: files are not encrypted).
+    pub encrypt_to: Vec<age::x25519::Recipient>,
 }
 
 enum ToWriter {
@@ -194,8 +201,7 @@ fn now_ns() -> u64 {
 impl Output {
     /// Starts the threads. `queue` bounds the messages in flight.
     pub fn start(cfg: OutputConfig, queue: usize) -> Result<Self> {
-        std::fs::create_dir_all(&cfg.out_dir)
-            .with_context(|| format!("cannot create {}", cfg.out_dir.display()))?;
+        private_dir(&cfg.out_dir)?;
         recover_partials(&cfg.out_dir, &cfg.node)?;
         let (tx, rx) = crossbeam_channel::bounded::<Msg>(queue);
         let (wtx, wrx) = crossbeam_channel::bounded::<ToWriter>(8);
@@ -240,6 +246,32 @@ impl Output {
     }
 }
 
+/// Creates the archive directory readable by its owner only (0700), or tightens an
+/// existing one the recorder's user owns. A directory shared with others (not ours, or
+/// sticky like /tmp) is left as it is, with a warning: the archives in it are 0600 anyway.
+fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let md = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mode = md.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        if md.uid() == nix::unistd::geteuid().as_raw() && mode & 0o1000 == 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+                .with_context(|| format!("cannot restrict {} to its owner", dir.display()))?;
+        } else {
+            crate::log(format!(
+                "{} is open to others (mode {mode:o}); archives are written 0600, but a directory of their own (0700) is better",
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Files a crash left half-written become sealed files: they are readable up to their last
 /// complete frame.
 fn recover_partials(dir: &Path, node: &str) -> Result<()> {
@@ -280,6 +312,7 @@ struct Encoder {
     file: Option<OpenFile>,
     seq: u64,
     previous: Option<String>,
+    redaction: Option<crate::redaction::Redaction>,
 }
 
 impl Encoder {
@@ -290,6 +323,7 @@ impl Encoder {
         queued: Arc<AtomicU64>,
     ) -> Self {
         Encoder {
+            redaction: crate::redaction::Redaction::new(&cfg.redaction, cfg.redact_streams),
             cfg,
             wtx,
             written,
@@ -308,7 +342,7 @@ impl Encoder {
                 Ok(Msg::Items(mut batch)) => {
                     // Size is checked after every item: a batch can hold more than a file.
                     for it in batch.items.drain(..) {
-                        self.add(it, &batch.bytes)?;
+                        self.add(it, &mut batch.bytes)?;
                         if self.over_size() {
                             self.seal()?;
                         }
@@ -357,7 +391,8 @@ impl Encoder {
         if self.file.is_none() {
             let start = SystemTime::now();
             let start_ns = now_ns();
-            let name = ArchiveName::new(&self.cfg.node, start, self.seq);
+            let name = ArchiveName::new(&self.cfg.node, start, self.seq)
+                .with_encryption(!self.cfg.encrypt_to.is_empty());
             let info = FileInfo {
                 start_ns,
                 sequence: self.seq,
@@ -367,6 +402,7 @@ impl Encoder {
                 boot_time_ns: self.cfg.boot_time_ns,
                 frame_size: u32::try_from(self.cfg.frame_size).ok(),
                 previous: self.previous.clone(),
+                redaction: Some(self.cfg.redaction.describe()),
             };
             self.written.store(0, Ordering::Relaxed);
             self.send(ToWriter::Open(self.cfg.out_dir.join(name.partial())))?;
@@ -419,7 +455,14 @@ impl Encoder {
             .ok_or_else(|| anyhow::anyhow!("no open file"))
     }
 
-    fn add(&mut self, it: Item, bytes: &[u8]) -> Result<()> {
+    fn add(&mut self, it: Item, bytes: &mut [u8]) -> Result<()> {
+        // Secrets are overwritten here, before the bytes are encoded (crate::redaction).
+        match (&it, &mut self.redaction) {
+            (Item::Packet { ifindex, data, .. }, Some(r)) => r.packet(*ifindex, bytes_mut(bytes, *data)),
+            (Item::Socket(s), Some(r)) => r.socket(&s.ev, bytes_mut(bytes, s.payload)),
+            _ => {}
+        }
+        let bytes: &[u8] = bytes;
         let get = |r: Bytes| bytes.get(r.start..r.start + r.len).unwrap_or(&[]);
         match it {
             Item::IfaceUp(iface, owner) => {
@@ -519,7 +562,10 @@ impl Encoder {
                 let f = file.enc.write_metadata(&m)?;
                 self.emit(f)?;
             }
-            Item::Stats(s) => {
+            Item::Stats(mut s) => {
+                if let Some(r) = &self.redaction {
+                    s.counters.extend(r.counters());
+                }
                 let file = self.open()?;
                 let f = file.enc.write_stats(&s)?;
                 self.emit(f)?;
@@ -594,6 +640,11 @@ impl Encoder {
     }
 }
 
+/// The bytes of `r` in a batch's buffer, to overwrite.
+fn bytes_mut(bytes: &mut [u8], r: Bytes) -> &mut [u8] {
+    bytes.get_mut(r.start..r.start + r.len).unwrap_or(&mut [])
+}
+
 fn idb(iface: &Iface, owner: Option<&IfaceOwner>) -> InterfaceDesc {
     InterfaceDesc {
         name: iface.name.clone(),
@@ -623,7 +674,7 @@ fn writer_loop(
     queued: Arc<AtomicU64>,
 ) -> Result<OutputReport> {
     let mut report = OutputReport::default();
-    let mut file: Option<(PathBuf, File)> = None;
+    let mut file: Option<(PathBuf, FileOut)> = None;
     let mut buf = Vec::new();
     let mut compressor = juno_archive::frame::FrameCompressor::new(cfg.level, cfg.frame_size)?;
     for m in rx {
@@ -632,9 +683,12 @@ fn writer_loop(
                 let f = OpenOptions::new()
                     .write(true)
                     .create_new(true)
+                    .mode(0o600)
                     .open(&path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
-                file = Some((path, f));
+                let out = FileOut::new(f, &cfg.encrypt_to)
+                    .with_context(|| format!("cannot start encrypting {}", path.display()))?;
+                file = Some((path, out));
             }
             ToWriter::Frame(frame) => {
                 queued.fetch_sub(frame.content.len() as u64, Ordering::Relaxed);
@@ -646,7 +700,10 @@ fn writer_loop(
                 written.fetch_add(buf.len() as u64, Ordering::Relaxed);
             }
             ToWriter::Seal { from, to } => {
-                if let Some((path, f)) = file.take() {
+                if let Some((path, out)) = file.take() {
+                    let f = out
+                        .finish()
+                        .with_context(|| format!("finishing {}", path.display()))?;
                     f.sync_all()
                         .with_context(|| format!("syncing {}", path.display()))?;
                     drop(f);
@@ -664,6 +721,43 @@ fn writer_loop(
         }
     }
     Ok(report)
+}
+
+/// An archive file being written: plain, or one age stream to the recipients (the whole
+/// file is encrypted as one: `age -d FILE | zstd -dc` opens it, and the frame index inside
+/// is intact once decrypted; age's own 64 KiB chunks are authenticated one by one, so a file
+/// cut short decrypts up to its last whole chunk).
+enum FileOut {
+    Plain(File),
+    Age(age::stream::StreamWriter<File>),
+}
+
+impl FileOut {
+    fn new(f: File, recipients: &[age::x25519::Recipient]) -> std::io::Result<Self> {
+        if recipients.is_empty() {
+            return Ok(FileOut::Plain(f));
+        }
+        let enc = age::Encryptor::with_recipients(
+            recipients.iter().map(|r| r as &dyn age::Recipient),
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(FileOut::Age(enc.wrap_output(f)?))
+    }
+
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        match self {
+            FileOut::Plain(f) => f.write_all(b),
+            FileOut::Age(w) => w.write_all(b),
+        }
+    }
+
+    /// Writes what the encryption holds back (its last chunk) and returns the file.
+    fn finish(self) -> std::io::Result<File> {
+        match self {
+            FileOut::Plain(f) => Ok(f),
+            FileOut::Age(w) => w.finish(),
+        }
+    }
 }
 
 /// Deletes this node's oldest sealed archives while all of its archives (sealed and in

@@ -154,6 +154,9 @@ fn out_cfg(
             kernel: None,
             boot_id: None,
         })])),
+        redaction: juno_redact::Policy::default(),
+        redact_streams: 1024,
+            encrypt_to: Vec::new(),
     }
 }
 
@@ -505,4 +508,176 @@ fn files_left_by_a_crash_are_recovered_at_start() {
             .exists()
     );
     assert!(other.exists(), "another node's file is left alone");
+}
+
+/// An Ethernet/IPv4/TCP packet carrying `payload` at sequence number `seq`.
+fn tcp_packet(ifindex: u32, seq: u32, payload: &[u8]) -> Ev {
+    let mut p = vec![0u8; 12];
+    p.extend([0x08, 0x00]);
+    let total = 40 + payload.len();
+    p.extend([0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+    p.extend([10, 0, 0, 2, 10, 0, 0, 1, 0x1f, 0x90, 0x9c, 0x40]);
+    p.extend(seq.to_be_bytes());
+    p.extend([0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+    p.extend_from_slice(payload);
+    let h = PacketHdr {
+        ts_ns: 3_000_000,
+        ifindex,
+        orig_len: p.len() as u32,
+        cap_len: p.len() as u32,
+        direction: 0,
+        _pad: [0; 3],
+    };
+    Ev::Packet(h, p)
+}
+
+/// Every frame of an archive, decompressed: what `zstd -dc` shows.
+fn decompressed(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let scan = juno_archive::frame::scan(&bytes);
+    let mut out = Vec::new();
+    for e in &scan.frames {
+        out.extend(
+            juno_archive::frame::decompress_entry(&bytes, e, juno_archive::frame::MAX_FRAME_SIZE)
+                .unwrap(),
+        );
+    }
+    out
+}
+
+#[test]
+fn secrets_are_overwritten_before_encoding_and_the_archive_says_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let out_dir = d.path().join("archives");
+    let mut fake = Fake::default();
+    // A header split across two socket calls, a URL token, and a packet vantage whose
+    // Cookie header is split across two segments.
+    let first = b"GET /x?token=TOKEN-123 HTTP/1.1\r\nAuthorization: Bearer SEK";
+    let second = b"RET-456\r\nHost: h\r\n\r\n";
+    let mut a = sock(kind::DATA, dir::SEND, first, 0);
+    let mut b = sock(kind::DATA, dir::SEND, second, first.len() as u64);
+    for e in [&mut a, &mut b] {
+        if let Ev::Socket(h, p) = e {
+            h.orig_len = p.len() as u32;
+        }
+    }
+    fake.script.push_back(vec![a, b]);
+    fake.script.push_back(vec![
+        tcp_packet(7, 5000, b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=PKT"),
+        tcp_packet(7, 5036, b"SECRET-789; Path=/\r\n\r\n"),
+    ]);
+    let r = run(
+        d.path(),
+        fake,
+        out_cfg(&out_dir, 1 << 30, Duration::from_secs(3600), 1 << 30),
+        vec![Change::Up(veth(7, "veth7"))],
+        Signals::default(),
+        Duration::from_millis(300),
+    );
+    assert_eq!(r.sealed.len(), 1);
+    let all = decompressed(&r.sealed[0]);
+    let has = |s: &[u8]| all.windows(s.len()).any(|w| w == s);
+    for secret in [&b"TOKEN-123"[..], b"SEK", b"RET-456", b"PKT", b"SECRET-789"] {
+        assert!(!has(secret), "{} in the archive", String::from_utf8_lossy(secret));
+    }
+    assert!(has(b"GET /x?token=********* HTTP/1.1\r\nAuthorization: ****"));
+    assert!(has(b"*******\r\nHost: h\r\n\r\n"));
+    assert!(has(b"Set-Cookie: ***"));
+    assert!(has(b"******************\r\n\r\n"));
+    // The policy in the file info, the counts in the statistics.
+    let bytes = std::fs::read(&r.sealed[0]).unwrap();
+    let mut policy = None;
+    let mut counts = BTreeMap::new();
+    read_archive(&bytes, |item, _| match item {
+        AItem::Record(Record::FileInfo(f)) => policy = f.redaction.clone(),
+        AItem::Record(Record::Stats(s)) => {
+            for c in &s.counters {
+                counts.insert(c.name.clone(), c.value);
+            }
+        }
+        _ => {}
+    })
+    .unwrap();
+    assert_eq!(policy, Some(juno_redact::Policy::default().describe()));
+    assert_eq!(counts.get("redacted:http-auth"), Some(&1));
+    assert_eq!(counts.get("redacted:url-query"), Some(&1));
+    assert_eq!(counts.get("redacted:http-cookie"), Some(&1));
+    assert!(counts.get("redaction_input_bytes").is_some_and(|n| *n > 100));
+    assert!(counts.contains_key("redaction_ns"));
+    // Only the recorder's user can read them.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&r.sealed[0]), 0o600);
+    assert_eq!(mode(&out_dir), 0o700);
+}
+
+#[test]
+fn redaction_off_is_explicit_and_recorded() {
+    let d = tempfile::tempdir().unwrap();
+    let mut fake = Fake::default();
+    let mut a = sock(kind::DATA, dir::SEND, b"GET / HTTP/1.1\r\nCookie: c=PLAIN\r\n\r\n", 0);
+    if let Ev::Socket(h, p) = &mut a {
+        h.orig_len = p.len() as u32;
+    }
+    fake.script.push_back(vec![a]);
+    let mut cfg = out_cfg(d.path(), 1 << 30, Duration::from_secs(3600), 1 << 30);
+    cfg.redaction = juno_redact::Policy::off();
+    let r = run(
+        d.path(),
+        fake,
+        cfg,
+        vec![],
+        Signals::default(),
+        Duration::from_millis(200),
+    );
+    let a = read(&r.sealed[0]);
+    assert_eq!(a.infos[0].redaction.as_deref(), Some("off"));
+    assert!(a.sockets.iter().any(|s| s.1.ends_with(b"c=PLAIN\r\n\r\n")));
+}
+
+#[test]
+fn archives_encrypted_to_a_recipient_read_only_with_its_identity() {
+    use std::io::Read;
+    let d = tempfile::tempdir().unwrap();
+    let id = age::x25519::Identity::generate();
+    let mut fake = Fake::default();
+    let mut a = sock(kind::DATA, dir::SEND, b"GET /plain-marker HTTP/1.1\r\n\r\n", 0);
+    if let Ev::Socket(h, p) = &mut a {
+        h.orig_len = p.len() as u32;
+    }
+    fake.script.push_back(vec![a, packet(7, 1)]);
+    let mut cfg = out_cfg(d.path(), 1 << 30, Duration::from_secs(3600), 1 << 30);
+    cfg.encrypt_to = vec![id.to_public()];
+    let r = run(
+        d.path(),
+        fake,
+        cfg,
+        vec![Change::Up(veth(7, "veth7"))],
+        Signals::default(),
+        Duration::from_millis(300),
+    );
+    assert_eq!(r.sealed.len(), 1);
+    let name = r.sealed[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with(".pcapng.zst.age"), "{name}");
+    let raw = std::fs::read(&r.sealed[0]).unwrap();
+    assert!(raw.starts_with(b"age-encryption.org/v1\n"));
+    assert!(!juno_archive::frame::is_juno_archive(&raw));
+    assert!(!raw.windows(12).any(|w| w == b"plain-marker"));
+    // With the identity: a whole Juno archive.
+    let dec = age::Decryptor::new(&raw[..]).unwrap();
+    let mut plain = Vec::new();
+    dec.decrypt(std::iter::once(&id as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
+    assert!(juno_archive::frame::is_juno_archive(&plain));
+    let p = d.path().join("plain.pcapng.zst");
+    std::fs::write(&p, &plain).unwrap();
+    let a = read(&p);
+    assert_eq!(a.sockets[0].1, b"GET /plain-marker HTTP/1.1\r\n\r\n");
+    assert_eq!(a.packets.len(), 1);
+    // Another identity cannot.
+    let other = age::x25519::Identity::generate();
+    let dec = age::Decryptor::new(&raw[..]).unwrap();
+    assert!(dec.decrypt(std::iter::once(&other as &dyn age::Identity)).is_err());
 }

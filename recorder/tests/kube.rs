@@ -644,6 +644,9 @@ fn a_recording_carries_pods_containers_services_and_names_the_pod_veth() {
         recorder: "juno-record test".into(),
         boot_time_ns: Some(1),
         snapshot: snapshot.clone(),
+        redaction: juno_redact::Policy::default(),
+        redact_streams: 1024,
+            encrypt_to: Vec::new(),
     };
     let out = Output::start(cfg, 64).unwrap();
     let (ctx, crx) = crossbeam_channel::unbounded();
@@ -841,6 +844,9 @@ fn a_veth_named_by_a_reused_address_is_renamed_when_the_api_catches_up() {
             recorder: "juno-record test".into(),
             boot_time_ns: Some(1),
             snapshot: snapshot.clone(),
+            redaction: juno_redact::Policy::default(),
+            redact_streams: 1024,
+            encrypt_to: Vec::new(),
         },
         64,
     )
