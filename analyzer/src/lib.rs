@@ -50,6 +50,7 @@ pub use pipeline::{Config, RunSummary, Sink};
 
 /// Opens `paths` (files or directories) and runs the analysis into `sink`.
 pub fn analyze(paths: &[PathBuf], cfg: &Config, sink: &mut dyn Sink) -> Result<RunSummary> {
-    let inputs = input::Inputs::open(paths)?;
+    let ids = input::Identities::load(&cfg.identities)?;
+    let inputs = input::Inputs::open_with(paths, &ids)?;
     pipeline::run(inputs, cfg, sink)
 }

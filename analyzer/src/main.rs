@@ -33,6 +33,24 @@ struct Cli {
     /// Do not print warnings about the inputs.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Overwrite secrets in the payload as it is read, with juno-record's rules
+    /// (docs/redaction.md): for captures juno-record did not make (it redacts before writing).
+    #[arg(long, global = true)]
+    redact: bool,
+    /// With --redact: turn a rule off (repeatable): http-auth, http-cookie, http-headers,
+    /// url-query, postgresql, mysql, redis.
+    #[arg(long = "no-redact", global = true, value_name = "RULE", requires = "redact")]
+    no_redact: Vec<String>,
+    /// With --redact: also the value of this HTTP header (repeatable).
+    #[arg(long = "redact-header", global = true, value_name = "NAME", requires = "redact")]
+    redact_headers: Vec<String>,
+    /// An age identity file (as age-keygen writes it) to read archives encrypted with
+    /// `juno-record --encrypt-to` (repeatable).
+    #[arg(long, global = true, value_name = "FILE")]
+    identity: Vec<PathBuf>,
+    /// With --redact: also the value of this URL parameter (repeatable).
+    #[arg(long = "redact-param", global = true, value_name = "NAME", requires = "redact")]
+    redact_params: Vec<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -202,8 +220,18 @@ fn run(cli: Cli) -> Result<()> {
             .build_global()
             .context("thread pool")?;
     }
+    let redact = if cli.redact {
+        Some(
+            juno_redact::Policy::from_options(&cli.no_redact, &cli.redact_headers, &cli.redact_params)
+                .context("--redact")?,
+        )
+    } else {
+        None
+    };
     let cfg = Config {
         progress: cli.progress == ProgressMode::Auto,
+        redact,
+        identities: cli.identity.clone(),
         ..Config::default()
     };
     match cli.cmd {

@@ -89,6 +89,11 @@ pub struct RunSummary {
     pub exchanges: u64,
     /// Nodes the Juno archives were recorded on (at most 1,024 names).
     pub nodes: std::collections::BTreeSet<String>,
+    /// The redaction policies the Juno archives say they were recorded with (`off`, or the
+    /// rules and lists; at most 16 distinct).
+    pub recorded_redaction: std::collections::BTreeSet<String>,
+    /// What `--redact` overwrote while reading, when it was on.
+    pub redaction: Option<juno_redact::Counts>,
 }
 
 /// Shards by default: enough to balance many cores, few enough to be cheap.
@@ -105,6 +110,10 @@ pub struct Config {
     pub flow: FlowConfig,
     /// Show a progress bar on stderr (only if it is a terminal).
     pub progress: bool,
+    /// Redact payload as it is read (`--redact`), with this policy.
+    pub redact: Option<juno_redact::Policy>,
+    /// age identity files to decrypt encrypted archives with (`--identity`).
+    pub identities: Vec<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -114,6 +123,8 @@ impl Default for Config {
             shards: 0,
             flow: FlowConfig::default(),
             progress: false,
+            redact: None,
+            identities: Vec::new(),
         }
     }
 }
@@ -202,7 +213,8 @@ fn decode_chunk(
 }
 
 /// Runs the whole analysis.
-pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSummary> {
+pub fn run(mut inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSummary> {
+    inputs.set_redaction(cfg.redact.clone());
     // A fixed number of shards, whatever the thread count: results must not depend on it.
     let nshards = if cfg.shards == 0 {
         DEFAULT_SHARDS
@@ -245,7 +257,7 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
         .join()
         .map_err(|_| anyhow!("the reader thread panicked"))?;
     result?;
-    read_result?;
+    summary.redaction = read_result?;
 
     shards.par_iter_mut().for_each(Shard::finish_all);
     flush(&mut shards, &ifaces, &meta, &mut summary, sink)?;
@@ -314,6 +326,11 @@ fn process_batch(
             BatchItem::FileInfo(_, f) => {
                 if summary.nodes.len() < 1024 && !f.node.is_empty() {
                     summary.nodes.insert(f.node.clone());
+                }
+                if let Some(p) = &f.redaction
+                    && summary.recorded_redaction.len() < 16
+                {
+                    summary.recorded_redaction.insert(p.clone());
                 }
             }
         }

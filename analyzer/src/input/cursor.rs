@@ -24,6 +24,8 @@ pub enum Compression {
     Zstd,
     /// A Juno archive: indexed, independent zstd frames.
     JunoFrames,
+    /// A Juno archive encrypted with age (decrypted with `--identity`).
+    AgeJunoFrames,
 }
 
 /// The container inside.
@@ -55,6 +57,9 @@ impl std::fmt::Display for Format {
             Compression::Gzip => write!(f, "{c}+gzip"),
             Compression::Zstd => write!(f, "{c}+zstd"),
             Compression::JunoFrames => write!(f, "juno archive ({c} in zstd frames)"),
+            Compression::AgeJunoFrames => {
+                write!(f, "juno archive ({c} in zstd frames, age-encrypted)")
+            }
         }
     }
 }
@@ -139,7 +144,11 @@ pub(crate) struct FileCursor {
 
 impl FileCursor {
     /// Opens a file and detects its format from its first bytes.
-    pub(crate) fn open(path: &Path, progress: Progress) -> Result<Self> {
+    pub(crate) fn open(
+        path: &Path,
+        progress: Progress,
+        ids: &super::decrypt::Identities,
+    ) -> Result<Self> {
         let cannot = || format!("cannot read {}", path.display());
         let mut file = File::open(path).with_context(cannot)?;
         let mut head = [0u8; 64];
@@ -171,7 +180,13 @@ impl FileCursor {
             ))
         };
         let counted = CountingReader::new(file, progress.clone());
-        let (compression, (src, inner_magic)) = if juno_archive::frame::is_juno_archive(head) {
+        let (compression, (src, inner_magic)) = if head.starts_with(super::decrypt::AGE_MAGIC) {
+            let (plain, below) = super::decrypt::open(counted, ids, path)?;
+            (
+                Compression::AgeJunoFrames,
+                probe(Box::new(JunoSource::from_reader(plain, Some(below))))?,
+            )
+        } else if juno_archive::frame::is_juno_archive(head) {
             let file = counted.into_inner();
             (
                 Compression::JunoFrames,

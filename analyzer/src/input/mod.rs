@@ -7,6 +7,7 @@
 //! on its own thread and hands batches to the pipeline through a bounded channel.
 
 mod cursor;
+mod decrypt;
 mod source;
 
 use std::cmp::Reverse;
@@ -22,6 +23,7 @@ use juno_archive::record::{FileInfo, MetaRecord, SocketEvent, StatsRecord};
 
 use cursor::{CItem, FileCursor};
 pub use cursor::{Compression, ContainerKind, FileStats, Format};
+pub use decrypt::Identities;
 
 /// An interface, numbered across all input files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,6 +169,8 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<()> {
 /// The opened inputs, ready to be read.
 pub struct Inputs {
     cursors: Vec<FileCursor>,
+    /// Redaction applied to every packet and socket payload as it is read (`--redact`).
+    redact: Option<juno_redact::Policy>,
     /// Files skipped in directories because they are not captures.
     pub skipped: Vec<(PathBuf, String)>,
     /// Total size of the input files, for progress.
@@ -187,13 +191,18 @@ impl Inputs {
     /// Opens every input. A file named on the command line that is not a capture is an error;
     /// one found in a directory is skipped with a note.
     pub fn open(paths: &[PathBuf]) -> Result<Self> {
+        Self::open_with(paths, &Identities::default())
+    }
+
+    /// [`Inputs::open`], decrypting encrypted archives with `ids`.
+    pub fn open_with(paths: &[PathBuf], ids: &Identities) -> Result<Self> {
         let progress = Arc::new(AtomicU64::new(0));
         let mut cursors = Vec::new();
         let mut skipped = Vec::new();
         let mut total = 0;
         for (path, explicit) in expand(paths)? {
             total += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            match FileCursor::open(&path, progress.clone()) {
+            match FileCursor::open(&path, progress.clone(), ids) {
                 Ok(c) => cursors.push(c),
                 Err(e) if !explicit => skipped.push((path, format!("{e:#}"))),
                 Err(e) => return Err(e),
@@ -204,6 +213,7 @@ impl Inputs {
         }
         Ok(Inputs {
             cursors,
+            redact: None,
             skipped,
             total_bytes: total,
             progress,
@@ -220,17 +230,30 @@ impl Inputs {
         self.cursors.is_empty()
     }
 
+    /// Redacts every packet's and socket event's payload as it is read, with `policy`
+    /// (`juno-analyze --redact`: the recorder's rules, for captures it did not make).
+    pub fn set_redaction(&mut self, policy: Option<juno_redact::Policy>) {
+        self.redact = policy.filter(|p| !p.is_off());
+    }
+
     /// Reads everything, calling `sink` with batches of about `batch_packets` packets in time
-    /// order. Stops early if `sink` returns false.
-    pub fn read(self, batch_packets: usize, mut sink: impl FnMut(Batch) -> bool) -> Result<()> {
+    /// order. Stops early if `sink` returns false. Returns what redaction did, if it was on.
+    pub fn read(
+        self,
+        batch_packets: usize,
+        mut sink: impl FnMut(Batch) -> bool,
+    ) -> Result<Option<juno_redact::Counts>> {
         let mut m = Merger::new(self.cursors, batch_packets.max(1));
+        m.redactor = self
+            .redact
+            .map(|p| juno_redact::Redactor::new(p, REDACT_STREAMS));
         m.prime()?;
         while let Some(batch) = m.next_batch()? {
             if !sink(batch) {
                 break;
             }
         }
-        Ok(())
+        Ok(m.redactor.map(|r| *r.counts()))
     }
 }
 
@@ -259,6 +282,46 @@ struct Merger {
     batch_packets: usize,
     next_iface: u32,
     iface_keys: std::collections::HashMap<IfaceKey, u32>,
+    /// `--redact`: payload is copied into `redacted` and overwritten there.
+    redactor: Option<juno_redact::Redactor>,
+    /// Link type of each global interface.
+    linktypes: Vec<u32>,
+    /// This batch's redacted copies, and their chunk index once one was made.
+    redacted: Vec<u8>,
+    redacted_chunk: Option<u32>,
+}
+
+/// Connection directions whose redaction state `--redact` keeps (per vantage).
+const REDACT_STREAMS: usize = 1 << 16;
+
+/// A number that tells nodes apart, to key socket cookies by node.
+fn node_salt(node: &str) -> u64 {
+    node.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `--redact` on a socket event: data events are redacted, a socket's end drops its state.
+fn redact_socket(r: &mut juno_redact::Redactor, ev: &SocketEvent<'_>, salt: u64, b: &mut [u8]) -> bool {
+    use juno_archive::{DataDirection, SocketEventKind};
+    let cookie = ev.cookie ^ salt;
+    match (ev.kind, ev.direction) {
+        (SocketEventKind::Data, DataDirection::Send) => {
+            r.socket_data(cookie, juno_redact::DIR_SEND, ev.stream_offset, ev.orig_len, b)
+        }
+        (SocketEventKind::Data, DataDirection::Recv) => {
+            r.socket_data(cookie, juno_redact::DIR_RECV, ev.stream_offset, ev.orig_len, b)
+        }
+        (SocketEventKind::Close, _) => {
+            r.socket_closed(cookie);
+            false
+        }
+        (SocketEventKind::StateChange, _) if ev.new_state == 7 => {
+            r.socket_closed(cookie);
+            false
+        }
+        _ => false,
+    }
 }
 
 /// Bytes referenced by a batch before it is handed on, whatever its packet count.
@@ -284,7 +347,40 @@ impl Merger {
             batch_packets,
             next_iface: 0,
             iface_keys: std::collections::HashMap::new(),
+            redactor: None,
+            linktypes: Vec::new(),
+            redacted: Vec::new(),
+            redacted_chunk: None,
         }
+    }
+
+    /// With `--redact`: the item's bytes (at `off`, `len` in file `i`'s current chunk),
+    /// copied and redacted when redaction changes them; returns where the item's bytes are
+    /// now (chunk index, offset).
+    fn redact(
+        &mut self,
+        i: usize,
+        off: usize,
+        len: usize,
+        f: impl FnOnce(&mut juno_redact::Redactor, &mut [u8]) -> bool,
+    ) -> (u32, usize) {
+        let Some(r) = self.redactor.as_mut() else {
+            return (self.chunk_index(i), off);
+        };
+        let Some(src) = self.files[i].cursor.chunk.get(off..off + len) else {
+            return (self.chunk_index(i), off);
+        };
+        let start = self.redacted.len();
+        self.redacted.extend_from_slice(src);
+        if !f(r, &mut self.redacted[start..]) {
+            self.redacted.truncate(start);
+            return (self.chunk_index(i), off);
+        }
+        let chunk = *self.redacted_chunk.get_or_insert_with(|| {
+            self.batch.chunks.push(Bytes::new());
+            u32::try_from(self.batch.chunks.len() - 1).unwrap_or(u32::MAX)
+        });
+        (chunk, start)
     }
 
     fn head_key(f: &FileState) -> u64 {
@@ -353,6 +449,11 @@ impl Merger {
         for f in &mut self.files {
             f.chunk_slot = None;
         }
+        if let Some(c) = self.redacted_chunk.take()
+            && let Some(slot) = self.batch.chunks.get_mut(c as usize)
+        {
+            *slot = Bytes::from(std::mem::take(&mut self.redacted));
+        }
         std::mem::take(&mut self.batch)
     }
 
@@ -378,6 +479,7 @@ impl Merger {
                             let g = self.next_iface;
                             self.next_iface += 1;
                             self.iface_keys.insert(key, g);
+                            self.linktypes.push(info.linktype);
                             self.batch.new_ifaces.push(Iface {
                                 file: fi,
                                 linktype: info.linktype,
@@ -407,7 +509,10 @@ impl Merger {
                         .copied()
                         .unwrap_or(u32::MAX);
                     if g != u32::MAX {
-                        let chunk = self.chunk_index(i);
+                        let lt = self.linktypes.get(g as usize).copied().unwrap_or(u32::MAX);
+                        let (chunk, off) = self.redact(i, off, len as usize, |r, b| {
+                            r.packet(lt, g, b)
+                        });
                         self.batch.items.push(BatchItem::Packet(PacketItem {
                             ts,
                             iface: g,
@@ -421,7 +526,11 @@ impl Merger {
                     }
                 }
                 CItem::Socket { ev, off, len } => {
-                    let chunk = self.chunk_index(i);
+                    // Cookies are unique per node and boot: the node is part of the key.
+                    let salt = self.files[i].node.as_deref().map_or(0, node_salt);
+                    let (chunk, off) = self.redact(i, off, len as usize, |r, b| {
+                        redact_socket(r, &ev, salt, b)
+                    });
                     self.batch
                         .items
                         .push(BatchItem::Socket(Box::new(SocketItem {

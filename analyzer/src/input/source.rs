@@ -194,7 +194,9 @@ struct RawFrame {
 /// A Juno archive: index and data frames read one after the other, decompressed a window at a
 /// time in parallel.
 pub(crate) struct JunoSource {
-    reader: BufReader<CountingReader<File>>,
+    reader: BufReader<Box<dyn Read + Send>>,
+    /// Warnings of the layer below (decryption), taken with this source's own.
+    below: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
     frames_read: usize,
     ended: bool,
     ready: std::collections::VecDeque<(usize, Result<Vec<u8>, String>)>,
@@ -204,9 +206,18 @@ pub(crate) struct JunoSource {
 
 impl JunoSource {
     pub(crate) fn new(file: File, progress: Progress) -> Self {
+        Self::from_reader(Box::new(CountingReader::new(file, progress)), None)
+    }
+
+    /// Frames from any reader (a decrypting one), whose own warnings are in `below`.
+    pub(crate) fn from_reader(
+        reader: Box<dyn Read + Send>,
+        below: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
+    ) -> Self {
         let window = (rayon::current_num_threads() * 2).max(2);
         JunoSource {
-            reader: BufReader::with_capacity(1 << 20, CountingReader::new(file, progress)),
+            below,
+            reader: BufReader::with_capacity(1 << 20, reader),
             frames_read: 0,
             ended: false,
             ready: Default::default(),
@@ -347,6 +358,13 @@ impl ChunkSource for JunoSource {
         }
     }
     fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
+        let mut w = Vec::new();
+        if let Some(b) = &self.below
+            && let Ok(mut b) = b.lock()
+        {
+            w.append(&mut b);
+        }
+        w.append(&mut self.warnings);
+        w
     }
 }

@@ -246,3 +246,18 @@ pub struct Protocol {
     /// whether it failed.
     pub summarize: fn(&Exchange) -> Summary,
 }
+
+/// A URL as logs show it: query and fragment parameter values that redaction overwrote (made
+/// of nothing but `*`, by juno-record or `--redact`) appear as `[redacted]`.
+pub fn shown_url(v: Vec<u8>) -> Vec<u8> {
+    if !v.windows(2).any(|w| w == b"=*") {
+        return v;
+    }
+    match std::str::from_utf8(&v) {
+        Ok(s) => match juno_redact::mark_url(s) {
+            std::borrow::Cow::Owned(o) => o.into_bytes(),
+            std::borrow::Cow::Borrowed(_) => v,
+        },
+        Err(_) => v,
+    }
+}

@@ -408,6 +408,27 @@ impl Report {
                 );
             }
         }
+        if !s.recorded_redaction.is_empty() || s.redaction.is_some() {
+            let _ = writeln!(o, "\nRedaction");
+            for p in &s.recorded_redaction {
+                let _ = writeln!(o, "  recorded with: {p}");
+            }
+            if let Some(c) = &s.redaction {
+                let per_rule: Vec<String> = juno_redact::Rule::ALL
+                    .iter()
+                    .map(|r| format!("{r} {}", c.of(*r)))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  --redact: {} values overwritten ({}), {} bytes; {} directions lost sync, {} dropped at the bound",
+                    c.total(),
+                    per_rule.join(", "),
+                    c.bytes,
+                    c.desync,
+                    c.streams_evicted
+                );
+            }
+        }
         if !s.recorder_counters.is_empty() {
             let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
             for ((name, _), v) in &s.recorder_counters {

@@ -250,7 +250,7 @@ impl Http {
                     f.set("user_agent", Value::Text(v));
                 }
                 if let Some(v) = m.h.referrer {
-                    f.set("referrer", Value::Text(v));
+                    f.set("referrer", Value::Text(crate::l7::shown_url(v)));
                 }
                 if let Some(v) = m.h.origin {
                     f.set("origin", Value::Text(v));
@@ -264,7 +264,7 @@ impl Http {
                 {
                     let mut all = Fields::default();
                     all.set("method", Value::Text(m.method.clone()));
-                    all.set("uri", Value::Text(std::mem::take(&mut m.uri)));
+                    all.set("uri", Value::Text(crate::l7::shown_url(std::mem::take(&mut m.uri))));
                     all.set("request_version", version_text(m.version));
                     all.merge(f.clone());
                     p.h2c = Some(Box::new(Upgrade {

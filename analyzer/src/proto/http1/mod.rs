@@ -275,7 +275,7 @@ impl Http {
                 m.uri = r.uri.clone();
                 let mut f = Fields::default();
                 f.set("method", Value::Text(r.method));
-                f.set("uri", Value::Text(r.uri));
+                f.set("uri", Value::Text(crate::l7::shown_url(r.uri)));
                 f.set("request_version", version_text(m.version));
                 out.emit(Event::RequestStart {
                     ts,

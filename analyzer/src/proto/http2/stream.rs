@@ -244,7 +244,13 @@ impl Http2 {
                     (b"content-type", "request_content_type"),
                 ] {
                     if let Some(v) = h.get(name) {
-                        f.set(field, Value::Text(v.to_vec()));
+                        let v = v.to_vec();
+                        let v = if matches!(field, "uri" | "referrer") {
+                            crate::l7::shown_url(v)
+                        } else {
+                            v
+                        };
+                        f.set(field, Value::Text(v));
                     }
                 }
                 if let Some(a) = h.get(b":authority").or_else(|| h.get(b"host")) {
