@@ -49,15 +49,14 @@ impl<K: Hash + Eq + Copy, V: Default> Generations<K, V> {
     }
 
     fn get(&mut self, k: K, evicted: &mut u64) -> &mut V {
-        if !self.cur.contains_key(&k) {
-            let v = self.old.remove(&k).unwrap_or_default();
-            if self.cur.len() >= self.half {
-                *evicted += self.old.len() as u64;
-                self.old = std::mem::take(&mut self.cur);
-            }
-            return self.cur.entry(k).or_insert(v);
+        if self.cur.len() >= self.half {
+            *evicted += self.old.len() as u64;
+            self.old = std::mem::take(&mut self.cur);
         }
-        self.cur.entry(k).or_default()
+        let old = &mut self.old;
+        self.cur
+            .entry(k)
+            .or_insert_with(|| old.remove(&k).unwrap_or_default())
     }
 
     fn remove(&mut self, k: &K) {
@@ -125,21 +124,11 @@ impl PktDir {
         self.gaps.push_back((start, len));
     }
 
-    fn note_edits(&mut self, seq: u32, orig: &[u8], now: &[u8]) {
-        let mut k = 0;
-        while k < now.len() {
-            if orig[k] == now[k] {
-                k += 1;
-                continue;
-            }
-            let start = k;
-            while k < now.len() && orig[k] != now[k] {
-                k += 1;
-            }
-            self.edit_bytes += k - start;
-            self.edits
-                .push_back((seq.wrapping_add(start as u32), now[start..k].to_vec()));
-        }
+    /// Remembers what a segment whose bytes changed became (all of it: the bytes that did
+    /// not change are the same in a retransmission anyway).
+    fn note_edits(&mut self, seq: u32, now: &[u8]) {
+        self.edit_bytes += now.len();
+        self.edits.push_back((seq, now.to_vec()));
         while self.edits.len() > EDITS || self.edit_bytes > EDIT_BYTES {
             match self.edits.pop_front() {
                 Some((s, b)) => {
@@ -218,7 +207,6 @@ pub struct Redactor {
     counts: Counts,
     socks: Generations<(u64, u8), SockDir>,
     packets: Generations<(u32, FlowKey), PktDir>,
-    scratch: Vec<u8>,
 }
 
 impl Redactor {
@@ -230,7 +218,6 @@ impl Redactor {
             counts: Counts::default(),
             socks: Generations::new(max_streams),
             packets: Generations::new(max_streams),
-            scratch: Vec::new(),
         }
     }
 
@@ -334,10 +321,8 @@ impl Redactor {
         }
         let fresh = &mut payload[seen..];
         if !fresh.is_empty() {
-            self.scratch.clear();
-            self.scratch.extend_from_slice(fresh);
             if d.s.feed(fresh, &self.policy, &mut self.counts) {
-                d.note_edits(next, &self.scratch, fresh);
+                d.note_edits(next, fresh);
                 changed = true;
             }
             next = next.wrapping_add(fresh.len() as u32);

@@ -147,12 +147,12 @@ impl Text {
                         }
                         b' ' => self.st = self.first_word(ctx),
                         b'\n' => self.st = St::Start,
-                        _ if is_tchar(c) => {
-                            if self.len < MAX_NAME {
-                                self.tok[self.len] = c.to_ascii_lowercase();
-                            }
-                            self.len = (self.len + 1).min(MAX_NAME + 1);
+                        _ if is_tchar(c) && self.len < MAX_NAME => {
+                            self.tok[self.len] = c.to_ascii_lowercase();
+                            self.len += 1;
                         }
+                        // Longer than any name or method this matches: not one of ours.
+                        _ if is_tchar(c) => self.st = St::Skip,
                         _ => self.st = St::Skip,
                     }
                     if self.st == St::Token {
