@@ -1934,3 +1934,404 @@ fn socket_events_are_named_by_the_pod_of_their_cgroup() {
     want.sort();
     assert_eq!(got, want, "{log}");
 }
+
+/// A throwaway PostgreSQL cluster in `pod`: cleartext password authentication over TCP (the
+/// PasswordMessage carries the password itself), one role.
+struct Postgres {
+    bin: String,
+    data: PathBuf,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        sh_ok(&format!(
+            "runuser -u postgres -- {}/pg_ctl -D {} -m immediate -w stop",
+            self.bin,
+            self.data.display()
+        ));
+    }
+}
+
+fn postgres(pod: &Pod, dir: &Path, user: &str, password: &str) -> Postgres {
+    let bin = sh("ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1")
+        .trim()
+        .to_string();
+    let pg = dir.join("pg");
+    std::fs::create_dir_all(&pg).unwrap();
+    sh(&format!(
+        "chmod 755 {} && chown postgres: {}",
+        dir.display(),
+        pg.display()
+    ));
+    let data = pg.join("data");
+    sh(&format!(
+        "runuser -u postgres -- {bin}/initdb -D {} -U postgres --auth-local=trust --auth-host=password >/dev/null",
+        data.display()
+    ));
+    let mut conf = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data.join("postgresql.conf"))
+        .unwrap();
+    use std::io::Write;
+    writeln!(
+        conf,
+        "listen_addresses = '{}'\nport = 5432\nunix_socket_directories = '{}'\nfsync = off",
+        pod.addr,
+        pg.display()
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhost all all 0.0.0.0/0 password\n",
+    )
+    .unwrap();
+    let p = Postgres {
+        bin: bin.clone(),
+        data: data.clone(),
+    };
+    pod.exec(&format!(
+        "runuser -u postgres -- {bin}/pg_ctl -D {} -l {}/server.log -w start >/dev/null",
+        data.display(),
+        pg.display()
+    ));
+    sh(&format!(
+        "runuser -u postgres -- psql -X -q -h {} -U postgres -d postgres -c \"CREATE ROLE {user} LOGIN PASSWORD '{password}'\"",
+        pg.display()
+    ));
+    p
+}
+
+/// Every frame of the archives, decompressed (what `zstd -dc` shows).
+fn decompressed(paths: &[PathBuf]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in paths {
+        let bytes = std::fs::read(p).unwrap();
+        for e in &juno_archive::frame::scan(&bytes).frames {
+            out.extend(
+                juno_archive::frame::decompress_entry(
+                    &bytes,
+                    e,
+                    juno_archive::frame::MAX_FRAME_SIZE,
+                )
+                .unwrap(),
+            );
+        }
+    }
+    out
+}
+
+const SECRETS: [&str; 6] = [
+    "SECRET-AUTH-1",
+    "SECRET-COOKIE-2",
+    "SECRET-TOKEN-3",
+    "SECRET-SPLIT-4",
+    "SECRET-PG-5",
+    "SECRET-REDIS-6",
+];
+
+/// What the clients of [`secret_traffic`] did, and where to find what the recorder wrote.
+struct SecretRun {
+    files: Vec<PathBuf>,
+    log: String,
+}
+
+/// curl with an Authorization header, a cookie and a URL token; a request whose
+/// Authorization header is split across two writes (and two packets, TCP_NODELAY); psql
+/// with a password; redis-cli AUTH — between two pods, recorded with `args`.
+fn secret_traffic(srv: &Pod, cli: &Pod, tmp: &Path, out: &Path, args: &[&str]) -> SecretRun {
+    let mut all = vec![
+        "--iface",
+        "^jsc[sc]-h$",
+        "--node-name",
+        "itest",
+        "--cidr",
+        "10.210.61.0/24",
+    ];
+    all.extend_from_slice(args);
+    let rec = Recorder::start(out, &all);
+    let code = cli.exec(&format!(
+        "curl -s -o /dev/null -w '%{{http_code}}' -H 'Authorization: Bearer SECRET-AUTH-1' \
+         -b 'sid=SECRET-COOKIE-2' 'http://{}/api/item1.json?token=SECRET-TOKEN-3&page=2'",
+        srv.addr
+    ));
+    assert_eq!(code, "200");
+    let split = tmp.join("split.py");
+    std::fs::write(
+        &split,
+        format!(
+            "import socket, time\n\
+             s = socket.create_connection(('{}', 80))\n\
+             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\n\
+             s.sendall(b'GET /api/item2.json HTTP/1.1\\r\\nHost: srv\\r\\nAuthoriz')\n\
+             time.sleep(0.3)\n\
+             s.sendall(b'ation: Bearer SECRET-SPLIT-4\\r\\nConnection: close\\r\\n\\r\\n')\n\
+             d = b''\n\
+             while True:\n    b = s.recv(65536)\n    if not b: break\n    d += b\n\
+             print(d.split(b' ')[1].decode())\n",
+            srv.addr
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        cli.exec(&format!("/usr/bin/python3 {}", split.display()))
+            .trim(),
+        "200"
+    );
+    assert_eq!(
+        cli.exec(&format!(
+            "env PGPASSWORD=SECRET-PG-5 psql -X -A -t -h {} -U jsec -d postgres -c 'select 41 + 1'",
+            srv.addr
+        ))
+        .trim(),
+        "42"
+    );
+    assert_eq!(
+        cli.exec(&format!(
+            "redis-cli --no-auth-warning -a SECRET-REDIS-6 -h {} SET juno:s v",
+            srv.addr
+        ))
+        .trim(),
+        "OK"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let log = rec.stop();
+    let files: Vec<PathBuf> = {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with("juno-") && (n.ends_with(".pcapng.zst") || n.ends_with(".age"))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(files.len(), 1, "{files:?}");
+    SecretRun { files, log }
+}
+
+fn redaction_counts(files: &[PathBuf]) -> BTreeMap<String, u64> {
+    stats_counters(files)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("redacted:"))
+        .collect()
+}
+
+/// Secrets never reach the archive: with the defaults, the secret bytes of every client are
+/// absent from the decompressed archive, every exchange is still there with its method, path
+/// and status, the counts per rule are what the clients sent (each value seen in the
+/// client's and the server's socket), and the file is 0600 in a 0700 directory. With packet
+/// payload kept and encryption to a recipient: the packets are redacted too (twice the
+/// counts: both veths), and the encrypted archive is unreadable without the identity and
+/// analyzes identically with it.
+#[test]
+fn secrets_never_reach_the_archive_and_encrypted_archives_need_their_identity() {
+    use std::os::unix::fs::PermissionsExt;
+    let _fwd = Forwarding::on();
+    let srv = Pod::new("jsec-srv", "jscs-h", 61);
+    let cli = Pod::new("jsec-cli", "jscc-h", 62);
+    let tmp = tempfile::tempdir().unwrap();
+    let _nginx = nginx(&srv, tmp.path());
+    let _pg = postgres(&srv, tmp.path(), "jsec", "SECRET-PG-5");
+    let _redis = Server(srv.spawn(
+        &format!(
+            "exec redis-server --bind {} --port 6379 --save '' --appendonly no --requirepass SECRET-REDIS-6",
+            srv.addr
+        ),
+        &tmp.path().join("redis.out"),
+    ));
+    let addr = srv.addr.clone();
+    wait_for("redis", Duration::from_secs(10), || {
+        sh_ok(&format!(
+            "redis-cli --no-auth-warning -a SECRET-REDIS-6 -h {addr} PING | grep -q PONG"
+        ))
+    });
+
+    // Defaults.
+    let out = tmp.path().join("plain");
+    let run = secret_traffic(&srv, &cli, tmp.path(), &out, &[]);
+    assert!(
+        run.log.contains("redaction: rules=http-auth,"),
+        "{}",
+        run.log
+    );
+    let bytes = decompressed(&run.files);
+    for s in SECRETS {
+        assert!(
+            !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+            "{s} reached the archive"
+        );
+    }
+    let got = analyze(&run.files);
+    let http = |who: &str| -> Vec<(String, String, u64)> {
+        let mut v: Vec<_> = got
+            .0
+            .iter()
+            .filter(|e| e.protocol == "http" && comm(e).is_some_and(|c| c.starts_with(who)))
+            .map(|e| {
+                let t = |k| String::from_utf8_lossy(e.fields.text(k).unwrap_or(b"")).into_owned();
+                (
+                    t("method"),
+                    t("uri"),
+                    e.fields.u64("status_code").unwrap_or(0),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let item1 = (
+        "GET".to_string(),
+        "/api/item1.json?token=[redacted]&page=2".to_string(),
+        200,
+    );
+    let item2 = ("GET".to_string(), "/api/item2.json".to_string(), 200);
+    assert_eq!(http("curl"), vec![item1.clone()]);
+    assert_eq!(http("python3"), vec![item2.clone()]);
+    assert_eq!(http("nginx"), vec![item1.clone(), item2.clone()]);
+    let kinds = |proto: &str, field: &str| -> Vec<String> {
+        got.0
+            .iter()
+            .filter(|e| {
+                e.protocol == proto
+                    && comm(e)
+                        .as_deref()
+                        .is_some_and(|c| c == "psql" || c == "redis-cli")
+            })
+            .filter_map(|e| {
+                e.fields
+                    .text(field)
+                    .map(|t| String::from_utf8_lossy(t).into_owned())
+            })
+            .collect()
+    };
+    let pg = kinds("postgresql", "frontend");
+    assert!(
+        pg.contains(&"startup".to_string()) && pg.contains(&"simple_query".to_string()),
+        "{pg:?}"
+    );
+    assert!(kinds("postgresql", "frontend_arg").contains(&"select 41 + 1".to_string()));
+    let redis = kinds("redis", "command");
+    assert!(
+        redis.iter().any(|c| c.eq_ignore_ascii_case("auth")) && redis.contains(&"SET".to_string()),
+        "{redis:?}"
+    );
+    for e in got
+        .0
+        .iter()
+        .filter(|e| e.protocol == "postgresql" && comm(e).as_deref() == Some("psql"))
+    {
+        if e.fields.text("frontend") == Some(b"startup") {
+            assert_eq!(
+                e.fields.get("success"),
+                Some(&juno_analyze::model::Value::Bool(true))
+            );
+        }
+    }
+    let counts = redaction_counts(&run.files);
+    let want: BTreeMap<String, u64> = [
+        ("redacted:http-auth", 4),
+        ("redacted:http-cookie", 2),
+        ("redacted:http-headers", 0),
+        ("redacted:url-query", 2),
+        ("redacted:postgresql", 2),
+        ("redacted:mysql", 0),
+        ("redacted:redis", 2),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(counts, want);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&run.files[0]), 0o600);
+    assert_eq!(mode(&out), 0o700);
+
+    // Packet payload kept, and encrypted to a recipient.
+    let id = age::x25519::Identity::generate();
+    let pk = id.to_public().to_string();
+    let out = tmp.path().join("encrypted");
+    let run = secret_traffic(
+        &srv,
+        &cli,
+        tmp.path(),
+        &out,
+        &["--packet-payload", "all", "--encrypt-to", &pk],
+    );
+    let enc = run.files[0].clone();
+    assert!(enc.to_string_lossy().ends_with(".pcapng.zst.age"));
+    assert_eq!(mode(&enc), 0o600);
+    let raw = std::fs::read(&enc).unwrap();
+    let mut plain = Vec::new();
+    {
+        use std::io::Read;
+        age::Decryptor::new(&raw[..])
+            .unwrap()
+            .decrypt(std::iter::once(&id as &dyn age::Identity))
+            .unwrap()
+            .read_to_end(&mut plain)
+            .unwrap();
+    }
+    let dec = tmp.path().join("decrypted.pcapng.zst");
+    std::fs::write(&dec, &plain).unwrap();
+    let bytes = decompressed(std::slice::from_ref(&dec));
+    for s in SECRETS {
+        assert!(
+            !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+            "{s} reached the archive"
+        );
+    }
+    let counts2 = redaction_counts(std::slice::from_ref(&dec));
+    for (k, v) in &want {
+        assert_eq!(
+            counts2[k],
+            2 * v,
+            "{k}: packets on both veths and both sockets"
+        );
+    }
+    // Seen as packets too, redacted there.
+    let got2 = analyze(std::slice::from_ref(&dec));
+    let from_packets: Vec<String> = got2
+        .0
+        .iter()
+        .filter(|e| e.protocol == "http" && matches!(e.conn.vantage, Vantage::Packets { .. }))
+        .map(|e| String::from_utf8_lossy(e.fields.text("uri").unwrap()).into_owned())
+        .collect();
+    assert!(
+        from_packets.contains(&item1.1) && from_packets.contains(&item2.1),
+        "{from_packets:?}"
+    );
+    // juno-analyze: refused without the identity, identical with it.
+    let key = tmp.path().join("key.txt");
+    {
+        use age::secrecy::ExposeSecret;
+        std::fs::write(&key, format!("{}\n", id.to_string().expose_secret())).unwrap();
+    }
+    let bin = juno_analyze_bin();
+    let no_key = Command::new(&bin)
+        .args(["--progress", "never", "logs"])
+        .arg(&enc)
+        .output()
+        .unwrap();
+    assert!(!no_key.status.success());
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("--identity"));
+    let with_key = Command::new(&bin)
+        .args(["--progress", "never", "--identity"])
+        .arg(&key)
+        .arg("logs")
+        .arg(&enc)
+        .output()
+        .unwrap();
+    assert!(
+        with_key.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_key.stderr)
+    );
+    let of_plain = Command::new(&bin)
+        .args(["--progress", "never", "logs"])
+        .arg(&dec)
+        .output()
+        .unwrap();
+    assert!(!with_key.stdout.is_empty());
+    assert_eq!(with_key.stdout, of_plain.stdout);
+}
