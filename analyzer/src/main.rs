@@ -39,17 +39,32 @@ struct Cli {
     redact: bool,
     /// With --redact: turn a rule off (repeatable): http-auth, http-cookie, http-headers,
     /// url-query, postgresql, mysql, redis.
-    #[arg(long = "no-redact", global = true, value_name = "RULE", requires = "redact")]
+    #[arg(
+        long = "no-redact",
+        global = true,
+        value_name = "RULE",
+        requires = "redact"
+    )]
     no_redact: Vec<String>,
     /// With --redact: also the value of this HTTP header (repeatable).
-    #[arg(long = "redact-header", global = true, value_name = "NAME", requires = "redact")]
+    #[arg(
+        long = "redact-header",
+        global = true,
+        value_name = "NAME",
+        requires = "redact"
+    )]
     redact_headers: Vec<String>,
     /// An age identity file (as age-keygen writes it) to read archives encrypted with
     /// `juno-record --encrypt-to` (repeatable).
     #[arg(long, global = true, value_name = "FILE")]
     identity: Vec<PathBuf>,
     /// With --redact: also the value of this URL parameter (repeatable).
-    #[arg(long = "redact-param", global = true, value_name = "NAME", requires = "redact")]
+    #[arg(
+        long = "redact-param",
+        global = true,
+        value_name = "NAME",
+        requires = "redact"
+    )]
     redact_params: Vec<String>,
     #[command(subcommand)]
     cmd: Cmd,
@@ -222,8 +237,12 @@ fn run(cli: Cli) -> Result<()> {
     }
     let redact = if cli.redact {
         Some(
-            juno_redact::Policy::from_options(&cli.no_redact, &cli.redact_headers, &cli.redact_params)
-                .context("--redact")?,
+            juno_redact::Policy::from_options(
+                &cli.no_redact,
+                &cli.redact_headers,
+                &cli.redact_params,
+            )
+            .context("--redact")?,
         )
     } else {
         None

@@ -152,7 +152,9 @@ fn archive_of(pcap: &Path, filler: bool) -> Vec<u8> {
                     if filler {
                         let kernel: String = (0..2048)
                             .map(|_| {
-                                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                                x = x
+                                    .wrapping_mul(6364136223846793005)
+                                    .wrapping_add(1442695040888963407);
                                 (b'a' + (x >> 59) as u8 % 26) as char
                             })
                             .collect();
@@ -194,7 +196,9 @@ fn encrypted_archive_is_unreadable_without_its_identity_and_the_same_with_it() {
     let enc = encrypt(&plain, &id.to_public());
     assert!(!enc.windows(5).any(|w| w == b"TOK3N"));
     let a = d.path().join("a.pcapng.zst");
-    let e = d.path().join("juno-n1-20261123T175700Z-000000.pcapng.zst.age");
+    let e = d
+        .path()
+        .join("juno-n1-20261123T175700Z-000000.pcapng.zst.age");
     std::fs::write(&a, &plain).unwrap();
     std::fs::write(&e, &enc).unwrap();
     let key = d.path().join("key.txt");
@@ -207,14 +211,22 @@ fn encrypted_archive_is_unreadable_without_its_identity_and_the_same_with_it() {
     let other = d.path().join("other.txt");
     std::fs::write(
         &other,
-        format!("{}\n", age::x25519::Identity::generate().to_string().expose_secret()),
+        format!(
+            "{}\n",
+            age::x25519::Identity::generate()
+                .to_string()
+                .expose_secret()
+        ),
     )
     .unwrap();
 
     let out = analyze(["logs".as_ref(), e.as_os_str()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("encrypted (age)") && err.contains("--identity"), "{err}");
+    assert!(
+        err.contains("encrypted (age)") && err.contains("--identity"),
+        "{err}"
+    );
     let out = analyze([
         "--identity".as_ref(),
         other.as_os_str(),

@@ -246,7 +246,8 @@ fn record(a: RecordArgs) -> Result<()> {
     log(format!(
         "redaction: {}",
         if redaction.is_off() {
-            "off (--no-redact all): payload is recorded as it was sent, secrets included".to_string()
+            "off (--no-redact all): payload is recorded as it was sent, secrets included"
+                .to_string()
         } else {
             redaction.describe()
         }
@@ -255,7 +256,11 @@ fn record(a: RecordArgs) -> Result<()> {
         log(format!(
             "archives are encrypted to {} age recipient(s): {}",
             recipients.len(),
-            recipients.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+            recipients
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     log(format!(

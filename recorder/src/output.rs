@@ -458,7 +458,9 @@ impl Encoder {
     fn add(&mut self, it: Item, bytes: &mut [u8]) -> Result<()> {
         // Secrets are overwritten here, before the bytes are encoded (crate::redaction).
         match (&it, &mut self.redaction) {
-            (Item::Packet { ifindex, data, .. }, Some(r)) => r.packet(*ifindex, bytes_mut(bytes, *data)),
+            (Item::Packet { ifindex, data, .. }, Some(r)) => {
+                r.packet(*ifindex, bytes_mut(bytes, *data))
+            }
             (Item::Socket(s), Some(r)) => r.socket(&s.ev, bytes_mut(bytes, s.payload)),
             _ => {}
         }
@@ -737,10 +739,9 @@ impl FileOut {
         if recipients.is_empty() {
             return Ok(FileOut::Plain(f));
         }
-        let enc = age::Encryptor::with_recipients(
-            recipients.iter().map(|r| r as &dyn age::Recipient),
-        )
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let enc =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(FileOut::Age(enc.wrap_output(f)?))
     }
 

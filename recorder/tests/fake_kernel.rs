@@ -156,7 +156,7 @@ fn out_cfg(
         })])),
         redaction: juno_redact::Policy::default(),
         redact_streams: 1024,
-            encrypt_to: Vec::new(),
+        encrypt_to: Vec::new(),
     }
 }
 
@@ -515,7 +515,20 @@ fn tcp_packet(ifindex: u32, seq: u32, payload: &[u8]) -> Ev {
     let mut p = vec![0u8; 12];
     p.extend([0x08, 0x00]);
     let total = 40 + payload.len();
-    p.extend([0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+    p.extend([
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ]);
     p.extend([10, 0, 0, 2, 10, 0, 0, 1, 0x1f, 0x90, 0x9c, 0x40]);
     p.extend(seq.to_be_bytes());
     p.extend([0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
@@ -579,9 +592,15 @@ fn secrets_are_overwritten_before_encoding_and_the_archive_says_so() {
     let all = decompressed(&r.sealed[0]);
     let has = |s: &[u8]| all.windows(s.len()).any(|w| w == s);
     for secret in [&b"TOKEN-123"[..], b"SEK", b"RET-456", b"PKT", b"SECRET-789"] {
-        assert!(!has(secret), "{} in the archive", String::from_utf8_lossy(secret));
+        assert!(
+            !has(secret),
+            "{} in the archive",
+            String::from_utf8_lossy(secret)
+        );
     }
-    assert!(has(b"GET /x?token=********* HTTP/1.1\r\nAuthorization: ****"));
+    assert!(has(
+        b"GET /x?token=********* HTTP/1.1\r\nAuthorization: ****"
+    ));
     assert!(has(b"*******\r\nHost: h\r\n\r\n"));
     assert!(has(b"Set-Cookie: ***"));
     assert!(has(b"******************\r\n\r\n"));
@@ -603,7 +622,11 @@ fn secrets_are_overwritten_before_encoding_and_the_archive_says_so() {
     assert_eq!(counts.get("redacted:http-auth"), Some(&1));
     assert_eq!(counts.get("redacted:url-query"), Some(&1));
     assert_eq!(counts.get("redacted:http-cookie"), Some(&1));
-    assert!(counts.get("redaction_input_bytes").is_some_and(|n| *n > 100));
+    assert!(
+        counts
+            .get("redaction_input_bytes")
+            .is_some_and(|n| *n > 100)
+    );
     assert!(counts.contains_key("redaction_ns"));
     // Only the recorder's user can read them.
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -615,7 +638,12 @@ fn secrets_are_overwritten_before_encoding_and_the_archive_says_so() {
 fn redaction_off_is_explicit_and_recorded() {
     let d = tempfile::tempdir().unwrap();
     let mut fake = Fake::default();
-    let mut a = sock(kind::DATA, dir::SEND, b"GET / HTTP/1.1\r\nCookie: c=PLAIN\r\n\r\n", 0);
+    let mut a = sock(
+        kind::DATA,
+        dir::SEND,
+        b"GET / HTTP/1.1\r\nCookie: c=PLAIN\r\n\r\n",
+        0,
+    );
     if let Ev::Socket(h, p) = &mut a {
         h.orig_len = p.len() as u32;
     }
@@ -641,7 +669,12 @@ fn archives_encrypted_to_a_recipient_read_only_with_its_identity() {
     let d = tempfile::tempdir().unwrap();
     let id = age::x25519::Identity::generate();
     let mut fake = Fake::default();
-    let mut a = sock(kind::DATA, dir::SEND, b"GET /plain-marker HTTP/1.1\r\n\r\n", 0);
+    let mut a = sock(
+        kind::DATA,
+        dir::SEND,
+        b"GET /plain-marker HTTP/1.1\r\n\r\n",
+        0,
+    );
     if let Ev::Socket(h, p) = &mut a {
         h.orig_len = p.len() as u32;
     }
@@ -657,7 +690,11 @@ fn archives_encrypted_to_a_recipient_read_only_with_its_identity() {
         Duration::from_millis(300),
     );
     assert_eq!(r.sealed.len(), 1);
-    let name = r.sealed[0].file_name().unwrap().to_string_lossy().into_owned();
+    let name = r.sealed[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert!(name.ends_with(".pcapng.zst.age"), "{name}");
     let raw = std::fs::read(&r.sealed[0]).unwrap();
     assert!(raw.starts_with(b"age-encryption.org/v1\n"));
@@ -679,5 +716,8 @@ fn archives_encrypted_to_a_recipient_read_only_with_its_identity() {
     // Another identity cannot.
     let other = age::x25519::Identity::generate();
     let dec = age::Decryptor::new(&raw[..]).unwrap();
-    assert!(dec.decrypt(std::iter::once(&other as &dyn age::Identity)).is_err());
+    assert!(
+        dec.decrypt(std::iter::once(&other as &dyn age::Identity))
+            .is_err()
+    );
 }

@@ -646,7 +646,7 @@ fn a_recording_carries_pods_containers_services_and_names_the_pod_veth() {
         snapshot: snapshot.clone(),
         redaction: juno_redact::Policy::default(),
         redact_streams: 1024,
-            encrypt_to: Vec::new(),
+        encrypt_to: Vec::new(),
     };
     let out = Output::start(cfg, 64).unwrap();
     let (ctx, crx) = crossbeam_channel::unbounded();

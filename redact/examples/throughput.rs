@@ -9,20 +9,39 @@
 //! the bytes the redactor looked at (TCP payload and socket payload), what it overwrote, and
 //! its CPU time per MB (this thread's CPU time, `CLOCK_THREAD_CPUTIME_ID`).
 
-#![allow(clippy::print_stdout, reason = "an example that prints its measurement")]
-#![allow(clippy::unwrap_used, reason = "an example: a bad file is a crash with a message")]
+#![allow(
+    clippy::print_stdout,
+    reason = "an example that prints its measurement"
+)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "an example: a bad file is a crash with a message"
+)]
 
 use std::path::Path;
 
 use juno_redact::{Counts, DIR_RECV, DIR_SEND, Policy, Redactor};
 
 enum Unit {
-    Packet { linktype: u32, iface: u32, data: Vec<u8> },
-    Socket { cookie: u64, dir: u8, offset: u64, orig_len: u32, payload: Vec<u8> },
+    Packet {
+        linktype: u32,
+        iface: u32,
+        data: Vec<u8>,
+    },
+    Socket {
+        cookie: u64,
+        dir: u8,
+        offset: u64,
+        orig_len: u32,
+        payload: Vec<u8>,
+    },
 }
 
 fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec it is given.
     #[allow(unsafe_code, reason = "one libc call, no memory shared")]
     unsafe {
@@ -50,7 +69,11 @@ fn load(path: &Path) -> Vec<Unit> {
             {
                 out.push(Unit::Socket {
                     cookie: s.cookie,
-                    dir: if s.direction == juno_archive::DataDirection::Send { DIR_SEND } else { DIR_RECV },
+                    dir: if s.direction == juno_archive::DataDirection::Send {
+                        DIR_SEND
+                    } else {
+                        DIR_RECV
+                    },
                     offset: s.stream_offset,
                     orig_len: s.orig_len,
                     payload: s.payload.to_vec(),
@@ -69,7 +92,11 @@ fn load(path: &Path) -> Vec<Unit> {
     let mut r = pcap_file::pcap::PcapReader::new(&plain[..]).unwrap();
     let linktype = u32::from(r.header().datalink);
     while let Some(p) = r.next_packet() {
-        out.push(Unit::Packet { linktype, iface: 0, data: p.unwrap().data().to_vec() });
+        out.push(Unit::Packet {
+            linktype,
+            iface: 0,
+            data: p.unwrap().data().to_vec(),
+        });
     }
     out
 }
@@ -95,10 +122,18 @@ fn run(units: &[Unit], passes: usize) -> (Counts, u64) {
         let t = thread_cpu_ns();
         for (b, u) in bufs.iter_mut().zip(units) {
             match u {
-                Unit::Packet { linktype, iface, .. } => {
+                Unit::Packet {
+                    linktype, iface, ..
+                } => {
                     r.packet(*linktype, *iface, b);
                 }
-                Unit::Socket { cookie, dir, offset, orig_len, .. } => {
+                Unit::Socket {
+                    cookie,
+                    dir,
+                    offset,
+                    orig_len,
+                    ..
+                } => {
                     r.socket_data(*cookie, *dir, *offset, *orig_len, b);
                 }
             }
@@ -121,7 +156,10 @@ fn main() {
         }
     }
     let (mut all, mut all_ns) = (Counts::default(), 0u64);
-    println!("{:<40} {:>10} {:>12} {:>9} {:>11}", "file", "units", "payload MB", "values", "ns per MB");
+    println!(
+        "{:<40} {:>10} {:>12} {:>9} {:>11}",
+        "file", "units", "payload MB", "values", "ns per MB"
+    );
     for f in &files {
         let units = load(Path::new(f));
         let (c, ns) = run(&units, passes);

@@ -376,7 +376,15 @@ impl Hpack {
         }
     }
 
-    fn int_first(&mut self, b: u8, prefix: u32, what: IntFor, here: usize, len: usize, ctx: &mut Ctx<'_>) {
+    fn int_first(
+        &mut self,
+        b: u8,
+        prefix: u32,
+        what: IntFor,
+        here: usize,
+        len: usize,
+        ctx: &mut Ctx<'_>,
+    ) {
         let mask = (1u8 << prefix) - 1;
         let v = b & mask;
         if v < mask {
@@ -535,7 +543,11 @@ impl Hpack {
                 self.lost = true;
             }
             self.insert(Entry {
-                class: if self.unknown { Class::Plain } else { self.class },
+                class: if self.unknown {
+                    Class::Plain
+                } else {
+                    self.class
+                },
                 name_len: self.name_len,
                 size: self.name_len.saturating_add(self.count).saturating_add(32),
             });
@@ -766,13 +778,21 @@ mod tests {
             assert_eq!(orig_len as usize, url.len());
             assert_eq!(b.len(), n);
             let out = dec(&b);
-            assert!(out.len() <= url.len(), "{:?}", String::from_utf8_lossy(&out));
+            assert!(
+                out.len() <= url.len(),
+                "{:?}",
+                String::from_utf8_lossy(&out)
+            );
             let s = String::from_utf8_lossy(&out).into_owned();
             let (path, q) = s.split_once('?').unwrap();
             assert_eq!(path.as_bytes(), url.split(|c| *c == b'?').next().unwrap());
             let v = q.split('&').next().unwrap().split_once('=').unwrap().1;
             assert!(!v.is_empty() || url.ends_with(b"=a"));
-            assert!(!url.windows(v.len().max(3)).any(|w| w == v.as_bytes() && !v.bytes().all(|c| !c.is_ascii_alphanumeric())), "{s}");
+            assert!(
+                !url.windows(v.len().max(3))
+                    .any(|w| w == v.as_bytes() && !v.bytes().all(|c| !c.is_ascii_alphanumeric())),
+                "{s}"
+            );
             assert!(counts.of(Rule::UrlQuery) == 1);
         }
     }

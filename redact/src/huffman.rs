@@ -184,7 +184,12 @@ mod tests {
 
     #[test]
     fn decodes_what_httlib_encodes() {
-        for s in [&b"www.example.com"[..], b"/api/v1?token=abc", b"a", b"custom-key"] {
+        for s in [
+            &b"www.example.com"[..],
+            b"/api/v1?token=abc",
+            b"a",
+            b"custom-key",
+        ] {
             let syms = decode_all(&enc(s)).unwrap();
             let back: Vec<u8> = syms.iter().map(|&x| x as u8).collect();
             assert_eq!(back, s);

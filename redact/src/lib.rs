@@ -31,13 +31,13 @@
 //! makes it panic; it never changes a length; it never leaves the value of a configured
 //! header intact.
 
+mod h2;
 pub mod hpack;
 mod huffman;
 pub mod mark;
 mod mysql;
 mod packet;
 mod policy;
-mod h2;
 mod postgres;
 mod query;
 mod resp;
@@ -119,7 +119,10 @@ impl Counts {
         v.extend([
             ("redacted_bytes".to_string(), self.bytes),
             ("redaction_input_bytes".to_string(), self.input_bytes),
-            ("redaction_streams_evicted".to_string(), self.streams_evicted),
+            (
+                "redaction_streams_evicted".to_string(),
+                self.streams_evicted,
+            ),
             ("redaction_desync".to_string(), self.desync),
             (
                 "redaction_late_bytes_filled".to_string(),

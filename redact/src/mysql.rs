@@ -69,7 +69,10 @@ enum St {
     /// A command's first byte.
     Cmd,
     /// A handshake response (`change_user: false`) or COM_CHANGE_USER being read.
-    Fields { f: Field, change_user: bool },
+    Fields {
+        f: Field,
+        change_user: bool,
+    },
 }
 
 /// One client direction.

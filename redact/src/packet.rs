@@ -104,7 +104,11 @@ pub(crate) fn segment(linktype: u32, data: &[u8]) -> Option<Segment> {
             key.src[..4].copy_from_slice(&ip[12..16]);
             key.dst[..4].copy_from_slice(&ip[16..20]);
             // A total length of 0 (segmentation offload) says nothing: use what is here.
-            let end = if total >= ihl { off + total } else { data.len() };
+            let end = if total >= ihl {
+                off + total
+            } else {
+                data.len()
+            };
             (off + ihl, end)
         }
         0x86dd => {
@@ -117,7 +121,11 @@ pub(crate) fn segment(linktype: u32, data: &[u8]) -> Option<Segment> {
             key.dst.copy_from_slice(&ip[24..40]);
             let mut next = ip[6];
             let mut at = off + 40;
-            let end = if plen > 0 { off + 40 + plen } else { data.len() };
+            let end = if plen > 0 {
+                off + 40 + plen
+            } else {
+                data.len()
+            };
             for _ in 0..8 {
                 match next {
                     6 => break,
@@ -164,7 +172,20 @@ mod tests {
         let mut p = vec![0u8; 14];
         p[12] = 0x08;
         let total = 20 + 20 + payload.len();
-        let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        let mut ip = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ];
         ip.extend([10, 0, 0, 1, 10, 0, 0, 2]);
         p.extend(ip);
         let mut t = vec![0x30, 0x39, 0, 80];
@@ -180,7 +201,10 @@ mod tests {
         let p = eth_ipv4_tcp(b"GET / HTTP/1.1\r\n", 1000);
         let s = segment(linktype::ETHERNET, &p).unwrap();
         assert_eq!(&p[s.payload.clone()], b"GET / HTTP/1.1\r\n");
-        assert_eq!((s.seq, s.key.sport, s.key.dport, s.wire_len), (1000, 12345, 80, 16));
+        assert_eq!(
+            (s.seq, s.key.sport, s.key.dport, s.wire_len),
+            (1000, 12345, 80, 16)
+        );
         // Cut by the snap length: the wire length stays.
         let s = segment(linktype::ETHERNET, &p[..60]).unwrap();
         assert_eq!(s.payload.len(), 6);

@@ -157,8 +157,14 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             on: [true; Rule::ALL.len()],
-            headers: DEFAULT_HEADERS.iter().map(|h| h.as_bytes().to_vec()).collect(),
-            params: DEFAULT_PARAMS.iter().map(|h| h.as_bytes().to_vec()).collect(),
+            headers: DEFAULT_HEADERS
+                .iter()
+                .map(|h| h.as_bytes().to_vec())
+                .collect(),
+            params: DEFAULT_PARAMS
+                .iter()
+                .map(|h| h.as_bytes().to_vec())
+                .collect(),
         }
     }
 }
@@ -221,7 +227,10 @@ impl Policy {
     }
 
     /// Turns off the rules named in `names` (`all` turns off everything).
-    pub fn turn_off<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> Result<(), PolicyError> {
+    pub fn turn_off<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), PolicyError> {
         for n in names {
             if n == "all" {
                 self.on = [false; Rule::ALL.len()];
@@ -253,12 +262,16 @@ impl Policy {
 
     /// The header list of [`Rule::HttpHeaders`] (lower case).
     pub fn headers(&self) -> impl Iterator<Item = &str> {
-        self.headers.iter().map(|h| std::str::from_utf8(h).unwrap_or(""))
+        self.headers
+            .iter()
+            .map(|h| std::str::from_utf8(h).unwrap_or(""))
     }
 
     /// The parameter list of [`Rule::UrlQuery`] (lower case).
     pub fn params(&self) -> impl Iterator<Item = &str> {
-        self.params.iter().map(|h| std::str::from_utf8(h).unwrap_or(""))
+        self.params
+            .iter()
+            .map(|h| std::str::from_utf8(h).unwrap_or(""))
     }
 
     /// One line that says what is redacted: `off`, or
@@ -368,7 +381,9 @@ mod tests {
         p.add_param("session").unwrap();
         p.turn_off(["mysql"]).unwrap();
         let d = p.describe();
-        assert!(d.starts_with("rules=http-auth,http-cookie,http-headers,url-query,postgresql,redis;"));
+        assert!(
+            d.starts_with("rules=http-auth,http-cookie,http-headers,url-query,postgresql,redis;")
+        );
         assert!(d.contains("x-custom-secret") && d.contains("session"));
         assert_eq!(Policy::parse(&d).unwrap(), p);
         assert_eq!(Policy::parse("off").unwrap(), Policy::off());
@@ -394,9 +409,18 @@ mod tests {
     #[test]
     fn classes() {
         let mut p = Policy::default();
-        assert_eq!(p.header_class(b"authorization"), Class::Secret(Rule::HttpAuth));
-        assert_eq!(p.header_class(b"set-cookie"), Class::Secret(Rule::HttpCookie));
-        assert_eq!(p.header_class(b"x-api-key"), Class::Secret(Rule::HttpHeaders));
+        assert_eq!(
+            p.header_class(b"authorization"),
+            Class::Secret(Rule::HttpAuth)
+        );
+        assert_eq!(
+            p.header_class(b"set-cookie"),
+            Class::Secret(Rule::HttpCookie)
+        );
+        assert_eq!(
+            p.header_class(b"x-api-key"),
+            Class::Secret(Rule::HttpHeaders)
+        );
         assert_eq!(p.header_class(b":path"), Class::Url);
         assert_eq!(p.header_class(b"user-agent"), Class::Plain);
         p.turn_off(["http-cookie", "url-query"]).unwrap();

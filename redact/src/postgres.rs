@@ -78,7 +78,11 @@ impl Pg {
                 *left -= n;
                 true
             }
-            St::Password { left, keep, started } if *left >= n => {
+            St::Password {
+                left,
+                keep,
+                started,
+            } if *left >= n => {
                 *left -= n;
                 *keep = keep.saturating_sub(n);
                 *started = true;
@@ -107,8 +111,18 @@ impl Pg {
                             ctx.counts.desync += 1;
                             return Some((i, Next::Opaque));
                         }
-                        let len = u32::from_be_bytes([self.hdr[0], self.hdr[1], self.hdr[2], self.hdr[3]]);
-                        let code = u32::from_be_bytes([self.hdr[4], self.hdr[5], self.hdr[6], self.hdr[7]]);
+                        let len = u32::from_be_bytes([
+                            self.hdr[0],
+                            self.hdr[1],
+                            self.hdr[2],
+                            self.hdr[3],
+                        ]);
+                        let code = u32::from_be_bytes([
+                            self.hdr[4],
+                            self.hdr[5],
+                            self.hdr[6],
+                            self.hdr[7],
+                        ]);
                         self.after_request = matches!(code, SSL_REQUEST | GSSENC_REQUEST);
                         self.st = St::StartupBody(len - 8);
                     }
@@ -132,7 +146,12 @@ impl Pg {
                     i += 1;
                     if self.hlen == 5 {
                         self.hlen = 0;
-                        let len = u32::from_be_bytes([self.hdr[1], self.hdr[2], self.hdr[3], self.hdr[4]]);
+                        let len = u32::from_be_bytes([
+                            self.hdr[1],
+                            self.hdr[2],
+                            self.hdr[3],
+                            self.hdr[4],
+                        ]);
                         if !(4..=MAX_MESSAGE).contains(&len) {
                             ctx.counts.desync += 1;
                             return Some((i, Next::Opaque));

@@ -118,7 +118,10 @@ mod tests {
             ("/a?token=abc&page=2", "/a?token=***&page=2"),
             ("/a?TOKEN=abc", "/a?TOKEN=***"),
             ("/a?tokens=abc&key=k#x", "/a?tokens=abc&key=*#x"),
-            ("/cb#access_token=xyz&state=1", "/cb#access_token=***&state=1"),
+            (
+                "/cb#access_token=xyz&state=1",
+                "/cb#access_token=***&state=1",
+            ),
             ("/p/token=abc", "/p/token=abc"),
             ("/a?password=", "/a?password="),
             ("https://h/x?x=1&sig=aa%2Fbb", "https://h/x?x=1&sig=*******"),

@@ -146,7 +146,12 @@ impl Resp {
                 St::Array => {
                     if c != b'*' {
                         // An inline command or a reply: text from here.
-                        return Some((i, Next::Text { at_line_start: true }));
+                        return Some((
+                            i,
+                            Next::Text {
+                                at_line_start: true,
+                            },
+                        ));
                     }
                     self.st = St::ArrayNum;
                     self.num = 0;
@@ -204,7 +209,11 @@ impl Resp {
                         ctx.fill(chunk);
                     }
                     let left = left - n as u64;
-                    self.st = if left == 0 { St::DataCr } else { St::Data(left) };
+                    self.st = if left == 0 {
+                        St::DataCr
+                    } else {
+                        St::Data(left)
+                    };
                     i += n;
                     continue;
                 }
@@ -233,7 +242,12 @@ impl Resp {
             };
             if ok.is_err() {
                 ctx.counts.desync += 1;
-                return Some((i, Next::Text { at_line_start: false }));
+                return Some((
+                    i,
+                    Next::Text {
+                        at_line_start: false,
+                    },
+                ));
             }
             i += 1;
         }

@@ -251,7 +251,9 @@ impl Redactor {
         if self.policy.is_off() {
             return false;
         }
-        let d = self.socks.get((cookie, dir), &mut self.counts.streams_evicted);
+        let d = self
+            .socks
+            .get((cookie, dir), &mut self.counts.streams_evicted);
         if offset != OFFSET_UNKNOWN && d.next != OFFSET_UNKNOWN && offset > d.next {
             d.s.gap(offset - d.next, &self.policy, &mut self.counts);
         }

@@ -52,7 +52,10 @@ fn split_check(input: &[u8], exact: bool) {
     }
     for k in (1..input.len()).step_by(7) {
         let j = (k * 3 / 2).min(input.len());
-        let (out, _) = run_chunks(&Policy::default(), &[&input[..k], &input[k..j], &input[j..]]);
+        let (out, _) = run_chunks(
+            &Policy::default(),
+            &[&input[..k], &input[k..j], &input[j..]],
+        );
         assert_eq!(out, whole);
     }
 }
@@ -136,10 +139,23 @@ AUTH inline-pw\r\n\
 HELLO 3 AUTH carol inline2\r\n";
     let (out, c) = run(conv);
     let out = String::from_utf8(out).unwrap();
-    for s in ["pa55word", "secret", "hunter2", "newpw", "inline-pw", "inline2"] {
+    for s in [
+        "pa55word",
+        "secret",
+        "hunter2",
+        "newpw",
+        "inline-pw",
+        "inline2",
+    ] {
         assert!(!out.contains(s), "{s} left in {out}");
     }
-    for s in ["alice", "bob", "carol", "$5\r\nvalue\r\n", "$8\r\n********\r\n"] {
+    for s in [
+        "alice",
+        "bob",
+        "carol",
+        "$5\r\nvalue\r\n",
+        "$8\r\n********\r\n",
+    ] {
         assert!(out.contains(s), "{s} missing in {out}");
     }
     assert_eq!(c.of(Rule::Redis), 6);
@@ -173,7 +189,10 @@ fn postgresql_passwords() {
     sasl.extend((data.len() as u32).to_be_bytes());
     sasl.extend(data);
     conv.extend(pg_msg(b'p', &sasl));
-    conv.extend(pg_msg(b'p', b"c=biws,r=rOprNGfwEbeRWgbNEkqO,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="));
+    conv.extend(pg_msg(
+        b'p',
+        b"c=biws,r=rOprNGfwEbeRWgbNEkqO,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+    ));
     conv.extend(pg_msg(b'Q', b"SELECT 'p' AS password\0"));
     let (out, c) = run(&conv);
     let s = String::from_utf8_lossy(&out);
@@ -212,7 +231,11 @@ fn mysql_auth() {
     let s = String::from_utf8_lossy(&out);
     assert!(!out.windows(4).any(|w| w == [0xAA; 4] || w == [0xBB; 4]));
     assert!(!s.contains("cleartext-password"));
-    assert!(s.contains("alice\0") && s.contains("shop\0caching_sha2_password") && s.contains("SELECT 1"));
+    assert!(
+        s.contains("alice\0")
+            && s.contains("shop\0caching_sha2_password")
+            && s.contains("SELECT 1")
+    );
     assert!(s.contains("bob\0"));
     assert_eq!(c.of(Rule::Mysql), 3);
     same_when_split(&conv);
@@ -302,7 +325,9 @@ fn h2_headers(conv: &[u8]) -> Vec<Vec<(String, String)>> {
                 let h = d.decode(&block).unwrap();
                 out.push(
                     h.into_iter()
-                        .map(|(n, v)| (String::from_utf8(n).unwrap(), String::from_utf8(v).unwrap()))
+                        .map(|(n, v)| {
+                            (String::from_utf8(n).unwrap(), String::from_utf8(v).unwrap())
+                        })
                         .collect(),
                 );
                 block.clear();
@@ -327,7 +352,11 @@ fn http2_hpack_literals() {
         if secret {
             assert!(mark::is_filled(r.1.as_bytes()), "{}: {}", r.0, r.1);
         } else if o.0 == ":path" {
-            assert!(r.1 == "/a?token=*********&x=1" || r.1.starts_with("/b?password=*"), "{}", r.1);
+            assert!(
+                r.1 == "/a?token=*********&x=1" || r.1.starts_with("/b?password=*"),
+                "{}",
+                r.1
+            );
             assert!(r.1.ends_with("&x=1") || r.1.ends_with("&page=2"), "{}", r.1);
         } else {
             assert_eq!(o, r);
@@ -354,9 +383,15 @@ fn http2_hpack_literals() {
         let r = h2_headers(&out);
         for (o, r) in orig.iter().flatten().zip(r.iter().flatten()) {
             match o.0.as_str() {
-                "authorization" | "cookie" | "x-api-key" => assert!(mark::is_filled(r.1.as_bytes())),
+                "authorization" | "cookie" | "x-api-key" => {
+                    assert!(mark::is_filled(r.1.as_bytes()))
+                }
                 ":path" => {
-                    assert!(!r.1.contains("rawtoken1") && !r.1.contains("hufpass"), "split {k}: {}", r.1);
+                    assert!(
+                        !r.1.contains("rawtoken1") && !r.1.contains("hufpass"),
+                        "split {k}: {}",
+                        r.1
+                    );
                 }
                 _ => assert_eq!(o, r, "split {k}"),
             }
@@ -404,7 +439,20 @@ fn tcp(seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     let mut p = vec![0u8; 14];
     p[12] = 0x08;
     let total = 40 + payload.len();
-    p.extend([0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+    p.extend([
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ]);
     p.extend([10, 0, 0, 1, 10, 0, 0, 2]);
     p.extend([0xc3, 0x50, 0, 80]);
     p.extend(seq.to_be_bytes());
@@ -429,7 +477,11 @@ fn packets_split_header_retransmission_and_late_segment() {
     r.packet(linktype::ETHERNET, 1, &mut b);
     assert_eq!(payload_of(&b), b"zation: **********\r\nHost: h\r\n\r\n");
     // A retransmission of both, as one segment: the same bytes out.
-    let mut both = tcp(1000, 0x18, b"GET / HTTP/1.1\r\nAuthorization: Bearer tok\r\nHost: h\r\n\r\n");
+    let mut both = tcp(
+        1000,
+        0x18,
+        b"GET / HTTP/1.1\r\nAuthorization: Bearer tok\r\nHost: h\r\n\r\n",
+    );
     r.packet(linktype::ETHERNET, 1, &mut both);
     assert_eq!(
         payload_of(&both),
@@ -440,7 +492,11 @@ fn packets_split_header_retransmission_and_late_segment() {
     assert_eq!(payload_of(&a2), payload_of(&a));
     // Reordering: a later segment first, then the one before it arrives late: overwritten.
     let mut c = tcp(1100, 0x18, b"Cookie: zzz\r\n");
-    let mut late = tcp(1054, 0x18, b"GET /x HTTP/1.1\r\nAuthorization: 1234567890\r\n\r\n");
+    let mut late = tcp(
+        1054,
+        0x18,
+        b"GET /x HTTP/1.1\r\nAuthorization: 1234567890\r\n\r\n",
+    );
     r.packet(linktype::ETHERNET, 1, &mut c);
     r.packet(linktype::ETHERNET, 1, &mut late);
     assert!(payload_of(&late).iter().all(|&x| x == FILL));

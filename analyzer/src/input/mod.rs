@@ -302,16 +302,29 @@ fn node_salt(node: &str) -> u64 {
 }
 
 /// `--redact` on a socket event: data events are redacted, a socket's end drops its state.
-fn redact_socket(r: &mut juno_redact::Redactor, ev: &SocketEvent<'_>, salt: u64, b: &mut [u8]) -> bool {
+fn redact_socket(
+    r: &mut juno_redact::Redactor,
+    ev: &SocketEvent<'_>,
+    salt: u64,
+    b: &mut [u8],
+) -> bool {
     use juno_archive::{DataDirection, SocketEventKind};
     let cookie = ev.cookie ^ salt;
     match (ev.kind, ev.direction) {
-        (SocketEventKind::Data, DataDirection::Send) => {
-            r.socket_data(cookie, juno_redact::DIR_SEND, ev.stream_offset, ev.orig_len, b)
-        }
-        (SocketEventKind::Data, DataDirection::Recv) => {
-            r.socket_data(cookie, juno_redact::DIR_RECV, ev.stream_offset, ev.orig_len, b)
-        }
+        (SocketEventKind::Data, DataDirection::Send) => r.socket_data(
+            cookie,
+            juno_redact::DIR_SEND,
+            ev.stream_offset,
+            ev.orig_len,
+            b,
+        ),
+        (SocketEventKind::Data, DataDirection::Recv) => r.socket_data(
+            cookie,
+            juno_redact::DIR_RECV,
+            ev.stream_offset,
+            ev.orig_len,
+            b,
+        ),
         (SocketEventKind::Close, _) => {
             r.socket_closed(cookie);
             false
@@ -510,9 +523,8 @@ impl Merger {
                         .unwrap_or(u32::MAX);
                     if g != u32::MAX {
                         let lt = self.linktypes.get(g as usize).copied().unwrap_or(u32::MAX);
-                        let (chunk, off) = self.redact(i, off, len as usize, |r, b| {
-                            r.packet(lt, g, b)
-                        });
+                        let (chunk, off) =
+                            self.redact(i, off, len as usize, |r, b| r.packet(lt, g, b));
                         self.batch.items.push(BatchItem::Packet(PacketItem {
                             ts,
                             iface: g,
@@ -528,9 +540,8 @@ impl Merger {
                 CItem::Socket { ev, off, len } => {
                     // Cookies are unique per node and boot: the node is part of the key.
                     let salt = self.files[i].node.as_deref().map_or(0, node_salt);
-                    let (chunk, off) = self.redact(i, off, len as usize, |r, b| {
-                        redact_socket(r, &ev, salt, b)
-                    });
+                    let (chunk, off) =
+                        self.redact(i, off, len as usize, |r, b| redact_socket(r, &ev, salt, b));
                     self.batch
                         .items
                         .push(BatchItem::Socket(Box::new(SocketItem {

@@ -264,7 +264,10 @@ impl Http {
                 {
                     let mut all = Fields::default();
                     all.set("method", Value::Text(m.method.clone()));
-                    all.set("uri", Value::Text(crate::l7::shown_url(std::mem::take(&mut m.uri))));
+                    all.set(
+                        "uri",
+                        Value::Text(crate::l7::shown_url(std::mem::take(&mut m.uri))),
+                    );
                     all.set("request_version", version_text(m.version));
                     all.merge(f.clone());
                     p.h2c = Some(Box::new(Upgrade {
