@@ -1,8 +1,10 @@
 //! The pipeline: read → decode → reassemble → parse → match → sinks.
 //!
 //! A reader thread produces time-ordered batches. For each batch, packets are decoded in
-//! parallel (rayon) and routed to shards by a direction-independent hash of their 5-tuple;
-//! shards then run in parallel, each owning its connections (reassembly, parsing and matching
+//! parallel (rayon) and routed to shards by a direction-independent hash of their 5-tuple
+//! (the inner one, for tunnelled packets); IP fragments are then fed, in file order, to one
+//! reassembler, and each datagram it completes is routed like a packet, in the place of the
+//! fragment that completed it. Shards then run in parallel, each owning its connections (reassembly, parsing and matching
 //! need no locks). Exchanges and connection summaries finished in a batch are sorted (so output
 //! is the same whatever the thread count) and handed to the sinks on the calling thread.
 
@@ -12,10 +14,11 @@ use rustc_hash::FxHashMap;
 
 use crate::conn::session::L7Stats;
 use crate::conn::{FlowConfig, FlowStats, Shard};
-use crate::decode::{self, Decoded, Skip};
+use crate::decode::defrag::{Datagram, Defrag, DefragConfig, DefragStats};
+use crate::decode::{self, Decoded, Frame, Skip};
 use crate::enrich::MetaIndex;
 use crate::input::{Batch, BatchItem, FileSummary, Iface, Inputs};
-use crate::model::{ConnKey, ConnSummary, Endpoint, Exchange, ReasmStats, Transport};
+use crate::model::{ConnKey, ConnSummary, Endpoint, Exchange, ReasmStats, Transport, Tunnel};
 
 /// Receives what the pipeline produces, in batches.
 pub trait Sink {
@@ -73,6 +76,10 @@ pub struct RunSummary {
     pub last_ts: Option<u64>,
     /// Packets not analyzed, by reason.
     pub skipped_packets: FxHashMap<&'static str, u64>,
+    /// Packets of link types the decoder does not read, by link type.
+    pub unknown_linktypes: std::collections::BTreeMap<u32, u64>,
+    /// IP fragment reassembly counters.
+    pub defrag: DefragStats,
     /// Socket events read (Juno archives).
     pub socket_events: u64,
     /// Metadata records read.
@@ -91,6 +98,41 @@ pub struct RunSummary {
     pub nodes: std::collections::BTreeSet<String>,
 }
 
+impl RunSummary {
+    /// What the decode stage could not do, as sentences for a warning: packets of link types
+    /// it does not read (named), IP datagrams dropped incomplete, overlapping fragments.
+    pub fn decode_warnings(&self) -> Vec<String> {
+        let mut w: Vec<String> = self
+            .unknown_linktypes
+            .iter()
+            .map(|(lt, n)| {
+                let name = decode::linktype_name(*lt).unwrap_or_else(|| "unassigned".into());
+                format!("{n} packets of link type {lt} ({name}) not analyzed: the decoder does not read it")
+            })
+            .collect();
+        let d = &self.defrag;
+        if d.dropped() > 0 {
+            w.push(format!(
+                "{} fragmented IP datagrams not reassembled ({} fragments): timed out {}, evicted {}, too big {}, inconsistent {}, incomplete at the end {}",
+                d.dropped(),
+                d.dropped_fragments,
+                d.timed_out,
+                d.evicted,
+                d.too_big,
+                d.inconsistent,
+                d.incomplete_at_end
+            ));
+        }
+        if d.overlaps > 0 {
+            w.push(format!(
+                "{} IP fragments overlapped others ({} with different bytes; the first copy was kept)",
+                d.overlaps, d.overlap_conflicts
+            ));
+        }
+        w
+    }
+}
+
 /// Shards by default: enough to balance many cores, few enough to be cheap.
 pub const DEFAULT_SHARDS: usize = 64;
 
@@ -103,6 +145,8 @@ pub struct Config {
     pub shards: usize,
     /// Flow timeouts and bounds.
     pub flow: FlowConfig,
+    /// IP fragment reassembly bounds.
+    pub defrag: DefragConfig,
     /// Show a progress bar on stderr (only if it is a terminal).
     pub progress: bool,
 }
@@ -113,6 +157,7 @@ impl Default for Config {
             batch_packets: 32 * 1024,
             shards: 0,
             flow: FlowConfig::default(),
+            defrag: DefragConfig::default(),
             progress: false,
         }
     }
@@ -138,12 +183,43 @@ struct DecodedOwnedRef {
     payload_off: u32,
     payload_len: u32,
     wire_len: u32,
+    tunnel: Option<Tunnel>,
+    /// Where the payload is: 0 the frame, `n` the batch's `n`-th reassembled datagram.
+    buf: u32,
+}
+
+impl DecodedOwnedRef {
+    /// `d`, whose payload lies in `base`, routed to its shard.
+    fn route(d: &Decoded<'_>, base: &[u8], buf: u32, nshards: usize) -> (usize, Self) {
+        let key = ConnKey::new(d.src, d.dst, d.transport);
+        let shard = (key.shard_hash() % nshards as u64) as usize;
+        let payload_off = (d.payload.as_ptr() as usize - base.as_ptr() as usize) as u32;
+        (
+            shard,
+            DecodedOwnedRef {
+                src: d.src,
+                dst: d.dst,
+                transport: d.transport,
+                seq: d.seq,
+                ack: d.ack,
+                flags: d.flags,
+                payload_off,
+                payload_len: d.payload.len() as u32,
+                wire_len: d.wire_len,
+                tunnel: d.tunnel,
+                buf,
+            },
+        )
+    }
 }
 
 #[derive(Default)]
 struct DecodeResult {
     per_shard: Vec<Vec<Work>>,
     skipped: FxHashMap<Skip, u64>,
+    unknown_linktypes: FxHashMap<u32, u64>,
+    /// Items that are IP fragments, for the reassembler.
+    fragments: Vec<u32>,
 }
 
 fn decode_chunk(
@@ -175,30 +251,76 @@ fn decode_chunk(
             continue;
         };
         let data = batch.packet_data(p);
-        match decode::decode(iface.linktype, data) {
-            Ok(d) => {
-                let key = ConnKey::new(d.src, d.dst, d.transport);
-                let shard = (key.shard_hash() % nshards as u64) as usize;
-                let payload_off = (d.payload.as_ptr() as usize - data.as_ptr() as usize) as u32;
+        match decode::decode_frame(iface.linktype, data) {
+            Ok(Frame::Packet(d)) => {
+                let (shard, o) = DecodedOwnedRef::route(&d, data, 0, nshards);
                 r.per_shard[shard].push(Work {
                     item: i as u32,
-                    decoded: Some(DecodedOwnedRef {
-                        src: d.src,
-                        dst: d.dst,
-                        transport: d.transport,
-                        seq: d.seq,
-                        ack: d.ack,
-                        flags: d.flags,
-                        payload_off,
-                        payload_len: d.payload.len() as u32,
-                        wire_len: d.wire_len,
-                    }),
+                    decoded: Some(o),
                 });
             }
-            Err(s) => *r.skipped.entry(s).or_default() += 1,
+            Ok(Frame::Fragment(_)) => r.fragments.push(i as u32),
+            Err(s) => {
+                if s == Skip::UnknownLinktype {
+                    *r.unknown_linktypes.entry(iface.linktype).or_default() += 1;
+                }
+                *r.skipped.entry(s).or_default() += 1;
+            }
         }
     }
     r
+}
+
+/// Feeds the batch's IP fragments, in file order, to the reassembler; each datagram it
+/// completes is decoded and put in its shard's list in the place of the fragment that
+/// completed it. Returns the datagrams (payloads the work items point into).
+fn reassemble(
+    batch: &Batch,
+    ifaces: &[Iface],
+    decoded: &mut [DecodeResult],
+    defrag: &mut Defrag,
+    skipped: &mut FxHashMap<&'static str, u64>,
+) -> Vec<Datagram> {
+    let mut datagrams: Vec<Datagram> = Vec::new();
+    for d in decoded.iter_mut() {
+        let nshards = d.per_shard.len();
+        for item in std::mem::take(&mut d.fragments) {
+            let BatchItem::Packet(p) = &batch.items[item as usize] else {
+                continue;
+            };
+            let Some(iface) = ifaces.get(p.iface as usize) else {
+                continue;
+            };
+            let Ok(Frame::Fragment(f)) = decode::decode_frame(iface.linktype, batch.packet_data(p))
+            else {
+                continue;
+            };
+            let mut done = defrag.add(p.iface, p.ts, &f);
+            // A datagram may hold a tunnel whose inner packet is a fragment again: bounded by
+            // the tunnel nesting limit.
+            while let Some(dg) = done.take() {
+                match decode::decode_datagram(&dg) {
+                    Ok(Frame::Packet(dp)) => {
+                        let buf = datagrams.len() as u32 + 1;
+                        let (shard, o) = DecodedOwnedRef::route(&dp, &dg.payload, buf, nshards);
+                        let list = &mut d.per_shard[shard];
+                        let at = list.partition_point(|w| w.item < item);
+                        list.insert(
+                            at,
+                            Work {
+                                item,
+                                decoded: Some(o),
+                            },
+                        );
+                        datagrams.push(dg);
+                    }
+                    Ok(Frame::Fragment(inner)) => done = defrag.add(p.iface, p.ts, &inner),
+                    Err(s) => *skipped.entry(s.name()).or_default() += 1,
+                }
+            }
+        }
+    }
+    datagrams
 }
 
 /// Runs the whole analysis.
@@ -210,6 +332,7 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
         cfg.shards
     };
     let mut shards: Vec<Shard> = (0..nshards).map(|_| Shard::new(cfg.flow)).collect();
+    let mut defrag = Defrag::new(cfg.defrag);
     let mut summary = RunSummary {
         skipped: inputs.skipped.clone(),
         ..Default::default()
@@ -231,7 +354,7 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
             &batch,
             &mut ifaces,
             &mut meta,
-            &mut shards,
+            (shards.as_mut_slice(), &mut defrag),
             &mut summary,
             sink,
         ) {
@@ -247,6 +370,8 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
     result?;
     read_result?;
 
+    defrag.finish();
+    summary.defrag = defrag.stats;
     shards.par_iter_mut().for_each(Shard::finish_all);
     flush(&mut shards, &ifaces, &meta, &mut summary, sink)?;
     for s in &shards {
@@ -263,7 +388,7 @@ fn process_batch(
     batch: &Batch,
     ifaces: &mut Vec<Iface>,
     meta: &mut MetaIndex,
-    shards: &mut [Shard],
+    (shards, defrag): (&mut [Shard], &mut Defrag),
     summary: &mut RunSummary,
     sink: &mut dyn Sink,
 ) -> Result<()> {
@@ -327,7 +452,7 @@ fn process_batch(
         .step_by(chunk)
         .map(|s| s..(s + chunk).min(n))
         .collect();
-    let decoded: Vec<DecodeResult> = ranges
+    let mut decoded: Vec<DecodeResult> = ranges
         .into_par_iter()
         .map(|r| decode_chunk(batch, ifaces, r, nshards))
         .collect();
@@ -335,7 +460,18 @@ fn process_batch(
         for (k, v) in &d.skipped {
             *summary.skipped_packets.entry(k.name()).or_default() += v;
         }
+        for (k, v) in &d.unknown_linktypes {
+            *summary.unknown_linktypes.entry(*k).or_default() += v;
+        }
     }
+    let datagrams = reassemble(
+        batch,
+        ifaces,
+        &mut decoded,
+        defrag,
+        &mut summary.skipped_packets,
+    );
+    defrag.sweep(summary.last_ts.unwrap_or(0));
 
     // Process shards in parallel.
     let now = summary.last_ts.unwrap_or(0);
@@ -350,7 +486,10 @@ fn process_batch(
                     }
                     _ => continue,
                 };
-                let data = batch.packet_data(p);
+                let data = match o.buf {
+                    0 => batch.packet_data(p),
+                    n => datagrams[n as usize - 1].payload.as_slice(),
+                };
                 let start = o.payload_off as usize;
                 let dec = Decoded {
                     src: o.src,
@@ -361,6 +500,7 @@ fn process_batch(
                     flags: o.flags,
                     payload: &data[start..start + o.payload_len as usize],
                     wire_len: o.wire_len,
+                    tunnel: o.tunnel,
                 };
                 shard.packet(p.ts, p.iface, &dec);
             }
