@@ -2,9 +2,11 @@
 //!
 //! A reader thread produces time-ordered batches. For each batch, packets are decoded in
 //! parallel (rayon) and routed to shards by a direction-independent hash of their 5-tuple
-//! (the inner one, for tunnelled packets); IP fragments are then fed, in file order, to one
+//! (the inner one, for tunnelled packets); IP fragments are then fed, in order, to one
 //! reassembler, and each datagram it completes is routed like a packet, in the place of the
-//! fragment that completed it. Shards then run in parallel, each owning its connections (reassembly, parsing and matching
+//! fragment that completed it. A batch whose packets are not in time order (a file written out
+//! of order, reversed) is processed in time order (a stable sort: packets out of order by more
+//! than a batch stay so). Shards then run in parallel, each owning its connections (reassembly, parsing and matching
 //! need no locks). Exchanges and connection summaries finished in a batch are sorted (so output
 //! is the same whatever the thread count) and handed to the sinks on the calling thread.
 
@@ -167,6 +169,8 @@ impl Default for Config {
 /// (A socket event when `decoded` is `None`.)
 struct Work {
     item: u32,
+    /// Position in the batch's processing order.
+    rank: u32,
     decoded: Option<DecodedOwnedRef>,
 }
 
@@ -218,21 +222,23 @@ struct DecodeResult {
     per_shard: Vec<Vec<Work>>,
     skipped: FxHashMap<Skip, u64>,
     unknown_linktypes: FxHashMap<u32, u64>,
-    /// Items that are IP fragments, for the reassembler.
-    fragments: Vec<u32>,
+    /// Items that are IP fragments, for the reassembler, with their rank.
+    fragments: Vec<(u32, u32)>,
 }
 
+/// Decodes the items `order[..]` (item indices; the first has rank `first_rank`).
 fn decode_chunk(
     batch: &Batch,
     ifaces: &[Iface],
-    range: std::ops::Range<usize>,
+    (order, first_rank): (&[u32], usize),
     nshards: usize,
 ) -> DecodeResult {
     let mut r = DecodeResult {
         per_shard: (0..nshards).map(|_| Vec::new()).collect(),
         ..Default::default()
     };
-    for i in range {
+    for (j, &item) in order.iter().enumerate() {
+        let (i, rank) = (item as usize, (first_rank + j) as u32);
         let p = match &batch.items[i] {
             BatchItem::Packet(p) => p,
             BatchItem::Socket(s) => {
@@ -240,7 +246,8 @@ fn decode_chunk(
                 let h = (s.ev.cookie ^ u64::from(s.ev.netns).rotate_left(32))
                     .wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 r.per_shard[(h >> 32) as usize % nshards].push(Work {
-                    item: i as u32,
+                    item,
+                    rank,
                     decoded: None,
                 });
                 continue;
@@ -255,11 +262,12 @@ fn decode_chunk(
             Ok(Frame::Packet(d)) => {
                 let (shard, o) = DecodedOwnedRef::route(&d, data, 0, nshards);
                 r.per_shard[shard].push(Work {
-                    item: i as u32,
+                    item,
+                    rank,
                     decoded: Some(o),
                 });
             }
-            Ok(Frame::Fragment(_)) => r.fragments.push(i as u32),
+            Ok(Frame::Fragment(_)) => r.fragments.push((item, rank)),
             Err(s) => {
                 if s == Skip::UnknownLinktype {
                     *r.unknown_linktypes.entry(iface.linktype).or_default() += 1;
@@ -271,7 +279,7 @@ fn decode_chunk(
     r
 }
 
-/// Feeds the batch's IP fragments, in file order, to the reassembler; each datagram it
+/// Feeds the batch's IP fragments, in processing order, to the reassembler; each datagram it
 /// completes is decoded and put in its shard's list in the place of the fragment that
 /// completed it. Returns the datagrams (payloads the work items point into).
 fn reassemble(
@@ -284,7 +292,7 @@ fn reassemble(
     let mut datagrams: Vec<Datagram> = Vec::new();
     for d in decoded.iter_mut() {
         let nshards = d.per_shard.len();
-        for item in std::mem::take(&mut d.fragments) {
+        for (item, rank) in std::mem::take(&mut d.fragments) {
             let BatchItem::Packet(p) = &batch.items[item as usize] else {
                 continue;
             };
@@ -304,11 +312,12 @@ fn reassemble(
                         let buf = datagrams.len() as u32 + 1;
                         let (shard, o) = DecodedOwnedRef::route(&dp, &dg.payload, buf, nshards);
                         let list = &mut d.per_shard[shard];
-                        let at = list.partition_point(|w| w.item < item);
+                        let at = list.partition_point(|w| w.rank < rank);
                         list.insert(
                             at,
                             Work {
                                 item,
+                                rank,
                                 decoded: Some(o),
                             },
                         );
@@ -444,17 +453,15 @@ fn process_batch(
         }
     }
 
-    // Decode in parallel, in contiguous chunks so that per-shard order is packet order.
+    // Decode in parallel, in contiguous chunks of the processing order so that per-shard order
+    // is that order: the file's, or time order when the file's is not.
     let nshards = shards.len();
-    let n = batch.items.len();
+    let order = processing_order(batch);
     let chunk = 2048usize;
-    let ranges: Vec<std::ops::Range<usize>> = (0..n)
-        .step_by(chunk)
-        .map(|s| s..(s + chunk).min(n))
-        .collect();
-    let mut decoded: Vec<DecodeResult> = ranges
-        .into_par_iter()
-        .map(|r| decode_chunk(batch, ifaces, r, nshards))
+    let mut decoded: Vec<DecodeResult> = order
+        .par_chunks(chunk)
+        .enumerate()
+        .map(|(c, items)| decode_chunk(batch, ifaces, (items, c * chunk), nshards))
         .collect();
     for d in &decoded {
         for (k, v) in &d.skipped {
@@ -508,6 +515,27 @@ fn process_batch(
         shard.sweep(now);
     });
     flush(shards, ifaces, meta, summary, sink)
+}
+
+/// The order to process a batch's items in: as read, unless packets or socket events go back
+/// in time, then sorted by time (stably: equal times keep the file's order).
+fn processing_order(batch: &Batch) -> Vec<u32> {
+    let ts = |i: &BatchItem| match i {
+        BatchItem::Packet(p) => Some(p.ts),
+        BatchItem::Socket(s) => Some(s.ev.ts_ns),
+        _ => None,
+    };
+    let mut order: Vec<u32> = (0..batch.items.len() as u32).collect();
+    let mut last = 0;
+    let sorted = batch.items.iter().filter_map(ts).all(|t| {
+        let ok = t >= last;
+        last = t;
+        ok
+    });
+    if !sorted {
+        order.sort_by_key(|&i| ts(&batch.items[i as usize]).unwrap_or(0));
+    }
+    order
 }
 
 fn flush(

@@ -2,8 +2,8 @@
 //! MTU, IPv4 and IPv6: `fixtures/make-frag-dns.sh`), overlays opened (VXLAN, Geneve, GRE,
 //! gretap, ERSPAN, IP in IP between two namespace "nodes": `fixtures/make-tunnels.sh`), link
 //! types the decoder does not read named; and pairing that does not depend on the capture's
-//! order (a merge with a skewed clock, a reversed file) or on pipelining depth (1,000 deep:
-//! `fixtures/make-deep-pipeline.sh`).
+//! order (a merge with a skewed clock, a reversed file: both made from `http-nginx-curl.pcap`
+//! here) or on pipelining depth (1,000 deep: `fixtures/make-deep-pipeline.sh`).
 
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
 
@@ -239,6 +239,20 @@ fn a_merge_with_a_skewed_clock_keeps_every_exchange_complete() {
     assert_eq!(a, b);
     let report = analyze_ok(["report".as_ref(), skewed.as_os_str()]);
     assert!(report.contains("reordered    segments held"), "{report}");
+}
+
+#[test]
+fn a_file_in_reverse_order_is_read_in_time_order() {
+    let base = fixture("http-nginx-curl.pcap");
+    let mut p = read_pcap(&base);
+    p.records.reverse();
+    let d = tmp();
+    let reversed = d.path().join("reversed.pcap");
+    write_pcap(&p, &reversed);
+    assert_eq!(
+        analyze_ok(["logs".as_ref(), reversed.as_os_str()]),
+        analyze_ok(["logs".as_ref(), base.as_os_str()])
+    );
 }
 
 /// `pcap` run through the analyzer, grouped by connection (client port), in depth order.
