@@ -85,6 +85,46 @@ fn fragmented_dns_answers_are_reassembled_over_ipv4_and_ipv6() {
     assert_eq!(one, analyze_ok(["logs".as_ref(), f.as_os_str()]));
 }
 
+#[test]
+fn a_datagram_missing_a_fragment_is_counted_and_named_in_the_warning() {
+    let mut p = read_pcap(&fixture("dns-frag.pcap"));
+    // Drop the IPv4 answer's second fragment (offset set, more fragments set).
+    let second = p
+        .records
+        .iter()
+        .position(|(_, _, d)| {
+            d.len() > 34 && d[12..14] == [0x08, 0x00] && {
+                let frag = u16::from_be_bytes([d[20], d[21]]);
+                frag & 0x1fff != 0 && frag & 0x2000 != 0
+            }
+        })
+        .unwrap();
+    p.records.remove(second);
+    let d = tmp();
+    let cut = d.path().join("cut.pcap");
+    write_pcap(&p, &cut);
+    let out = analyze(["logs".as_ref(), cut.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 fragmented IP datagrams not reassembled (2 fragments)")
+            && err.contains("incomplete at the end 1"),
+        "{err}"
+    );
+    let ex = jsonl(&String::from_utf8_lossy(&out.stdout));
+    let v4_big = ex
+        .iter()
+        .find(|e| {
+            e["dns"]["query"] == "big.fx.test" && !e["server"]["ip"].as_str().unwrap().contains(':')
+        })
+        .unwrap();
+    assert_eq!(v4_big["outcome"], "no_response");
+    let report = analyze_ok(["report".as_ref(), cut.as_os_str()]);
+    assert!(
+        report.contains("ip fragments 5 in 1 datagrams reassembled; not reassembled 1"),
+        "{report}"
+    );
+}
+
 /// The analyzer's tunnel kind for the fixture script's.
 fn kind(script_kind: &str) -> &str {
     match script_kind {
@@ -252,6 +292,119 @@ fn a_file_in_reverse_order_is_read_in_time_order() {
     assert_eq!(
         analyze_ok(["logs".as_ref(), reversed.as_os_str()]),
         analyze_ok(["logs".as_ref(), base.as_os_str()])
+    );
+}
+
+/// A TCP conversation between 10.9.0.1:40000 and 10.9.0.2:80 as an Ethernet pcap: handshake,
+/// then each `(from_client, bytes)` in segments of at most 1,400 bytes, acknowledged by
+/// the next segment the other side sends.
+fn tcp_conversation(steps: &[(bool, Vec<u8>)]) -> Vec<u8> {
+    fn frame(out: &mut Vec<u8>, ts: u32, c2s: bool, seq: u32, ack: u32, flags: u8, data: &[u8]) {
+        let (src, dst, sp, dp) = if c2s {
+            ([10, 9, 0, 1], [10, 9, 0, 2], 40000u16, 80u16)
+        } else {
+            ([10, 9, 0, 2], [10, 9, 0, 1], 80, 40000)
+        };
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        let total = (20 + 20 + data.len()) as u16;
+        f.extend([
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ]);
+        f.extend(src);
+        f.extend(dst);
+        f.extend(sp.to_be_bytes());
+        f.extend(dp.to_be_bytes());
+        f.extend(seq.to_be_bytes());
+        f.extend(ack.to_be_bytes());
+        f.extend([0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend(data);
+        out.extend(ts.to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend((f.len() as u32).to_le_bytes());
+        out.extend((f.len() as u32).to_le_bytes());
+        out.extend(f);
+    }
+    let mut out = Vec::new();
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
+    out.extend([2, 0, 4, 0]);
+    out.extend([0; 8]);
+    out.extend(65535u32.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    let (mut cseq, mut sseq) = (1000u32, 5000u32);
+    let mut ts = 1_700_000_000u32;
+    frame(&mut out, ts, true, cseq, 0, 0x02, b"");
+    frame(&mut out, ts, false, sseq, cseq + 1, 0x12, b"");
+    cseq += 1;
+    sseq += 1;
+    frame(&mut out, ts, true, cseq, sseq, 0x10, b"");
+    for (c2s, bytes) in steps {
+        for part in bytes.chunks(1400) {
+            ts += 1;
+            if *c2s {
+                frame(&mut out, ts, true, cseq, sseq, 0x18, part);
+                cseq += part.len() as u32;
+            } else {
+                frame(&mut out, ts, false, sseq, cseq, 0x18, part);
+                sseq += part.len() as u32;
+            }
+        }
+    }
+    frame(&mut out, ts + 1, true, cseq, sseq, 0x11, b"");
+    frame(&mut out, ts + 1, false, sseq, cseq + 1, 0x11, b"");
+    out
+}
+
+#[test]
+fn http_pipelined_beyond_the_bound_evicts_the_oldest_and_pairs_the_rest() {
+    // 4,200 requests in one burst, then their 4,200 responses: 104 more than the matcher
+    // keeps waiting (l7::MAX_PIPELINED).
+    let n = 4200;
+    let reqs: Vec<u8> = (0..n)
+        .flat_map(|i| format!("GET /r{i} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes())
+        .collect();
+    let resps: Vec<u8> = (0..n)
+        .flat_map(|i| {
+            let body = format!("r{i}");
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        })
+        .collect();
+    let d = tmp();
+    let f = d.path().join("deep.pcap");
+    std::fs::write(&f, tcp_conversation(&[(true, reqs), (false, resps)])).unwrap();
+    let ex = logs(&f);
+    let o = outcomes(&ex);
+    assert_eq!(o.get("complete"), Some(&4096), "{o:?}");
+    assert_eq!(o.get("no_response"), Some(&104), "{o:?}");
+    assert_eq!(o.get("no_request"), None, "{o:?}");
+    // Every complete exchange is its own request's: the response body names the request.
+    for e in ex.iter().filter(|e| e["outcome"] == "complete") {
+        let uri = e["http"]["uri"].as_str().unwrap();
+        assert_eq!(
+            e["http"]["response_body_len"].as_u64(),
+            Some(uri.len() as u64 - 1),
+            "{e:#}"
+        );
+        assert!(uri[2..].parse::<u64>().unwrap() >= 104, "{e:#}");
+    }
+    let report = analyze_ok(["report".as_ref(), f.as_os_str()]);
+    assert!(
+        report.contains("overflow     104 written early (more open than the matcher holds), 104 responses to them dropped"),
+        "{report}"
     );
 }
 
