@@ -327,9 +327,7 @@ impl Session {
                     && (self.info.transport == Transport::Udp || self.info.partial)
                     && !self.info.resp.ip().is_multicast()
                 {
-                    let mut info = (*self.info).clone();
-                    std::mem::swap(&mut info.orig, &mut info.resp);
-                    self.info = Arc::new(info);
+                    self.info = Arc::new(self.info.reversed());
                     self.reversed = true;
                 }
                 self.l7 = L7::Active {
@@ -374,6 +372,7 @@ mod tests {
             vantage: Vantage::Packets { iface: 0 },
             first_ts: 0,
             partial: false,
+            tunnel: None,
         }))
     }
 
