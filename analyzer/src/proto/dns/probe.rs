@@ -65,8 +65,8 @@ fn look(b: &[u8], whole: bool, on_port: bool) -> Look {
         return Look::No;
     }
     if !on_port && whole {
-        match wire::parse(b, false) {
-            Ok(m) if m.error.is_none() => {}
+        match wire::parse(b, wire::Ctx::default()) {
+            Ok(m) if m.error.is_none() && !m.cut => {}
             _ => return Look::No,
         }
     }
