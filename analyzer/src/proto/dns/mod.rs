@@ -81,6 +81,9 @@ struct Slot {
     key: u64,
     id: u16,
     asked: bool,
+    /// When the query began: its answer cannot begin before (a TCP message's first bytes
+    /// may have arrived earlier).
+    start: Ts,
 }
 
 /// A response waiting for its query.
@@ -186,6 +189,9 @@ pub struct Dns {
     next_key: u64,
     /// UDP: the first message of the current session, and the last message.
     session: Option<(Ts, Ts)>,
+    /// When the latest query with an untracked opcode began (its answer cannot begin
+    /// before).
+    untracked_start: Ts,
 }
 
 impl Dns {
@@ -213,6 +219,7 @@ impl Dns {
             answered: VecDeque::new(),
             next_key: 1,
             session: None,
+            untracked_start: 0,
         }
     }
 
@@ -392,9 +399,11 @@ impl Dns {
             let key = MatchKey::Id(UNTRACKED | u64::from(h.id));
             if h.qr {
                 let f = self.response_fields(&m);
-                emit_response(out, start, end, key, f, complete);
+                let start = start.max(self.untracked_start);
+                emit_response(out, start, end.max(start), key, f, complete);
             } else {
                 let f = self.query_fields(&m);
+                self.untracked_start = start;
                 emit_request(out, start, end, key, f, complete);
             }
             return;
@@ -448,7 +457,12 @@ impl Dns {
         }
         let key = self.key();
         emit_request(out, start, end, MatchKey::Id(key), f, complete);
-        let slot = Slot { key, id, asked };
+        let slot = Slot {
+            key,
+            id,
+            asked,
+            start,
+        };
         if self.pending_query.is_none() {
             self.pending_query = Some(slot);
         } else {
@@ -479,7 +493,8 @@ impl Dns {
             if let (false, Some(o)) = (q.asked, owner) {
                 f.set("query", Value::Text(o));
             }
-            emit_response(out, start, end, MatchKey::Id(q.key), f, complete);
+            let start = start.max(q.start);
+            emit_response(out, start, end.max(start), MatchKey::Id(q.key), f, complete);
             self.remember_answered(id);
             return;
         }

@@ -897,3 +897,62 @@ fn chunking_needs_the_request_version_while_the_request_is_in_progress() {
     assert_eq!(conv("1.0"), Some(3 + 5 + 3 + 2));
     assert_eq!(conv("1.1"), Some(3));
 }
+
+/// Conversations stitched from pieces of HTTP (request and status lines, framing headers,
+/// boundaries, bare CRs and LFs) and cut into random segments and gaps, through the shared
+/// fuzz entry (whole and byte by byte): the harness invariants hold whatever the pieces.
+#[test]
+fn conversations_built_from_protocol_pieces_keep_the_invariants() {
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let pieces: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\n",
+        b"POST /u HTTP/1.1\r\n",
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.1 101 X\r\n",
+        b"HTTP/1.1 206 P\r\n",
+        b"Content-Length: 5\r\n",
+        b"Content-Length: 0\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Content-Type: multipart/mixed; boundary=B\r\n",
+        b"Content-Type: message/rfc822\r\n",
+        b"--B\r\n",
+        b"--B--\r\n",
+        b"\r\n",
+        b"\r",
+        b"\n",
+        b"5\r\nhello\r\n0\r\n\r\n",
+        b"Content-Range: bytes 0-3/10\r\n",
+        b"Connection: close\r\n",
+        b"Connection: upgrade\r\n",
+        b"Upgrade: h2c\r\n",
+        b"GET /x\r\n",
+        b" junk\r\n",
+        b"\x00",
+        b"Content-Encoding: gzip\r\n",
+        b"abc",
+        b"HEAD / HTTP/1.1\r\n",
+        b"CONNECT x HTTP/1.1\r\n",
+    ];
+    for _ in 0..2000 {
+        let mut data = vec![(next() % 8) as u8];
+        for _ in 0..(next() % 24) {
+            let ctl = (next() % 256) as u8;
+            let p = pieces[(next() as usize) % pieces.len()];
+            let mut seg = p.to_vec();
+            if next() % 3 == 0 {
+                seg.extend_from_slice(pieces[(next() as usize) % pieces.len()]);
+            }
+            let len = seg.len().min(255);
+            data.push(ctl & 0xdf);
+            data.push(len as u8);
+            data.extend_from_slice(&seg[..len]);
+        }
+        crate::l7::harness::fuzz(&super::PROTOCOL, b"", &data);
+    }
+}
