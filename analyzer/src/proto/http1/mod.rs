@@ -225,20 +225,20 @@ struct Dpd {
 
 impl Dpd {
     /// Adds a chunk; whether the buffer was still open before it (so it is matched).
+    /// A chunk that closes the buffer is not kept: only the server's first bytes can still
+    /// bring a parser back then, and they are at hand (see [`Http::reactivate`]).
     fn note(&mut self, dir: Dir, ts: Ts, chunk: Result<&[u8], u64>) -> bool {
         if self.stopped {
             return false;
         }
         self.chunks += 1;
-        match chunk {
-            Ok(d) => {
-                self.size += d.len() as u64;
-                self.buf.push((dir, ts, Ok(d.to_vec())));
-            }
-            Err(n) => self.buf.push((dir, ts, Err(n))),
+        if let Ok(d) = chunk {
+            self.size += d.len() as u64;
         }
         if self.size > DPD_BUFFER || self.chunks > DPD_CHUNKS {
             self.stopped = true;
+        } else {
+            self.buf.push((dir, ts, chunk.map(<[u8]>::to_vec)));
         }
         true
     }
@@ -814,6 +814,10 @@ impl Parser for Http {
         let matched = dir == Dir::ToClient && self.dpd.server_match(data, open);
         if self.removed {
             if matched {
+                if self.dpd.stopped {
+                    // The chunk that closed the buffer is replayed too.
+                    self.dpd.buf.push((dir, ts, Ok(data.to_vec())));
+                }
                 self.reactivate(ts, out);
             } else if self.dpd.stopped || self.dpd.server_decided {
                 self.state = Some(ParserState::GaveUp);

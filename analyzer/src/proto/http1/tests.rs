@@ -652,6 +652,18 @@ fn reply_to_a_bad_request_line_gets_a_row() {
     );
     assert_eq!(rows(&r), ["1 - - - 1.1 - 0 3 400 Bad Request"]);
     assert_eq!(r.ex[0].outcome, Outcome::NoRequest);
+    // The server segment that takes the buffer past 1024 bytes still counts (the buffer
+    // was open before it).
+    let mut near = b" GET / HTTP/1.1\r\n".to_vec();
+    near.extend_from_slice(&[b'x'; 990]);
+    let r = run_with(
+        &[
+            C(&near),
+            S(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad"),
+        ],
+        false,
+    );
+    assert_eq!(rows(&r), ["1 - - - 1.1 - 0 3 400 Bad Request"]);
     // Past Zeek's DPD buffer (1024 bytes) there is nothing to bring back.
     let mut big = b" GET / HTTP/1.1\r\n".to_vec();
     big.extend_from_slice(&[b'x'; 1100]);
