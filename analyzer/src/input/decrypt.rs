@@ -63,11 +63,14 @@ impl Identities {
     }
 }
 
+/// Where a decrypting reader reports that its file was cut short.
+pub(crate) type Warnings = Arc<Mutex<Vec<String>>>;
+
 /// A decrypting reader that ends (instead of failing) where the ciphertext stops
 /// authenticating, and says so in `warnings`.
 struct Plaintext {
     inner: Box<dyn Read + Send>,
-    warnings: Arc<Mutex<Vec<String>>>,
+    warnings: Warnings,
     failed: bool,
 }
 
@@ -98,7 +101,7 @@ pub(crate) fn open(
     file: impl Read + Send + 'static,
     ids: &Identities,
     path: &Path,
-) -> Result<(Box<dyn Read + Send>, Arc<Mutex<Vec<String>>>)> {
+) -> Result<(Box<dyn Read + Send>, Warnings)> {
     if ids.is_empty() {
         bail!(
             "{}: encrypted (age): give an identity that can read it with --identity FILE",
