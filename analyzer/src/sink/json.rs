@@ -170,14 +170,33 @@ pub fn push_rfc3339_nanos(ns: u64, out: &mut String) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60,
-        ns % 1_000_000_000
-    );
+    // Five of these per exchange: digits written directly (`write!` with padding was 8% of
+    // the JSON lines run's CPU).
+    let mut b = [0u8; 30];
+    digits(&mut b[0..4], year);
+    b[4] = b'-';
+    digits(&mut b[5..7], month);
+    b[7] = b'-';
+    digits(&mut b[8..10], day);
+    b[10] = b'T';
+    digits(&mut b[11..13], sod / 3600);
+    b[13] = b':';
+    digits(&mut b[14..16], sod / 60 % 60);
+    b[16] = b':';
+    digits(&mut b[17..19], sod % 60);
+    b[19] = b'.';
+    digits(&mut b[20..29], ns % 1_000_000_000);
+    b[29] = b'Z';
+    // All ASCII digits and separators.
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+}
+
+/// `v` in decimal, zero-padded to fill `out` (its lowest digits if it has more).
+fn digits(out: &mut [u8], mut v: u64) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 #[cfg(test)]

@@ -729,7 +729,7 @@ fn scan(side: &mut Side, data: &[u8], ts: Ts, out: &mut Emitter) -> (usize, bool
     }
     let mut i = 0;
     while i < data.len() {
-        let run_end = line_end(&data[i..]).map_or(data.len(), |k| i + k);
+        let run_end = memchr2(b'\r', b'\n', &data[i..]).map_or(data.len(), |k| i + k);
         // Zeek cuts a line at its buffer's end: the byte that does not fit is dropped and
         // ends the line.
         let room = ZEEK_MAX_LINE.saturating_sub(side.line_len) as usize;
@@ -790,18 +790,6 @@ fn scan(side: &mut Side, data: &[u8], ts: Ts, out: &mut Emitter) -> (usize, bool
 }
 
 /// Adds bytes to the line being assembled: counted whole, kept up to [`MAX_LINE`].
-/// The first CR or LF. Header lines are short: a plain loop finds most line ends before a
-/// vectorised search would have set up; longer runs go to `memchr2`.
-fn line_end(b: &[u8]) -> Option<usize> {
-    const SHORT: usize = 64;
-    let head = &b[..b.len().min(SHORT)];
-    match head.iter().position(|&c| c == b'\r' || c == b'\n') {
-        Some(k) => Some(k),
-        None if b.len() > SHORT => memchr2(b'\r', b'\n', &b[SHORT..]).map(|k| k + SHORT),
-        None => None,
-    }
-}
-
 fn push(side: &mut Side, part: &[u8], out: &mut Emitter) {
     side.line_len += part.len() as u64;
     let room = MAX_LINE.saturating_sub(side.line.len());
