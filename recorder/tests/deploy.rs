@@ -1,9 +1,9 @@
 //! deploy/ renders with `kubectl kustomize` (kustomize built into kubectl; scripts/setup.sh
 //! installs kubectl when missing) and the result is what the DaemonSet needs and no more.
 //!
-//! There is no Kubernetes cluster and no container engine on the machines this project is
-//! tested on: this checks the rendered manifests and the image build file, not a running
-//! DaemonSet.
+//! There is no Kubernetes cluster on the machines this project is tested on: this checks the
+//! rendered manifests and the image build file; scripts/test-container.sh builds the image and
+//! runs the DaemonSet's container with podman.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
 
 use std::path::Path;
@@ -161,12 +161,20 @@ fn kustomize_renders_the_daemonset_and_read_only_rbac() {
     }
 }
 
+/// deploy/Containerfile, the image build file.
+fn containerfile() -> String {
+    std::fs::read_to_string(root().join("deploy/Containerfile")).unwrap()
+}
+
 #[test]
 fn the_image_build_installs_tar_for_kubectl_cp() {
-    let df = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
-    let stages: Vec<&str> = df.split("\nFROM ").collect();
+    let cf = containerfile();
+    let stages: Vec<&str> = cf.split("\nFROM ").collect();
     assert!(stages.len() >= 2, "a multi-stage build");
-    let runtime = stages.last().unwrap();
+    let runtime = stages
+        .iter()
+        .find(|s| s.starts_with("${RUNTIME_IMAGE} AS runtime"))
+        .expect("a runtime stage on the RUNTIME_IMAGE build argument");
     let installs = runtime
         .lines()
         .filter(|l| l.contains("apt-get install"))
@@ -176,5 +184,47 @@ fn the_image_build_installs_tar_for_kubectl_cp() {
         installs.split_whitespace().any(|w| w == "tar"),
         "the runtime stage must install tar: {installs}"
     );
-    assert!(runtime.contains("juno-record"));
+    assert!(runtime.contains("ENTRYPOINT [\"juno-record\"]"));
+    // Both ways of building end in an image with both binaries on PATH.
+    for target in ["prebuilt", "image"] {
+        let stage = stages
+            .iter()
+            .find(|s| s.starts_with(&format!("runtime AS {target}")))
+            .unwrap_or_else(|| panic!("no stage {target} on the runtime"));
+        assert!(
+            stage.contains("juno-record") && stage.contains("juno-analyze"),
+            "{target} must copy both binaries"
+        );
+    }
+    // The default target (the last stage) is the one built from source.
+    assert!(stages.last().unwrap().starts_with("runtime AS image"));
+}
+
+#[test]
+fn the_image_build_takes_its_bases_as_arguments_with_the_pinned_rust() {
+    let cf = containerfile();
+    let arg = |name: &str| {
+        cf.lines()
+            .find_map(|l| l.strip_prefix(&format!("ARG {name}=")))
+            .unwrap_or_else(|| panic!("no ARG {name} with a default"))
+            .to_string()
+    };
+    let toolchain = std::fs::read_to_string(root().join("rust-toolchain.toml")).unwrap();
+    let channel = toolchain
+        .lines()
+        .find_map(|l| l.strip_prefix("channel = "))
+        .unwrap()
+        .trim_matches('"');
+    let rust = arg("RUST_IMAGE");
+    assert!(
+        rust.contains(&format!(":{channel}-")),
+        "RUST_IMAGE {rust} is not the pinned toolchain {channel}"
+    );
+    assert!(cf.contains("FROM ${RUST_IMAGE} AS build"));
+    assert!(!arg("RUNTIME_IMAGE").is_empty());
+    // The build context leaves out build outputs and history.
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    for out in ["target", ".git"] {
+        assert!(ignore.lines().any(|l| l == out), ".dockerignore lacks {out}");
+    }
 }
