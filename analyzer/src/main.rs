@@ -193,6 +193,9 @@ fn warn(summary: &RunSummary, quiet: bool) {
     for (p, why) in &summary.skipped {
         let _ = writeln!(err, "juno-analyze: note: skipped {}: {why}", p.display());
     }
+    for w in summary.decode_warnings() {
+        let _ = writeln!(err, "juno-analyze: warning: {w}");
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -1,8 +1,12 @@
 //! The pipeline: read → decode → reassemble → parse → match → sinks.
 //!
 //! A reader thread produces time-ordered batches. For each batch, packets are decoded in
-//! parallel (rayon) and routed to shards by a direction-independent hash of their 5-tuple;
-//! shards then run in parallel, each owning its connections (reassembly, parsing and matching
+//! parallel (rayon) and routed to shards by a direction-independent hash of their 5-tuple
+//! (the inner one, for tunnelled packets); IP fragments are then fed, in order, to one
+//! reassembler, and each datagram it completes is routed like a packet, in the place of the
+//! fragment that completed it. A batch whose packets are not in time order (a file written out
+//! of order, reversed) is processed in time order (a stable sort: packets out of order by more
+//! than a batch stay so). Shards then run in parallel, each owning its connections (reassembly, parsing and matching
 //! need no locks). Exchanges and connection summaries finished in a batch are sorted (so output
 //! is the same whatever the thread count) and handed to the sinks on the calling thread.
 
@@ -12,10 +16,11 @@ use rustc_hash::FxHashMap;
 
 use crate::conn::session::L7Stats;
 use crate::conn::{FlowConfig, FlowStats, Shard};
-use crate::decode::{self, Decoded, Skip};
+use crate::decode::defrag::{Datagram, Defrag, DefragConfig, DefragStats};
+use crate::decode::{self, Decoded, Frame, Skip};
 use crate::enrich::MetaIndex;
 use crate::input::{Batch, BatchItem, FileSummary, Iface, Inputs};
-use crate::model::{ConnKey, ConnSummary, Endpoint, Exchange, ReasmStats, Transport};
+use crate::model::{ConnKey, ConnSummary, Endpoint, Exchange, ReasmStats, Transport, Tunnel};
 
 /// Receives what the pipeline produces, in batches.
 pub trait Sink {
@@ -73,6 +78,10 @@ pub struct RunSummary {
     pub last_ts: Option<u64>,
     /// Packets not analyzed, by reason.
     pub skipped_packets: FxHashMap<&'static str, u64>,
+    /// Packets of link types the decoder does not read, by link type.
+    pub unknown_linktypes: std::collections::BTreeMap<u32, u64>,
+    /// IP fragment reassembly counters.
+    pub defrag: DefragStats,
     /// Socket events read (Juno archives).
     pub socket_events: u64,
     /// Metadata records read.
@@ -91,6 +100,41 @@ pub struct RunSummary {
     pub nodes: std::collections::BTreeSet<String>,
 }
 
+impl RunSummary {
+    /// What the decode stage could not do, as sentences for a warning: packets of link types
+    /// it does not read (named), IP datagrams dropped incomplete, overlapping fragments.
+    pub fn decode_warnings(&self) -> Vec<String> {
+        let mut w: Vec<String> = self
+            .unknown_linktypes
+            .iter()
+            .map(|(lt, n)| {
+                let name = decode::linktype_name(*lt).unwrap_or_else(|| "unassigned".into());
+                format!("{n} packets of link type {lt} ({name}) not analyzed: the decoder does not read it")
+            })
+            .collect();
+        let d = &self.defrag;
+        if d.dropped() > 0 {
+            w.push(format!(
+                "{} fragmented IP datagrams not reassembled ({} fragments): timed out {}, evicted {}, too big {}, inconsistent {}, incomplete at the end {}",
+                d.dropped(),
+                d.dropped_fragments,
+                d.timed_out,
+                d.evicted,
+                d.too_big,
+                d.inconsistent,
+                d.incomplete_at_end
+            ));
+        }
+        if d.overlaps > 0 {
+            w.push(format!(
+                "{} IP fragments overlapped others ({} with different bytes; the first copy was kept)",
+                d.overlaps, d.overlap_conflicts
+            ));
+        }
+        w
+    }
+}
+
 /// Shards by default: enough to balance many cores, few enough to be cheap.
 pub const DEFAULT_SHARDS: usize = 64;
 
@@ -103,6 +147,8 @@ pub struct Config {
     pub shards: usize,
     /// Flow timeouts and bounds.
     pub flow: FlowConfig,
+    /// IP fragment reassembly bounds.
+    pub defrag: DefragConfig,
     /// Show a progress bar on stderr (only if it is a terminal).
     pub progress: bool,
 }
@@ -113,6 +159,7 @@ impl Default for Config {
             batch_packets: 32 * 1024,
             shards: 0,
             flow: FlowConfig::default(),
+            defrag: DefragConfig::default(),
             progress: false,
         }
     }
@@ -122,6 +169,8 @@ impl Default for Config {
 /// (A socket event when `decoded` is `None`.)
 struct Work {
     item: u32,
+    /// Position in the batch's processing order.
+    rank: u32,
     decoded: Option<DecodedOwnedRef>,
 }
 
@@ -138,25 +187,58 @@ struct DecodedOwnedRef {
     payload_off: u32,
     payload_len: u32,
     wire_len: u32,
+    tunnel: Option<Tunnel>,
+    /// Where the payload is: 0 the frame, `n` the batch's `n`-th reassembled datagram.
+    buf: u32,
+}
+
+impl DecodedOwnedRef {
+    /// `d`, whose payload lies in `base`, routed to its shard.
+    fn route(d: &Decoded<'_>, base: &[u8], buf: u32, nshards: usize) -> (usize, Self) {
+        let key = ConnKey::new(d.src, d.dst, d.transport);
+        let shard = (key.shard_hash() % nshards as u64) as usize;
+        let payload_off = (d.payload.as_ptr() as usize - base.as_ptr() as usize) as u32;
+        (
+            shard,
+            DecodedOwnedRef {
+                src: d.src,
+                dst: d.dst,
+                transport: d.transport,
+                seq: d.seq,
+                ack: d.ack,
+                flags: d.flags,
+                payload_off,
+                payload_len: d.payload.len() as u32,
+                wire_len: d.wire_len,
+                tunnel: d.tunnel,
+                buf,
+            },
+        )
+    }
 }
 
 #[derive(Default)]
 struct DecodeResult {
     per_shard: Vec<Vec<Work>>,
     skipped: FxHashMap<Skip, u64>,
+    unknown_linktypes: FxHashMap<u32, u64>,
+    /// Items that are IP fragments, for the reassembler, with their rank.
+    fragments: Vec<(u32, u32)>,
 }
 
+/// Decodes the items `order[..]` (item indices; the first has rank `first_rank`).
 fn decode_chunk(
     batch: &Batch,
     ifaces: &[Iface],
-    range: std::ops::Range<usize>,
+    (order, first_rank): (&[u32], usize),
     nshards: usize,
 ) -> DecodeResult {
     let mut r = DecodeResult {
         per_shard: (0..nshards).map(|_| Vec::new()).collect(),
         ..Default::default()
     };
-    for i in range {
+    for (j, &item) in order.iter().enumerate() {
+        let (i, rank) = (item as usize, (first_rank + j) as u32);
         let p = match &batch.items[i] {
             BatchItem::Packet(p) => p,
             BatchItem::Socket(s) => {
@@ -164,7 +246,8 @@ fn decode_chunk(
                 let h = (s.ev.cookie ^ u64::from(s.ev.netns).rotate_left(32))
                     .wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 r.per_shard[(h >> 32) as usize % nshards].push(Work {
-                    item: i as u32,
+                    item,
+                    rank,
                     decoded: None,
                 });
                 continue;
@@ -175,30 +258,78 @@ fn decode_chunk(
             continue;
         };
         let data = batch.packet_data(p);
-        match decode::decode(iface.linktype, data) {
-            Ok(d) => {
-                let key = ConnKey::new(d.src, d.dst, d.transport);
-                let shard = (key.shard_hash() % nshards as u64) as usize;
-                let payload_off = (d.payload.as_ptr() as usize - data.as_ptr() as usize) as u32;
+        match decode::decode_frame(iface.linktype, data) {
+            Ok(Frame::Packet(d)) => {
+                let (shard, o) = DecodedOwnedRef::route(&d, data, 0, nshards);
                 r.per_shard[shard].push(Work {
-                    item: i as u32,
-                    decoded: Some(DecodedOwnedRef {
-                        src: d.src,
-                        dst: d.dst,
-                        transport: d.transport,
-                        seq: d.seq,
-                        ack: d.ack,
-                        flags: d.flags,
-                        payload_off,
-                        payload_len: d.payload.len() as u32,
-                        wire_len: d.wire_len,
-                    }),
+                    item,
+                    rank,
+                    decoded: Some(o),
                 });
             }
-            Err(s) => *r.skipped.entry(s).or_default() += 1,
+            Ok(Frame::Fragment(_)) => r.fragments.push((item, rank)),
+            Err(s) => {
+                if s == Skip::UnknownLinktype {
+                    *r.unknown_linktypes.entry(iface.linktype).or_default() += 1;
+                }
+                *r.skipped.entry(s).or_default() += 1;
+            }
         }
     }
     r
+}
+
+/// Feeds the batch's IP fragments, in processing order, to the reassembler; each datagram it
+/// completes is decoded and put in its shard's list in the place of the fragment that
+/// completed it. Returns the datagrams (payloads the work items point into).
+fn reassemble(
+    batch: &Batch,
+    ifaces: &[Iface],
+    decoded: &mut [DecodeResult],
+    defrag: &mut Defrag,
+    skipped: &mut FxHashMap<&'static str, u64>,
+) -> Vec<Datagram> {
+    let mut datagrams: Vec<Datagram> = Vec::new();
+    for d in decoded.iter_mut() {
+        let nshards = d.per_shard.len();
+        for (item, rank) in std::mem::take(&mut d.fragments) {
+            let BatchItem::Packet(p) = &batch.items[item as usize] else {
+                continue;
+            };
+            let Some(iface) = ifaces.get(p.iface as usize) else {
+                continue;
+            };
+            let Ok(Frame::Fragment(f)) = decode::decode_frame(iface.linktype, batch.packet_data(p))
+            else {
+                continue;
+            };
+            let mut done = defrag.add(p.iface, p.ts, &f);
+            // A datagram may hold a tunnel whose inner packet is a fragment again: bounded by
+            // the tunnel nesting limit.
+            while let Some(dg) = done.take() {
+                match decode::decode_datagram(&dg) {
+                    Ok(Frame::Packet(dp)) => {
+                        let buf = datagrams.len() as u32 + 1;
+                        let (shard, o) = DecodedOwnedRef::route(&dp, &dg.payload, buf, nshards);
+                        let list = &mut d.per_shard[shard];
+                        let at = list.partition_point(|w| w.rank < rank);
+                        list.insert(
+                            at,
+                            Work {
+                                item,
+                                rank,
+                                decoded: Some(o),
+                            },
+                        );
+                        datagrams.push(dg);
+                    }
+                    Ok(Frame::Fragment(inner)) => done = defrag.add(p.iface, p.ts, &inner),
+                    Err(s) => *skipped.entry(s.name()).or_default() += 1,
+                }
+            }
+        }
+    }
+    datagrams
 }
 
 /// Runs the whole analysis.
@@ -210,6 +341,7 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
         cfg.shards
     };
     let mut shards: Vec<Shard> = (0..nshards).map(|_| Shard::new(cfg.flow)).collect();
+    let mut defrag = Defrag::new(cfg.defrag);
     let mut summary = RunSummary {
         skipped: inputs.skipped.clone(),
         ..Default::default()
@@ -231,7 +363,7 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
             &batch,
             &mut ifaces,
             &mut meta,
-            &mut shards,
+            (shards.as_mut_slice(), &mut defrag),
             &mut summary,
             sink,
         ) {
@@ -247,6 +379,8 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
     result?;
     read_result?;
 
+    defrag.finish();
+    summary.defrag = defrag.stats;
     shards.par_iter_mut().for_each(Shard::finish_all);
     flush(&mut shards, &ifaces, &meta, &mut summary, sink)?;
     for s in &shards {
@@ -263,7 +397,7 @@ fn process_batch(
     batch: &Batch,
     ifaces: &mut Vec<Iface>,
     meta: &mut MetaIndex,
-    shards: &mut [Shard],
+    (shards, defrag): (&mut [Shard], &mut Defrag),
     summary: &mut RunSummary,
     sink: &mut dyn Sink,
 ) -> Result<()> {
@@ -319,23 +453,32 @@ fn process_batch(
         }
     }
 
-    // Decode in parallel, in contiguous chunks so that per-shard order is packet order.
+    // Decode in parallel, in contiguous chunks of the processing order so that per-shard order
+    // is that order: the file's, or time order when the file's is not.
     let nshards = shards.len();
-    let n = batch.items.len();
+    let order = processing_order(batch);
     let chunk = 2048usize;
-    let ranges: Vec<std::ops::Range<usize>> = (0..n)
-        .step_by(chunk)
-        .map(|s| s..(s + chunk).min(n))
-        .collect();
-    let decoded: Vec<DecodeResult> = ranges
-        .into_par_iter()
-        .map(|r| decode_chunk(batch, ifaces, r, nshards))
+    let mut decoded: Vec<DecodeResult> = order
+        .par_chunks(chunk)
+        .enumerate()
+        .map(|(c, items)| decode_chunk(batch, ifaces, (items, c * chunk), nshards))
         .collect();
     for d in &decoded {
         for (k, v) in &d.skipped {
             *summary.skipped_packets.entry(k.name()).or_default() += v;
         }
+        for (k, v) in &d.unknown_linktypes {
+            *summary.unknown_linktypes.entry(*k).or_default() += v;
+        }
     }
+    let datagrams = reassemble(
+        batch,
+        ifaces,
+        &mut decoded,
+        defrag,
+        &mut summary.skipped_packets,
+    );
+    defrag.sweep(summary.last_ts.unwrap_or(0));
 
     // Process shards in parallel.
     let now = summary.last_ts.unwrap_or(0);
@@ -350,7 +493,10 @@ fn process_batch(
                     }
                     _ => continue,
                 };
-                let data = batch.packet_data(p);
+                let data = match o.buf {
+                    0 => batch.packet_data(p),
+                    n => datagrams[n as usize - 1].payload.as_slice(),
+                };
                 let start = o.payload_off as usize;
                 let dec = Decoded {
                     src: o.src,
@@ -361,6 +507,7 @@ fn process_batch(
                     flags: o.flags,
                     payload: &data[start..start + o.payload_len as usize],
                     wire_len: o.wire_len,
+                    tunnel: o.tunnel,
                 };
                 shard.packet(p.ts, p.iface, &dec);
             }
@@ -368,6 +515,27 @@ fn process_batch(
         shard.sweep(now);
     });
     flush(shards, ifaces, meta, summary, sink)
+}
+
+/// The order to process a batch's items in: as read, unless packets or socket events go back
+/// in time, then sorted by time (stably: equal times keep the file's order).
+fn processing_order(batch: &Batch) -> Vec<u32> {
+    let ts = |i: &BatchItem| match i {
+        BatchItem::Packet(p) => Some(p.ts),
+        BatchItem::Socket(s) => Some(s.ev.ts_ns),
+        _ => None,
+    };
+    let mut order: Vec<u32> = (0..batch.items.len() as u32).collect();
+    let mut last = 0;
+    let sorted = batch.items.iter().filter_map(ts).all(|t| {
+        let ok = t >= last;
+        last = t;
+        ok
+    });
+    if !sorted {
+        order.sort_by_key(|&i| ts(&batch.items[i as usize]).unwrap_or(0));
+    }
+    order
 }
 
 fn flush(

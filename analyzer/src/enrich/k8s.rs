@@ -387,6 +387,7 @@ mod tests {
             },
             first_ts: 100,
             partial: false,
+            tunnel: None,
         }
     }
 
