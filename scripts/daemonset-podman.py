@@ -25,7 +25,8 @@ Kubernetes semantics kept:
 - `command` replaces the image's ENTRYPOINT, `args` its CMD;
 - no `seccompProfile` means Unconfined (the kubelet's default unless --seccomp-default);
 - `readOnlyRootFilesystem` without the tmpfs podman would add on /tmp, /run, /var/tmp;
-- hostPath `Directory` must exist, `DirectoryOrCreate` is created; mounts are recursive binds;
+- hostPath `Directory` must exist, `DirectoryOrCreate` is created; mounts are recursive binds,
+  private unless `mountPropagation` says otherwise (HostToContainer: rslave);
 - an `emptyDir` is a fresh directory (its sizeLimit is enforced by the kubelet's eviction,
   which has no podman equivalent: listed as not translated);
 - CPU requests become CPU shares as the kubelet computes them (milli-CPU × 1024 / 1000).
@@ -191,7 +192,11 @@ def translate(docs, node_root, node_name):
     vols = {v["name"]: v for v in spec.get("volumes", [])}
     host_paths = {}
     for m in c.get("volumeMounts", []):
-        known(m, "volumeMount", {"name", "mountPath", "readOnly"}, set())
+        known(m, "volumeMount", {"name", "mountPath", "readOnly", "mountPropagation"}, set())
+        propagation = {"None": "rprivate", "HostToContainer": "rslave",
+                       "Bidirectional": "rshared"}.get(m.get("mountPropagation", "None"))
+        if propagation is None:
+            raise Refused(f"mountPropagation {m['mountPropagation']!r}")
         v = vols[m["name"]]
         ro = bool(m.get("readOnly"))
         if "hostPath" in v:
@@ -219,7 +224,7 @@ def translate(docs, node_root, node_name):
             os.makedirs(src, exist_ok=True)
         else:
             raise Refused(f"volume {v['name']}: only hostPath and emptyDir are translated")
-        opts += ["--volume", f"{src}:{m['mountPath']}:{'ro,' if ro else ''}rbind"]
+        opts += ["--volume", f"{src}:{m['mountPath']}:{'ro,' if ro else ''}rbind,{propagation}"]
 
     probes = {}
     for kind in ("startup", "readiness", "liveness"):

@@ -76,7 +76,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
-for t in kubectl nginx curl redis-server redis-cli jq python3 ip; do
+for t in kubectl nginx curl redis-server redis-cli jq python3 ip tshark zstd; do
     command -v "$t" >/dev/null || fail "$t is missing: run scripts/setup.sh"
 done
 python3 -c 'import yaml' 2>/dev/null || fail "python3-yaml is missing: run scripts/setup.sh"
@@ -309,7 +309,12 @@ t_run=$SECONDS
 run_recorder "$CTR"
 startup || { podman logs "$CTR" >&2; fail "the startup probe never succeeded"; }
 log "recorder started in the container; startup probe passed after $(lap "$t_run")"
-podman logs "$CTR" >"$WORK/recorder.log" 2>&1
+# The pid file comes first, the log line "recording into" right after it.
+for _ in $(seq 50); do
+    podman logs "$CTR" >"$WORK/recorder.log" 2>&1
+    grep -q "recording into /var/lib/juno as node $NODE" "$WORK/recorder.log" && break
+    sleep 0.1
+done
 grep -q "recording into /var/lib/juno as node $NODE" "$WORK/recorder.log" \
     || { cat "$WORK/recorder.log" >&2; fail "the recorder does not say it records"; }
 if grep -q "hook unavailable" "$WORK/recorder.log"; then
@@ -420,6 +425,14 @@ check_listed() { # check_listed DIR TAG: every request of round TAG, from both e
     [ "$missing" = 0 ] || { echo "juno-analyze listed:" >&2; echo "$got" >&2; fail "requests missing from $1"; }
 }
 check_listed "$copied" first
+# The stand-in pods' veths are named by their namespaces (the pinned names under /run/netns,
+# which the manifest mounts with HostToContainer propagation) and addresses.
+descr=$(for f in "$copied"/juno-*.pcapng.zst; do
+    zstd -dcq "$f" | tshark -r - -T fields -e frame.interface_description 2>/dev/null
+done | sort -u)
+for want in "netns $SRV_NS $SRV_ADDR" "netns $CLI_NS $CLI_ADDR"; do
+    grep -q "^$want" <<<"$descr" || { echo "$descr" >&2; fail "no interface described as '$want'"; }
+done
 log "sealed through exec, copied out through tar: juno-analyze lists every request of round 1"
 
 # --- 5. SIGTERM seals the file being written -----------------------------------------------
@@ -442,9 +455,14 @@ sealed=$(find "$ARCHIVES" -maxdepth 1 -name "juno-*.pcapng.zst" | wc -l)
 [ "$sealed" = 2 ] || fail "$sealed sealed files, want 2 (one by seal, one by SIGTERM)"
 log "SIGTERM sealed the current file: juno-analyze lists every request of round 2"
 
-# Self cost from the kernel's BPF statistics (BPF_ENABLE_STATS: CAP_SYS_ADMIN).
-grep -q "cost of the whole run: .*eBPF .*tc_ingress" "$WORK/recorder.log" \
-    || { grep cost "$WORK/recorder.log" >&2; fail "no eBPF cost in the closing log"; }
+# Self cost: the recorder's own CPU time always; the eBPF programs' from the kernel's BPF
+# statistics (BPF_ENABLE_STATS needs CAP_SYS_ADMIN) unless the manifest turns them off.
+grep -q "cost of the whole run: .*recorder process" "$WORK/recorder.log" \
+    || { grep cost "$WORK/recorder.log" >&2; fail "no cost line in the closing log"; }
+if ! printf '%s\n' "${ARGS[@]}" | grep -qx -- '--self-cost=off'; then
+    grep -q "cost of the whole run: .*eBPF .*tc_ingress" "$WORK/recorder.log" \
+        || { grep cost "$WORK/recorder.log" >&2; fail "no eBPF cost in the closing log"; }
+fi
 if [ "$peak" -gt 0 ]; then
     log "memory: peak $((peak / 1048576)) MiB (kernel memory, mostly the eBPF maps: $((kpeak / 1048576)) MiB) of the container's $((limit / 1048576)) MiB limit"
     [ "$peak" -lt "$limit" ] || fail "peak memory reached the limit"
