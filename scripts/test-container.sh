@@ -435,6 +435,38 @@ for want in "netns $SRV_NS $SRV_ADDR" "netns $CLI_NS $CLI_ADDR"; do
 done
 log "sealed through exec, copied out through tar: juno-analyze lists every request of round 1"
 
+# The collection plugin (deploy/kubectl-juno) on this "node": kubectl exec is podman exec here
+# (the only kubectl call it makes given the pod listing), everything else is the plugin's own:
+# its seal, its tar stream of the sealed files in the image's shell, its unpacking.
+cat >"$WORK/kubectl" <<EOF
+#!/bin/sh
+# kubectl -n NS exec POD -c CONTAINER -- CMD... as podman exec $CTR CMD...
+case " \$* " in *" exec "*" -- "*) ;; *) echo "not a kubectl exec: \$*" >&2; exit 1 ;; esac
+while [ "\$1" != -- ]; do shift; done
+shift
+exec podman exec -i $CTR "\$@"
+EOF
+chmod +x "$WORK/kubectl"
+printf '{"kind": "List", "items": [{"metadata": {"name": "juno-record-jctr"}, "spec": {"nodeName": "%s"}, "status": {"phase": "Running"}}]}\n' \
+    "$NODE" >"$WORK/pods.json"
+collect() { # collect [OPTION...]: kubectl juno collect DIR, as a user runs it
+    python3 deploy/kubectl-juno collect "$WORK/collected" "$@" --kubectl "$WORK/kubectl" \
+        --pods-json "$WORK/pods.json" >"$WORK/collect.out" 2>"$WORK/collect.err" \
+        || { cat "$WORK/collect.err" >&2; fail "kubectl-juno collect"; }
+}
+sizes() { # sizes DIR: "NAME SIZE" per sealed file
+    (cd "$1" && for f in juno-*.pcapng.zst; do echo "$f $(stat -c %s "$f")"; done)
+}
+collect
+got=$(sizes "$WORK/collected/$NODE")
+[ "$got" = "$(sizes "$ARCHIVES")" ] || fail "kubectl-juno collected [$got], the node has [$(sizes "$ARCHIVES")]"
+for f in "$WORK/collected/$NODE"/*; do cmp -s "$f" "$ARCHIVES/${f##*/}" || fail "$f differs"; done
+[ "$(echo "$got" | wc -l)" = 2 ] || fail "kubectl-juno's seal made no second file"
+collect --no-seal
+grep -q "$NODE: 0 new sealed file(s)" "$WORK/collect.err" || fail "a second collect copied again"
+check_listed "$WORK/collected" first
+log "kubectl-juno collect: sealed, copied $(echo "$got" | wc -l) files into DIR/$NODE/ (none again on a second run); juno-analyze lists every request of round 1"
+
 # --- 5. SIGTERM seals the file being written -----------------------------------------------
 traffic second
 sleep 1
@@ -452,7 +484,7 @@ grep -q "files sealed" "$WORK/recorder.log" || fail "no seal at SIGTERM in the l
 if find "$ARCHIVES" -name '*.partial' | grep -q .; then fail "a .partial file is left after SIGTERM"; fi
 check_listed "$ARCHIVES" second
 sealed=$(find "$ARCHIVES" -maxdepth 1 -name "juno-*.pcapng.zst" | wc -l)
-[ "$sealed" = 2 ] || fail "$sealed sealed files, want 2 (one by seal, one by SIGTERM)"
+[ "$sealed" = 3 ] || fail "$sealed sealed files, want 3 (by juno-record seal, by kubectl-juno, by SIGTERM)"
 log "SIGTERM sealed the current file: juno-analyze lists every request of round 2"
 
 # Self cost: the recorder's own CPU time always; the eBPF programs' from the kernel's BPF
