@@ -12,13 +12,15 @@
 #    others, host PID and network, the same mounts, read-only root filesystem, the tmp
 #    emptyDir, resources, command, args, env);
 # 4. the recorder in that container, checked from the host: its capabilities are exactly the
-#    manifest's, its compression threads run at a lower priority, its BPF run-time statistics
-#    work, its peak memory fits the limit;
+#    manifest's, its compression threads run at a lower priority, its peak memory fits the
+#    limit;
 # 5. stand-in pods (network namespaces joined by veths) with real traffic: curl → nginx,
 #    redis-cli → redis-server; the manifest's probe commands through `podman exec`;
 #    `juno-record seal` through `podman exec`; the archives copied out as `kubectl cp` does
-#    (`tar cf -` in the container, `tar xf -` here); `juno-analyze` on the host lists every
-#    request; SIGTERM (`podman stop`, the manifest's grace period) seals the current file.
+#    (`tar cf -` in the container, `tar xf -` here); `kubectl juno collect` (deploy/kubectl-juno,
+#    with `podman exec` standing in for `kubectl exec`) seals and copies; `juno-analyze` on the
+#    host lists every request; the veths are described by their namespaces' names; SIGTERM
+#    (`podman stop`, the manifest's grace period) seals the current file.
 #
 # The kube source is off: there is no API server, and without the in-cluster environment the
 # recorder records standalone (its arguments are the manifest's, unchanged).
