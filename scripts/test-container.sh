@@ -30,7 +30,8 @@
 #   scripts/test-container.sh --drop-each     # then once per capability, without it: what breaks
 #
 # Binaries: JUNO_BIN_DIR if set (a directory with juno-record and juno-analyze), else what
-# `cargo build --release` makes. Podman on this machine needs runc and no default rlimits
+# `cargo build --release` makes. Kept between runs: the base image (JUNO_CONTAINER_BASE) and
+# its root file system (in JUNO_CONTAINER_CACHE); each run starts JUNO_CONTAINER_WORK afresh. Podman on this machine needs runc and no default rlimits
 # (../shared/notes/containers-and-uprobes-on-this-machine.md): a containers.conf of ours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +61,7 @@ CACHE=${JUNO_CONTAINER_CACHE:-/var/cache/juno/container}
 WORK=${JUNO_CONTAINER_WORK:-/var/tmp/juno-test-container}
 MIRROR=${JUNO_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 TOOLCHAIN=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
-BASE=localhost/juno-base:bookworm
+BASE=${JUNO_CONTAINER_BASE:-localhost/juno-base:bookworm}
 RUST_BASE=localhost/juno-rust:$TOOLCHAIN-bookworm
 CTR=jctr-recorder
 NODE=jctr-node
