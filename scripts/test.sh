@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs what the tests need, then runs the
 # whole suite — unit, property, golden, integration, the privileged recorder suite (root: it
-# creates network namespaces and loads eBPF programs), the Zeek conformance run — and lints.
+# creates network namespaces and loads eBPF programs), the image and the DaemonSet's container
+# (podman), the Zeek conformance run — and lints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,9 @@ cargo test --release --workspace
 
 echo "== privileged integration suite (network namespaces, real servers, eBPF)"
 ./scripts/test-privileged.sh
+
+echo "== the image and the DaemonSet's container (podman; the binaries just built)"
+JUNO_BIN_DIR=target/release ./scripts/test-container.sh
 
 echo "== dataframe export from Python (polars, pyarrow) and the notebook"
 venv=${JUNO_VENV:-$HOME/.cache/juno/venv}
