@@ -165,6 +165,10 @@ impl Default for Side {
     }
 }
 
+/// Requests awaiting their response at most (the matcher's bound): beyond it the oldest is
+/// forgotten here as the matcher writes it unanswered (counted in `MatchStats::overflow`).
+pub const MAX_PENDING: usize = crate::l7::MAX_OPEN;
+
 /// What the response side needs to know about a request it will answer.
 #[derive(Debug)]
 struct Pending {
@@ -266,6 +270,9 @@ impl Http {
                 if m.http09 {
                     // The server's answer will be raw bytes until it closes.
                     self.connection_close = true;
+                }
+                if self.pending.len() >= MAX_PENDING {
+                    self.pending.pop_front();
                 }
                 self.pending.push_back(Pending {
                     method: r.method.clone(),
