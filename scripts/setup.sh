@@ -33,6 +33,9 @@ PACKAGES=(
     # HTTP/2 and gRPC fixture: nghttp (multiplexing client), Debian's grpcio and h2 for
     # /usr/bin/python3 (the gRPC server and client, the h2c upgrade server)
     nghttp2-client python3-grpcio python3-h2
+    # tunnel fixture: the userspace tunnel ends (GRE, ERSPAN, Geneve, IP in IP) where the
+    # kernel has no such device (fixtures/tunnel-end.py)
+    python3-scapy
     # the virtualenv of the export check and the notebook (packages from PyPI, below)
     python3-venv
     mariadb-server mariadb-client mariadb-test

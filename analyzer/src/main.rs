@@ -366,6 +366,9 @@ fn warn(summary: &RunSummary, quiet: bool) {
             cuts.join(", ")
         );
     }
+    for w in summary.decode_warnings() {
+        let _ = writeln!(err, "juno-analyze: warning: {w}");
+    }
 }
 
 /// What a run ended with, for the exit status and the summary file.

@@ -1,8 +1,12 @@
 //! The pipeline: read → decode → reassemble → parse → match → sinks.
 //!
 //! A reader thread produces time-ordered batches. For each batch, packets are decoded in
-//! parallel (rayon) and routed to shards by a direction-independent hash of their 5-tuple;
-//! shards then run in parallel, each owning its connections (reassembly, parsing and matching
+//! parallel (rayon) and routed to shards by a direction-independent hash of their 5-tuple
+//! (the inner one, for tunnelled packets); IP fragments are then fed, in order, to one
+//! reassembler, and each datagram it completes is routed like a packet, in the place of the
+//! fragment that completed it. A batch whose packets are not in time order (a file written out
+//! of order, reversed) is processed in time order (a stable sort: packets out of order by more
+//! than a batch stay so). Shards then run in parallel, each owning its connections (reassembly, parsing and matching
 //! need no locks). Exchanges and connection summaries finished in a batch are sorted (so output
 //! is the same whatever the thread count) and handed to the sinks on the calling thread.
 //!
@@ -19,10 +23,11 @@ use rustc_hash::FxHashMap;
 use crate::conn::session::{DETECT_LIMIT, L7Stats, Notice};
 use crate::conn::sockets::SocketStats;
 use crate::conn::{FlowConfig, FlowStats, Shard};
-use crate::decode::{self, Decoded, Skip};
+use crate::decode::defrag::{Datagram, Defrag, DefragConfig, DefragStats};
+use crate::decode::{self, Decoded, Frame, Skip};
 use crate::enrich::{MetaIndex, MetaStats};
 use crate::input::{Batch, BatchItem, FileSummary, Iface, InputOptions, Inputs};
-use crate::model::{ConnKey, ConnSummary, Endpoint, Exchange, ReasmStats, Transport};
+use crate::model::{ConnKey, ConnSummary, Endpoint, Exchange, ReasmStats, Transport, Tunnel};
 
 /// Receives what the pipeline produces, in batches.
 pub trait Sink {
@@ -99,6 +104,10 @@ pub struct RunSummary {
     pub last_ts: Option<u64>,
     /// Packets not analyzed, by reason.
     pub skipped_packets: FxHashMap<&'static str, u64>,
+    /// Packets of link types the decoder does not read, by link type.
+    pub unknown_linktypes: std::collections::BTreeMap<u32, u64>,
+    /// IP fragment reassembly counters.
+    pub defrag: DefragStats,
     /// Socket events read (Juno archives).
     pub socket_events: u64,
     /// Metadata records read.
@@ -144,8 +153,42 @@ impl RunSummary {
             ("metadata_addresses_dropped", self.meta.addrs_dropped),
             ("metadata_claims_dropped", self.meta.claims_dropped),
             ("metadata_pods_dropped", self.meta.pods_dropped),
+            ("ip_datagrams_evicted", self.defrag.evicted),
             ("files_opened_late", self.files_waited),
         ]
+    }
+
+    /// What the decode stage could not do, as sentences for a warning: packets of link types
+    /// it does not read (named), IP datagrams dropped incomplete, overlapping fragments.
+    pub fn decode_warnings(&self) -> Vec<String> {
+        let mut w: Vec<String> = self
+            .unknown_linktypes
+            .iter()
+            .map(|(lt, n)| {
+                let name = decode::linktype_name(*lt).unwrap_or_else(|| "unassigned".into());
+                format!("{n} packets of link type {lt} ({name}) not analyzed: the decoder does not read it")
+            })
+            .collect();
+        let d = &self.defrag;
+        if d.dropped() > 0 {
+            w.push(format!(
+                "{} fragmented IP datagrams not reassembled ({} fragments): timed out {}, evicted {}, too big {}, inconsistent {}, incomplete at the end {}",
+                d.dropped(),
+                d.dropped_fragments,
+                d.timed_out,
+                d.evicted,
+                d.too_big,
+                d.inconsistent,
+                d.incomplete_at_end
+            ));
+        }
+        if d.overlaps > 0 {
+            w.push(format!(
+                "{} IP fragments overlapped others ({} with different bytes; the first copy was kept)",
+                d.overlaps, d.overlap_conflicts
+            ));
+        }
+        w
     }
 }
 
@@ -162,6 +205,7 @@ pub const DEFAULT_SHARDS: usize = 64;
 /// | 12% | input: open files' chunks, decompressors and Juno frame windows (which also bounds the files open at once) |
 /// | 10% | the report's and the graph's keys, edges and histograms |
 /// | 5% | the Kubernetes metadata index |
+/// | 3%, at most 32 MiB | IP fragments held for reassembly |
 /// | the rest | batches in flight (captured bytes per batch: 1/256 of the total) and the exchanges they produce, output buffers, thread stacks, the allocator's slack, the program itself |
 ///
 /// What a share cuts is counted ([`RunSummary::cuts`], the sinks' `cuts`).
@@ -208,6 +252,11 @@ impl Budget {
     pub fn metadata(&self) -> usize {
         self.pct(5)
     }
+    /// IP fragments held for reassembly: 3%, at most 32 MiB (what a datagram needs is at most
+    /// 64 KiB; fragments of many datagrams at once are rare outside an attack).
+    pub fn fragments(&self) -> usize {
+        self.pct(3).min(32 << 20)
+    }
     /// Captured bytes per batch.
     pub fn batch_bytes(&self) -> usize {
         usize::try_from(self.total / 256)
@@ -234,6 +283,8 @@ pub struct Config {
     pub flow: FlowConfig,
     /// What the reader may hold.
     pub input: InputOptions,
+    /// IP fragment reassembly bounds.
+    pub defrag: DefragConfig,
     /// Show a progress bar on stderr (only if it is a terminal).
     pub progress: bool,
 }
@@ -268,6 +319,10 @@ impl Config {
                 batch_bytes,
                 batch_packets: 32 * 1024,
             },
+            defrag: DefragConfig {
+                max_bytes: budget.fragments(),
+                ..DefragConfig::default()
+            },
             progress: false,
         }
     }
@@ -277,6 +332,8 @@ impl Config {
 /// (A socket event when `decoded` is `None`.)
 struct Work {
     item: u32,
+    /// Position in the batch's processing order.
+    rank: u32,
     decoded: Option<DecodedOwnedRef>,
 }
 
@@ -293,25 +350,58 @@ struct DecodedOwnedRef {
     payload_off: u32,
     payload_len: u32,
     wire_len: u32,
+    tunnel: Option<Tunnel>,
+    /// Where the payload is: 0 the frame, `n` the batch's `n`-th reassembled datagram.
+    buf: u32,
+}
+
+impl DecodedOwnedRef {
+    /// `d`, whose payload lies in `base`, routed to its shard.
+    fn route(d: &Decoded<'_>, base: &[u8], buf: u32, nshards: usize) -> (usize, Self) {
+        let key = ConnKey::new(d.src, d.dst, d.transport);
+        let shard = (key.shard_hash() % nshards as u64) as usize;
+        let payload_off = (d.payload.as_ptr() as usize - base.as_ptr() as usize) as u32;
+        (
+            shard,
+            DecodedOwnedRef {
+                src: d.src,
+                dst: d.dst,
+                transport: d.transport,
+                seq: d.seq,
+                ack: d.ack,
+                flags: d.flags,
+                payload_off,
+                payload_len: d.payload.len() as u32,
+                wire_len: d.wire_len,
+                tunnel: d.tunnel,
+                buf,
+            },
+        )
+    }
 }
 
 #[derive(Default)]
 struct DecodeResult {
     per_shard: Vec<Vec<Work>>,
     skipped: FxHashMap<Skip, u64>,
+    unknown_linktypes: FxHashMap<u32, u64>,
+    /// Items that are IP fragments, for the reassembler, with their rank.
+    fragments: Vec<(u32, u32)>,
 }
 
+/// Decodes the items `order[..]` (item indices; the first has rank `first_rank`).
 fn decode_chunk(
     batch: &Batch,
     ifaces: &[Iface],
-    range: std::ops::Range<usize>,
+    (order, first_rank): (&[u32], usize),
     nshards: usize,
 ) -> DecodeResult {
     let mut r = DecodeResult {
         per_shard: (0..nshards).map(|_| Vec::new()).collect(),
         ..Default::default()
     };
-    for i in range {
+    for (j, &item) in order.iter().enumerate() {
+        let (i, rank) = (item as usize, (first_rank + j) as u32);
         let p = match &batch.items[i] {
             BatchItem::Packet(p) => p,
             BatchItem::Socket(s) => {
@@ -319,7 +409,8 @@ fn decode_chunk(
                 let h = (s.ev.cookie ^ u64::from(s.ev.netns).rotate_left(32))
                     .wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 r.per_shard[(h >> 32) as usize % nshards].push(Work {
-                    item: i as u32,
+                    item,
+                    rank,
                     decoded: None,
                 });
                 continue;
@@ -330,30 +421,78 @@ fn decode_chunk(
             continue;
         };
         let data = batch.packet_data(p);
-        match decode::decode(iface.linktype, data) {
-            Ok(d) => {
-                let key = ConnKey::new(d.src, d.dst, d.transport);
-                let shard = (key.shard_hash() % nshards as u64) as usize;
-                let payload_off = (d.payload.as_ptr() as usize - data.as_ptr() as usize) as u32;
+        match decode::decode_frame(iface.linktype, data) {
+            Ok(Frame::Packet(d)) => {
+                let (shard, o) = DecodedOwnedRef::route(&d, data, 0, nshards);
                 r.per_shard[shard].push(Work {
-                    item: i as u32,
-                    decoded: Some(DecodedOwnedRef {
-                        src: d.src,
-                        dst: d.dst,
-                        transport: d.transport,
-                        seq: d.seq,
-                        ack: d.ack,
-                        flags: d.flags,
-                        payload_off,
-                        payload_len: d.payload.len() as u32,
-                        wire_len: d.wire_len,
-                    }),
+                    item,
+                    rank,
+                    decoded: Some(o),
                 });
             }
-            Err(s) => *r.skipped.entry(s).or_default() += 1,
+            Ok(Frame::Fragment(_)) => r.fragments.push((item, rank)),
+            Err(s) => {
+                if s == Skip::UnknownLinktype {
+                    *r.unknown_linktypes.entry(iface.linktype).or_default() += 1;
+                }
+                *r.skipped.entry(s).or_default() += 1;
+            }
         }
     }
     r
+}
+
+/// Feeds the batch's IP fragments, in processing order, to the reassembler; each datagram it
+/// completes is decoded and put in its shard's list in the place of the fragment that
+/// completed it. Returns the datagrams (payloads the work items point into).
+fn reassemble(
+    batch: &Batch,
+    ifaces: &[Iface],
+    decoded: &mut [DecodeResult],
+    defrag: &mut Defrag,
+    skipped: &mut FxHashMap<&'static str, u64>,
+) -> Vec<Datagram> {
+    let mut datagrams: Vec<Datagram> = Vec::new();
+    for d in decoded.iter_mut() {
+        let nshards = d.per_shard.len();
+        for (item, rank) in std::mem::take(&mut d.fragments) {
+            let BatchItem::Packet(p) = &batch.items[item as usize] else {
+                continue;
+            };
+            let Some(iface) = ifaces.get(p.iface as usize) else {
+                continue;
+            };
+            let Ok(Frame::Fragment(f)) = decode::decode_frame(iface.linktype, batch.packet_data(p))
+            else {
+                continue;
+            };
+            let mut done = defrag.add(p.iface, p.ts, &f);
+            // A datagram may hold a tunnel whose inner packet is a fragment again: bounded by
+            // the tunnel nesting limit.
+            while let Some(dg) = done.take() {
+                match decode::decode_datagram(&dg) {
+                    Ok(Frame::Packet(dp)) => {
+                        let buf = datagrams.len() as u32 + 1;
+                        let (shard, o) = DecodedOwnedRef::route(&dp, &dg.payload, buf, nshards);
+                        let list = &mut d.per_shard[shard];
+                        let at = list.partition_point(|w| w.rank < rank);
+                        list.insert(
+                            at,
+                            Work {
+                                item,
+                                rank,
+                                decoded: Some(o),
+                            },
+                        );
+                        datagrams.push(dg);
+                    }
+                    Ok(Frame::Fragment(inner)) => done = defrag.add(p.iface, p.ts, &inner),
+                    Err(s) => *skipped.entry(s.name()).or_default() += 1,
+                }
+            }
+        }
+    }
+    datagrams
 }
 
 /// Runs the whole analysis.
@@ -365,6 +504,7 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
         cfg.shards
     };
     let mut shards: Vec<Shard> = (0..nshards).map(|_| Shard::new(cfg.flow)).collect();
+    let mut defrag = Defrag::new(cfg.defrag);
     let mut summary = RunSummary {
         memory: cfg.budget.total,
         skipped: inputs.skipped.clone(),
@@ -397,7 +537,7 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
             &batch,
             &mut ifaces,
             &mut meta,
-            &mut shards,
+            (shards.as_mut_slice(), &mut defrag),
             &mut summary,
             sink,
         ) {
@@ -415,6 +555,8 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
     summary.files_waited = read.waited;
     summary.max_open_files = read.max_open;
 
+    defrag.finish();
+    summary.defrag = defrag.stats;
     shards.par_iter_mut().for_each(Shard::finish_all);
     flush(&mut shards, &ifaces, &meta, &mut summary, sink)?;
     for s in &shards {
@@ -443,7 +585,7 @@ fn process_batch(
     batch: &Batch,
     ifaces: &mut Vec<Iface>,
     meta: &mut MetaIndex,
-    shards: &mut [Shard],
+    (shards, defrag): (&mut [Shard], &mut Defrag),
     summary: &mut RunSummary,
     sink: &mut dyn Sink,
 ) -> Result<()> {
@@ -509,23 +651,32 @@ fn process_batch(
         }
     }
 
-    // Decode in parallel, in contiguous chunks so that per-shard order is packet order.
+    // Decode in parallel, in contiguous chunks of the processing order so that per-shard order
+    // is that order: the file's, or time order when the file's is not.
     let nshards = shards.len();
-    let n = batch.items.len();
+    let order = processing_order(batch);
     let chunk = 2048usize;
-    let ranges: Vec<std::ops::Range<usize>> = (0..n)
-        .step_by(chunk)
-        .map(|s| s..(s + chunk).min(n))
-        .collect();
-    let decoded: Vec<DecodeResult> = ranges
-        .into_par_iter()
-        .map(|r| decode_chunk(batch, ifaces, r, nshards))
+    let mut decoded: Vec<DecodeResult> = order
+        .par_chunks(chunk)
+        .enumerate()
+        .map(|(c, items)| decode_chunk(batch, ifaces, (items, c * chunk), nshards))
         .collect();
     for d in &decoded {
         for (k, v) in &d.skipped {
             *summary.skipped_packets.entry(k.name()).or_default() += v;
         }
+        for (k, v) in &d.unknown_linktypes {
+            *summary.unknown_linktypes.entry(*k).or_default() += v;
+        }
     }
+    let datagrams = reassemble(
+        batch,
+        ifaces,
+        &mut decoded,
+        defrag,
+        &mut summary.skipped_packets,
+    );
+    defrag.sweep(summary.last_ts.unwrap_or(0));
 
     // Process shards in parallel.
     let now = summary.last_ts.unwrap_or(0);
@@ -540,7 +691,10 @@ fn process_batch(
                     }
                     _ => continue,
                 };
-                let data = batch.packet_data(p);
+                let data = match o.buf {
+                    0 => batch.packet_data(p),
+                    n => datagrams[n as usize - 1].payload.as_slice(),
+                };
                 let start = o.payload_off as usize;
                 let dec = Decoded {
                     src: o.src,
@@ -551,6 +705,7 @@ fn process_batch(
                     flags: o.flags,
                     payload: &data[start..start + o.payload_len as usize],
                     wire_len: o.wire_len,
+                    tunnel: o.tunnel,
                 };
                 shard.packet(p.ts, p.iface, &dec);
             }
@@ -561,6 +716,27 @@ fn process_batch(
         n.ts = now;
     }
     flush_with(shards, ifaces, meta, summary, sink, input_notices)
+}
+
+/// The order to process a batch's items in: as read, unless packets or socket events go back
+/// in time, then sorted by time (stably: equal times keep the file's order).
+fn processing_order(batch: &Batch) -> Vec<u32> {
+    let ts = |i: &BatchItem| match i {
+        BatchItem::Packet(p) => Some(p.ts),
+        BatchItem::Socket(s) => Some(s.ev.ts_ns),
+        _ => None,
+    };
+    let mut order: Vec<u32> = (0..batch.items.len() as u32).collect();
+    let mut last = 0;
+    let sorted = batch.items.iter().filter_map(ts).all(|t| {
+        let ok = t >= last;
+        last = t;
+        ok
+    });
+    if !sorted {
+        order.sort_by_key(|&i| ts(&batch.items[i as usize]).unwrap_or(0));
+    }
+    order
 }
 
 fn flush(

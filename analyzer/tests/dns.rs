@@ -303,3 +303,93 @@ fn response_first_reverses_roles() {
     assert_eq!(ex[0]["server"]["ip"], "207.158.192.40");
     assert_eq!(ex[0]["outcome"], "no_request");
 }
+
+mod pcapgen;
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Zeek's pairing rules through the whole pipeline (a capture written here, `logs --format
+/// zeek`): an mDNS query and answer to the multicast group are two rows; an answer captured
+/// before its query is one row; a query answered 15 s later, after Zeek's DNS session
+/// timeout, is two.
+#[test]
+fn zeek_pairing_rules_through_the_pipeline() {
+    use std::net::Ipv4Addr;
+    let host = Ipv4Addr::new(192, 168, 1, 10);
+    let group = Ipv4Addr::new(224, 0, 0, 251);
+    let (c, s) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    let mut p = pcapgen::Pcap::default();
+    let t0 = 1_700_000_000_000_000;
+    p.udp(
+        t0,
+        (host, 5353),
+        (group, 5353),
+        &hex("000000000001000000000000055f68747470045f746370056c6f63616c00000c0001"),
+    );
+    p.udp(
+        t0 + 1000,
+        (host, 5353),
+        (group, 5353),
+        &hex("000084000000000100000000055f68747470045f746370056c6f63616c00000c000100001194001d0a4d79205072696e746572055f68747470045f746370056c6f63616c00"),
+    );
+    p.udp(
+        t0 + 2000,
+        (s, 53),
+        (c, 5000),
+        &hex("00078180000100010000000003777777076578616d706c6503636f6d000001000103777777076578616d706c6503636f6d00000100010000003c00045db8d822"),
+    );
+    p.udp(
+        t0 + 3000,
+        (c, 5000),
+        (s, 53),
+        &hex("00070100000100000000000003777777076578616d706c6503636f6d0000010001"),
+    );
+    p.udp(
+        t0 + 4000,
+        (c, 5001),
+        (s, 53),
+        &hex("00080100000100000000000003777777076578616d706c6503636f6d0000010001"),
+    );
+    p.udp(
+        t0 + 15_004_000,
+        (s, 53),
+        (c, 5001),
+        &hex("00088180000100010000000003777777076578616d706c6503636f6d000001000103777777076578616d706c6503636f6d00000100010000003c00045db8d822"),
+    );
+    let d = tmp();
+    let f = d.path().join("rules.pcap");
+    std::fs::write(&f, p.bytes()).unwrap();
+    analyze_ok([
+        "logs".as_ref(),
+        f.as_os_str(),
+        "--format".as_ref(),
+        "zeek".as_ref(),
+        "--out-dir".as_ref(),
+        d.path().as_os_str(),
+    ]);
+    let rows = zeek_rows(&std::fs::read_to_string(d.path().join("dns.log")).unwrap());
+    let mut got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let mut v: Vec<String> = CONN.iter().map(|k| r[*k].clone()).collect();
+            v.extend(DNS_FIELDS.iter().map(|k| r[*k].clone()));
+            v.join(" ")
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "10.0.0.1 5000 10.0.0.2 53 udp 7 www.example.com C_INTERNET A NOERROR F F T T 93.184.216.34 60.000000 F",
+            "10.0.0.1 5001 10.0.0.2 53 udp 8 www.example.com - - NOERROR F F F T 93.184.216.34 60.000000 F",
+            "10.0.0.1 5001 10.0.0.2 53 udp 8 www.example.com C_INTERNET A - F F T F - - F",
+            "192.168.1.10 5353 224.0.0.251 5353 udp 0 _http._tcp.local - - NOERROR T F F F my printer._http._tcp.local 4500.000000 F",
+            "192.168.1.10 5353 224.0.0.251 5353 udp 0 _http._tcp.local C_INTERNET PTR - F F F F - - F",
+        ]
+    );
+}

@@ -5,7 +5,7 @@
 //! held is given back at the end.
 #![no_main]
 
-use juno_analyze::conn::reassembly::{Budget, Delivery, Reassembler};
+use juno_analyze::conn::reassembly::{Budget, Delivery, Reassembler, Segment};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -36,7 +36,16 @@ fuzz_target!(|data: &[u8]| {
             r.ack(seq, 0, &mut b, &mut sink);
         } else {
             fed += payload.len() as u64;
-            r.segment(0, seq, kind & 1 != 0, kind & 2 != 0, payload, len as u32 + extra, &mut b, &mut sink);
+            let sg = Segment {
+                ts: 0,
+                seq,
+                ack: (kind & 4 != 0).then_some(seq.wrapping_add(u32::from(extra))),
+                syn: kind & 1 != 0,
+                fin: kind & 2 != 0,
+                payload,
+                wire_len: len as u32 + extra,
+            };
+            r.segment(&sg, &mut b, &mut sink);
         }
         assert!(b.used <= b.limit);
         assert!(r.held_bytes() <= b.per_direction);

@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         vantage: Vantage::Packets { iface: 0 },
         first_ts: 0,
         partial: mode & 0x08 != 0,
+        tunnel: None,
     });
     let mut ctx = Ctx::with_detect_limit(limit);
     let mut s = Session::new(info.clone());

@@ -117,6 +117,11 @@ pub struct RecordArgs {
     /// compresses about 1.7x faster than zstd's usual 3 into files about 2% larger).
     #[arg(long, default_value_t = juno_archive::frame::DEFAULT_LEVEL, allow_negative_numbers = true)]
     pub compression_level: i32,
+    /// Nice value added to the compression threads (encoder and writer: zstd), so that they
+    /// give way to the node's applications when CPUs are contended; the thread that drains
+    /// the kernel's ring buffers keeps its priority. 0 leaves them as they are.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub compression_nice: i32,
     /// Write a frame at least this often (bounds what a crash loses).
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub flush_every: Duration,
@@ -135,7 +140,7 @@ pub struct RecordArgs {
     #[arg(long, value_parser = parse_duration, default_value = "10ms")]
     pub drain_every: Duration,
     /// Size of each eBPF ring buffer (packets, socket events).
-    #[arg(long, value_parser = parse_size, default_value = "8MiB")]
+    #[arg(long, value_parser = parse_size, default_value = "16MiB")]
     pub ring_size: u64,
     /// Kubernetes API access from this kubeconfig (its current context) instead of the pod's
     /// ServiceAccount.

@@ -91,7 +91,7 @@ fn record(a: RecordArgs) -> Result<()> {
         .ok_or_else(|| anyhow!("--ring-size must be a power of two of at least 4 KiB"))?;
     // A sixteenth of the ring by default, shared among the CPUs: each CPU wakes the reader
     // once per its share written (the ring holds at most about a sixteenth when the reader is
-    // woken, 512 KiB with 8 MiB rings); the reader drains every --drain-every besides.
+    // woken, 1 MiB with 16 MiB rings); the reader drains every --drain-every besides.
     let wakeup_bytes = match a.wakeup_bytes {
         None => ring / 16,
         Some(w) => u32::try_from(w)
@@ -183,6 +183,7 @@ fn record(a: RecordArgs) -> Result<()> {
             max_total_size: a.max_total_size,
             frame_size: usize::try_from(a.frame_size).unwrap_or(1 << 20),
             level: a.compression_level,
+            nice: a.compression_nice,
             flush_every: a.flush_every,
             recorder: format!("juno-record {}", env!("CARGO_PKG_VERSION")),
             boot_time_ns: Some(clock.boot_time_ns()),

@@ -147,6 +147,8 @@ pub struct OutputConfig {
     pub frame_size: usize,
     /// zstd level.
     pub level: i32,
+    /// Nice value added to the encoder and writer threads (0: unchanged).
+    pub nice: i32,
     /// Cut a frame at least this often.
     pub flush_every: Duration,
     /// Recorder name and version.
@@ -162,6 +164,23 @@ enum ToWriter {
     Open(PathBuf),
     Frame(PendingFrame),
     Seal { from: PathBuf, to: PathBuf },
+}
+
+/// Lowers the calling thread's scheduling priority by `nice` (0: unchanged): the encoder and
+/// the writer (zstd) give way to the node's applications when CPUs are contended, while the
+/// thread that drains the ring buffers keeps its priority. Raising a priority would need
+/// CAP_SYS_NICE; lowering needs nothing, and a failure only leaves the priority as it was.
+/// (On Linux, nice values are per thread.)
+#[expect(
+    unsafe_code,
+    reason = "setpriority(2) has no safe wrapper in nix or libc"
+)]
+fn lower_priority(nice: i32) {
+    if nice > 0 {
+        // SAFETY: setpriority reads its three integer arguments and touches no memory; `0`
+        // names the calling thread (Linux: PRIO_PROCESS with id 0 is the calling thread).
+        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+    }
 }
 
 /// What the output threads report when they finish.
@@ -209,12 +228,19 @@ impl Output {
         // most the writer's queue, never late).
         let queued = Arc::new(AtomicU64::new(0));
         let wqueued = queued.clone();
+        let nice = cfg.nice;
         let writer = std::thread::Builder::new()
             .name("juno-writer".into())
-            .spawn(move || writer_loop(wcfg, wrx, wcount, wqueued))?;
+            .spawn(move || {
+                lower_priority(nice);
+                writer_loop(wcfg, wrx, wcount, wqueued)
+            })?;
         let encoder = std::thread::Builder::new()
             .name("juno-encoder".into())
-            .spawn(move || Encoder::new(cfg, wtx, written, queued).run(rx, btx))?;
+            .spawn(move || {
+                lower_priority(nice);
+                Encoder::new(cfg, wtx, written, queued).run(rx, btx)
+            })?;
         Ok(Output {
             tx,
             recycled: brx,

@@ -146,6 +146,7 @@ fn out_cfg(
         max_total_size,
         frame_size: 16 * 1024,
         level: 1,
+        nice: 0,
         flush_every: Duration::from_millis(50),
         recorder: "juno-record test".into(),
         boot_time_ns: Some(1),

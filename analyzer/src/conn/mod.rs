@@ -1,6 +1,7 @@
-//! Connections: the packet table (5-tuples, roles, TCP state and reassembly), the socket
-//! streams of Juno archives, and the [`Shard`] that owns a subset of both and feeds each
-//! connection's bytes to its L7 [`session::Session`].
+//! Connections: the packet table (5-tuples, roles, TCP state and reassembly, the two
+//! directions merged by acknowledgement numbers), the socket streams of Juno archives, and
+//! the [`Shard`] that owns a subset of both and feeds each connection's bytes to its L7
+//! [`session::Session`].
 //!
 //! Roles come from the handshake (the SYN's sender is the client); without one, from ports
 //! (a well-known or registered server port on one side only), else the first speaker is the
@@ -12,6 +13,7 @@
 //! longest are finished early — *evicted* — counted in [`FlowStats::evicted`] and reported
 //! (a `connection_evicted` notice each).
 
+pub mod order;
 pub mod packets;
 pub mod reassembly;
 pub mod session;

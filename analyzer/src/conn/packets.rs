@@ -4,7 +4,9 @@
 //! Roles come from the handshake (the SYN's sender is the client); without one, from ports
 //! (a well-known or registered server port on one side only), else the first speaker is the
 //! client (a protocol probe may find that guess reversed: see [`super::session`]). A new SYN
-//! on a closed 5-tuple starts a new connection. Idle connections expire
+//! on a closed 5-tuple starts a new connection. A TCP connection's two reassembled directions
+//! reach its session merged in the order their acknowledgement numbers give
+//! ([`super::order`]), whatever order the capture has them in. Idle connections expire
 //! after a timeout in capture time, so memory is bounded by the number of live connections,
 //! not by the capture's length.
 
@@ -12,7 +14,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::reassembly::{Budget, Delivery, Reassembler};
+use super::order::{Order, Out};
+use super::reassembly::{Budget, Reassembler, Segment};
 use super::session::{Ctx, Session};
 use super::{FlowConfig, FlowStats, is_server_port};
 use crate::decode::{Decoded, flags};
@@ -28,6 +31,8 @@ struct Conn {
     info: Arc<ConnInfo>,
     session: Session,
     tcp: [Reassembler; 2],
+    /// The two directions merged.
+    order: Order,
     last_ts: Ts,
     packets: [u64; 2],
     bytes: [u64; 2],
@@ -102,11 +107,16 @@ impl PacketTable {
             vantage: Vantage::Packets { iface },
             first_ts: ts,
             partial,
+            // Outer addresses oriented client → server.
+            tunnel: d
+                .tunnel
+                .map(|t| if d.src == orig { t } else { t.flipped() }),
         });
         Conn {
             session: Session::new(info.clone()),
             info,
             tcp: [Reassembler::default(), Reassembler::default()],
+            order: Order::default(),
             last_ts: ts,
             packets: [0; 2],
             bytes: [0; 2],
@@ -200,46 +210,56 @@ impl PacketTable {
         let Conn {
             tcp,
             session,
+            order,
             fin,
             rst,
             ..
         } = conn;
         let syn = d.flags & flags::SYN != 0;
         let is_fin = d.flags & flags::FIN != 0;
+        let ack = (d.flags & flags::ACK != 0).then_some(d.ack);
+        let mut out = |dd: Dir, o: Out<'_>| emit(session, dd, o, ctx);
+        if syn {
+            // Where each direction's bytes start, even before its own SYN is seen.
+            order.start(dir, d.seq.wrapping_add(1));
+            if let Some(a) = ack {
+                order.start(dir.flip(), a);
+            }
+        }
         // The peer's acknowledgement may reveal a hole in the other direction.
-        if d.flags & flags::ACK != 0 {
+        if let Some(a) = ack {
             let other = dir.flip();
-            tcp[other.idx()].ack(d.ack, ts, budget, &mut |dl| {
-                deliver(session, other, dl, ctx)
-            });
+            tcp[other.idx()].ack(a, ts, budget, &mut |dl| order.push(other, dl, &mut out));
         }
         if d.flags & flags::RST != 0 {
             *rst = true;
             for dd in [Dir::ToServer, Dir::ToClient] {
                 if !tcp[dd.idx()].ended() {
-                    tcp[dd.idx()].finish(ts, budget, &mut |dl| deliver(session, dd, dl, ctx));
-                    session.end(dd, ts, ctx);
+                    tcp[dd.idx()].finish(ts, budget, &mut |dl| order.push(dd, dl, &mut out));
+                    order.end(dd, ts, &mut out);
                 }
             }
+            order.flush(budget, &mut out);
             return true;
         }
         let was_ended = tcp[di].ended();
-        let ended = tcp[di].segment(
+        let sg = Segment {
             ts,
-            d.seq,
+            seq: d.seq,
+            ack,
             syn,
-            is_fin,
-            d.payload,
-            d.wire_len,
-            budget,
-            &mut |dl| deliver(session, dir, dl, ctx),
-        );
+            fin: is_fin,
+            payload: d.payload,
+            wire_len: d.wire_len,
+        };
+        let ended = tcp[di].segment(&sg, budget, &mut |dl| order.push(dir, dl, &mut out));
         if is_fin {
             fin[di] = true;
         }
         if ended && !was_ended {
-            session.end(dir, ts, ctx);
+            order.end(dir, ts, &mut out);
         }
+        order.settle(budget, &mut out);
         let closed = |r: &Reassembler, f: bool| r.ended() || (f && !r.started());
         closed(&tcp[0], fin[0]) && closed(&tcp[1], fin[1])
     }
@@ -266,20 +286,27 @@ impl PacketTable {
 
     fn finish_conn(&mut self, c: &mut Conn, ts: Ts, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
         let Conn {
-            tcp, session, info, ..
+            tcp,
+            session,
+            order,
+            info,
+            ..
         } = c;
         if info.transport == Transport::Tcp {
+            let budget = &mut self.budget;
+            let mut out = |dd: Dir, o: Out<'_>| emit(session, dd, o, ctx);
             for d in [Dir::ToServer, Dir::ToClient] {
                 if !tcp[d.idx()].ended() {
-                    tcp[d.idx()]
-                        .finish(ts, &mut self.budget, &mut |dl| deliver(session, d, dl, ctx));
-                    session.end(d, ts, ctx);
+                    tcp[d.idx()].finish(ts, budget, &mut |dl| order.push(d, dl, &mut out));
+                    order.end(d, ts, &mut out);
                 }
             }
+            order.flush(budget, &mut out);
         }
         c.session.finish(ts.max(c.last_ts), ctx);
         let mut reasm = c.tcp[0].stats;
         reasm.add(&c.tcp[1].stats);
+        reasm.add(&c.order.stats);
         self.reasm.add(&reasm);
         let state = if c.rst {
             ConnState::Reset
@@ -401,9 +428,10 @@ impl PacketTable {
     }
 }
 
-fn deliver(session: &mut Session, dir: Dir, d: Delivery<'_>, ctx: &mut Ctx) {
-    match d {
-        Delivery::Data { ts, data } => session.data(dir, ts, data, ctx),
-        Delivery::Gap { ts, len } => session.gap(dir, ts, len, ctx),
+fn emit(session: &mut Session, dir: Dir, o: Out<'_>, ctx: &mut Ctx) {
+    match o {
+        Out::Data { ts, data } => session.data(dir, ts, data, ctx),
+        Out::Gap { ts, len } => session.gap(dir, ts, len, ctx),
+        Out::End { ts } => session.end(dir, ts, ctx),
     }
 }

@@ -8,7 +8,12 @@
 //! - the peer acknowledges past a hole (the data was sent, the capture missed it),
 //! - the out-of-order buffer would exceed its bound,
 //! - the capture cut a packet short (snaplen): the missing tail is a gap,
-//! - the stream ends (FIN/RST/end of capture) with holes or unseen acknowledged bytes.
+//! - the stream ends (FIN/RST/end of capture) with holes or unseen acknowledged bytes,
+//! - a segment of this direction (data, or a bare ACK or FIN) begins past a hole the peer
+//!   has acknowledged.
+//!
+//! Each delivery carries its sequence number and the acknowledgement number of the segment
+//! that brought it, for [`super::order`], which merges the two directions.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +28,10 @@ pub enum Delivery<'a> {
         ts: Ts,
         /// Bytes.
         data: &'a [u8],
+        /// Sequence number of the first byte.
+        seq: u32,
+        /// Acknowledgement number of the segment (when its ACK flag was set).
+        ack: Option<u32>,
     },
     /// `len` bytes were lost.
     Gap {
@@ -30,12 +39,34 @@ pub enum Delivery<'a> {
         ts: Ts,
         /// Length.
         len: u64,
+        /// Sequence number of the first lost byte.
+        seq: u32,
     },
+}
+
+/// A TCP segment of one direction.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    /// Capture time.
+    pub ts: Ts,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number, when the ACK flag is set.
+    pub ack: Option<u32>,
+    /// SYN flag.
+    pub syn: bool,
+    /// FIN flag.
+    pub fin: bool,
+    /// Captured payload.
+    pub payload: &'a [u8],
+    /// Payload length on the wire (more than `payload.len()` when the capture cut it).
+    pub wire_len: u32,
 }
 
 #[derive(Debug)]
 struct Held {
     ts: Ts,
+    ack: Option<u32>,
     data: Vec<u8>,
     /// Bytes missing after `data` (cut by the capture's snaplen).
     missing: u32,
@@ -96,6 +127,15 @@ impl Reassembler {
         self.started
     }
 
+    /// Sequence number of the next byte to deliver, once the stream has started.
+    pub fn next_seq(&self) -> Option<u32> {
+        self.started.then(|| self.seq_at(self.next))
+    }
+
+    fn seq_at(&self, offset: u64) -> u32 {
+        self.base.wrapping_add(offset as u32)
+    }
+
     /// Stream offset of `seq`, relative to the expected next byte; negative if before it.
     fn offset(&self, seq: u32) -> i128 {
         let expected = self.base.wrapping_add(self.next as u32);
@@ -136,15 +176,23 @@ impl Reassembler {
         }
         self.stats.gaps += 1;
         self.stats.gap_bytes += len;
+        let seq = self.seq_at(self.next);
         self.next += len;
-        sink(Delivery::Gap { ts, len });
+        sink(Delivery::Gap { ts, len, seq });
     }
 
-    fn deliver(&mut self, ts: Ts, data: &[u8], missing: u64, sink: &mut dyn FnMut(Delivery<'_>)) {
+    fn deliver(
+        &mut self,
+        (ts, ack): (Ts, Option<u32>),
+        data: &[u8],
+        missing: u64,
+        sink: &mut dyn FnMut(Delivery<'_>),
+    ) {
         if !data.is_empty() {
             self.stats.delivered += data.len() as u64;
+            let seq = self.seq_at(self.next);
             self.next += data.len() as u64;
-            sink(Delivery::Data { ts, data });
+            sink(Delivery::Data { ts, data, seq, ack });
         }
         self.gap(ts, missing, sink);
     }
@@ -173,7 +221,7 @@ impl Reassembler {
             } else {
                 (&h.data[skip as usize..], u64::from(h.missing))
             };
-            self.deliver(h.ts, data, missing, sink);
+            self.deliver((h.ts, h.ack), data, missing, sink);
         }
         self.check_fin();
     }
@@ -187,23 +235,22 @@ impl Reassembler {
         }
     }
 
-    /// A segment of this direction. `wire_len` is the payload length on the wire (more than
-    /// `payload.len()` when the capture cut the packet). Returns true if it ended the stream.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a TCP segment has this many parts"
-    )]
+    /// A segment of this direction. Returns true if it ended the stream.
     pub fn segment(
         &mut self,
-        ts: Ts,
-        seq: u32,
-        syn: bool,
-        fin: bool,
-        payload: &[u8],
-        wire_len: u32,
+        sg: &Segment<'_>,
         budget: &mut Budget,
         sink: &mut dyn FnMut(Delivery<'_>),
     ) -> bool {
+        let Segment {
+            ts,
+            seq,
+            ack,
+            syn,
+            fin,
+            payload,
+            wire_len,
+        } = *sg;
         if self.ended {
             if wire_len > 0 {
                 self.stats.retrans_bytes += u64::from(wire_len);
@@ -225,6 +272,12 @@ impl Reassembler {
             let f = start + i128::from(wire);
             self.fin = Some(u64::try_from(f).unwrap_or(0));
         }
+        if wire == 0 && start > i128::from(self.next) && i128::from(self.max_acked) >= start {
+            // A bare ACK or FIN past a hole the peer acknowledged: the hole is lost.
+            let to = u64::try_from(start).unwrap_or(0);
+            self.gap(ts, to - self.next, sink);
+            self.drain(budget, sink);
+        }
         if wire > 0 {
             let end = start + i128::from(wire);
             if end <= i128::from(self.next) {
@@ -241,15 +294,15 @@ impl Reassembler {
                     (&payload[skip as usize..], wire - payload.len() as u64)
                 };
                 if start == self.next {
-                    self.deliver(ts, data, missing, sink);
+                    self.deliver((ts, ack), data, missing, sink);
                     self.drain(budget, sink);
                 } else if self.max_acked >= start {
                     // The peer already acknowledged past this segment's start: the hole is lost.
                     self.gap(ts, start - self.next, sink);
-                    self.deliver(ts, data, missing, sink);
+                    self.deliver((ts, ack), data, missing, sink);
                     self.drain(budget, sink);
                 } else {
-                    self.hold(ts, start, data, missing, budget, sink);
+                    self.hold((ts, ack), start, data, missing, budget, sink);
                 }
             }
         }
@@ -259,7 +312,7 @@ impl Reassembler {
 
     fn hold(
         &mut self,
-        ts: Ts,
+        (ts, ack): (Ts, Option<u32>),
         start: u64,
         data: &[u8],
         missing: u64,
@@ -283,7 +336,7 @@ impl Reassembler {
             // Even alone it does not fit: the hole before it is given up now.
             self.stats.ooo_overflows += 1;
             self.gap(ts, start - self.next, sink);
-            self.deliver(ts, data, missing, sink);
+            self.deliver((ts, ack), data, missing, sink);
             return;
         }
         let missing = u32::try_from(missing).unwrap_or(u32::MAX);
@@ -297,6 +350,7 @@ impl Reassembler {
                     start,
                     Held {
                         ts,
+                        ack,
                         data: data.to_vec(),
                         missing,
                     },
@@ -369,10 +423,16 @@ mod tests {
         }
         fn seg_full(&mut self, seq: u32, syn: bool, fin: bool, data: &[u8], wire: u32) {
             let out = &mut self.out;
-            self.r
-                .segment(0, seq, syn, fin, data, wire, &mut self.b, &mut |d| {
-                    push(out, d)
-                });
+            let sg = Segment {
+                ts: 0,
+                seq,
+                ack: None,
+                syn,
+                fin,
+                payload: data,
+                wire_len: wire,
+            };
+            self.r.segment(&sg, &mut self.b, &mut |d| push(out, d));
         }
         fn ack(&mut self, a: u32) {
             let out = &mut self.out;
@@ -464,6 +524,47 @@ mod tests {
         t.ack(10);
         t.seg(5, b"bb");
         assert_eq!(t.text(), "aa<gap 2>bb");
+    }
+
+    #[test]
+    fn a_bare_ack_past_an_acknowledged_hole_gives_it_up() {
+        let mut t = T::new();
+        t.seg_full(0, true, false, b"", 0);
+        t.seg(1, b"aa");
+        t.ack(10); // the peer has bytes up to 10: 3..10 were sent
+        assert_eq!(t.text(), "aa");
+        t.seg_full(10, false, false, b"", 0); // this side's next bare ACK starts at 10
+        assert_eq!(t.text(), "aa<gap 7>");
+    }
+
+    #[test]
+    fn deliveries_carry_sequence_and_acknowledgement_numbers() {
+        let mut r = Reassembler::default();
+        let mut b = Budget::default();
+        let mut got = Vec::new();
+        let mut sink = |d: Delivery<'_>| {
+            got.push(match d {
+                Delivery::Data { seq, ack, data, .. } => (seq, ack, data.len() as u64),
+                Delivery::Gap { seq, len, .. } => (seq, None, len),
+            })
+        };
+        let seg = |seq, ack, payload: &'static [u8]| Segment {
+            ts: 0,
+            seq,
+            ack,
+            syn: false,
+            fin: false,
+            payload,
+            wire_len: payload.len() as u32,
+        };
+        r.segment(&seg(100, Some(7), b"abc"), &mut b, &mut sink);
+        r.segment(&seg(106, Some(8), b"gh"), &mut b, &mut sink); // held
+        r.segment(&seg(103, Some(9), b"def"), &mut b, &mut sink);
+        assert_eq!(
+            got,
+            [(100, Some(7), 3), (103, Some(9), 3), (106, Some(8), 2)]
+        );
+        assert_eq!(r.next_seq(), Some(108));
     }
 
     #[test]

@@ -551,9 +551,7 @@ impl Session {
                     && (self.info.transport == Transport::Udp || self.info.partial)
                     && !self.info.resp.ip().is_multicast()
                 {
-                    let mut info = (*self.info).clone();
-                    std::mem::swap(&mut info.orig, &mut info.resp);
-                    self.info = Arc::new(info);
+                    self.info = Arc::new(self.info.reversed());
                     self.reversed = true;
                 }
                 self.l7 = L7::Active {
@@ -606,6 +604,7 @@ mod tests {
             vantage: Vantage::Packets { iface: 0 },
             first_ts: 0,
             partial: false,
+            tunnel: None,
         }))
     }
 
@@ -614,14 +613,15 @@ mod tests {
         let mut ctx = Ctx::default();
         let mut s = session([10, 0, 0, 2]);
         // The assumed client sends a response: the roles were the other way round, and the
-        // peer's later datagram (a query, as the flow sees it "to the client") is the query.
+        // peer's later datagram (a query, as the flow sees it "to the client") is the query,
+        // which the response seen first answers (Zeek's DNS pairing).
         s.data(Dir::ToServer, 10, &msg(true), &mut ctx);
         assert!(s.roles_reversed());
         assert_eq!(s.info().orig.ip().to_string(), "10.0.0.2");
         s.data(Dir::ToClient, 20, &msg(false), &mut ctx);
         s.finish(30, &mut ctx);
         let kinds: Vec<_> = ctx.exchanges.iter().map(|e| e.outcome).collect();
-        assert_eq!(kinds, vec![Outcome::NoRequest, Outcome::NoResponse]);
+        assert_eq!(kinds, vec![Outcome::Complete]);
         assert_eq!(ctx.exchanges[0].conn.resp.ip().to_string(), "10.0.0.1");
 
         let mut ctx = Ctx::default();
@@ -640,6 +640,7 @@ mod tests {
             vantage: Vantage::Packets { iface: 0 },
             first_ts: 0,
             partial: false,
+            tunnel: None,
         }))
     }
 

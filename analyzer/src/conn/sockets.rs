@@ -123,6 +123,7 @@ impl SocketTable {
             },
             first_ts: ev.ts_ns,
             partial: role_by != RoleBy::Handshake,
+            tunnel: None,
         });
         Stream {
             session: Session::new(info.clone()),

@@ -1,15 +1,37 @@
-//! Decode: link layer → IP → TCP/UDP, with etherparse's lax slicing so that truncated
-//! (snaplen) and slightly malformed packets still yield what they carry.
+//! Decode: link layer → IP → tunnels → TCP/UDP, with etherparse's lax slicing so that
+//! truncated (snaplen) and slightly malformed packets still yield what they carry.
 //!
 //! Link types: Ethernet (with VLAN/QinQ), Linux cooked v1 and v2, raw IP (101, 12, 14, 228,
-//! 229), BSD loopback/null (0, 108). Anything else is counted, not guessed at.
+//! 229), BSD loopback/null (0, 108). Anything else is counted by link type
+//! ([`linktype_name`] names it), not guessed at.
+//!
+//! Tunnels are opened ([`tunnel`] reads their headers): VXLAN (UDP 4789, 8472), Geneve (UDP
+//! 6081), GRE carrying IP or Ethernet, ERSPAN types I–III, and IPv4/IPv6 in IPv4/IPv6. The
+//! inner packet is what is analyzed; the innermost tunnel is kept on it as context
+//! ([`Decoded::tunnel`]). At most [`MAX_NESTING`] tunnels are opened, one inside the other.
+//!
+//! IP fragments come out as [`Frame::Fragment`]: the pipeline feeds them, in file order, to
+//! the [`defrag::Defrag`] reassembler and decodes what it completes with [`decode_datagram`]
+//! (fragments of a tunnel's outer packet are reassembled before the tunnel is opened).
+
+pub mod defrag;
+pub mod tunnel;
 
 use std::net::IpAddr;
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{
+    EtherType, IpNumber, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, LaxIpPayloadSlice, LaxNetSlice,
+    LaxSlicedPacket, TcpSlice, TransportSlice, UdpSlice,
+};
 
-use crate::model::{Endpoint, Transport};
+use crate::model::{Endpoint, Transport, Tunnel, TunnelKind};
 use crate::read::{be_u16, be_u32, le_u32};
+use defrag::Datagram;
+use tunnel::Inner;
+
+/// Tunnels opened one inside the other, at most; a packet nested deeper is skipped
+/// ([`Skip::TunnelTooDeep`]).
+pub const MAX_NESTING: u8 = 4;
 
 /// TCP header flags.
 pub mod flags {
@@ -25,7 +47,8 @@ pub mod flags {
     pub const ACK: u8 = 0x10;
 }
 
-/// A decoded TCP or UDP packet. `payload` borrows from the captured frame.
+/// A decoded TCP or UDP packet. `payload` borrows from the captured frame (or from the
+/// reassembled datagram).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decoded<'a> {
     /// Source.
@@ -45,6 +68,42 @@ pub struct Decoded<'a> {
     /// Payload length on the wire per the IP header (more than `payload.len()` when the
     /// capture cut the packet).
     pub wire_len: u32,
+    /// The innermost tunnel the packet came in (outer source and destination as sent).
+    pub tunnel: Option<Tunnel>,
+}
+
+/// An IP fragment, for [`defrag::Defrag`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Identification (IPv4's 16 bits, IPv6's 32).
+    pub id: u32,
+    /// Protocol of the datagram's payload.
+    pub proto: u8,
+    /// Byte offset of this fragment's payload in the datagram's.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+    /// The fragment's payload, as captured.
+    pub payload: &'a [u8],
+    /// The capture cut the fragment short.
+    pub truncated: bool,
+    /// The tunnel the fragment came in.
+    pub tunnel: Option<Tunnel>,
+    /// Tunnels opened to reach it.
+    pub depth: u8,
+}
+
+/// What a frame (or a reassembled datagram) holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A TCP or UDP packet.
+    Packet(Decoded<'a>),
+    /// An IP fragment, to reassemble.
+    Fragment(Fragment<'a>),
 }
 
 /// Why a packet yields nothing to analyze.
@@ -56,12 +115,14 @@ pub enum Skip {
     NotIp,
     /// IP, but neither TCP nor UDP (ICMP, ...).
     OtherTransport,
-    /// An IP fragment (fragments are not reassembled).
+    /// An IP fragment ([`decode`] only: [`decode_frame`] hands fragments over).
     Fragment,
     /// Cut before the end of the transport header.
     Truncated,
     /// Headers that do not parse.
     Malformed,
+    /// Tunnels nested deeper than [`MAX_NESTING`].
+    TunnelTooDeep,
 }
 
 impl Skip {
@@ -74,25 +135,48 @@ impl Skip {
             Skip::Fragment => "ip_fragment",
             Skip::Truncated => "truncated_headers",
             Skip::Malformed => "malformed",
+            Skip::TunnelTooDeep => "tunnel_too_deep",
         }
     }
 }
 
-/// Decodes one captured frame.
+/// The name of a link type (`LINKTYPE_...` of the tcpdump.org registry), or `None` for a
+/// number the registry does not assign.
+pub fn linktype_name(linktype: u32) -> Option<String> {
+    match pcap_file::DataLink::from(linktype) {
+        pcap_file::DataLink::Unknown(_) => None,
+        d => Some(format!("LINKTYPE_{d:?}")),
+    }
+}
+
+/// Decodes one captured frame down to TCP or UDP; fragments are [`Skip::Fragment`].
 pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
-    let sliced = match linktype {
+    match decode_frame(linktype, data)? {
+        Frame::Packet(d) => Ok(d),
+        Frame::Fragment(_) => Err(Skip::Fragment),
+    }
+}
+
+/// Decodes one captured frame: a TCP or UDP packet, or an IP fragment to reassemble.
+pub fn decode_frame(linktype: u32, data: &[u8]) -> Result<Frame<'_>, Skip> {
+    let cx = Cx::default();
+    match linktype {
         // DLT_EN10MB
-        1 => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Truncated)?,
+        1 => walk(Start::Ethernet, data, cx),
         // DLT_LINUX_SLL: protocol type at 14..16, payload at 16.
         113 => {
             let proto = be_u16(data, 14).ok_or(Skip::Truncated)?;
-            LaxSlicedPacket::from_ether_type(EtherType(proto), data.get(16..).unwrap_or_default())
+            walk(
+                Start::EtherType(proto),
+                data.get(16..).unwrap_or_default(),
+                cx,
+            )
         }
         // DLT_LINUX_SLL2: protocol type at 0..2, payload at 20.
         276 => {
             let proto = be_u16(data, 0).ok_or(Skip::Truncated)?;
             let payload = data.get(20..).ok_or(Skip::Truncated)?;
-            LaxSlicedPacket::from_ether_type(EtherType(proto), payload)
+            walk(Start::EtherType(proto), payload, cx)
         }
         // DLT_NULL (host byte order family) and DLT_LOOP (network byte order).
         0 | 108 => {
@@ -109,11 +193,100 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
                 2 | 10 | 24 | 28 | 30 => {}
                 _ => return Err(Skip::NotIp),
             }
-            LaxSlicedPacket::from_ip(&data[4..]).map_err(|_| Skip::Malformed)?
+            walk(Start::Ip, &data[4..], cx)
         }
         // DLT_RAW (and its platform aliases), LINKTYPE_IPV4, LINKTYPE_IPV6.
-        101 | 12 | 14 | 228 | 229 => LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed)?,
-        _ => return Err(Skip::UnknownLinktype),
+        101 | 12 | 14 | 228 | 229 => walk(Start::Ip, data, cx),
+        _ => Err(Skip::UnknownLinktype),
+    }
+}
+
+/// Decodes a reassembled datagram from its transport header on (opening the tunnels it
+/// carries, which may hold fragments again).
+pub fn decode_datagram(d: &Datagram) -> Result<Frame<'_>, Skip> {
+    let cx = Cx {
+        tunnel: d.tunnel,
+        depth: d.depth,
+    };
+    // IPv6 extension headers after the fragment header are part of the reassembled payload.
+    let (proto, payload) = if d.src.is_ipv6() {
+        let (_, next, rest, _) = Ipv6ExtensionsSlice::from_slice_lax(IpNumber(d.proto), &d.payload);
+        (next, rest)
+    } else {
+        (IpNumber(d.proto), d.payload.as_slice())
+    };
+    above_ip(
+        Ip {
+            src: d.src,
+            dst: d.dst,
+            proto,
+            payload,
+            claimed: None,
+        },
+        None,
+        cx,
+    )
+}
+
+/// Where decoding stands: the innermost tunnel so far and how many were opened.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cx {
+    tunnel: Option<Tunnel>,
+    depth: u8,
+}
+
+impl Cx {
+    fn enter(
+        self,
+        kind: TunnelKind,
+        id: Option<u32>,
+        src: IpAddr,
+        dst: IpAddr,
+    ) -> Result<Cx, Skip> {
+        if self.depth >= MAX_NESTING {
+            return Err(Skip::TunnelTooDeep);
+        }
+        Ok(Cx {
+            tunnel: Some(Tunnel { kind, id, src, dst }),
+            depth: self.depth + 1,
+        })
+    }
+}
+
+/// The layer bytes begin with.
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    Ethernet,
+    EtherType(u16),
+    Ip,
+}
+
+impl From<Inner> for Start {
+    fn from(i: Inner) -> Start {
+        match i {
+            Inner::Ethernet => Start::Ethernet,
+            Inner::EtherType(t) => Start::EtherType(t),
+        }
+    }
+}
+
+/// An IP packet's addresses and payload.
+struct Ip<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: IpNumber,
+    payload: &'a [u8],
+    /// When the capture cut the packet: the datagram length its header claims and where the
+    /// header starts (see [`claimed_ip_len`]).
+    claimed: Option<(usize, usize)>,
+}
+
+/// Decodes from `start` on: link layer and IP, then what the IP packet carries.
+fn walk(start: Start, data: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
+    let sliced = match start {
+        Start::Ethernet => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Truncated)?,
+        Start::EtherType(t) => LaxSlicedPacket::from_ether_type(EtherType(t), data),
+        Start::Ip => LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed)?,
     };
     let Some(net) = &sliced.net else {
         return Err(if sliced.stop_err.is_some() {
@@ -122,7 +295,7 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
             Skip::NotIp
         });
     };
-    let (src_ip, dst_ip, ip_payload) = match net {
+    let (src, dst, pl) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             (
@@ -141,12 +314,110 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
         }
         LaxNetSlice::Arp(_) => return Err(Skip::NotIp),
     };
-    if ip_payload.fragmented {
-        return Err(Skip::Fragment);
+    if pl.fragmented {
+        return fragment(data, net, pl, (src, dst), cx);
     }
-    let claimed = claimed_ip_len(net);
-    let (src_port, dst_port, transport, seq, ack, fl, payload) = match &sliced.transport {
-        Some(TransportSlice::Tcp(t)) => {
+    let ip = Ip {
+        src,
+        dst,
+        proto: pl.ip_number,
+        payload: pl.payload,
+        claimed: if pl.incomplete {
+            claimed_ip_len(net)
+        } else {
+            None
+        },
+    };
+    above_ip(ip, sliced.transport, cx)
+}
+
+/// An IP fragment: where its payload sits in the datagram.
+fn fragment<'a>(
+    data: &'a [u8],
+    net: &LaxNetSlice<'a>,
+    pl: &LaxIpPayloadSlice<'a>,
+    (src, dst): (IpAddr, IpAddr),
+    cx: Cx,
+) -> Result<Frame<'a>, Skip> {
+    let (id, proto, offset, more, payload) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                u32::from(h.identification()),
+                h.protocol().0,
+                h.fragments_offset().byte_offset(),
+                h.more_fragments(),
+                pl.payload,
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let frag = v6
+                .extensions()
+                .clone()
+                .into_iter()
+                .find_map(|e| match e {
+                    Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                    _ => None,
+                })
+                .ok_or(Skip::Malformed)?;
+            // The fragment's payload runs from the end of the fragment header to the end of
+            // the IPv6 payload (etherparse may have read further extension headers of a first
+            // fragment: they belong to the fragmentable part).
+            let header = frag.slice();
+            let base = data.as_ptr() as usize;
+            let from = (header.as_ptr() as usize + header.len()).checked_sub(base);
+            let to = (pl.payload.as_ptr() as usize + pl.payload.len()).checked_sub(base);
+            let payload = from
+                .zip(to)
+                .and_then(|(f, t)| data.get(f..t))
+                .ok_or(Skip::Malformed)?;
+            (
+                frag.identification(),
+                frag.next_header().0,
+                frag.fragment_offset().byte_offset(),
+                frag.more_fragments(),
+                payload,
+            )
+        }
+        LaxNetSlice::Arp(_) => return Err(Skip::NotIp),
+    };
+    Ok(Frame::Fragment(Fragment {
+        src,
+        dst,
+        id,
+        proto,
+        offset: u32::from(offset),
+        more,
+        payload,
+        truncated: pl.incomplete,
+        tunnel: cx.tunnel,
+        depth: cx.depth,
+    }))
+}
+
+/// What an IP packet carries: TCP or UDP (opening VXLAN and Geneve on their ports), GRE and
+/// IP in IP tunnels. `t` is the transport layer when it was already sliced.
+fn above_ip<'a>(ip: Ip<'a>, t: Option<TransportSlice<'a>>, cx: Cx) -> Result<Frame<'a>, Skip> {
+    match ip.proto {
+        IpNumber::TCP | IpNumber::UDP => {}
+        IpNumber::GRE => return gre(&ip, cx),
+        IpNumber::IPV4 | IpNumber::IPV6 => {
+            let cx = cx.enter(TunnelKind::IpInIp, None, ip.src, ip.dst)?;
+            return walk(Start::Ip, ip.payload, cx);
+        }
+        _ => return Err(Skip::OtherTransport),
+    }
+    let t = match t {
+        Some(t) => t,
+        None if ip.proto == IpNumber::TCP => {
+            TransportSlice::Tcp(TcpSlice::from_slice(ip.payload).map_err(|_| Skip::Truncated)?)
+        }
+        None => {
+            TransportSlice::Udp(UdpSlice::from_slice_lax(ip.payload).map_err(|_| Skip::Truncated)?)
+        }
+    };
+    let (src_port, dst_port, transport, seq, ack, fl, payload) = match &t {
+        TransportSlice::Tcp(t) => {
             let mut f = 0u8;
             if t.fin() {
                 f |= flags::FIN;
@@ -173,7 +444,7 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
                 t.payload(),
             )
         }
-        Some(TransportSlice::Udp(u)) => (
+        TransportSlice::Udp(u) => (
             u.source_port(),
             u.destination_port(),
             Transport::Udp,
@@ -182,42 +453,57 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
             0,
             u.payload(),
         ),
-        Some(_) => return Err(Skip::OtherTransport),
-        None => {
-            let n = ip_payload.ip_number;
-            return Err(
-                if n == etherparse::IpNumber::TCP || n == etherparse::IpNumber::UDP {
-                    Skip::Truncated
-                } else {
-                    Skip::OtherTransport
-                },
-            );
-        }
+        _ => return Err(Skip::OtherTransport),
     };
+    if transport == Transport::Udp {
+        let header = if tunnel::VXLAN_PORTS.contains(&dst_port) {
+            tunnel::vxlan(payload).map(|h| (TunnelKind::Vxlan, h))
+        } else if dst_port == tunnel::GENEVE_PORT {
+            tunnel::geneve(payload).map(|h| (TunnelKind::Geneve, h))
+        } else {
+            None
+        };
+        if let Some((kind, h)) = header {
+            let cx = cx.enter(kind, h.id, ip.src, ip.dst)?;
+            return walk(h.inner.into(), &payload[h.len..], cx);
+        }
+    }
     let captured = payload.len();
     // Cut by the capture: the wire length is what the IP header claims, less the headers.
-    let wire = match (ip_payload.incomplete, claimed) {
-        (true, Some((total, ip_start))) => {
+    let wire = match ip.claimed {
+        Some((total, ip_start)) => {
             let headers = payload.as_ptr() as usize - ip_start;
             total.saturating_sub(headers).max(captured)
         }
-        _ => captured,
+        None => captured,
     };
-    let (src, dst) = (
-        Endpoint::new(src_ip, src_port),
-        Endpoint::new(dst_ip, dst_port),
-    );
-
-    Ok(Decoded {
-        src,
-        dst,
+    Ok(Frame::Packet(Decoded {
+        src: Endpoint::new(ip.src, src_port),
+        dst: Endpoint::new(ip.dst, dst_port),
         transport,
         seq,
         ack,
         flags: fl,
         payload,
         wire_len: u32::try_from(wire).unwrap_or(u32::MAX),
-    })
+        tunnel: cx.tunnel,
+    }))
+}
+
+/// A GRE packet: IP (`gre`), Ethernet (`gretap`) or a mirrored frame (ERSPAN).
+fn gre<'a>(ip: &Ip<'a>, cx: Cx) -> Result<Frame<'a>, Skip> {
+    let g = tunnel::gre(ip.payload).ok_or(Skip::OtherTransport)?;
+    let rest = &ip.payload[g.len..];
+    let (kind, id, inner, rest) = match g.proto {
+        tunnel::ERSPAN_II | tunnel::ERSPAN_III => {
+            let h = tunnel::erspan(&g, rest).ok_or(Skip::Malformed)?;
+            (TunnelKind::Erspan, h.id, h.inner, &rest[h.len..])
+        }
+        tunnel::TEB => (TunnelKind::GreTap, g.key, Inner::Ethernet, rest),
+        p => (TunnelKind::Gre, g.key, Inner::EtherType(p), rest),
+    };
+    let cx = cx.enter(kind, id, ip.src, ip.dst)?;
+    walk(inner.into(), rest, cx)
 }
 
 /// The IP datagram length the IP header claims (header included), and where it starts;
@@ -333,5 +619,348 @@ mod tests {
             }
         }
         assert_eq!(decode(9999, &[0; 60]), Err(Skip::UnknownLinktype));
+    }
+
+    // Tunnels: an inner TCP packet 10.1.0.1:40000 → 10.2.0.1:80 carrying "GET", wrapped by
+    // hand in each encapsulation between the nodes 192.168.0.1 and 192.168.0.2.
+
+    use etherparse::{IpHeaders, Ipv4Header, Ipv6Extensions, Ipv6FragmentHeader, Ipv6Header};
+
+    const A: [u8; 4] = [192, 168, 0, 1];
+    const B: [u8; 4] = [192, 168, 0, 2];
+
+    fn inner_ip() -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([10, 1, 0, 1], [10, 2, 0, 1], 64)
+            .tcp(40000, 80, 7, 100)
+            .write(&mut v, b"GET")
+            .unwrap();
+        v
+    }
+
+    fn inner_ip6() -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv6([0xfd; 16], [0xfe; 16], 64)
+            .tcp(40000, 80, 7, 100)
+            .write(&mut v, b"GET")
+            .unwrap();
+        v
+    }
+
+    fn eth(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        v.extend_from_slice(&ether_type.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn outer_udp(dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(A, B, 64)
+            .udp(51000, dport)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
+    fn outer_ip(proto: IpNumber, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(A, B, 64)
+            .write(&mut v, proto, payload)
+            .unwrap();
+        v
+    }
+
+    fn check_inner(d: &Decoded<'_>, kind: TunnelKind, id: Option<u32>) {
+        assert_eq!(d.src.to_string(), "10.1.0.1:40000");
+        assert_eq!(d.dst.to_string(), "10.2.0.1:80");
+        assert_eq!(d.payload, b"GET");
+        let t = d.tunnel.expect("tunnel");
+        assert_eq!((t.kind, t.id), (kind, id));
+        assert_eq!((t.src, t.dst), (IpAddr::from(A), IpAddr::from(B)));
+    }
+
+    #[test]
+    fn vxlan_and_geneve_yield_the_inner_packet_with_the_outer_addresses() {
+        for port in tunnel::VXLAN_PORTS {
+            let mut p = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+            p.extend(eth(0x0800, &inner_ip()));
+            check_inner(
+                &decode(1, &outer_udp(port, &p)).unwrap(),
+                TunnelKind::Vxlan,
+                Some(42),
+            );
+        }
+        let mut g = vec![0x00, 0x00, 0x65, 0x58, 0, 0, 44, 0];
+        g.extend(eth(0x0800, &inner_ip()));
+        check_inner(
+            &decode(1, &outer_udp(6081, &g)).unwrap(),
+            TunnelKind::Geneve,
+            Some(44),
+        );
+        // Geneve carrying IP directly.
+        let mut g = vec![0x00, 0x00, 0x08, 0x00, 0, 0, 45, 0];
+        g.extend(inner_ip());
+        check_inner(
+            &decode(1, &outer_udp(6081, &g)).unwrap(),
+            TunnelKind::Geneve,
+            Some(45),
+        );
+    }
+
+    #[test]
+    fn udp_to_a_tunnel_port_that_is_no_tunnel_stays_udp() {
+        let f = outer_udp(4789, b"not vxlan at all");
+        let d = decode(1, &f).unwrap();
+        assert_eq!(d.transport, Transport::Udp);
+        assert_eq!(d.dst.port, 4789);
+        assert_eq!(d.tunnel, None);
+    }
+
+    #[test]
+    fn gre_gretap_and_erspan() {
+        // GRE with a key, carrying IPv4.
+        let mut g = vec![0x20, 0x00, 0x08, 0x00, 0, 0, 0, 45];
+        g.extend(inner_ip());
+        check_inner(
+            &decode(1, &outer_ip(IpNumber::GRE, &g)).unwrap(),
+            TunnelKind::Gre,
+            Some(45),
+        );
+        // Transparent Ethernet bridging, no key.
+        let mut g = vec![0x00, 0x00, 0x65, 0x58];
+        g.extend(eth(0x0800, &inner_ip()));
+        check_inner(
+            &decode(1, &outer_ip(IpNumber::GRE, &g)).unwrap(),
+            TunnelKind::GreTap,
+            None,
+        );
+        // ERSPAN type II (sequence number, 8-byte header, session 123).
+        let mut g = vec![
+            0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 1, 0x10, 0x00, 0x00, 123, 0, 0, 0, 0,
+        ];
+        g.extend(eth(0x0800, &inner_ip()));
+        check_inner(
+            &decode(1, &outer_ip(IpNumber::GRE, &g)).unwrap(),
+            TunnelKind::Erspan,
+            Some(123),
+        );
+        // Type I: no ERSPAN header.
+        let mut g = vec![0x00, 0x00, 0x88, 0xbe];
+        g.extend(eth(0x0800, &inner_ip()));
+        check_inner(
+            &decode(1, &outer_ip(IpNumber::GRE, &g)).unwrap(),
+            TunnelKind::Erspan,
+            None,
+        );
+        // Type III with the platform sub-header, session 7.
+        let mut g = vec![0x10, 0x00, 0x22, 0xeb, 0, 0, 0, 1];
+        g.extend([0x20, 0x00, 0x00, 7, 1, 2, 3, 4, 0, 0, 0x00, 0x01]);
+        g.extend([0; 8]);
+        g.extend(eth(0x0800, &inner_ip()));
+        check_inner(
+            &decode(1, &outer_ip(IpNumber::GRE, &g)).unwrap(),
+            TunnelKind::Erspan,
+            Some(7),
+        );
+        // A GRE keepalive-like packet that carries no IP.
+        let mut g = vec![0x00, 0x00, 0x08, 0x06];
+        g.extend([0; 28]);
+        assert_eq!(decode(1, &outer_ip(IpNumber::GRE, &g)), Err(Skip::NotIp));
+    }
+
+    #[test]
+    fn ip_in_ip_four_ways() {
+        check_inner(
+            &decode(1, &outer_ip(IpNumber::IPV4, &inner_ip())).unwrap(),
+            TunnelKind::IpInIp,
+            None,
+        );
+        let f = outer_ip(IpNumber::IPV6, &inner_ip6());
+        let d = decode(1, &f).unwrap();
+        assert_eq!(
+            d.dst.to_string(),
+            format!("[{}]:80", IpAddr::from([0xfe; 16]))
+        );
+        assert_eq!(d.tunnel.unwrap().kind, TunnelKind::IpInIp);
+        for (proto, inner) in [(IpNumber::IPV4, inner_ip()), (IpNumber::IPV6, inner_ip6())] {
+            let mut v = Vec::new();
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv6([1; 16], [2; 16], 64)
+                .write(&mut v, proto, &inner)
+                .unwrap();
+            let d = decode(1, &v).unwrap();
+            assert_eq!(d.payload, b"GET");
+            let t = d.tunnel.unwrap();
+            assert_eq!(
+                (t.kind, t.src, t.dst),
+                (
+                    TunnelKind::IpInIp,
+                    IpAddr::from([1; 16]),
+                    IpAddr::from([2; 16])
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded_and_the_innermost_tunnel_is_kept() {
+        let wrap = |p: &[u8], n: usize| {
+            let mut v = p.to_vec();
+            for i in 0..n {
+                let mut w = Vec::new();
+                PacketBuilder::ipv4([172, 16, 0, i as u8], B, 64)
+                    .write(&mut w, IpNumber::IPV4, &v)
+                    .unwrap();
+                v = w;
+            }
+            v
+        };
+        let ok = wrap(&inner_ip(), MAX_NESTING as usize);
+        let d = decode(101, &ok).unwrap();
+        assert_eq!(d.payload, b"GET");
+        // The first wrap is the innermost.
+        assert_eq!(d.tunnel.unwrap().src, IpAddr::from([172, 16, 0, 0]));
+        let deep = wrap(&inner_ip(), MAX_NESTING as usize + 1);
+        assert_eq!(decode(101, &deep), Err(Skip::TunnelTooDeep));
+    }
+
+    /// `payload` cut into IPv4 fragments of `size` bytes (a multiple of 8).
+    fn fragments_v4(payload: &[u8], size: usize, proto: IpNumber) -> Vec<Vec<u8>> {
+        payload
+            .chunks(size)
+            .enumerate()
+            .map(|(i, part)| {
+                let mut h = Ipv4Header::new(0, 64, proto, A, B).unwrap();
+                h.identification = 0x1234;
+                h.more_fragments = (i + 1) * size < payload.len();
+                h.fragment_offset =
+                    etherparse::IpFragOffset::try_new((i * size / 8) as u16).unwrap();
+                let mut v = Vec::new();
+                PacketBuilder::ethernet2([1; 6], [2; 6])
+                    .ip(IpHeaders::Ipv4(h, Default::default()))
+                    .write(&mut v, proto, part)
+                    .unwrap();
+                v
+            })
+            .collect()
+    }
+
+    fn fragments_v6(payload: &[u8], size: usize, proto: IpNumber) -> Vec<Vec<u8>> {
+        payload
+            .chunks(size)
+            .enumerate()
+            .map(|(i, part)| {
+                let h = Ipv6Header {
+                    hop_limit: 64,
+                    source: [1; 16],
+                    destination: [2; 16],
+                    ..Default::default()
+                };
+                let exts = Ipv6Extensions {
+                    fragment: Some(Ipv6FragmentHeader::new(
+                        proto,
+                        etherparse::IpFragOffset::try_new((i * size / 8) as u16).unwrap(),
+                        (i + 1) * size < payload.len(),
+                        0xabcd_0001,
+                    )),
+                    ..Default::default()
+                };
+                let mut v = Vec::new();
+                PacketBuilder::ethernet2([1; 6], [2; 6])
+                    .ip(IpHeaders::Ipv6(h, exts))
+                    .write(&mut v, proto, part)
+                    .unwrap();
+                v
+            })
+            .collect()
+    }
+
+    /// Feeds frames through decode and the reassembler as the pipeline does.
+    fn reassemble(frames: &[Vec<u8>]) -> Option<Datagram> {
+        let mut d = defrag::Defrag::new(defrag::DefragConfig::default());
+        let mut out = None;
+        for f in frames {
+            match decode_frame(1, f).unwrap() {
+                Frame::Fragment(fr) => out = d.add(0, 1, &fr).or(out),
+                Frame::Packet(p) => panic!("not a fragment: {p:?}"),
+            }
+        }
+        out
+    }
+
+    /// A UDP datagram (header included) of 3,000 bytes.
+    fn big_udp() -> Vec<u8> {
+        let body: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        let mut udp = Vec::new();
+        etherparse::UdpHeader::without_ipv4_checksum(53, 40000, body.len())
+            .unwrap()
+            .write(&mut udp)
+            .unwrap();
+        udp.extend(body);
+        udp
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_fragments_reassemble_into_the_datagram() {
+        let udp = big_udp();
+        for frames in [
+            fragments_v4(&udp, 1480, IpNumber::UDP),
+            fragments_v6(&udp, 1448, IpNumber::UDP),
+        ] {
+            assert_eq!(frames.len(), 3);
+            // Out of order: the last fragment first.
+            let mut shuffled = frames.clone();
+            shuffled.rotate_right(1);
+            for fs in [&frames, &shuffled] {
+                let dg = reassemble(fs).expect("reassembled");
+                let Frame::Packet(p) = decode_datagram(&dg).unwrap() else {
+                    panic!("not a packet")
+                };
+                assert_eq!(p.transport, Transport::Udp);
+                assert_eq!((p.src.port, p.dst.port), (53, 40000));
+                assert_eq!(p.payload, &udp[8..]);
+                assert_eq!(p.wire_len, 3000);
+            }
+            assert_eq!(decode(1, &frames[1]), Err(Skip::Fragment));
+        }
+    }
+
+    #[test]
+    fn a_fragmented_tunnel_packet_is_opened_after_reassembly() {
+        // VXLAN whose outer UDP datagram was fragmented by the underlay.
+        let mut inner = Vec::new();
+        PacketBuilder::ethernet2([3; 6], [4; 6])
+            .ipv4([10, 1, 0, 1], [10, 2, 0, 1], 64)
+            .tcp(40000, 80, 7, 100)
+            .write(&mut inner, &vec![b'x'; 1400])
+            .unwrap();
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+        vx.extend(inner);
+        let mut udp = Vec::new();
+        etherparse::UdpHeader::without_ipv4_checksum(51000, 4789, vx.len())
+            .unwrap()
+            .write(&mut udp)
+            .unwrap();
+        udp.extend(vx);
+        let dg = reassemble(&fragments_v4(&udp, 1000, IpNumber::UDP)).unwrap();
+        let Frame::Packet(p) = decode_datagram(&dg).unwrap() else {
+            panic!("not a packet")
+        };
+        assert_eq!(p.dst.to_string(), "10.2.0.1:80");
+        assert_eq!(p.payload.len(), 1400);
+        assert_eq!(p.tunnel.unwrap().kind, TunnelKind::Vxlan);
+    }
+
+    #[test]
+    fn link_types_are_named() {
+        assert_eq!(
+            linktype_name(127).as_deref(),
+            Some("LINKTYPE_IEEE802_11_RADIOTAP")
+        );
+        assert_eq!(linktype_name(1).as_deref(), Some("LINKTYPE_ETHERNET"));
+        assert_eq!(linktype_name(65000), None);
     }
 }

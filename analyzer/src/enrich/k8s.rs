@@ -440,6 +440,7 @@ mod tests {
             },
             first_ts: 100,
             partial: false,
+            tunnel: None,
         }
     }
 

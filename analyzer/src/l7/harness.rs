@@ -7,7 +7,10 @@
 
 use std::sync::Arc;
 
-use super::{Emitter, MAX_OPEN, MatchStats, Matcher, Parser, ParserState, ProbeInput, Protocol};
+use super::{
+    Emitter, MAX_OPEN, MAX_PIPELINED, MatchStats, Matcher, Parser, ParserState, ProbeInput,
+    Protocol,
+};
 use crate::model::{ConnInfo, Dir, Endpoint, Exchange, Outcome, Transport, Vantage};
 
 /// One step of a conversation.
@@ -49,6 +52,7 @@ pub fn conn_with(transport: Transport, port: u16, partial: bool) -> Arc<ConnInfo
         vantage: Vantage::Packets { iface: 0 },
         first_ts: 0,
         partial,
+        tunnel: None,
     })
 }
 
@@ -118,8 +122,9 @@ impl Run {
     /// every exchange has a request or a response; depths are distinct and start at 1;
     /// outcomes agree with the spans (a complete exchange has both messages whole and
     /// ended); no message ends before it starts, and no response starts before its request;
-    /// the counters add up to the exchanges written; the matcher never held more than
-    /// [`MAX_OPEN`] records.
+    /// the counters add up to the exchanges written; the matcher never held more records than
+    /// its bounds ([`MAX_OPEN`] keyed by id, [`MAX_PIPELINED`] in line, and the answer to an
+    /// evicted request being dropped).
     pub fn check(&self) {
         let written = self.stats.complete
             + self.stats.truncated
@@ -127,7 +132,11 @@ impl Run {
             + self.stats.no_request
             + self.stats.late_request_end;
         assert_eq!(written, self.ex.len() as u64, "counters vs exchanges");
-        assert!(self.max_open <= MAX_OPEN, "{} records open", self.max_open);
+        assert!(
+            self.max_open <= MAX_OPEN.max(MAX_PIPELINED) + 1,
+            "{} records open",
+            self.max_open
+        );
         let mut depths: Vec<u32> = Vec::with_capacity(self.ex.len());
         for e in &self.ex {
             assert!(e.depth >= 1, "depth 0");

@@ -5,8 +5,15 @@
 //! response ends. FIFO keys pair a response with the oldest request that has no response yet
 //! (pipelining-aware); id keys pair by identifier. A response that starts before the oldest
 //! waiting request started cannot answer it and becomes an orphan, so a lost request does not
-//! shift every later pair. Requests keyed [`MatchKey::NoResponse`] are written as unanswered
-//! when they end. Everything left at the end is written as unmatched.
+//! shift every later pair. (The connection layer hands a TCP connection's two directions over
+//! in the order their acknowledgements give and stamps them causally, `conn::order`, so
+//! captures merged from skewed clocks pair too.) Requests keyed [`MatchKey::NoResponse`] are
+//! written as unanswered when they end. Everything left at the end is written as unmatched.
+//!
+//! Bounds: at most [`MAX_PIPELINED`] FIFO records and [`MAX_OPEN`] records keyed by id are
+//! open. Beyond that the oldest is written early (counted as `overflow`); when it was a request
+//! waiting in line, the response that answers it is recognised when it comes, counted
+//! (`overflow_answers`) and dropped, so every later response still pairs with its own request.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,8 +21,13 @@ use std::sync::Arc;
 use crate::l7::{Event, MatchKey};
 use crate::model::{ConnInfo, Exchange, Fields, Outcome, Span, Ts};
 
-/// Open records beyond this are written as unanswered, oldest first (bounded memory).
+/// Records keyed by id (or without a request) open beyond this are written early, oldest
+/// first (bounded memory).
 pub const MAX_OPEN: usize = 256;
+
+/// FIFO records (requests answered in order: pipelining) open beyond this are written early,
+/// oldest first.
+pub const MAX_PIPELINED: usize = 4096;
 
 #[derive(Debug)]
 struct Rec {
@@ -27,6 +39,8 @@ struct Rec {
     response: Option<Span>,
     info_ts: Option<Ts>,
     fields: Fields,
+    /// The response of a request written early (overflow): consumed, never written.
+    discard: bool,
 }
 
 /// Counts of how exchanges came out.
@@ -44,6 +58,8 @@ pub struct MatchStats {
     pub late_request_end: u64,
     /// Records written early because too many were open.
     pub overflow: u64,
+    /// Responses to requests written early (overflow), recognised and dropped.
+    pub overflow_answers: u64,
 }
 
 impl MatchStats {
@@ -55,6 +71,7 @@ impl MatchStats {
         self.no_request += o.no_request;
         self.late_request_end += o.late_request_end;
         self.overflow += o.overflow;
+        self.overflow_answers += o.overflow_answers;
     }
 }
 
@@ -68,6 +85,8 @@ pub struct Matcher {
     open: VecDeque<Rec>,
     req_in_progress: Option<u64>,
     resp_in_progress: Option<u64>,
+    /// FIFO requests written early whose responses are still to come.
+    owed: u64,
 }
 
 impl Matcher {
@@ -81,6 +100,7 @@ impl Matcher {
             open: VecDeque::new(),
             req_in_progress: None,
             resp_in_progress: None,
+            owed: 0,
         }
     }
 
@@ -96,6 +116,7 @@ impl Matcher {
             response: None,
             info_ts: None,
             fields: Fields::default(),
+            discard: false,
         }
     }
 
@@ -129,6 +150,22 @@ impl Matcher {
     /// The record a response with `key` starting at `ts` answers, creating an orphan record
     /// when there is none.
     fn answer_target(&mut self, key: MatchKey, ts: Ts) -> u64 {
+        if key == MatchKey::Fifo {
+            // An answer to a request written early: its interim and final responses go to a
+            // record that is dropped when the response ends.
+            if let Some(r) = self.open.iter().find(|r| r.discard && r.response.is_none()) {
+                return r.id;
+            }
+            if self.owed > 0 {
+                self.owed -= 1;
+                let mut r = self.new_rec(key, ts);
+                self.depth -= 1;
+                r.discard = true;
+                let id = r.id;
+                self.open.push_front(r);
+                return id;
+            }
+        }
         let found = match key {
             MatchKey::Fifo => self
                 .open
@@ -206,11 +243,13 @@ impl Matcher {
                     r.fields = fields;
                     self.req_in_progress = Some(r.id);
                     self.open.push_back(r);
-                    if self.open.len() > MAX_OPEN
-                        && let Some(old) = self.open.pop_front()
-                    {
-                        stats.overflow += 1;
-                        self.write(old, Outcome::NoResponse, stats, out);
+                    let bound = if key == MatchKey::Fifo {
+                        MAX_PIPELINED
+                    } else {
+                        MAX_OPEN
+                    };
+                    if self.open.len() > bound {
+                        self.evict(stats, out);
                     }
                 }
                 Event::RequestEnd {
@@ -278,6 +317,10 @@ impl Matcher {
                     let Some(mut r) = self.open.remove(pos) else {
                         continue;
                     };
+                    if r.discard {
+                        stats.overflow_answers += 1;
+                        continue;
+                    }
                     if let Some(s) = &mut r.response {
                         s.end = Some(ts);
                         s.complete = complete;
@@ -294,6 +337,31 @@ impl Matcher {
         }
     }
 
+    /// Writes the oldest open record early. A FIFO request still waiting is owed a response:
+    /// that response will be recognised and dropped instead of answering a later request.
+    fn evict(&mut self, stats: &mut MatchStats, out: &mut Vec<Exchange>) {
+        let Some(old) = self.open.pop_front() else {
+            return;
+        };
+        if old.discard {
+            // A response to an earlier evicted request, still being read: its end is ignored.
+            stats.overflow_answers += 1;
+            return;
+        }
+        stats.overflow += 1;
+        let outcome = match (old.request, old.response) {
+            (Some(_), None) => {
+                if old.key == MatchKey::Fifo {
+                    self.owed += 1;
+                }
+                Outcome::NoResponse
+            }
+            (None, _) => Outcome::NoRequest,
+            (Some(_), Some(_)) => Outcome::Truncated,
+        };
+        self.write(old, outcome, stats, out);
+    }
+
     /// Records open now (requests waiting for their response, responses being read).
     pub fn open_len(&self) -> usize {
         self.open.len()
@@ -304,6 +372,10 @@ impl Matcher {
         self.req_in_progress = None;
         self.resp_in_progress = None;
         while let Some(r) = self.open.pop_front() {
+            if r.discard {
+                stats.overflow_answers += 1;
+                continue;
+            }
             let outcome = match (r.request, r.response) {
                 (Some(_), None) => Outcome::NoResponse,
                 (None, _) => Outcome::NoRequest,
@@ -330,6 +402,7 @@ mod tests {
             vantage: Vantage::Packets { iface: 0 },
             first_ts: 0,
             partial: false,
+            tunnel: None,
         })
     }
 
@@ -544,12 +617,36 @@ mod tests {
     }
 
     #[test]
+    fn pipelining_beyond_the_bound_evicts_and_the_rest_still_pairs() {
+        let n = MAX_PIPELINED as u64 + 10;
+        let mut ev = Vec::new();
+        for i in 0..n {
+            ev.extend(req(10 * i, i));
+        }
+        for i in 0..n {
+            ev.extend(resp(10 * (n + i), i));
+        }
+        let (out, st) = run(ev);
+        assert_eq!((st.overflow, st.overflow_answers), (10, 10));
+        assert_eq!(st.complete, n - 10);
+        assert_eq!((st.no_response, st.no_request), (10, 0));
+        assert_eq!(out.len() as u64, n);
+        for x in out.iter().filter(|x| x.outcome == Outcome::Complete) {
+            assert_eq!(x.fields.u64("req"), x.fields.u64("resp"));
+        }
+        // Depths stay those of the requests.
+        let mut depths: Vec<u32> = out.iter().map(|x| x.depth).collect();
+        depths.sort_unstable();
+        assert_eq!(depths, (1..=n as u32).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn open_records_are_bounded() {
         let mut ev = Vec::new();
         for i in 0..(MAX_OPEN as u64 + 10) {
             ev.push(Event::RequestStart {
                 ts: i,
-                key: MatchKey::Fifo,
+                key: MatchKey::Id(i),
                 fields: Fields::default(),
             });
         }

@@ -25,7 +25,7 @@ pub mod matching;
 pub mod summary;
 pub mod zeek;
 
-pub use matching::{MAX_OPEN, MatchStats, Matcher};
+pub use matching::{MAX_OPEN, MAX_PIPELINED, MatchStats, Matcher};
 pub use zeek::{ZVal, ZeekLog};
 
 use crate::model::{ConnInfo, Dir, Exchange, Fields, Summary, Transport, Ts};

@@ -110,6 +110,12 @@ pub struct ReasmStats {
     pub gap_bytes: u64,
     /// Times the out-of-order buffer hit its bound and a hole was given up early.
     pub ooo_overflows: u64,
+    /// Segments held back until the other direction's bytes they acknowledge were delivered
+    /// (the capture had them in another order than the endpoints).
+    pub ack_held: u64,
+    /// Held segments let go before the bytes they acknowledge (a bound, or contradicting
+    /// acknowledgements).
+    pub ack_forced: u64,
 }
 
 impl ReasmStats {
@@ -123,6 +129,8 @@ impl ReasmStats {
         self.gaps += o.gaps;
         self.gap_bytes = self.gap_bytes.saturating_add(o.gap_bytes);
         self.ooo_overflows += o.ooo_overflows;
+        self.ack_held += o.ack_held;
+        self.ack_forced += o.ack_forced;
     }
 }
 

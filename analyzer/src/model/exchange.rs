@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Endpoint, Fields, Peers, Transport, Ts};
+use super::{Endpoint, Fields, Peers, Transport, Ts, Tunnel};
 
 /// Where a connection was observed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +46,22 @@ pub struct ConnInfo {
     pub first_ts: Ts,
     /// The capture began after the connection did (no handshake seen).
     pub partial: bool,
+    /// The innermost tunnel its first packet was carried in (outer addresses oriented client
+    /// → server), when it was encapsulated; `orig` and `resp` are the inner addresses.
+    pub tunnel: Option<Tunnel>,
+}
+
+impl ConnInfo {
+    /// The same connection with client and server exchanged (a protocol showed the roles
+    /// were guessed the wrong way round).
+    pub fn reversed(&self) -> ConnInfo {
+        ConnInfo {
+            orig: self.resp,
+            resp: self.orig,
+            tunnel: self.tunnel.map(Tunnel::flipped),
+            ..self.clone()
+        }
+    }
 }
 
 /// The time span of one message.

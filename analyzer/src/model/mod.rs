@@ -1,18 +1,20 @@
 //! The vocabulary every stage shares: time, direction, endpoints, connections, exchanges,
-//! protocol fields and the pods at both ends. Nothing here depends on another module of the
-//! crate; every other module may depend on this one.
+//! protocol fields, the pods at both ends, tunnels. Nothing here depends on another module of
+//! the crate; every other module may depend on this one.
 
 mod conn;
 mod endpoint;
 mod exchange;
 mod fields;
 mod peer;
+mod tunnel;
 
 pub use conn::{ConnKey, ConnState, ConnSummary, ReasmStats, RoleBy, make_uid};
 pub use endpoint::{Endpoint, Transport};
 pub use exchange::{ConnInfo, Exchange, Outcome, Span, Summary, Vantage};
 pub use fields::{Fields, Value};
 pub use peer::{Peer, Peers};
+pub use tunnel::{Tunnel, TunnelKind};
 
 /// Nanoseconds since the Unix epoch.
 pub type Ts = u64;

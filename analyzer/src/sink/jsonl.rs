@@ -104,6 +104,21 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
         }
     }
     j.close();
+    if let Some(t) = &c.tunnel {
+        j.key("tunnel");
+        j.open();
+        j.key("kind");
+        j.str(t.kind.as_str());
+        if let Some(id) = t.id {
+            j.key("id");
+            j.u64(u64::from(id));
+        }
+        j.key("src");
+        j.str(&t.src.to_string());
+        j.key("dst");
+        j.str(&t.dst.to_string());
+        j.close();
+    }
     j.key("partial_connection");
     j.bool(c.partial);
     j.key("depth");

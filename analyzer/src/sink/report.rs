@@ -361,6 +361,29 @@ impl Report {
             let l: Vec<String> = v.iter().map(|(k, n)| format!("{k} {n}")).collect();
             let _ = writeln!(o, "  not analyzed {}", l.join(", "));
         }
+        for (lt, n) in &s.unknown_linktypes {
+            let name = crate::decode::linktype_name(*lt).unwrap_or_else(|| "unassigned".into());
+            let _ = writeln!(o, "  link type    {lt} ({name}): {n} packets, not read");
+        }
+        let d = &s.defrag;
+        if d.fragments > 0 {
+            let _ = writeln!(
+                o,
+                "  ip fragments {} in {} datagrams reassembled; not reassembled {} ({} fragments: timed out {}, evicted {}, too big {}, inconsistent {}, incomplete at end {}); overlapping {} ({} differing), cut by the capture {}",
+                d.fragments,
+                d.reassembled,
+                d.dropped(),
+                d.dropped_fragments,
+                d.timed_out,
+                d.evicted,
+                d.too_big,
+                d.inconsistent,
+                d.incomplete_at_end,
+                d.overlaps,
+                d.overlap_conflicts,
+                d.truncated
+            );
+        }
         let _ = writeln!(o);
         let _ = writeln!(
             o,
@@ -396,6 +419,13 @@ impl Report {
             r.ooo_segments,
             r.ooo_overflows
         );
+        if r.ack_held + r.ack_forced > 0 {
+            let _ = writeln!(
+                o,
+                "  reordered    segments held for the other direction's bytes they acknowledge {} (let go early {})",
+                r.ack_held, r.ack_forced
+            );
+        }
         let mut cuts: Vec<(&str, u64)> = s.cuts();
         cuts.push(("report_keys_folded", self.stats.folded));
         cuts.push(("report_latencies_coarsened", self.stats.coarsened));
@@ -418,6 +448,13 @@ impl Report {
             "Exchanges      {} complete, {} truncated, {} without response, {} without request",
             m.complete, m.truncated, m.no_response, m.no_request
         );
+        if m.overflow + m.overflow_answers > 0 {
+            let _ = writeln!(
+                o,
+                "  overflow     {} written early (more open than the matcher holds), {} responses to them dropped",
+                m.overflow, m.overflow_answers
+            );
+        }
         for (name, a) in &self.protos {
             let ol: Vec<String> = a.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(

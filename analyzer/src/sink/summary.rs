@@ -120,6 +120,29 @@ pub fn summary_json(s: &RunSummary, sink_cuts: &[(&str, u64)], peak_rss: Option<
         "packets_not_analyzed",
         s.skipped_packets.iter().map(|(k, v)| (*k, *v)),
     );
+    map(
+        &mut j,
+        "unknown_link_types",
+        s.unknown_linktypes.iter().map(|(k, v)| (k.to_string(), *v)),
+    );
+    let d = &s.defrag;
+    counters(
+        &mut j,
+        "ip_fragments",
+        &[
+            ("fragments", d.fragments),
+            ("reassembled", d.reassembled),
+            ("overlaps", d.overlaps),
+            ("overlap_conflicts", d.overlap_conflicts),
+            ("truncated", d.truncated),
+            ("timed_out", d.timed_out),
+            ("evicted", d.evicted),
+            ("too_big", d.too_big),
+            ("inconsistent", d.inconsistent),
+            ("incomplete_at_end", d.incomplete_at_end),
+            ("dropped_fragments", d.dropped_fragments),
+        ],
+    );
     let f = &s.flows;
     counters(
         &mut j,
@@ -147,6 +170,8 @@ pub fn summary_json(s: &RunSummary, sink_cuts: &[(&str, u64)], peak_rss: Option<
             ("gaps", r.gaps),
             ("gap_bytes", r.gap_bytes),
             ("buffer_overflows", r.ooo_overflows),
+            ("held_for_acknowledgement", r.ack_held),
+            ("let_go_early", r.ack_forced),
         ],
     );
     let m = &s.l7.matching;

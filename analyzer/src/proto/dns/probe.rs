@@ -31,8 +31,11 @@ fn look(b: &[u8], whole: bool, on_port: bool) -> Look {
     }
     let records = u32::from(h.ancount) + u32::from(h.nscount) + u32::from(h.arcount);
     if on_port {
+        // Zeek's analyzer is there on its ports: such a message, whole, is still a record,
+        // and then DNS stops on the flow (the parser's rule). Cut (a TCP length prefix made
+        // of text, say), it is not DNS.
         if h.qdcount > wire::MAX_QUESTIONS {
-            return Look::No;
+            return if whole { kind } else { Look::No };
         }
         // An answer without a question is usual for mDNS and for errors (FORMERR).
         if h.qdcount == 0 {
@@ -65,8 +68,8 @@ fn look(b: &[u8], whole: bool, on_port: bool) -> Look {
         return Look::No;
     }
     if !on_port && whole {
-        match wire::parse(b, false) {
-            Ok(m) if m.error.is_none() => {}
+        match wire::parse(b, wire::Ctx::default()) {
+            Ok(m) if m.error.is_none() && !m.cut => {}
             _ => return Look::No,
         }
     }

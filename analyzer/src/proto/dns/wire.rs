@@ -1,25 +1,33 @@
-//! DNS messages on the wire (RFC 1035 and the RFCs that added record types): the header,
-//! names with compression, questions, and resource records rendered the way Zeek's `dns.log`
-//! renders answers.
+//! DNS messages on the wire (RFC 1035, RFC 2136 updates, and the RFCs that added record
+//! types), read the way Zeek's DNS analyzer (`DNS.cc`) reads them, because `dns.log` is
+//! what its scripts make of the events that reading raises: the header, the questions (or an
+//! update's zone), and the answer section (an update's prerequisite and update sections),
+//! each record turned into the reply text Zeek's `DNS::do_reply` receives.
 //!
-//! Parsing is lenient and bounded: it returns what could be parsed and the first reason it
-//! stopped ([`Message::error`]); anomalies that do not stop it are listed in
-//! [`Message::weirds`]. Every read is bounds-checked against the message, every record's data
-//! against its `RDLENGTH`, and names are capped at [`MAX_NAME`] wire bytes. Compression
-//! pointers must point before the pointer itself, and a name followed through a pointer may
-//! not read past that pointer, so every name ends after at most [`MAX_NAME`] bytes and
-//! [`MAX_POINTERS`] jumps whatever the message says (loops are reported, never followed).
-//! Nothing here allocates more than a small multiple of the message's size.
+//! Zeek's reading has quirks that decide what it logs, and they are kept here on purpose
+//! (`docs/dns.md`, "Messages", lists them): a record's data is read from a cursor over the
+//! whole message, not over its RDLENGTH, so names advance by what they used and a WKS record
+//! or an SRV record to port 137 advance by nothing; AAAA reads sixteen bytes whatever
+//! RDLENGTH says; a zero RDLENGTH with bytes after it stops the message; update prerequisites
+//! never consume their data. The authority and additional sections are not read for the log
+//! (Zeek skips them); they are only walked to tell whether the message was cut short.
+//!
+//! Reading is bounded and cannot panic: every read checks the message's end, names are at
+//! most [`NAME_BUF`] decoded bytes and follow at most [`MAX_POINTER_DEPTH`] compression
+//! pointers, each of which must point before itself. It returns what was read and the first
+//! reason it stopped ([`Message::error`]); anomalies that do not stop it are listed in
+//! [`Message::weirds`]. Nothing here allocates more than a small multiple of the message.
 
-use crate::read::{be_u16, be_u32};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use crate::read::be_u16;
 
 /// Fixed header length.
 pub const HEADER_LEN: usize = 12;
-/// Longest name on the wire, in bytes (RFC 1035 §2.3.4).
-pub const MAX_NAME: usize = 255;
-/// Compression pointers followed per name.
-pub const MAX_POINTERS: usize = 64;
+/// Decoded name buffer, dots included (Zeek's 512-byte name buffer); a label that does not
+/// fit ends the name with an error. Names of 255 bytes or more are only noted.
+pub const NAME_BUF: usize = 512;
+/// Compression pointers followed in one chain (Zeek's `dns_max_compression_chain_depth`);
+/// past it the name is what was read so far.
+pub const MAX_POINTER_DEPTH: usize = 20;
 /// Questions per message beyond which the message is not analyzed further (Zeek's
 /// `dns_max_queries`: much non-DNS traffic on port 53 fails here).
 pub const MAX_QUESTIONS: u16 = 25;
@@ -37,7 +45,7 @@ mod field {
     pub(super) const ARCOUNT: Range<usize> = 10..12;
 }
 
-/// Record types the parser renders or names specially.
+/// Record types the parser reads or names specially.
 pub mod rtype {
     pub const A: u16 = 1;
     pub const NS: u16 = 2;
@@ -52,6 +60,7 @@ pub mod rtype {
     pub const LOC: u16 = 29;
     pub const NBS: u16 = 32;
     pub const SRV: u16 = 33;
+    pub const NAPTR: u16 = 35;
     pub const A6: u16 = 38;
     pub const OPT: u16 = 41;
     pub const DS: u16 = 43;
@@ -66,8 +75,25 @@ pub mod rtype {
     pub const SPF: u16 = 99;
     pub const TKEY: u16 = 249;
     pub const TSIG: u16 = 250;
+    pub const ANY: u16 = 255;
     pub const CAA: u16 = 257;
     pub const BINDS: u16 = 65534;
+}
+
+/// Classes with a meaning in updates (RFC 2136).
+mod class {
+    pub(super) const NONE: u16 = 254;
+    pub(super) const ANY: u16 = 255;
+}
+
+/// Opcodes.
+pub mod opcode {
+    /// Standard query.
+    pub const QUERY: u8 = 0;
+    /// Notify (RFC 1996).
+    pub const NOTIFY: u8 = 4;
+    /// Dynamic update (RFC 2136).
+    pub const UPDATE: u8 = 5;
 }
 
 /// The fixed header.
@@ -91,11 +117,11 @@ pub struct Header {
     pub z: u8,
     /// Response code (the header's four bits; EDNS extended bits are not added).
     pub rcode: u8,
-    /// Questions.
+    /// Questions (an update's zone count).
     pub qdcount: u16,
-    /// Answer records.
+    /// Answer records (an update's prerequisites).
     pub ancount: u16,
-    /// Authority records.
+    /// Authority records (an update's updates).
     pub nscount: u16,
     /// Additional records.
     pub arcount: u16,
@@ -127,24 +153,29 @@ impl Header {
     }
 }
 
-/// Why parsing stopped, or a non-fatal anomaly. Each has a weird name.
+/// Why reading stopped, or a non-fatal anomaly. Each has a weird name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
     /// Shorter than a header.
     ShortHeader,
-    /// The message ends inside a name, question or record.
+    /// The message ends inside a name, question or record header.
     Truncated,
-    /// A name longer than [`MAX_NAME`] bytes.
+    /// A decoded name does not fit the name buffer ([`NAME_BUF`]).
     NameTooLong,
-    /// A label type other than a length or a pointer (0x40, 0x80).
-    BadLabelType,
-    /// A compression pointer to itself, forward, or past where the pointing name was.
+    /// A decoded name of 255 bytes or more (non-fatal).
+    LongName,
+    /// A label longer than 63 bytes (allowed towards the NetBIOS port).
+    LabelTooLong,
+    /// A compression pointer to itself or forward.
     BadPointer,
-    /// More than [`MAX_POINTERS`] compression pointers in one name.
-    TooManyPointers,
-    /// A record's data runs past the end of the message.
+    /// More than [`MAX_POINTER_DEPTH`] pointers in a chain (non-fatal: the name is what was
+    /// read so far).
+    PointerChain,
+    /// A record's RDLENGTH runs past the end of the message.
     RdataBeyondMessage,
-    /// A record's data is malformed for its type (wrong length, bad inner string).
+    /// A record with RDLENGTH 0 while bytes follow it.
+    ZeroRdlength,
+    /// A record's data is malformed for its type (wrong length, a string past its data).
     BadRdata,
     /// A record's data is not as long as its `RDLENGTH` says (non-fatal).
     RdataLengthMismatch,
@@ -152,6 +183,10 @@ pub enum Error {
     UnknownType,
     /// More than [`MAX_QUESTIONS`] questions: not analyzed further.
     TooManyQuestions,
+    /// An update whose zone count is not 1, or whose zone is not of type SOA.
+    BadZone,
+    /// An update prerequisite or update record Zeek rejects (non-fatal).
+    BadUpdate,
 }
 
 impl Error {
@@ -161,76 +196,211 @@ impl Error {
             Error::ShortHeader => "dns_truncated_header",
             Error::Truncated => "dns_truncated_message",
             Error::NameTooLong => "dns_name_too_long",
-            Error::BadLabelType => "dns_bad_label_type",
+            Error::LongName => "dns_name_over_255",
+            Error::LabelTooLong => "dns_label_too_long",
             Error::BadPointer => "dns_bad_compression_pointer",
-            Error::TooManyPointers => "dns_compression_loop",
+            Error::PointerChain => "dns_compression_chain_too_deep",
             Error::RdataBeyondMessage => "dns_rdlength_beyond_message",
+            Error::ZeroRdlength => "dns_zero_rdlength",
             Error::BadRdata => "dns_bad_rdata",
             Error::RdataLengthMismatch => "dns_rdata_length_mismatch",
             Error::UnknownType => "dns_unknown_rr_type",
             Error::TooManyQuestions => "dns_too_many_questions",
+            Error::BadZone => "dns_update_bad_zone",
+            Error::BadUpdate => "dns_update_bad_record",
         }
     }
 }
 
-/// Reads the name at `pos` into `out` (cleared first) as dotted text without the trailing
-/// dot, ASCII-lowercased as Zeek logs names (the root is the empty string). Returns the
-/// position after the name where it appears (after its first pointer, if any).
-pub fn read_name(msg: &[u8], pos: usize, out: &mut Vec<u8>) -> Result<usize, Error> {
-    out.clear();
-    let mut p = pos;
-    // Reads must stay below `limit`: the whole message, then the position of the last
-    // pointer followed (a pointed-to name ends before the pointer that refers to it).
-    let mut limit = msg.len();
-    let mut after: Option<usize> = None;
-    let mut pointers = 0;
-    let mut wire_len = 1usize;
-    let beyond = |jumped: bool| {
-        if jumped {
-            Error::BadPointer
-        } else {
-            Error::Truncated
+/// How a message is read, from its connection: NetBIOS name service (either port 137:
+/// opcode 5 is not an update), and whether the responder's port is 137 (labels may exceed
+/// 63 bytes; type 33 is NBSTAT, which is not read).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ctx {
+    /// Either port is 137.
+    pub netbios: bool,
+    /// The responder's port is 137.
+    pub resp_137: bool,
+}
+
+/// Non-fatal anomalies of one message, distinct, at most a few.
+#[derive(Debug, Default)]
+struct Notes(Vec<Error>);
+
+impl Notes {
+    fn note(&mut self, e: Error) {
+        if self.0.len() < MAX_WEIRDS && !self.0.contains(&e) {
+            self.0.push(e);
         }
-    };
+    }
+}
+
+/// A cursor over the whole message, with Zeek's reads: a short or long read past the end
+/// yields 0 and does not move.
+struct Cur<'a> {
+    msg: &'a [u8],
+    pos: usize,
+}
+
+impl Cur<'_> {
+    fn left(&self) -> usize {
+        self.msg.len().saturating_sub(self.pos)
+    }
+    fn byte(&mut self) -> u8 {
+        match self.msg.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                b
+            }
+            None => 0,
+        }
+    }
+    fn short(&mut self) -> u16 {
+        match be_u16(self.msg, self.pos) {
+            Some(v) => {
+                self.pos += 2;
+                v
+            }
+            None => 0,
+        }
+    }
+    fn long(&mut self) -> u32 {
+        match crate::read::be_u32(self.msg, self.pos) {
+            Some(v) => {
+                self.pos += 4;
+                v
+            }
+            None => 0,
+        }
+    }
+    /// Skips `n` bytes, at most to the end (Zeek's `ExtractStream`).
+    fn skip(&mut self, n: usize) -> &[u8] {
+        let n = n.min(self.left());
+        let s = &self.msg[self.pos..self.pos + n];
+        self.pos += n;
+        s
+    }
+    /// Moves `n` bytes on without a bound (Zeek's `data += rdlength`); the caller has
+    /// checked that they are in the message.
+    fn advance(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.msg.len());
+    }
+    /// A name at the cursor (Zeek's `ExtractName`).
+    fn name(&mut self, ctx: Ctx, downcase: bool, notes: &mut Notes) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        let mut room = NAME_BUF;
+        let end = self.msg.len();
+        extract_name(
+            self.msg,
+            &mut self.pos,
+            end,
+            &mut out,
+            &mut room,
+            downcase,
+            0,
+            ctx.resp_137,
+            notes,
+        )?;
+        Ok(out)
+    }
+}
+
+/// Zeek's `ExtractName`: labels from `*pos` (reads stay below `end`), appended to `out`
+/// with a dot after each, the last dot removed; a pointer continues at an earlier offset
+/// (its name may not reach the pointer) and is always lowercased; `*pos` ends after the
+/// terminating zero or the first pointer.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "Zeek's recursion, state passed down"
+)]
+fn extract_name(
+    msg: &[u8],
+    pos: &mut usize,
+    end: usize,
+    out: &mut Vec<u8>,
+    room: &mut usize,
+    downcase: bool,
+    depth: usize,
+    long_labels: bool,
+    notes: &mut Notes,
+) -> Result<(), Error> {
+    if depth > MAX_POINTER_DEPTH {
+        notes.note(Error::PointerChain);
+        return Ok(());
+    }
+    let start = out.len();
     loop {
-        let view = &msg[..limit];
-        let len = *view.get(p).ok_or(beyond(after.is_some()))? as usize;
-        match len & 0xc0 {
-            0x00 if len == 0 => return Ok(after.unwrap_or(p + 1)),
-            0x00 => {
-                let label = view
-                    .get(p + 1..p + 1 + len)
-                    .ok_or(beyond(after.is_some()))?;
-                wire_len += len + 1;
-                if wire_len > MAX_NAME {
-                    return Err(Error::NameTooLong);
-                }
-                if !out.is_empty() {
-                    out.push(b'.');
-                }
-                out.extend(label.iter().map(u8::to_ascii_lowercase));
-                p += 1 + len;
-            }
-            0xc0 => {
-                let ptr = be_u16(view, p).ok_or(beyond(after.is_some()))?;
-                let target = usize::from(ptr & 0x3fff);
-                if target >= p {
-                    return Err(Error::BadPointer);
-                }
-                pointers += 1;
-                if pointers > MAX_POINTERS {
-                    return Err(Error::TooManyPointers);
-                }
-                after.get_or_insert(p + 2);
-                limit = p;
-                p = target;
-            }
-            _ => return Err(Error::BadLabelType),
+        if *pos >= end {
+            return Err(Error::Truncated);
         }
+        let at = *pos;
+        let l = usize::from(msg[at]);
+        *pos += 1;
+        if l == 0 {
+            break;
+        }
+        if l & 0xc0 == 0xc0 {
+            if *pos >= end {
+                return Err(Error::Truncated);
+            }
+            let target = ((l & 0x3f) << 8) | usize::from(msg[*pos]);
+            *pos += 1;
+            if target >= at {
+                return Err(Error::BadPointer);
+            }
+            let mut p = target;
+            extract_name(
+                msg,
+                &mut p,
+                at,
+                out,
+                room,
+                true,
+                depth + 1,
+                long_labels,
+                notes,
+            )?;
+            break;
+        }
+        if l > end - *pos {
+            *pos = end;
+            return Err(Error::Truncated);
+        }
+        if l > 63 && !long_labels {
+            return Err(Error::LabelTooLong);
+        }
+        if l >= *room {
+            return Err(Error::NameTooLong);
+        }
+        out.extend_from_slice(&msg[*pos..*pos + l]);
+        out.push(b'.');
+        *room -= l + 1;
+        *pos += l;
     }
+    let n = out.len() - start;
+    if n >= 255 {
+        notes.note(Error::LongName);
+    }
+    if n >= 2 && out.last() == Some(&b'.') {
+        out.pop();
+        *room += 1;
+    }
+    if downcase {
+        out[start..].make_ascii_lowercase();
+    }
+    Ok(())
 }
 
-/// A question.
+/// Reads the name at `pos` into `out` (cleared first) as Zeek logs names: dotted, without
+/// the trailing dot (the root is empty), ASCII-lowercased. Returns the position after the
+/// name where it appears (after its first pointer, if any).
+pub fn read_name(msg: &[u8], pos: usize, out: &mut Vec<u8>) -> Result<usize, Error> {
+    let mut c = Cur { msg, pos };
+    *out = c.name(Ctx::default(), true, &mut Notes::default())?;
+    Ok(c.pos)
+}
+
+/// A question, or an update's zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Question {
     /// Name (lowercased, no trailing dot).
@@ -241,320 +411,676 @@ pub struct Question {
     pub qclass: u16,
 }
 
+/// The section a handled record came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// Answer section.
+    Answer,
+    /// An update's prerequisite section.
+    Prerequisite,
+    /// An update's update section.
+    Update,
+}
+
+/// A record Zeek's scripts handle (they call `DNS::do_reply` for it): its owner, its reply
+/// text (empty for WKS and for TXT without strings: such a record sets the response's flags
+/// but adds no answer) and its TTL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Owner name (lowercased, no trailing dot).
+    pub owner: Vec<u8>,
+    /// The answer text as `dns.log` writes it (`add: ` prefixed in an update section).
+    pub text: Vec<u8>,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// Where it came from.
+    pub section: Section,
+}
+
 /// A parsed message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     /// The header.
     pub header: Header,
-    /// The last question parsed (Zeek logs the last one of a multi-question message).
+    /// The last question read (Zeek logs the last one of a multi-question message); never
+    /// set for an update, whose zone is not a question.
     pub question: Option<Question>,
-    /// Answer-section records rendered as Zeek renders them, in order (types Zeek does not
-    /// render — OPT, TSIG, TKEY, HINFO, CAA, SVCB, HTTPS, WKS — are not here).
-    pub answers: Vec<Vec<u8>>,
-    /// TTL of each entry of `answers`, in seconds.
-    pub ttls: Vec<u32>,
-    /// Answer-section records parsed, rendered or not.
+    /// Questions read.
+    pub questions: u16,
+    /// An update's zone.
+    pub zone: Option<Question>,
+    /// Handled records of the answer section (an update's prerequisites and updates), in
+    /// order.
+    pub replies: Vec<Reply>,
+    /// Answer-section records read, handled or not.
     pub answer_records: u16,
-    /// Why parsing stopped before the end of the last section, if it did.
+    /// Why reading stopped before the end of the sections Zeek reads, if it did.
     pub error: Option<Error>,
+    /// The message ends before the sections its header announces do (all of them, walked
+    /// by their lengths): a capture's snapshot length or a lying count cut it.
+    pub cut: bool,
     /// Non-fatal anomalies (distinct, at most a few).
     pub weirds: Vec<Error>,
 }
 
 impl Message {
-    fn note(&mut self, e: Error) {
-        if self.weirds.len() < MAX_WEIRDS && !self.weirds.contains(&e) {
-            self.weirds.push(e);
-        }
+    /// Reply texts that are answers (not empty), with their TTLs.
+    pub fn answers(&self) -> impl Iterator<Item = (&[u8], u32)> {
+        self.replies
+            .iter()
+            .filter(|r| !r.text.is_empty())
+            .map(|r| (r.text.as_slice(), r.ttl))
     }
 }
 
-/// Parses a message. `nbstat`: type 33 is NetBIOS NBSTAT, not SRV (port 137), and is not
-/// rendered. Fails only when there is no whole header.
-pub fn parse(msg: &[u8], nbstat: bool) -> Result<Message, Error> {
+/// Whether opcode `op` is one Zeek's scripts log (query, notify, update).
+pub fn tracked(op: u8) -> bool {
+    matches!(op, opcode::QUERY | opcode::NOTIFY | opcode::UPDATE)
+}
+
+/// Parses a message as Zeek's DNS analyzer does. Fails only when there is no whole header.
+pub fn parse(msg: &[u8], ctx: Ctx) -> Result<Message, Error> {
     let header = Header::parse(msg).ok_or(Error::ShortHeader)?;
     let mut m = Message {
         header,
         question: None,
-        answers: Vec::new(),
-        ttls: Vec::new(),
+        questions: 0,
+        zone: None,
+        replies: Vec::new(),
         answer_records: 0,
         error: None,
+        cut: false,
         weirds: Vec::new(),
     };
-    if header.qdcount > MAX_QUESTIONS {
-        m.error = Some(Error::TooManyQuestions);
-        return Ok(m);
+    let mut notes = Notes::default();
+    if let Err(e) = read_sections(msg, ctx, &mut m, &mut notes) {
+        m.error = Some(e);
     }
-    let mut pos = HEADER_LEN;
-    let mut name = Vec::new();
-    for _ in 0..header.qdcount {
-        match question(msg, pos, &mut name) {
-            Ok((q, next)) => {
-                m.question = Some(q);
-                pos = next;
-            }
-            Err(e) => {
-                m.error = Some(e);
-                return Ok(m);
-            }
-        }
+    if m.error != Some(Error::TooManyQuestions) {
+        m.cut = cut_short(msg, ctx, &header);
     }
-    let sections = [
-        (header.ancount, true),
-        (header.nscount, false),
-        (header.arcount, false),
-    ];
-    let mut text = Vec::new();
-    for (count, answer) in sections {
-        for _ in 0..count {
-            match record(msg, pos, &mut name, &mut text, nbstat, answer && header.qr) {
-                Ok(r) => {
-                    pos = r.next;
-                    if let Some(w) = r.weird {
-                        m.note(w);
-                    }
-                    if answer {
-                        m.answer_records = m.answer_records.saturating_add(1);
-                        if r.rendered {
-                            m.answers.push(std::mem::take(&mut text));
-                            m.ttls.push(r.ttl);
-                        }
-                    }
-                }
-                Err(e) => {
-                    m.error = Some(e);
-                    return Ok(m);
-                }
-            }
-        }
-    }
+    m.weirds = notes.0;
     Ok(m)
 }
 
-fn question(msg: &[u8], pos: usize, name: &mut Vec<u8>) -> Result<(Question, usize), Error> {
-    let p = read_name(msg, pos, name)?;
-    let qtype = be_u16(msg, p).ok_or(Error::Truncated)?;
-    let qclass = be_u16(msg, p + 2).ok_or(Error::Truncated)?;
-    Ok((
-        Question {
-            name: name.clone(),
+/// The sections Zeek reads.
+fn read_sections(msg: &[u8], ctx: Ctx, m: &mut Message, notes: &mut Notes) -> Result<(), Error> {
+    let h = m.header;
+    if h.qdcount > MAX_QUESTIONS {
+        return Err(Error::TooManyQuestions);
+    }
+    let mut c = Cur {
+        msg,
+        pos: HEADER_LEN,
+    };
+    let update = h.opcode == opcode::UPDATE && !ctx.netbios;
+    if update {
+        if h.qdcount != 1 {
+            return Err(Error::BadZone);
+        }
+        let name = c.name(ctx, true, notes)?;
+        if c.left() < 4 {
+            return Err(Error::Truncated);
+        }
+        let qtype = c.short();
+        let qclass = c.short();
+        m.zone = Some(Question {
+            name,
             qtype,
             qclass,
-        },
-        p + 4,
-    ))
+        });
+        if qtype != rtype::SOA {
+            return Err(Error::BadZone);
+        }
+        for (n, s) in [
+            (h.ancount, Section::Prerequisite),
+            (h.nscount, Section::Update),
+        ] {
+            for _ in 0..n {
+                record(&mut c, ctx, m, s, qclass, notes)?;
+            }
+        }
+        return Ok(());
+    }
+    for _ in 0..h.qdcount {
+        let mut name = c.name(ctx, false, notes)?;
+        if c.left() < 4 {
+            return Err(Error::Truncated);
+        }
+        name.make_ascii_lowercase();
+        let qtype = c.short();
+        let qclass = c.short();
+        m.question = Some(Question {
+            name,
+            qtype,
+            qclass,
+        });
+        m.questions += 1;
+    }
+    for _ in 0..h.ancount {
+        record(&mut c, ctx, m, Section::Answer, 0, notes)?;
+    }
+    Ok(())
 }
 
-struct Rec {
-    next: usize,
-    ttl: u32,
-    rendered: bool,
-    weird: Option<Error>,
+/// Whether the message ends before the sections its header announces do: every question
+/// and record walked by its length alone (names, fixed fields, RDLENGTH), whatever Zeek makes
+/// of their contents.
+fn cut_short(msg: &[u8], ctx: Ctx, h: &Header) -> bool {
+    let mut c = Cur {
+        msg,
+        pos: HEADER_LEN,
+    };
+    let mut notes = Notes::default();
+    let ran_out = |e: Error| matches!(e, Error::Truncated);
+    for _ in 0..h.qdcount {
+        match c.name(ctx, true, &mut notes) {
+            Ok(_) if c.left() >= 4 => c.advance(4),
+            Ok(_) => return true,
+            Err(e) => return ran_out(e),
+        }
+    }
+    let records = u32::from(h.ancount) + u32::from(h.nscount) + u32::from(h.arcount);
+    for _ in 0..records {
+        match c.name(ctx, true, &mut notes) {
+            Ok(_) if c.left() >= 10 => c.advance(8),
+            Ok(_) => return true,
+            Err(e) => return ran_out(e),
+        }
+        let rdlen = usize::from(c.short());
+        if rdlen > c.left() {
+            return true;
+        }
+        c.advance(rdlen);
+    }
+    false
 }
 
-/// Parses one record at `pos`; renders it into `text` when `render` and its type has a
-/// rendering.
+/// Zeek's character string: a length byte, then that many bytes within what is left of the
+/// record (`rdlen`); `None` when none is left or the string runs past it.
+fn char_string<'a>(c: &mut Cur<'a>, rdlen: &mut usize) -> Option<&'a [u8]> {
+    if *rdlen == 0 {
+        return None;
+    }
+    let n = usize::from(c.byte());
+    *rdlen -= 1;
+    if n > *rdlen {
+        return None;
+    }
+    let msg: &'a [u8] = c.msg;
+    let s = msg.get(c.pos..c.pos + n)?;
+    c.pos += n;
+    *rdlen -= n;
+    Some(s)
+}
+
+/// An IPv6 address as Zeek writes it: an IPv4-mapped address as IPv4, otherwise as glibc's
+/// `inet_ntop` (which also writes an IPv4-compatible `::a.b.c.d` tail).
+fn ipv6_text(b: [u8; 16]) -> String {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let v4 = Ipv4Addr::new(b[12], b[13], b[14], b[15]);
+    if b[..10].iter().all(|&x| x == 0) && b[10] == 0xff && b[11] == 0xff {
+        return v4.to_string();
+    }
+    let words: Vec<u16> = b
+        .chunks(2)
+        .map(|w| u16::from_be_bytes([w[0], w[1]]))
+        .collect();
+    // glibc: the first longest run of zero words, if at least two long.
+    let (mut best, mut best_len, mut cur, mut cur_len) = (0, 0, 0, 0);
+    for (i, &w) in words.iter().enumerate() {
+        if w == 0 {
+            if cur_len == 0 {
+                cur = i;
+            }
+            cur_len += 1;
+            if cur_len > best_len {
+                best = cur;
+                best_len = cur_len;
+            }
+        } else {
+            cur_len = 0;
+        }
+    }
+    if best == 0 && best_len == 6 {
+        return format!("::{v4}");
+    }
+    if best_len < 2 {
+        return Ipv6Addr::from(b).to_string();
+    }
+    let hex = |ws: &[u16]| {
+        ws.iter()
+            .map(|w| format!("{w:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    format!(
+        "{}::{}",
+        hex(&words[..best]),
+        hex(&words[best + best_len..])
+    )
+}
+
+/// One record (Zeek's `ParseAnswer`): its header, the update rules, then its data by type.
+/// A handled record is added to `m.replies`; `Err` stops the message.
 fn record(
-    msg: &[u8],
-    pos: usize,
-    name: &mut Vec<u8>,
-    text: &mut Vec<u8>,
-    nbstat: bool,
-    render: bool,
-) -> Result<Rec, Error> {
-    let p = read_name(msg, pos, name)?;
-    let rt = be_u16(msg, p).ok_or(Error::Truncated)?;
-    let ttl = be_u32(msg, p + 4).ok_or(Error::Truncated)?;
-    let rdlen = usize::from(be_u16(msg, p + 8).ok_or(Error::Truncated)?);
-    let start = p + 10;
-    let end = start + rdlen;
-    if end > msg.len() {
+    c: &mut Cur<'_>,
+    ctx: Ctx,
+    m: &mut Message,
+    section: Section,
+    zclass: u16,
+    notes: &mut Notes,
+) -> Result<(), Error> {
+    use std::io::Write as _;
+    let owner = c.name(ctx, true, notes)?;
+    if c.left() < 4 {
+        return Err(Error::Truncated);
+    }
+    let rt = c.short();
+    let rclass = c.short();
+    let ttl = c.long();
+    let rdlen = usize::from(c.short());
+    if rdlen > c.left() {
         return Err(Error::RdataBeyondMessage);
     }
-    let mut rec = Rec {
-        next: end,
-        ttl,
-        rendered: false,
-        weird: None,
-    };
-    if !render {
-        return Ok(rec);
+    if section == Section::Answer {
+        m.answer_records = m.answer_records.saturating_add(1);
     }
-    text.clear();
-    match rdata(msg, start, end, rt, name, text, nbstat) {
-        Ok(Some(used)) => {
-            rec.rendered = true;
-            if used != end {
-                rec.weird = Some(Error::RdataLengthMismatch);
+    let update = m.header.opcode == opcode::UPDATE && !ctx.netbios;
+    let reply = |text: Vec<u8>, m: &mut Message| {
+        let text = if section == Section::Update && !text.is_empty() && !text.starts_with(b"del:") {
+            [&b"add: "[..], &text].concat()
+        } else {
+            text
+        };
+        m.replies.push(Reply {
+            owner: owner.clone(),
+            text,
+            ttl,
+            section,
+        });
+    };
+    let name_of = |t: u16| -> String { type_name(t).into_owned() };
+    if update {
+        match section {
+            Section::Update => {
+                if rclass == class::ANY && ttl == 0 && rdlen == 0 {
+                    let what = if rt == rtype::ANY {
+                        let mut w = b"del: RRSet * ".to_vec();
+                        w.extend_from_slice(&owner);
+                        w
+                    } else {
+                        format!("del: RRSet {}", name_of(rt)).into_bytes()
+                    };
+                    reply(what, m);
+                    return Ok(());
+                }
+                if !((rclass == class::NONE && ttl == 0) || rclass == zclass) {
+                    notes.note(Error::BadUpdate);
+                    return Ok(());
+                }
             }
+            Section::Prerequisite => {
+                if ttl != 0 {
+                    notes.note(Error::BadUpdate);
+                } else if ((rclass == class::ANY || rclass == class::NONE) && rdlen == 0)
+                    || rclass == zclass
+                {
+                    let what: Vec<u8> = match (rclass, rt) {
+                        (class::NONE, rtype::ANY) => [&b"pre: NameNotInUse "[..], &owner].concat(),
+                        (class::ANY, rtype::ANY) => [&b"pre: NameInUse "[..], &owner].concat(),
+                        (class::NONE, _) => {
+                            [format!("pre: NoRRSet {} ", name_of(rt)).as_bytes(), &owner].concat()
+                        }
+                        _ => [
+                            format!("pre: RRSetExists {} ", name_of(rt)).as_bytes(),
+                            &owner,
+                        ]
+                        .concat(),
+                    };
+                    reply(what, m);
+                } else {
+                    notes.note(Error::BadUpdate);
+                }
+                // Zeek never reads a prerequisite's data.
+                return Ok(());
+            }
+            Section::Answer => {}
         }
-        Ok(None) => {}
-        Err(Error::UnknownType) => {
-            rec.rendered = true;
-            rec.weird = Some(Error::UnknownType);
-        }
-        Err(e) => return Err(e),
     }
-    Ok(rec)
-}
-
-/// Renders record data in `msg[start..end]` into `text`. `Ok(Some(pos))`: rendered, `pos`
-/// is where its data ended (for the length check); `Ok(None)`: a type Zeek does not put in
-/// `answers`; `Err(UnknownType)`: rendered as `<unknown type=N>`.
-fn rdata(
-    msg: &[u8],
-    start: usize,
-    end: usize,
-    rt: u16,
-    owner: &[u8],
-    text: &mut Vec<u8>,
-    nbstat: bool,
-) -> Result<Option<usize>, Error> {
-    use std::io::Write as _;
-    let rd = &msg[start..end];
-    let mut name = Vec::new();
-    // A name inside the data: it must start inside it (it may point anywhere before).
-    let name_at = |at: usize, name: &mut Vec<u8>| -> Result<usize, Error> {
-        if at >= end {
-            return Err(Error::BadRdata);
+    if rdlen == 0 && c.left() > 0 {
+        if update {
+            return Ok(());
         }
-        read_name(msg, at, name)
+        return Err(Error::ZeroRdlength);
+    }
+    let start = c.pos;
+    let mut text = Vec::new();
+    let mismatch = |c: &Cur<'_>, notes: &mut Notes| {
+        if c.pos - start != rdlen {
+            notes.note(Error::RdataLengthMismatch);
+        }
     };
-    let used = match rt {
+    match rt {
         rtype::A => {
-            let b: [u8; 4] = rd.try_into().map_err(|_| Error::BadRdata)?;
-            let _ = write!(text, "{}", Ipv4Addr::from(b));
-            end
+            if rdlen != 4 {
+                return Err(Error::BadRdata);
+            }
+            let a = std::net::Ipv4Addr::from(c.long());
+            if update {
+                text.extend_from_slice(b"A ");
+                text.extend_from_slice(&owner);
+                text.push(b' ');
+            }
+            let _ = write!(text, "{a}");
+            reply(text, m);
         }
         rtype::AAAA | rtype::A6 => {
-            let b: [u8; 16] = rd.try_into().map_err(|_| Error::BadRdata)?;
-            let _ = write!(text, "{}", Ipv6Addr::from(b));
-            end
+            // Sixteen bytes whatever RDLENGTH says; past the end, zeros.
+            let mut b = [0u8; 16];
+            for w in b.chunks_mut(4) {
+                w.copy_from_slice(&c.long().to_be_bytes());
+            }
+            if update {
+                text.extend_from_slice(if rt == rtype::AAAA { b"AAAA " } else { b"A6 " });
+                text.extend_from_slice(&owner);
+                text.push(b' ');
+            }
+            text.extend_from_slice(ipv6_text(b).as_bytes());
+            reply(text, m);
         }
         rtype::NS | rtype::CNAME | rtype::PTR => {
-            let p = name_at(start, &mut name)?;
-            text.extend_from_slice(&name);
-            p
+            let name = c.name(ctx, true, notes)?;
+            mismatch(c, notes);
+            reply(name, m);
         }
         rtype::SOA => {
-            let p = name_at(start, &mut name)?;
-            text.extend_from_slice(&name);
-            let mut rname = Vec::new();
-            let p = name_at(p, &mut rname)?;
-            if p + 20 > end {
+            let mname = c.name(ctx, true, notes)?;
+            c.name(ctx, true, notes)?;
+            if c.left() < 20 {
                 return Err(Error::BadRdata);
             }
-            p + 20
+            c.advance(20);
+            mismatch(c, notes);
+            reply(mname, m);
         }
+        // Handled with no text, and (Zeek) its data is not consumed.
+        rtype::WKS => reply(Vec::new(), m),
         rtype::MX => {
-            let p = name_at(start + 2, &mut name)?;
-            text.extend_from_slice(&name);
-            p
-        }
-        rtype::SRV if nbstat => return Ok(None),
-        rtype::SRV => {
-            let p = name_at(start + 6, &mut name)?;
-            text.extend_from_slice(&name);
-            p
+            c.short();
+            let name = c.name(ctx, true, notes)?;
+            mismatch(c, notes);
+            reply(name, m);
         }
         rtype::TXT | rtype::SPF => {
-            let tag: &[u8] = if rt == rtype::TXT { b"TXT" } else { b"SPF" };
-            let mut p = 0;
-            while p < rd.len() {
-                let n = usize::from(rd[p]);
-                let s = rd.get(p + 1..p + 1 + n).ok_or(Error::BadRdata)?;
-                if p > 0 {
+            let tag: &str = if rt == rtype::TXT { "TXT" } else { "SPF" };
+            let mut left = rdlen;
+            let mut first = true;
+            while let Some(s) = char_string(c, &mut left) {
+                if !first {
                     text.push(b' ');
                 }
-                text.extend_from_slice(tag);
-                let _ = write!(text, " {n} ");
+                first = false;
+                let _ = write!(text, "{tag} {} ", s.len());
                 text.extend_from_slice(s);
-                p += 1 + n;
             }
-            end
-        }
-        rtype::DS => {
-            if rd.len() < 4 {
+            reply(text, m);
+            if left != 0 {
                 return Err(Error::BadRdata);
             }
-            let _ = write!(text, "DS {} {}", rd[2], rd[3]);
-            end
+        }
+        // Not handled by Zeek's scripts (no event handler): skipped.
+        rtype::HINFO | rtype::CAA | rtype::TKEY | rtype::NBS => c.advance(rdlen),
+        rtype::SRV if ctx.resp_137 => {}
+        rtype::SRV => {
+            c.short();
+            c.short();
+            c.short();
+            let name = c.name(ctx, true, notes)?;
+            mismatch(c, notes);
+            reply(name, m);
+        }
+        rtype::NAPTR => {
+            let order = c.short();
+            let pref = c.short();
+            let mut left = rdlen.saturating_sub(4);
+            if c.left() == 0 || rdlen <= 4 {
+                return Err(Error::BadRdata);
+            }
+            let flags = char_string(c, &mut left);
+            let service = char_string(c, &mut left);
+            let regexp = char_string(c, &mut left);
+            let replacement = c.name(ctx, false, notes);
+            let (Some(flags), Some(service), Some(regexp), Ok(replacement)) =
+                (flags, service, regexp, replacement)
+            else {
+                return Err(Error::BadRdata);
+            };
+            let _ = write!(text, "NAPTR {order} {pref} ");
+            text.extend_from_slice(flags);
+            text.push(b' ');
+            text.extend_from_slice(service);
+            text.push(b' ');
+            text.extend_from_slice(regexp);
+            if !replacement.is_empty() {
+                if !regexp.is_empty() {
+                    text.push(b' ');
+                }
+                text.extend_from_slice(&replacement);
+            }
+            reply(text, m);
+        }
+        rtype::OPT => {
+            let mut left = rdlen;
+            while left >= 4 {
+                c.short();
+                let olen = usize::from(c.short());
+                left -= 4;
+                if olen > left {
+                    return Err(Error::BadRdata);
+                }
+                c.advance(olen);
+                left -= olen;
+            }
+            if left != 0 {
+                return Err(Error::BadRdata);
+            }
+        }
+        rtype::TSIG => {
+            c.name(ctx, true, notes)?;
+            c.long();
+            c.short();
+            c.short();
+            let n = usize::from(c.short());
+            c.skip(n);
+            c.short();
+            c.short();
+            let n = usize::from(c.short());
+            c.skip(n);
         }
         rtype::RRSIG => {
-            if rd.len() < 18 {
+            if c.left() < 18 {
                 return Err(Error::BadRdata);
             }
-            let covered = be_u16(rd, 0).unwrap_or(0);
-            name_at(start + 18, &mut name)?;
+            let covered = c.short();
+            c.advance(16);
+            let name_at = c.pos;
+            let signer = c.name(ctx, true, notes)?;
+            let used = c.pos - name_at + 18;
+            c.skip(rdlen.saturating_sub(used));
             let _ = write!(text, "RRSIG {covered} ");
-            if name.is_empty() {
+            if signer.is_empty() {
                 text.extend_from_slice(b"<Root>");
             } else {
-                text.extend_from_slice(&name);
+                text.extend_from_slice(&signer);
             }
-            end
+            reply(text, m);
         }
         rtype::DNSKEY => {
-            if rd.len() < 4 {
+            if c.left() < 4 {
                 return Err(Error::BadRdata);
             }
-            let _ = write!(text, "DNSKEY {}", rd[3]);
-            end
+            c.short();
+            let alg = c.short() & 0xff;
+            c.skip(rdlen.saturating_sub(4));
+            let _ = write!(text, "DNSKEY {alg}");
+            reply(text, m);
         }
         rtype::NSEC => {
-            name_at(start, &mut name)?;
+            let next = c.name(ctx, true, notes)?;
+            let mut maps = rdlen as isize - (c.pos - start) as isize;
+            while maps > 0 && c.left() > 0 {
+                let bmlen = usize::from(c.short() & 0xff);
+                if bmlen == 0 {
+                    break;
+                }
+                c.skip(bmlen);
+                maps -= 2 + bmlen as isize;
+            }
             text.extend_from_slice(b"NSEC ");
-            text.extend_from_slice(owner);
+            text.extend_from_slice(&owner);
             text.push(b' ');
-            text.extend_from_slice(&name);
-            end
+            text.extend_from_slice(&next);
+            reply(text, m);
         }
         rtype::NSEC3 => {
-            text.extend_from_slice(b"NSEC3");
-            end
+            if c.left() < 6 {
+                return Err(Error::BadRdata);
+            }
+            c.short();
+            c.short();
+            let n = if c.left() > 0 {
+                usize::from(c.byte())
+            } else {
+                0
+            };
+            c.skip(n);
+            let n = if c.left() > 0 {
+                usize::from(c.byte())
+            } else {
+                0
+            };
+            c.skip(n);
+            let mut maps = rdlen as isize - (c.pos - start) as isize;
+            while maps > 0 && c.left() > 0 {
+                let bmlen = usize::from(c.short() & 0xff);
+                if bmlen == 0 {
+                    break;
+                }
+                c.skip(bmlen);
+                maps -= 2 + bmlen as isize;
+            }
+            reply(b"NSEC3".to_vec(), m);
         }
         rtype::NSEC3PARAM => {
-            text.extend_from_slice(b"NSEC3PARAM");
-            end
-        }
-        rtype::SSHFP => {
-            if rd.len() < 2 {
+            if c.left() < 5 {
                 return Err(Error::BadRdata);
             }
-            text.extend_from_slice(b"SSHFP: ");
-            for b in &rd[2..] {
-                let _ = write!(text, "{b:02x}");
-            }
-            end
+            c.short();
+            c.short();
+            let n = if c.left() > 0 {
+                usize::from(c.byte())
+            } else {
+                0
+            };
+            c.skip(n);
+            reply(b"NSEC3PARAM".to_vec(), m);
         }
-        rtype::LOC => {
-            if rd.len() < 16 {
+        rtype::DS => {
+            if c.left() < 4 {
                 return Err(Error::BadRdata);
             }
-            let _ = write!(text, "LOC:  {} {} {}", rd[1], rd[2], rd[3]);
-            end
+            c.short();
+            let ad = c.short();
+            c.skip(rdlen.saturating_sub(4));
+            let _ = write!(text, "DS {} {}", ad >> 8, ad & 0xff);
+            reply(text, m);
         }
         rtype::BINDS => {
-            text.extend_from_slice(b"BIND9 signing signal");
-            end
+            if c.left() < 5 {
+                return Err(Error::BadRdata);
+            }
+            c.long();
+            c.byte();
+            reply(b"BIND9 signing signal".to_vec(), m);
         }
-        // Parsed by Zeek but not added to `answers`.
-        rtype::WKS
-        | rtype::HINFO
-        | rtype::OPT
-        | rtype::TSIG
-        | rtype::TKEY
-        | rtype::CAA
-        | rtype::SVCB
-        | rtype::HTTPS => return Ok(None),
-        rtype::NBS if nbstat => return Ok(None),
+        rtype::SSHFP => {
+            if c.left() < 2 {
+                return Err(Error::BadRdata);
+            }
+            c.short();
+            text.extend_from_slice(b"SSHFP: ");
+            for b in c.skip(rdlen.saturating_sub(2)) {
+                let _ = write!(text, "{b:02x}");
+            }
+            reply(text, m);
+        }
+        rtype::LOC => {
+            if rdlen != 16 {
+                return Err(Error::BadRdata);
+            }
+            let rd = c.skip(16);
+            let _ = write!(text, "LOC:  {} {} {}", rd[1], rd[2], rd[3]);
+            reply(text, m);
+        }
+        rtype::SVCB | rtype::HTTPS => {
+            if rdlen < 3 {
+                return Err(Error::BadRdata);
+            }
+            c.short();
+            c.name(ctx, false, notes)?;
+            let mut params = rdlen as isize - (c.pos - start) as isize;
+            while params >= 4 {
+                c.short();
+                let mut vlen = c.short() as isize;
+                params -= 4;
+                if vlen > params {
+                    vlen = params;
+                }
+                c.skip(vlen as usize);
+                params -= vlen;
+            }
+        }
         other => {
+            notes.note(Error::UnknownType);
             let _ = write!(text, "<unknown type={other}>");
-            return Err(Error::UnknownType);
+            reply(text, m);
+            c.advance(rdlen);
         }
-    };
-    Ok(Some(used))
+    }
+    Ok(())
+}
+
+/// NetBIOS first-level decoding of a name (`decode_netbios_name`): 32 letters `A`–`P` (any
+/// case) make 16 bytes; the leading run of printable bytes (alphanumeric, punctuation, space,
+/// or below 3) is kept, without the 16th (the suffix) and without trailing spaces and NULs.
+/// `None` when the name is not such an encoding or decodes to nothing.
+pub fn decode_netbios(name: &[u8]) -> Option<Vec<u8>> {
+    if name.len() != 32 {
+        return None;
+    }
+    let mut buf = Vec::with_capacity(16);
+    let mut length = 0;
+    for pair in name.chunks(2) {
+        let (a, b) = (pair[0].to_ascii_uppercase(), pair[1].to_ascii_uppercase());
+        if !(b'A'..=b'P').contains(&a) || !(b'A'..=b'P').contains(&b) {
+            return None;
+        }
+        let c = ((a - b'A') << 4) + (b - b'A');
+        buf.push(c);
+        if c.is_ascii_alphanumeric() || c.is_ascii_punctuation() || c == b' ' || c < 3 {
+            length += 1;
+        } else {
+            break;
+        }
+    }
+    if length == 16 {
+        length = 15;
+    }
+    while length > 0 && matches!(buf[length - 1], b' ' | 0) {
+        length -= 1;
+    }
+    (length > 0).then(|| buf[..length].to_vec())
 }
 
 /// Zeek's name of a QTYPE / record type (`query-N` when unnamed).
@@ -669,7 +1195,7 @@ pub fn class_name(c: u16) -> std::borrow::Cow<'static, str> {
     s.into()
 }
 
-/// Zeek's name of a response code (`rcode-N` when unnamed).
+/// Zeek's name of a response code (`unassigned-N` for 11–15).
 pub fn rcode_name(r: u8) -> std::borrow::Cow<'static, str> {
     let s = match r {
         0 => "NOERROR",
@@ -688,8 +1214,18 @@ pub fn rcode_name(r: u8) -> std::borrow::Cow<'static, str> {
     s.into()
 }
 
-/// Zeek's name of an opcode (`opcode-N` when unnamed).
-pub fn opcode_name(o: u8) -> std::borrow::Cow<'static, str> {
+/// Zeek's name of an opcode (`opcode-N` when unnamed; NetBIOS's own names on port 137).
+pub fn opcode_name(o: u8, netbios: bool) -> std::borrow::Cow<'static, str> {
+    if netbios {
+        return match o {
+            0 => "netbios-query".into(),
+            5 => "netbios-registration".into(),
+            6 => "netbios-release".into(),
+            7 => "netbios-wack".into(),
+            8 => "netbios-refresh".into(),
+            n => format!("netbios-opcode-{n}").into(),
+        };
+    }
     let s = match o {
         0 => "query",
         1 => "iquery",

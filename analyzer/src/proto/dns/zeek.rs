@@ -32,7 +32,9 @@ pub static ZEEK_LOG: ZeekLog = ZeekLog {
     row: zeek_row,
 };
 
-/// One row of `dns.log`; none for opcodes Zeek does not track.
+/// One row of `dns.log`; none for opcodes Zeek does not track. The parser put Zeek's values
+/// in the fields (query-side ones only from a query, `query` of a lone response from its
+/// first handled answer); what is left here is what Zeek sets while handling answers.
 pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
     let f = &ex.fields;
     // Zeek tracks standard queries, notifies and updates only.
@@ -40,45 +42,31 @@ pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
         return false;
     }
     let b = |n: &str| matches!(f.get(n), Some(Value::Bool(true)));
-    let answers = match f.get("answers") {
-        Some(Value::List(a)) if !a.is_empty() => Some(a),
-        _ => None,
-    };
-    let asked = ex.request.is_some();
+    // Zeek sets AA, RA and rtt while handling answer records (`DNS::do_reply`), whether or
+    // not they add an answer.
+    let handled = f.u64("handled_answers").unwrap_or(0) > 0;
     row.push(ZVal::Literal(ex.conn.transport.as_str()));
     row.push(ZVal::opt_count(f.u64("trans_id")));
-    // Zeek times the first answer record against the query; a zero rtt means "not seen".
-    let rtt = match (ex.request, ex.response, answers) {
-        (Some(q), Some(r), Some(_)) => r.start.checked_sub(q.start).filter(|&d| d > 0),
+    // Timed from the record's first message to the response; zero means "not seen".
+    let rtt = match (ex.request, ex.response, handled) {
+        (Some(q), Some(r), true) => r.start.checked_sub(q.start).filter(|&d| d > 0),
         _ => None,
     };
     row.push(rtt.map_or(ZVal::Unset, |d| ZVal::Text(seconds(d).into_bytes())));
-    // Without a query, Zeek takes the name from the first answer (this parser: from the
-    // response's question, the same name unless the answer section starts elsewhere).
-    row.push(if asked || answers.is_some() {
-        ZVal::opt_text(f.text("query"))
-    } else {
-        ZVal::Unset
-    });
+    row.push(ZVal::opt_text(f.text("query")));
     for (num, name) in [("qclass", "qclass_name"), ("qtype", "qtype_name")] {
-        if asked {
-            row.push(ZVal::opt_count(f.u64(num)));
-            row.push(ZVal::opt_text(f.text(name)));
-        } else {
-            row.push(ZVal::Unset);
-            row.push(ZVal::Unset);
-        }
+        row.push(ZVal::opt_count(f.u64(num)));
+        row.push(ZVal::opt_text(f.text(name)));
     }
     row.push(ZVal::opt_count(f.u64("rcode")));
     row.push(ZVal::opt_text(f.text("rcode_name")));
-    // Zeek sets AA and RA while handling answer records only.
-    row.push(ZVal::Bool(answers.is_some() && b("AA")));
+    row.push(ZVal::Bool(handled && b("AA")));
     row.push(ZVal::Bool(b("TC")));
     row.push(ZVal::Bool(b("RD")));
-    row.push(ZVal::Bool(answers.is_some() && b("RA")));
+    row.push(ZVal::Bool(handled && b("RA")));
     row.push(ZVal::Count(f.u64("Z").unwrap_or(0)));
-    match answers {
-        Some(a) => {
+    match f.get("answers") {
+        Some(Value::List(a)) if !a.is_empty() => {
             row.push(ZVal::List(a.clone()));
             let ttls = match f.get("TTLs") {
                 Some(Value::Counts(t)) => t
@@ -89,7 +77,7 @@ pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
             };
             row.push(ZVal::List(ttls));
         }
-        None => {
+        _ => {
             row.push(ZVal::Unset);
             row.push(ZVal::Unset);
         }

@@ -1,114 +1,233 @@
-//! Header lines: assembling them (obs-fold continuations joined, bounded by
-//! [`MAX_HEADERS`] and [`MAX_HEADER_BYTES`]) and interpreting the few that the log reports or
-//! that delimit the message. Trailers go through the same path.
+//! Header lines of a message or of a MIME part (and a chunked message's trailers):
+//! assembling them (continuation lines appended; a line is complete when the next line that
+//! does not continue it arrives, or the block ends), and interpreting each complete line the
+//! way Zeek does — the entity's own framing headers (`HTTP_Entity::SubmitHeader`, MIME's
+//! Content-Type), the connection's (`HTTP_Analyzer::HTTP_Header`: Connection, Upgrade), and
+//! the request fields the log shows (`http_header` in Zeek's scripts), which belong to the
+//! request as soon as their line is complete.
 
-use super::message::{Body, Kind, Msg};
-use super::wire::{first_token_lower, is_ws, parse_content_length, split_header, trim_start};
-use super::{Http, MAX_HEADER_BYTES, MAX_HEADERS, State};
+use super::inflate::Coding;
+use super::wire::{
+    after_token, content_range_len, is_ws, parse_content_length, parse_content_type, split_header,
+    value_token,
+};
+use super::{Http, MAX_HEADER_BYTES, MAX_HEADERS};
 use crate::l7::Emitter;
-use crate::model::{Dir, Ts};
+use crate::model::{Dir, Ts, Value};
 
-/// What a message's headers said, as far as the parser cares (the last of repeated headers
-/// wins), and how much header it has buffered.
-#[derive(Debug, Default)]
-pub(super) struct Headers {
-    pub(super) host: Option<Vec<u8>>,
-    pub(super) user_agent: Option<Vec<u8>>,
-    pub(super) referrer: Option<Vec<u8>>,
-    pub(super) origin: Option<Vec<u8>>,
-    pub(super) content_type: Option<Vec<u8>>,
-    pub(super) content_length: Option<u64>,
-    pub(super) bad_content_length: bool,
-    pub(super) transfer_encoding: Option<Vec<u8>>,
-    pub(super) content_encoding: Option<Vec<u8>>,
-    pub(super) content_range: Option<Vec<u8>>,
-    pub(super) connection: Option<Vec<u8>>,
-    pub(super) upgrade: Option<Vec<u8>>,
-    pub(super) http2_settings: Option<Vec<u8>>,
-    pub(super) count: usize,
-    pub(super) bytes: usize,
-}
+/// A header line with its continuations grows to this at most (Zeek's
+/// `MIME::max_header_bytes`); further continuations are dropped.
+const MAX_HEADER_LINE: usize = 64 * 1024;
 
 impl Http {
-    /// A line of the headers (or trailers) of `dir`'s message; the empty line ends them.
-    pub(super) fn header_line(&mut self, dir: Dir, ts: Ts, line: &[u8], out: &mut Emitter) {
-        let di = dir.idx();
-        let in_trailers = self.sides[di].state == State::Body(Body::Trailers);
-        let Some(m) = self.sides[di].msg.as_mut() else {
+    /// A line of the headers of the entity at `level` of `dir`'s message; the empty line (or
+    /// one starting with NUL) ends them.
+    pub(super) fn header_line(
+        &mut self,
+        dir: Dir,
+        level: usize,
+        ts: Ts,
+        line: &[u8],
+        len: u64,
+        out: &mut Emitter,
+    ) {
+        if len == 0 || line.first() == Some(&0) {
+            self.finish_header(dir, level, out);
+            let Some(m) = self.sides[dir.idx()].msg.as_mut() else {
+                return;
+            };
+            m.ents[level].in_header = false;
+            self.submit_all_headers(dir, level, ts, out);
+            // A message/* entity's body is one part.
+            if self.sides[dir.idx()]
+                .msg
+                .as_ref()
+                .is_some_and(|m| m.ents.get(level).is_some_and(|e| !e.ended && e.message))
+            {
+                self.begin_child(dir, level, out);
+            }
+            return;
+        }
+        let Some(m) = self.sides[dir.idx()].msg.as_mut() else {
             return;
         };
-        m.last = ts;
-        if line.is_empty() {
-            if let Some(p) = m.pending.take() {
-                apply_header(m, &p, out);
-            }
-            if !in_trailers {
-                self.headers_done(dir, ts, out);
-            }
-            return;
-        }
-        m.h.count += 1;
-        m.h.bytes += line.len();
-        if m.h.count > MAX_HEADERS || m.h.bytes > MAX_HEADER_BYTES {
-            self.give_up(out, "http_headers_too_large");
-            return;
-        }
-        if is_ws(line[0]) {
-            match &mut m.pending {
-                Some(p) => {
-                    out.weird("HTTP_obsolete_line_folding");
-                    p.extend_from_slice(line);
-                }
-                None => m.pending = Some(trim_start(line).to_vec()),
-            }
-            return;
-        }
-        if let Some(p) = m.pending.take() {
-            apply_header(m, &p, out);
-        }
-        m.pending = Some(line.to_vec());
-    }
-}
-
-/// Applies one complete header line (continuations joined) to the message.
-pub(super) fn apply_header(m: &mut Msg, line: &[u8], out: &mut Emitter) {
-    let Some((name, value)) = split_header(line) else {
-        out.weird("HTTP_bad_header");
-        return;
-    };
-    let is_req = m.kind == Kind::Request;
-    let lower = name.to_ascii_lowercase();
-    match lower.as_slice() {
-        b"host" if is_req => m.h.host = Some(value.to_vec()),
-        b"user-agent" if is_req => m.h.user_agent = Some(value.to_vec()),
-        b"referer" if is_req => m.h.referrer = Some(value.to_vec()),
-        b"origin" if is_req => m.h.origin = Some(value.to_vec()),
-        b"content-type" => m.h.content_type = Some(value.to_vec()),
-        b"content-length" => {
-            if value.is_empty() {
+        if level == 0 {
+            m.header_count += 1;
+            m.header_bytes += line.len();
+            if m.header_count > MAX_HEADERS || m.header_bytes > MAX_HEADER_BYTES {
+                self.give_up(out, "http_headers_too_large");
                 return;
             }
-            match parse_content_length(value) {
-                Ok(n) => m.h.content_length = Some(n),
-                Err(()) => {
-                    out.weird("HTTP_bad_content_length");
-                    if m.h.content_length.is_none() {
-                        m.h.bad_content_length = true;
+        }
+        let e = &mut m.ents[level];
+        if is_ws(line[0]) {
+            match &mut e.pending {
+                Some(p) if p.len() >= MAX_HEADER_LINE => {
+                    out.weird("exceeded_mime_max_header_bytes")
+                }
+                Some(p) => {
+                    if level == 0 {
+                        out.weird("HTTP_obsolete_line_folding");
+                    }
+                    p.extend_from_slice(line);
+                }
+                None => {
+                    out.weird("HTTP_first_header_line_starts_with_whitespace");
+                    let ws = line.iter().take_while(|&&c| is_ws(c)).count();
+                    e.pending = Some(line[ws..].to_vec());
+                }
+            }
+            return;
+        }
+        self.finish_header(dir, level, out);
+        if let Some(m) = self.sides[dir.idx()].msg.as_mut() {
+            m.ents[level].pending = Some(line.to_vec());
+        }
+    }
+
+    /// The header line in progress of the entity at `level` is complete.
+    pub(super) fn finish_header(&mut self, dir: Dir, level: usize, out: &mut Emitter) {
+        let Some(line) = self.sides[dir.idx()]
+            .msg
+            .as_mut()
+            .and_then(|m| m.ents.get_mut(level))
+            .and_then(|e| e.pending.take())
+        else {
+            return;
+        };
+        self.apply_header(dir, level, &line, out);
+    }
+
+    /// Applies one complete header line (continuations joined).
+    fn apply_header(&mut self, dir: Dir, level: usize, line: &[u8], out: &mut Emitter) {
+        let Some((name, value)) = split_header(line) else {
+            out.weird("HTTP_bad_header");
+            return;
+        };
+        let is_req = dir == Dir::ToServer;
+        let name = name.to_ascii_uppercase();
+        let token = value_token(value);
+        let chunked_version = if self.request_ongoing {
+            self.request_version
+        } else {
+            self.reply_version
+        };
+        let reply_code = self.reply_code;
+        let Some(m) = self.sides[dir.idx()].msg.as_mut() else {
+            return;
+        };
+        let e = &mut m.ents[level];
+        match name.as_slice() {
+            b"CONTENT-TYPE" => {
+                if let Some(ct) = parse_content_type(value) {
+                    if let Some(b) = ct.boundary {
+                        e.boundary = Some(b);
+                    }
+                    e.multipart = ct.multipart && e.boundary.is_some();
+                    e.message = ct.message;
+                }
+                if level == 0 {
+                    m.content_type = Some(value.to_vec());
+                }
+            }
+            b"CONTENT-LENGTH" => {
+                if e.chunked {
+                    out.weird("HTTP_content_length_and_chunked");
+                }
+                match parse_content_length(value) {
+                    None => {}
+                    Some(Ok(n)) => {
+                        let n = n as i64;
+                        e.content_length = Some(n);
+                        if let Some(r) = e.range {
+                            if r != n {
+                                out.weird("HTTP_range_not_matching_len");
+                            }
+                            if r > n {
+                                e.content_length = Some(r);
+                            }
+                        }
+                    }
+                    Some(Err(())) => {
+                        out.weird("HTTP_bad_content_length");
+                        e.content_length = Some(0);
                     }
                 }
             }
-        }
-        b"transfer-encoding" => {
-            if value.contains(&b',') && first_token_lower(value) == b"chunked" {
-                out.weird("HTTP_chunked_multi");
+            b"CONTENT-RANGE" if reply_code == 206 => {
+                if let Some(r) = content_range_len(value) {
+                    let r = r as i64;
+                    e.range = Some(r);
+                    match e.content_length {
+                        Some(cl) if cl > 0 => {
+                            if cl != r {
+                                out.weird("HTTP_range_not_matching_len");
+                            }
+                            if r > cl {
+                                e.content_length = Some(r);
+                            }
+                        }
+                        _ => e.content_length = Some(r),
+                    }
+                }
             }
-            m.h.transfer_encoding = Some(value.to_vec());
+            b"TRANSFER-ENCODING"
+                if level == 0
+                    && token.eq_ignore_ascii_case(b"chunked")
+                    && chunked_version == (1, 1) =>
+            {
+                e.chunked = true;
+                if !after_token(value).is_empty() {
+                    out.weird("HTTP_chunked_multi");
+                }
+                if e.content_length.is_some() {
+                    out.weird("HTTP_content_length_and_chunked");
+                }
+            }
+            b"TRANSFER-ENCODING" if level == 0 => {}
+            b"TRANSFER-ENCODING" => out.weird("HTTP_nested_transfer_encoding_header"),
+            b"CONTENT-ENCODING" => {
+                if token.eq_ignore_ascii_case(b"gzip") || token.eq_ignore_ascii_case(b"x-gzip") {
+                    e.coding = Some(Coding::Gzip);
+                }
+                if token.eq_ignore_ascii_case(b"deflate") {
+                    e.coding = Some(Coding::Deflate);
+                }
+            }
+            b"UPGRADE" if is_req && level == 0 => m.upgrade = Some(value.to_vec()),
+            b"HTTP2-SETTINGS" if is_req && level == 0 => m.http2_settings = Some(value.to_vec()),
+            _ => {}
         }
-        b"content-encoding" => m.h.content_encoding = Some(value.to_vec()),
-        b"content-range" => m.h.content_range = Some(value.to_vec()),
-        b"connection" => m.h.connection = Some(value.to_vec()),
-        b"upgrade" => m.h.upgrade = Some(value.to_vec()),
-        b"http2-settings" if is_req => m.h.http2_settings = Some(value.to_vec()),
-        _ => {}
+        // The connection's (a part's headers count too, as in Zeek).
+        match (name.as_slice(), is_req) {
+            (b"CONNECTION", true) if token.eq_ignore_ascii_case(b"keep-alive") => {
+                self.keep_alive = true;
+            }
+            (b"CONNECTION", false) => {
+                if token.eq_ignore_ascii_case(b"close") {
+                    self.connection_close = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    self.upgrade_connection = true;
+                }
+            }
+            (b"UPGRADE", false) => self.upgrade_protocol = Some(token.to_vec()),
+            _ => {}
+        }
+        // The request's record (Zeek's `http_header` handler).
+        let field = match name.as_slice() {
+            _ if !is_req => None,
+            b"HOST" => Some("host"),
+            b"USER-AGENT" => Some("user_agent"),
+            b"REFERER" => Some("referrer"),
+            b"ORIGIN" => Some("origin"),
+            _ => None,
+        };
+        if let Some(f) = field {
+            let v = Value::Text(value.to_vec());
+            if let Some(m) = self.sides[dir.idx()].msg.as_mut() {
+                m.fields.set(f, v.clone());
+            }
+            self.fresh.set(f, v);
+        }
     }
 }

@@ -51,9 +51,9 @@ fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
     true
 }
 
-/// Percent-decoding as Zeek applies it to logged URIs: `%XX` and `%uXXXX` are decoded; a `%`
-/// at the end, a `%` with one byte after it at the end, and a `%` before a non-hex byte are
-/// kept as they are; `%%` drops the first `%`.
+/// Percent-decoding as Zeek applies it to logged URIs: `%XX` and `%uXXXX` (lowercase `u`
+/// only) are decoded; a `%` at the end, a `%` with one byte after it at the end, and a `%`
+/// before a non-hex byte are kept as they are; `%%` drops the first `%`.
 pub fn unescape_uri(u: &[u8]) -> Vec<u8> {
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let n = u.len();
@@ -73,7 +73,7 @@ pub fn unescape_uri(u: &[u8]) -> Vec<u8> {
             i += 2;
         } else if u[i + 1] == b'%' {
             i += 1;
-        } else if matches!(u[i + 1], b'u' | b'U')
+        } else if u[i + 1] == b'u'
             && i + 6 <= n
             && u[i + 2..i + 6].iter().all(u8::is_ascii_hexdigit)
         {
