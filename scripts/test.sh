@@ -17,6 +17,9 @@ cargo deny check licenses bans sources 2>&1 | tail -1
 echo "== tests"
 cargo test --release --workspace
 
+echo "== tests with overflow checks and debug assertions (profile checked, Cargo.toml)"
+cargo test --profile checked -p juno-analyze -p juno-archive -p juno-common --no-default-features
+
 echo "== privileged integration suite (network namespaces, real servers, eBPF)"
 ./scripts/test-privileged.sh
 

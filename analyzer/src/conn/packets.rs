@@ -369,6 +369,50 @@ impl PacketTable {
         }
     }
 
+    /// Finishes the connections idle longest until about `bytes` are freed, each counted at
+    /// `cost` plus its session's memory (the shard's memory budget is exceeded). Finished
+    /// connections kept for late packets go first, uncounted; the others are counted in
+    /// [`FlowStats::evicted`](super::FlowStats) with a `connection_evicted` notice. Returns
+    /// the bytes freed.
+    pub(crate) fn evict(
+        &mut self,
+        bytes: usize,
+        cost: usize,
+        ctx: &mut Ctx,
+        ended: &mut Vec<ConnSummary>,
+    ) -> usize {
+        let mut order: Vec<(bool, Ts, &str, ConnKey)> = self
+            .conns
+            .iter()
+            .map(|(k, c)| (!c.done, c.last_ts, c.info.uid.as_str(), *k))
+            .collect();
+        order.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        let keys: Vec<ConnKey> = order.into_iter().map(|(.., k)| k).collect();
+        let mut freed = 0;
+        for k in keys {
+            if freed >= bytes {
+                break;
+            }
+            let Some(c) = self.conns.remove(&k) else {
+                continue;
+            };
+            freed += cost + c.session.mem();
+            if !c.done {
+                self.stats.evicted += 1;
+                let ts = c.last_ts;
+                ctx.notice(
+                    ts,
+                    Some(&c.info),
+                    "conn",
+                    "connection_evicted",
+                    "finished early: its shard of the memory budget (--memory) was full".into(),
+                );
+                self.close(c, ts, ctx, ended);
+            }
+        }
+        freed
+    }
+
     /// End of input: finishes every connection, oldest first.
     pub(crate) fn finish_all(&mut self, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
         let mut keys: Vec<ConnKey> = self.conns.keys().copied().collect();

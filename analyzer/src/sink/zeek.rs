@@ -4,7 +4,12 @@
 //! and invalid UTF-8 as `\xHH`.
 //!
 //! Each protocol describes its log with a [`ZeekLog`]; the connection columns (`ts`, `uid`,
-//! `id.*`) are common and written here.
+//! `id.*`) are common and written here. `weird.log` has Zeek's weird columns and lists, once
+//! per connection and name, the anomalies parsers met (Zeek's weird names), and what this
+//! analyzer cut or skipped: connections evicted for the memory budget
+//! (`connection_evicted`), detection buffers that filled (`detection_buffer_full`), input
+//! files damaged or skipped (`input_file_damaged`, `input_file_skipped`: no connection, the
+//! file and what was lost in `addl`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::conn::session::Notice;
 use crate::l7::{ZVal, ZeekLog};
 use crate::model::Exchange;
 
@@ -166,10 +172,20 @@ struct Log {
     last_ts: u64,
 }
 
+/// `weird.log`'s columns after the connection columns.
+const WEIRD_FIELDS: &[(&str, &str)] = &[
+    ("name", "string"),
+    ("addl", "string"),
+    ("notice", "bool"),
+    ("peer", "string"),
+    ("source", "string"),
+];
+
 /// Writes Zeek logs into a directory.
 pub struct ZeekWriter {
     dir: PathBuf,
     logs: BTreeMap<&'static str, Log>,
+    weird: Option<(BufWriter<File>, u64)>,
 }
 
 impl std::fmt::Debug for ZeekWriter {
@@ -187,7 +203,74 @@ impl ZeekWriter {
         Ok(ZeekWriter {
             dir: dir.to_path_buf(),
             logs: BTreeMap::new(),
+            weird: None,
         })
+    }
+
+    fn header(
+        out: &mut BufWriter<File>,
+        path: &str,
+        fields: &[(&str, &str)],
+        ts: u64,
+    ) -> Result<()> {
+        let names: Vec<&str> = CONN_FIELDS.iter().chain(fields).map(|(n, _)| *n).collect();
+        let types: Vec<&str> = CONN_FIELDS.iter().chain(fields).map(|(_, t)| *t).collect();
+        write!(
+            out,
+            "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{}\n#open\t{}\n#fields\t{}\n#types\t{}\n",
+            path,
+            format_open(ts),
+            names.join("\t"),
+            types.join("\t")
+        )?;
+        Ok(())
+    }
+
+    /// Writes notices to `weird.log` (created with the first).
+    pub fn write_notices(&mut self, notices: &[Notice]) -> Result<()> {
+        for n in notices {
+            if self.weird.is_none() {
+                let path = self.dir.join("weird.log");
+                let f = File::create(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                let mut out = BufWriter::with_capacity(1 << 16, f);
+                Self::header(&mut out, "weird", WEIRD_FIELDS, n.ts)?;
+                self.weird = Some((out, n.ts));
+            }
+            let Some((out, last)) = self.weird.as_mut() else {
+                continue;
+            };
+            *last = (*last).max(n.ts);
+            let mut line = format_ts(n.ts);
+            match &n.conn {
+                Some(c) => {
+                    for v in [
+                        c.uid.clone(),
+                        c.orig.ip().to_string(),
+                        c.orig.port.to_string(),
+                        c.resp.ip().to_string(),
+                        c.resp.port.to_string(),
+                    ] {
+                        line.push('\t');
+                        line.push_str(&v);
+                    }
+                }
+                None => line.push_str("\t-\t-\t-\t-\t-"),
+            }
+            line.push('\t');
+            escape(n.name.as_bytes(), &mut line);
+            line.push('\t');
+            if n.addl.is_empty() {
+                line.push('-');
+            } else {
+                escape(n.addl.as_bytes(), &mut line);
+            }
+            line.push_str("\tF\t-\t");
+            escape(n.source.as_bytes(), &mut line);
+            line.push('\n');
+            out.write_all(line.as_bytes())?;
+        }
+        Ok(())
     }
 
     fn open(&mut self, spec: &'static ZeekLog, ts: u64) -> Result<&mut Log> {
@@ -196,24 +279,7 @@ impl ZeekWriter {
             let f =
                 File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut out = BufWriter::with_capacity(1 << 16, f);
-            let names: Vec<&str> = CONN_FIELDS
-                .iter()
-                .chain(spec.fields)
-                .map(|(n, _)| *n)
-                .collect();
-            let types: Vec<&str> = CONN_FIELDS
-                .iter()
-                .chain(spec.fields)
-                .map(|(_, t)| *t)
-                .collect();
-            write!(
-                out,
-                "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{}\n#open\t{}\n#fields\t{}\n#types\t{}\n",
-                spec.path,
-                format_open(ts),
-                names.join("\t"),
-                types.join("\t")
-            )?;
+            Self::header(&mut out, spec.path, spec.fields, ts)?;
             self.logs.insert(
                 spec.path,
                 Log {
@@ -271,6 +337,10 @@ impl ZeekWriter {
             writeln!(log.out, "#close\t{}", format_open(log.last_ts))?;
             log.out.flush()?;
             let _ = log.spec;
+        }
+        if let Some((out, last)) = self.weird.as_mut() {
+            writeln!(out, "#close\t{}", format_open(*last))?;
+            out.flush()?;
         }
         Ok(())
     }
