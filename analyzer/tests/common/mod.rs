@@ -96,6 +96,18 @@ pub fn golden(name: &str, actual: &str) {
     }
 }
 
+/// Runs `logs CAPTURE --format zeek --out-dir DIR`, which must succeed.
+pub fn write_zeek_logs(capture: impl AsRef<Path>, dir: impl AsRef<Path>) {
+    analyze_ok([
+        "logs".as_ref(),
+        capture.as_ref().as_os_str(),
+        "--format".as_ref(),
+        "zeek".as_ref(),
+        "--out-dir".as_ref(),
+        dir.as_ref().as_os_str(),
+    ]);
+}
+
 /// Checks a fixture's outputs against its golden files: `<stem>.jsonl` (`logs`),
 /// `<stem>.<log>.log` for each Zeek log in `zeek_logs` (`logs --format zeek`) and
 /// `<stem>.report.txt` (`report`).
@@ -107,14 +119,7 @@ pub fn golden_outputs(capture: &str, stem: &str, zeek_logs: &[&str]) {
     );
     if !zeek_logs.is_empty() {
         let d = tmp();
-        analyze_ok([
-            "logs".as_ref(),
-            f.as_os_str(),
-            "--format".as_ref(),
-            "zeek".as_ref(),
-            "--out-dir".as_ref(),
-            d.path().as_os_str(),
-        ]);
+        write_zeek_logs(&f, d.path());
         for log in zeek_logs {
             golden(
                 &format!("{stem}.{log}.log"),
