@@ -248,7 +248,7 @@ fn every_dns_row_zeek_logged_is_reproduced() {
             &std::fs::read_to_string(corpus.join(c["expected"].as_str().unwrap())).unwrap(),
         );
         let d = tmp();
-        write_zeek_logs(&corpus.join(c["trace"].as_str().unwrap()), d.path());
+        write_zeek_logs(corpus.join(c["trace"].as_str().unwrap()), d.path());
         let produced = zeek_rows(&std::fs::read_to_string(d.path().join("dns.log")).unwrap());
         let key = |r: &BTreeMap<String, String>| {
             CONN.iter()

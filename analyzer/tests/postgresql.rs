@@ -306,7 +306,7 @@ fn every_postgresql_row_zeek_logged_is_reproduced() {
         };
         let expected = zeek_rows(&std::fs::read_to_string(&p).unwrap());
         let d = tmp();
-        write_zeek_logs(&dir.join(format!("{name}.pcap")), d.path());
+        write_zeek_logs(dir.join(format!("{name}.pcap")), d.path());
         let produced =
             zeek_rows(&std::fs::read_to_string(d.path().join("postgresql.log")).unwrap());
         let group = |rows: &[BTreeMap<String, String>]| {

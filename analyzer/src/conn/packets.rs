@@ -315,18 +315,8 @@ impl PacketTable {
         } else {
             ConnState::Open
         };
-        let (info, packets, bytes, role_by) = if c.session.roles_reversed() {
-            let [p0, p1] = c.packets;
-            let [b0, b1] = c.bytes;
-            (
-                c.session.info().clone(),
-                [p1, p0],
-                [b1, b0],
-                RoleBy::Content,
-            )
-        } else {
-            (c.info.clone(), c.packets, c.bytes, c.role_by)
-        };
+        let (info, packets, bytes, role_by) =
+            c.session.settled(&c.info, c.packets, c.bytes, c.role_by);
         ended.push(ConnSummary {
             peers: Peers::default(),
             protocol: c.session.protocol(),

@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap;
 use crate::l7::{
     Emitter, MatchStats, Matcher, PROBE_BYTES, Parser, ParserState, ProbeInput, Protocol,
 };
-use crate::model::{ConnInfo, Dir, Exchange, Transport, Ts};
+use crate::model::{ConnInfo, Dir, Exchange, RoleBy, Transport, Ts};
 use crate::proto;
 
 /// Bytes a connection's detection buffer holds at most by default (both directions).
@@ -257,6 +257,23 @@ impl Session {
     /// Whether detection found client and server the other way round than the flow assumed.
     pub fn roles_reversed(&self) -> bool {
         self.reversed
+    }
+
+    /// A flow's connection, per-direction packet and byte counts and how its roles were
+    /// decided, as they stand once detection has spoken (swapped when it reversed the roles).
+    pub fn settled(
+        &self,
+        info: &Arc<ConnInfo>,
+        packets: [u64; 2],
+        bytes: [u64; 2],
+        role_by: RoleBy,
+    ) -> (Arc<ConnInfo>, [u64; 2], [u64; 2], RoleBy) {
+        if self.reversed {
+            let ([p0, p1], [b0, b1]) = (packets, bytes);
+            (self.info().clone(), [p1, p0], [b1, b0], RoleBy::Content)
+        } else {
+            (info.clone(), packets, bytes, role_by)
+        }
     }
 
     fn dir(&self, dir: Dir) -> Dir {

@@ -158,18 +158,8 @@ impl SocketTable {
         }
         s.session.finish(ts, ctx);
         // Roles settled by detection (a stream whose first speaker was the server).
-        let (info, packets, bytes, role_by) = if s.session.roles_reversed() {
-            let [p0, p1] = s.packets;
-            let [b0, b1] = s.bytes;
-            (
-                s.session.info().clone(),
-                [p1, p0],
-                [b1, b0],
-                RoleBy::Content,
-            )
-        } else {
-            (s.info.clone(), s.packets, s.bytes, s.role_by)
-        };
+        let (info, packets, bytes, role_by) =
+            s.session.settled(&s.info, s.packets, s.bytes, s.role_by);
         ended.push(ConnSummary {
             peers: crate::model::Peers::default(),
             info,
