@@ -301,9 +301,14 @@ fn jstr(v: &serde_json::Value) -> String {
 /// verification, resuming) against nginx: every handshake the analyzer logs agrees with
 /// tshark's dissection — SNI, version, cipher, ALPN, JA4, alerts — and with what the clients
 /// reported (ALPN, versions, ciphers, resumption, the certificate's fingerprint).
+///
+/// The stored capture by default; `JUNO_TLS_NGINX_PCAP` names a fresh one (with its
+/// `.truth.tsv`), which `scripts/test-privileged.sh` records with `fixtures/make-tls-nginx.sh`.
 #[test]
 fn tls_nginx_agrees_with_tshark_and_the_clients() {
-    let trace = fixture("tls-nginx.pcap");
+    let trace = std::env::var_os("JUNO_TLS_NGINX_PCAP")
+        .map_or_else(|| fixture("tls-nginx.pcap"), std::path::PathBuf::from);
+    let truth_file = trace.with_extension("truth.tsv");
     let rows = jsonl(&analyze_ok([
         std::ffi::OsStr::new("logs"),
         trace.as_os_str(),
@@ -313,7 +318,7 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
         .filter(|r| r["protocol"] == "tls")
         .map(|r| (r["client"]["port"].to_string(), &r["tls"]))
         .collect();
-    let truth: Vec<Vec<String>> = std::fs::read_to_string(fixture("tls-nginx.truth.tsv"))
+    let truth: Vec<Vec<String>> = std::fs::read_to_string(&truth_file)
         .unwrap()
         .lines()
         .map(|l| l.split('\t').map(String::from).collect())

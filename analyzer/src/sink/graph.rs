@@ -57,7 +57,8 @@ pub struct GraphOptions {
 /// A node: what kind of thing it is and its name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId {
-    /// `workload`, `pod`, `service`, `namespace` or `ip`.
+    /// `workload`, `pod`, `service`, `namespace`, `name` (a server nothing in the metadata
+    /// names, named by the client's TLS SNI) or `ip`.
     pub kind: &'static str,
     /// Namespace, when known.
     pub namespace: Option<String>,
@@ -154,6 +155,9 @@ pub struct GraphBuilder {
     counted: FxHashMap<String, bool>,
     /// Per 4-tuple and transport: the vantage point counted and the connection's start.
     first_view: FxHashMap<(Endpoint, Endpoint), (String, Ts)>,
+    /// Per connection uid: the server's node named by an exchange's `server_name` (TLS SNI),
+    /// for the connection's own counts when it ends.
+    named_server: FxHashMap<String, NodeId>,
 }
 
 fn vantage_key(v: &Vantage) -> String {
@@ -251,6 +255,7 @@ impl GraphBuilder {
         if self.counted.len() >= MAX_SEEN {
             self.counted.clear();
             self.first_view.clear();
+            self.named_server.clear();
         }
         let vk = vantage_key(v);
         let keep = match self.first_view.get(&(orig, resp)) {
@@ -298,7 +303,23 @@ impl GraphBuilder {
             return;
         }
         let a = self.node_id(ex.peers.client.as_deref(), ip_of(&c.orig));
-        let b = self.node_id(ex.peers.server.as_deref(), ip_of(&c.resp));
+        let mut b = self.node_id(ex.peers.server.as_deref(), ip_of(&c.resp));
+        if b.kind == "ip"
+            && self.opts.group_by != GroupBy::Ip
+            && let Some(name) = ex.fields.text("server_name")
+            && !name.is_empty()
+        {
+            // Nothing in the metadata names the server: the name the client asked for (TLS
+            // SNI) does.
+            b = NodeId {
+                kind: "name",
+                namespace: None,
+                name: String::from_utf8_lossy(name).into_owned(),
+            };
+            if self.named_server.len() < MAX_SEEN {
+                self.named_server.insert(c.uid.clone(), b.clone());
+            }
+        }
         if !self.wanted(&a, &b, ex.protocol) {
             return;
         }
@@ -326,7 +347,10 @@ impl GraphBuilder {
             return;
         }
         let a = self.node_id(s.peers.client.as_deref(), ip_of(&c.orig));
-        let b = self.node_id(s.peers.server.as_deref(), ip_of(&c.resp));
+        let b = match self.named_server.remove(&c.uid) {
+            Some(named) => named,
+            None => self.node_id(s.peers.server.as_deref(), ip_of(&c.resp)),
+        };
         if !self.wanted(&a, &b, protocol) {
             return;
         }

@@ -1,7 +1,7 @@
 //! Names Zeek gives TLS numbers in `ssl.log`: cipher suites, groups (curves), alert
 //! descriptions. Generated from Zeek's `scripts/base/protocols/ssl/consts.zeek`
-//! (BSD licence, fixtures/zeek-tls/COPYING.zeek; the names are IANA's registry names) by the
-//! script quoted in docs/tls.md; sorted by number for binary search. A number not listed is
+//! (BSD licence, fixtures/zeek-tls/COPYING.zeek; the names are IANA's registry names) as
+//! docs/tls.md describes; sorted by number for binary search. A number not listed is
 //! written as Zeek writes it: `unknown-<decimal>`.
 
 /// Cipher suites (SSLv2 three-byte kinds included, above 0xffff).
