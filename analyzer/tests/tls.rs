@@ -90,7 +90,7 @@ fn ja4_of_foxios_test_traces_is_their_published_fingerprint() {
         let rows = jsonl(&out);
         let row = rows
             .iter()
-            .find(|r| r["protocol"] == "tls" && r["client"]["port"].to_string() == port)
+            .find(|r| r["protocol"] == "tls" && r["client"]["port"].as_u64() == port.parse().ok())
             .unwrap_or_else(|| panic!("{trace}: no TLS row for client port {port}"));
         assert_eq!(row["tls"]["ja4"], ja4, "{trace}");
         checked += 1;
