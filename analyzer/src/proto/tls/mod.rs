@@ -6,8 +6,8 @@
 //!
 //! - Records are framed per direction ([`wire::RecordHeader`]); handshake messages are
 //!   reassembled across records and segments, several per record; a message longer than
-//!   [`MAX_HANDSHAKE`] (a long certificate chain) is skipped, not buffered, and counted
-//!   (`tls_handshake_message_too_long`). Record payloads are never buffered except alerts and
+//!   [`MAX_HANDSHAKE`] is skipped, not buffered, and counted (`tls_handshake_message_too_long`)
+//!   — but for a long Certificate message, whose certificates are hashed as they pass. Record payloads are never buffered except alerts and
 //!   ChangeCipherSpec (at most [`wire::MAX_RECORD`] bytes).
 //! - Encryption starts per direction as in Zeek's analyzer: at that side's
 //!   ChangeCipherSpec unless the server chose TLS 1.3 (where it is compatibility padding),
@@ -124,12 +124,66 @@ struct Side {
     hs: Vec<u8>,
     /// Bytes of an over-long handshake message still to skip.
     hs_skip: usize,
+    /// An over-long Certificate message being skipped: its certificates hashed as they pass.
+    certs: Option<CertStream>,
     /// When the first byte of the handshake message at the start of `hs` arrived.
     hs_ts: Option<Ts>,
     /// This side's records are ciphertext from now on.
     encrypted: bool,
     /// Records seen.
     records: u64,
+}
+
+/// The certificates of a Certificate message too long to keep, hashed as its bytes pass: the
+/// list's 24-bit length, then each certificate's 24-bit length and DER bytes.
+#[derive(Debug, Default)]
+struct CertStream {
+    /// Length bytes read so far (up to 3).
+    head: Vec<u8>,
+    /// The list's length was read.
+    list_read: bool,
+    /// The certificate being hashed and its bytes still to come.
+    cur: Option<(Sha256, usize)>,
+    fps: Vec<String>,
+}
+
+impl CertStream {
+    fn feed(&mut self, mut b: &[u8]) {
+        while !b.is_empty() {
+            if let Some((h, left)) = &mut self.cur {
+                let n = (*left).min(b.len());
+                h.update(&b[..n]);
+                *left -= n;
+                b = &b[n..];
+                if *left == 0
+                    && let Some((h, _)) = self.cur.take()
+                {
+                    self.push(h);
+                }
+                continue;
+            }
+            let n = (3 - self.head.len()).min(b.len());
+            self.head.extend_from_slice(&b[..n]);
+            b = &b[n..];
+            if let Some(len) = crate::read::be_u24(&self.head, 0) {
+                self.head.clear();
+                if !self.list_read {
+                    self.list_read = true;
+                } else if len == 0 {
+                    self.push(Sha256::new());
+                } else {
+                    self.cur = Some((Sha256::new(), len as usize));
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, h: Sha256) {
+        if self.fps.len() < MAX_CERTS {
+            self.fps
+                .push(h.finalize().iter().map(|b| format!("{b:02x}")).collect());
+        }
+    }
 }
 
 /// What the handshake told, as Zeek's `SSL::Info` keeps it, and the client's offer.
@@ -298,11 +352,20 @@ impl Tls {
                 if s.hs_skip > 0 {
                     let n = s.hs_skip.min(b.len());
                     s.hs_skip -= n;
+                    if let Some(c) = &mut s.certs {
+                        c.feed(&b[..n]);
+                    }
                     b = &b[n..];
+                    if s.hs_skip == 0
+                        && let Some(c) = s.certs.take()
+                    {
+                        self.add_certs(dir == Dir::ToServer, c.fps);
+                    }
                 }
                 if b.is_empty() {
                     return;
                 }
+                let s = &mut self.sides[dir.idx()];
                 if s.hs.is_empty() {
                     s.hs_ts = Some(ts);
                 }
@@ -323,14 +386,29 @@ impl Tls {
             let len = len as usize;
             let start = s.hs_ts.unwrap_or(ts);
             if len > MAX_HANDSHAKE {
-                // Not buffered: its letter is written, its bytes skipped.
-                out.weird("tls_handshake_message_too_long");
-                let have = s.hs.len().saturating_sub(4);
-                s.hs_skip = len.saturating_sub(have);
-                s.hs.clear();
+                // Not buffered: its letter is written, its bytes skipped — a certificate
+                // chain's certificates hashed on the way.
+                let have = s.hs.len().saturating_sub(4).min(len);
+                s.hs_skip = len - have;
+                if ty == hs::CERTIFICATE {
+                    let mut c = CertStream::default();
+                    c.feed(s.hs.get(4..4 + have).unwrap_or_default());
+                    s.certs = Some(c);
+                } else {
+                    out.weird("tls_handshake_message_too_long");
+                }
+                let rest = s.hs.split_off((4 + have).min(s.hs.len()));
+                s.hs = rest;
                 s.hs_ts = None;
+                let done = s.hs_skip == 0;
                 self.message(dir, ty, None, start, ts, out);
-                return;
+                if done && let Some(c) = self.sides[i].certs.take() {
+                    self.add_certs(dir == Dir::ToServer, c.fps);
+                }
+                if self.state.is_some() || !done {
+                    return;
+                }
+                continue;
             }
             if s.hs.len() < 4 + len {
                 return;
@@ -512,6 +590,13 @@ impl Tls {
             .take(MAX_CERTS)
             .map(|c| fingerprint(c))
             .collect();
+        self.add_certs(client, fps);
+    }
+
+    fn add_certs(&mut self, client: bool, fps: Vec<String>) {
+        if fps.is_empty() {
+            return;
+        }
         let info = &mut self.info;
         // Zeek starts both chains at the first certificate file of either side.
         let server = info.server_certs.get_or_insert_with(Vec::new);

@@ -516,37 +516,59 @@ fn bytes_that_are_not_tls_give_a_named_weird_and_stop_the_parser() {
 
 #[test]
 fn handshake_message_over_the_bound_is_skipped_not_buffered() {
+    // A certificate chain longer than the bound is hashed as it passes (Zeek's trace
+    // tls-fragmented-handshake has a 340 KB one); another over-long message is skipped and
+    // named. Neither is buffered.
     let c1 = record(content::HANDSHAKE, &ch12());
     let big = vec![0x30; MAX_HANDSHAKE + 10];
-    let cert = certificate(&[&big]);
+    let second = b"second certificate".to_vec();
+    let cert = certificate(&[&big, &second]);
+    let supplemental = handshake(hs::SUPPLEMENTAL_DATA, &vec![7; MAX_HANDSHAKE + 1]);
     let mut s = record(
         content::HANDSHAKE,
         &server_hello([9; 32], &[], ECDHE_RSA_AES128_GCM, &[]),
     );
-    for chunk in cert.chunks(wire::MAX_RECORD - 100) {
-        s.extend(record(content::HANDSHAKE, chunk));
+    for msg in [&cert, &supplemental] {
+        for chunk in msg.chunks(wire::MAX_RECORD - 100) {
+            s.extend(record(content::HANDSHAKE, chunk));
+        }
     }
     s.extend(record(
         content::HANDSHAKE,
         &handshake(hs::SERVER_HELLO_DONE, &[]),
     ));
-    let mut t = Tls::default();
-    let r = drive(
-        &mut t,
-        "tls",
-        conn(443),
-        &[Step::C(&c1), Step::S(&s)],
-        false,
-    );
-    r.check();
-    let e = one(&r);
-    assert_eq!(text(e, "ssl_history"), Some("Csxn"));
-    assert!(r.weirds.contains(&"tls_handshake_message_too_long"));
-    assert!(
-        t.sides
-            .iter()
-            .all(|s| s.hs.capacity() <= 2 * wire::MAX_RECORD)
-    );
+    for bytewise in [false, true] {
+        let mut t = Tls::default();
+        let r = drive(
+            &mut t,
+            "tls",
+            conn(443),
+            &[Step::C(&c1), Step::S(&s)],
+            bytewise,
+        );
+        r.check();
+        let e = one(&r);
+        assert_eq!(text(e, "ssl_history"), Some("Csxan"));
+        assert_eq!(
+            e.fields.get("cert_chain_fps"),
+            Some(&Value::List(vec![
+                fingerprint(&big).into_bytes(),
+                fingerprint(&second).into_bytes()
+            ]))
+        );
+        assert_eq!(
+            r.weirds
+                .iter()
+                .filter(|w| **w == "tls_handshake_message_too_long")
+                .count(),
+            1
+        );
+        assert!(
+            t.sides
+                .iter()
+                .all(|s| s.hs.capacity() <= 2 * wire::MAX_RECORD)
+        );
+    }
 }
 
 #[test]
