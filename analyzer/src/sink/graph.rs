@@ -67,7 +67,8 @@ pub struct GraphOptions {
 /// A node: what kind of thing it is and its name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId {
-    /// `workload`, `pod`, `service`, `namespace` or `ip`.
+    /// `workload`, `pod`, `service`, `namespace`, `name` (a server nothing in the metadata
+    /// names, named by the client's TLS SNI) or `ip`.
     pub kind: &'static str,
     /// Namespace, when known.
     pub namespace: Option<String>,
@@ -198,6 +199,9 @@ pub struct GraphBuilder {
     counted: FxHashMap<u64, bool>,
     /// Per 4-tuple and transport: the vantage point counted (hash) and the connection's start.
     first_view: FxHashMap<(Endpoint, Endpoint), (u64, Ts)>,
+    /// Per connection (uid hash): the server's node named by an exchange's `server_name` (TLS
+    /// SNI), for the connection's own counts when it ends.
+    named_server: FxHashMap<u64, NodeId>,
     /// Bytes the graph may hold, and holds (nodes, edges, histogram bins).
     memory: usize,
     used: usize,
@@ -250,6 +254,7 @@ impl GraphBuilder {
             edges: FxHashMap::default(),
             counted: FxHashMap::default(),
             first_view: FxHashMap::default(),
+            named_server: FxHashMap::default(),
             memory: DEFAULT_MEMORY,
             used: 0,
             max_views: DEFAULT_MEMORY / 4 / VIEW_BYTES,
@@ -353,6 +358,7 @@ impl GraphBuilder {
             self.stats.views_forgotten += 1;
             self.counted.clear();
             self.first_view.clear();
+            self.named_server.clear();
         }
         let vk = vantage_key(v);
         let keep = match self.first_view.get(&(orig, resp)) {
@@ -450,7 +456,23 @@ impl GraphBuilder {
             return;
         }
         let a = self.node_id(ex.peers.client.as_deref(), ip_of(&c.orig));
-        let b = self.node_id(ex.peers.server.as_deref(), ip_of(&c.resp));
+        let mut b = self.node_id(ex.peers.server.as_deref(), ip_of(&c.resp));
+        if b.kind == "ip"
+            && self.opts.group_by != GroupBy::Ip
+            && let Some(name) = ex.fields.text("server_name")
+            && !name.is_empty()
+        {
+            // Nothing in the metadata names the server: the name the client asked for (TLS
+            // SNI) does.
+            b = NodeId {
+                kind: "name",
+                namespace: None,
+                name: String::from_utf8_lossy(name).into_owned(),
+            };
+            if self.named_server.len() < self.max_views {
+                self.named_server.insert(hash_of(&c.uid), b.clone());
+            }
+        }
         self.note_namespaces(&a, &b);
         if !self.wanted(&a, &b, ex.protocol) {
             return;
@@ -480,7 +502,10 @@ impl GraphBuilder {
             return;
         }
         let a = self.node_id(s.peers.client.as_deref(), ip_of(&c.orig));
-        let b = self.node_id(s.peers.server.as_deref(), ip_of(&c.resp));
+        let b = match self.named_server.remove(&hash_of(&c.uid)) {
+            Some(named) => named,
+            None => self.node_id(s.peers.server.as_deref(), ip_of(&c.resp)),
+        };
         self.note_namespaces(&a, &b);
         if !self.wanted(&a, &b, protocol) {
             return;
