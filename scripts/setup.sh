@@ -30,6 +30,10 @@ PACKAGES=(
     nftables
     # the HTML report is checked in a headless browser
     chromium
+    # the image build and the DaemonSet's container (scripts/test-container.sh): podman with
+    # runc (crun refuses this machine's hybrid cgroups), debootstrap for a local base image,
+    # PyYAML for the manifest's translation
+    podman runc debootstrap python3-yaml
     # HTTP/2 and gRPC fixture: nghttp (multiplexing client), Debian's grpcio and h2 for
     # /usr/bin/python3 (the gRPC server and client, the h2c upgrade server)
     nghttp2-client python3-grpcio python3-h2

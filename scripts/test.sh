@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs what the tests need, then runs the
 # whole suite — unit, property, golden, integration, the privileged recorder suite (root: it
-# creates network namespaces and loads eBPF programs), the Zeek conformance run — and lints.
+# creates network namespaces and loads eBPF programs), the image and the DaemonSet's container
+# (podman), the Zeek conformance run — and lints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +17,14 @@ cargo deny check licenses bans sources 2>&1 | tail -1
 echo "== tests"
 cargo test --release --workspace
 
+echo "== tests with overflow checks and debug assertions (profile checked, Cargo.toml)"
+cargo test --profile checked -p juno-analyze -p juno-archive -p juno-common --no-default-features
+
 echo "== privileged integration suite (network namespaces, real servers, eBPF)"
 ./scripts/test-privileged.sh
+
+echo "== the image and the DaemonSet's container (podman; the binaries just built)"
+JUNO_BIN_DIR=target/release ./scripts/test-container.sh
 
 echo "== dataframe export from Python (polars, pyarrow) and the notebook"
 venv=${JUNO_VENV:-$HOME/.cache/juno/venv}

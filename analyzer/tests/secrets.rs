@@ -121,7 +121,7 @@ fn redact_overwrites_secrets_of_an_ordinary_pcap_and_logs_show_redacted() {
 /// The pcap as a Juno archive; with `filler`, each packet is followed by a node record
 /// carrying 2 KB of letters that compress poorly (to make the file span several age chunks).
 fn archive_of(pcap: &Path, filler: bool) -> Vec<u8> {
-    use juno_analyze::input::{BatchItem, Inputs};
+    use juno_analyze::input::{BatchItem, InputOptions, Inputs};
     use juno_archive::*;
     let info = FileInfo {
         node: "n1".into(),
@@ -142,9 +142,9 @@ fn archive_of(pcap: &Path, filler: bool) -> Vec<u8> {
         })
         .unwrap();
     let mut x = 1u64;
-    Inputs::open(&[pcap.to_path_buf()])
+    Inputs::open(&[pcap.to_path_buf()], InputOptions::default())
         .unwrap()
-        .read(100, |b| {
+        .read(|b| {
             for it in &b.items {
                 if let BatchItem::Packet(p) = it {
                     w.write_packet(iface, p.ts, b.packet_data(p), p.orig_len)
@@ -275,7 +275,8 @@ fn encrypted_archive_is_unreadable_without_its_identity_and_the_same_with_it() {
         cut.as_os_str(),
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    // A file cut short is damaged input: the run finishes and exits with 2.
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("encrypted archive cut short"), "{err}");
     let some = jsonl(&String::from_utf8(out.stdout).unwrap());
     assert!(!some.is_empty() && some.len() < all.len(), "{}", some.len());

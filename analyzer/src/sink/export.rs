@@ -435,6 +435,12 @@ pub struct Exporter {
 }
 
 impl Exporter {
+    /// Bounds the memory of the edges table's graph.
+    pub fn with_memory(mut self, bytes: usize) -> Self {
+        self.graph = GraphBuilder::new(GraphOptions::default()).with_memory(bytes);
+        self
+    }
+
     /// Creates the four tables in `dir` (created if missing).
     pub fn create(dir: &Path, format: Format) -> Result<Exporter> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -571,6 +577,10 @@ impl Sink for Exporter {
             self.connections.write_if_full()?;
         }
         Ok(())
+    }
+
+    fn cuts(&self) -> Vec<(&'static str, u64)> {
+        self.graph.cuts()
     }
 
     fn finish(&mut self, s: &RunSummary) -> Result<()> {
