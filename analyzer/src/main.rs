@@ -157,6 +157,20 @@ enum Cmd {
         /// Directory for the tables (created if missing).
         #[arg(long)]
         out_dir: PathBuf,
+        /// Write each table as a Hive-style partitioned Parquet dataset in --out-dir, as one
+        /// more batch (files are added, never rewritten): keys `node` and/or `hour`, comma-
+        /// separated, outermost first, e.g. `node,hour` → exchanges/node=…/hour=…/part-….parquet
+        /// (docs/export.md).
+        #[arg(long, value_name = "KEYS")]
+        partition_by: Option<String>,
+        /// With --partition-by: rows per file at most (a partition with more rows gets more
+        /// files). The default, 1048576, makes files of tens to a hundred-odd MB.
+        #[arg(long, value_name = "N", requires = "partition_by")]
+        max_file_rows: Option<u64>,
+        /// With --partition-by: the node of rows whose input does not record one (pcap files;
+        /// Juno archives name their node). Default: `unknown`.
+        #[arg(long, value_name = "NAME", requires = "partition_by")]
+        node: Option<String>,
     },
 }
 
@@ -305,32 +319,96 @@ fn run(cli: Cli) -> Result<()> {
             inputs,
             format,
             out_dir,
-        } => export(&inputs, format, &out_dir, &cfg, cli.quiet)?,
+            partition_by,
+            max_file_rows,
+            node,
+        } => {
+            let parts = partition_by.map(|keys| Partitioning {
+                keys,
+                max_file_rows,
+                node,
+            });
+            export(&inputs, format, parts, &out_dir, &cfg, cli.quiet)?;
+        }
     }
     Ok(())
 }
+
+/// `export --partition-by` and its options, as given.
+#[derive(Debug)]
+#[cfg_attr(
+    not(feature = "export"),
+    expect(dead_code, reason = "read by the export, which this build lacks")
+)]
+struct Partitioning {
+    keys: String,
+    max_file_rows: Option<u64>,
+    node: Option<String>,
+}
+
+/// Test hook (docs/export.md, "Testing"): milliseconds to sleep after each data file of a
+/// partitioned export is finished, so that a test can interrupt an export mid-batch.
+#[cfg(feature = "export")]
+const PAUSE_ENV: &str = "JUNO_EXPORT_PAUSE_AFTER_FILE_MS";
 
 #[cfg(feature = "export")]
 fn export(
     inputs: &[PathBuf],
     format: ExportFormat,
+    parts: Option<Partitioning>,
     out_dir: &std::path::Path,
     cfg: &Config,
     quiet: bool,
 ) -> Result<()> {
-    let format = match format {
-        ExportFormat::Parquet => juno_analyze::sink::export::Format::Parquet,
-        ExportFormat::Ipc => juno_analyze::sink::export::Format::Ipc,
-        ExportFormat::Csv => juno_analyze::sink::export::Format::Csv,
+    use juno_analyze::sink::export::dataset::{
+        DEFAULT_MAX_FILE_ROWS, DatasetOptions, PartitionKey,
     };
-    let mut sink = juno_analyze::sink::export::Exporter::create(out_dir, format)?;
+    use juno_analyze::sink::export::{Exporter, Format};
+    let mut sink = match parts {
+        None => Exporter::create(
+            out_dir,
+            match format {
+                ExportFormat::Parquet => Format::Parquet,
+                ExportFormat::Ipc => Format::Ipc,
+                ExportFormat::Csv => Format::Csv,
+            },
+        )?,
+        Some(p) => {
+            if format != ExportFormat::Parquet {
+                anyhow::bail!("--partition-by writes Parquet datasets only (drop --format)");
+            }
+            let pause = match std::env::var(PAUSE_ENV) {
+                Ok(ms) => Some(std::time::Duration::from_millis(
+                    ms.parse()
+                        .with_context(|| format!("{PAUSE_ENV}={ms:?}: milliseconds"))?,
+                )),
+                Err(_) => None,
+            };
+            Exporter::create_dataset(
+                out_dir,
+                DatasetOptions {
+                    keys: PartitionKey::parse_list(&p.keys).context("--partition-by")?,
+                    max_file_rows: p.max_file_rows.unwrap_or(DEFAULT_MAX_FILE_ROWS),
+                    node: p.node,
+                    pause_after_file: pause,
+                },
+            )?
+        }
+    };
     let summary = juno_analyze::analyze(inputs, cfg, &mut sink)?;
     warn(&summary, quiet);
     Ok(())
 }
 
 #[cfg(not(feature = "export"))]
-fn export(_: &[PathBuf], _: ExportFormat, _: &std::path::Path, _: &Config, _: bool) -> Result<()> {
+fn export(
+    _: &[PathBuf],
+    _: ExportFormat,
+    _: Option<Partitioning>,
+    _: &std::path::Path,
+    _: &Config,
+    _: bool,
+) -> Result<()> {
     anyhow::bail!("this juno-analyze was built without the `export` feature (polars)")
 }
 

@@ -34,6 +34,8 @@ pub struct Iface {
     pub name: Option<String>,
     /// `if_description` (Juno writes the pod here).
     pub description: Option<String>,
+    /// The node its file was recorded on (a Juno archive's file record), when the file says.
+    pub node: Option<String>,
 }
 
 /// A packet, pointing into one of the batch's chunks.
@@ -383,6 +385,7 @@ impl Merger {
                                 linktype: info.linktype,
                                 name: info.name,
                                 description: info.description,
+                                node: self.files[i].node.clone(),
                             });
                             g
                         }
