@@ -217,7 +217,10 @@ fn two_nodes_as_partitions_read_by_duckdb_and_polars_match_graph_and_logs() {
     );
 
     // The layout: <table>/node=…/hour=…/part-<batch>-<n>.parquet, the summaries per batch.
-    let (la, lb) = (jsonl_lines(&[a.clone()]), jsonl_lines(&[b.clone()]));
+    let (la, lb) = (
+        jsonl_lines(std::slice::from_ref(&a)),
+        jsonl_lines(std::slice::from_ref(&b)),
+    );
     for (id, node, lines) in [(&id_a, "node-a", &la), (&id_b, "node-b", &lb)] {
         let hours: BTreeSet<String> = lines
             .iter()
