@@ -104,8 +104,10 @@ fi
 
 # Python packages of the export check and the notebook, from PyPI, pinned, in a virtualenv
 # (Debian's python3 stays untouched). `pip install` of what is already there is a no-op.
+# DuckDB reads the partitioned export in analyzer/tests/export_dataset.rs and the notebook.
 VENV=${JUNO_VENV:-$HOME/.cache/juno/venv}
-PY_PACKAGES=(polars==2.1.0 pyarrow==26.0.1 matplotlib==3.11.2 nbconvert==7.17.2 nbclient==0.11.0 ipykernel==7.4.0)
+PY_PACKAGES=(polars==2.1.0 pyarrow==26.0.1 matplotlib==3.11.2 nbconvert==7.17.2 nbclient==0.11.0 ipykernel==7.4.0
+    duckdb==2.0.1)
 if [ ! -x "$VENV/bin/python" ]; then
     log "creating the virtualenv $VENV"
     /usr/bin/python3 -m venv "$VENV"

@@ -256,8 +256,22 @@ enum Cmd {
         #[arg(long)]
         out_dir: PathBuf,
         /// Replace what an earlier run wrote in --out-dir (its files are deleted first).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "partition_by")]
         overwrite: bool,
+        /// Write each table as a Hive-style partitioned Parquet dataset in --out-dir, as one
+        /// more batch (files are added, never rewritten): keys `node` and/or `hour`, comma-
+        /// separated, outermost first, e.g. `node,hour` → exchanges/node=…/hour=…/part-….parquet
+        /// (docs/export.md).
+        #[arg(long, value_name = "KEYS")]
+        partition_by: Option<String>,
+        /// With --partition-by: rows per file at most (a partition with more rows gets more
+        /// files). The default, 1048576, makes files of tens to a hundred-odd MB.
+        #[arg(long, value_name = "N", requires = "partition_by")]
+        max_file_rows: Option<u64>,
+        /// With --partition-by: the node of rows whose input does not record one (pcap files;
+        /// Juno archives name their node). Default: `unknown`.
+        #[arg(long, value_name = "NAME", requires = "partition_by")]
+        node: Option<String>,
     },
 }
 
@@ -620,11 +634,26 @@ fn run(cli: Cli) -> Result<Done> {
             format,
             out_dir,
             overwrite,
+            partition_by,
+            max_file_rows,
+            node,
         } => {
-            prepare_out_dir(&out_dir, overwrite)?;
-            let done = export(&inputs, format, &out_dir, &cfg, sink_memory)?;
+            let parts = partition_by.map(|keys| Partitioning {
+                keys,
+                max_file_rows,
+                node,
+            });
+            // A partitioned dataset is shared by its batches: appended to, never cleared, and
+            // no summary of one batch beside it (--summary writes one anywhere).
+            let appended = parts.is_some();
+            if !appended {
+                prepare_out_dir(&out_dir, overwrite)?;
+            }
+            let done = export(&inputs, format, parts, &out_dir, &cfg, sink_memory)?;
             warn(&done.summary, cli.quiet);
-            write_summary(&out_dir.join("summary.json"), &done)?;
+            if !appended {
+                write_summary(&out_dir.join("summary.json"), &done)?;
+            }
             done
         }
     };
@@ -643,26 +672,80 @@ impl Sink for NoSink {
     }
 }
 
+/// `export --partition-by` and its options, as given.
+#[derive(Debug)]
+#[cfg_attr(
+    not(feature = "export"),
+    expect(dead_code, reason = "read by the export, which this build lacks")
+)]
+struct Partitioning {
+    keys: String,
+    max_file_rows: Option<u64>,
+    node: Option<String>,
+}
+
+/// Test hook (docs/export.md, "Testing"): milliseconds to sleep after each data file of a
+/// partitioned export is finished, so that a test can interrupt an export mid-batch.
+#[cfg(feature = "export")]
+const PAUSE_ENV: &str = "JUNO_EXPORT_PAUSE_AFTER_FILE_MS";
+
 #[cfg(feature = "export")]
 fn export(
     inputs: &[PathBuf],
     format: ExportFormat,
+    parts: Option<Partitioning>,
     out_dir: &Path,
     cfg: &Config,
     memory: usize,
 ) -> Result<Done> {
-    let format = match format {
-        ExportFormat::Parquet => juno_analyze::sink::export::Format::Parquet,
-        ExportFormat::Ipc => juno_analyze::sink::export::Format::Ipc,
-        ExportFormat::Csv => juno_analyze::sink::export::Format::Csv,
+    use juno_analyze::sink::export::dataset::{
+        DEFAULT_MAX_FILE_ROWS, DatasetOptions, PartitionKey,
     };
-    let mut sink =
-        juno_analyze::sink::export::Exporter::create(out_dir, format)?.with_memory(memory);
+    use juno_analyze::sink::export::{Exporter, Format};
+    let sink = match parts {
+        None => Exporter::create(
+            out_dir,
+            match format {
+                ExportFormat::Parquet => Format::Parquet,
+                ExportFormat::Ipc => Format::Ipc,
+                ExportFormat::Csv => Format::Csv,
+            },
+        )?,
+        Some(p) => {
+            if format != ExportFormat::Parquet {
+                bail!("--partition-by writes Parquet datasets only (drop --format)");
+            }
+            let pause = match std::env::var(PAUSE_ENV) {
+                Ok(ms) => Some(std::time::Duration::from_millis(
+                    ms.parse()
+                        .with_context(|| format!("{PAUSE_ENV}={ms:?}: milliseconds"))?,
+                )),
+                Err(_) => None,
+            };
+            Exporter::create_dataset(
+                out_dir,
+                DatasetOptions {
+                    keys: PartitionKey::parse_list(&p.keys).context("--partition-by")?,
+                    max_file_rows: p.max_file_rows.unwrap_or(DEFAULT_MAX_FILE_ROWS),
+                    node: p.node,
+                    pause_after_file: pause,
+                },
+            )?
+        }
+    };
+    let mut sink = sink.with_memory(memory);
     run_sink(inputs, cfg, &mut sink)
 }
 
 #[cfg(not(feature = "export"))]
-fn export(_: &[PathBuf], _: ExportFormat, _: &Path, _: &Config, _: usize) -> Result<Done> {
+fn export(
+    _: &[PathBuf],
+    _: ExportFormat,
+    _: Option<Partitioning>,
+    _: &Path,
+    _: &Config,
+    _: usize,
+) -> Result<Done> {
     anyhow::bail!("this juno-analyze was built without the `export` feature (polars)")
 }
 

@@ -49,6 +49,8 @@ pub struct Iface {
     pub name: Option<String>,
     /// `if_description` (Juno writes the pod here).
     pub description: Option<String>,
+    /// The node its file was recorded on (a Juno archive's file record), when the file says.
+    pub node: Option<String>,
 }
 
 /// A packet, pointing into one of the batch's chunks.
@@ -966,8 +968,9 @@ impl Merger {
             match item {
                 CItem::Section => f.ifaces.clear(),
                 CItem::Interface(local, info) => {
+                    let key_node = f.node.clone();
                     let key: IfaceKey = (
-                        f.node.clone(),
+                        key_node.clone(),
                         info.name.clone(),
                         info.description.clone(),
                         info.linktype,
@@ -984,6 +987,7 @@ impl Merger {
                                 linktype: info.linktype,
                                 name: info.name,
                                 description: info.description,
+                                node: key_node.clone(),
                             });
                             g
                         }
