@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use juno_analyze::input::Iface;
-use juno_analyze::model::Exchange;
+use juno_analyze::model::{ConnSummary, Exchange};
 use juno_analyze::sink::graph::{GraphBuilder, GraphOptions, GroupBy};
 use juno_analyze::sink::html::HtmlReport;
 use juno_analyze::sink::jsonl::JsonlWriter;
@@ -33,6 +33,9 @@ struct Cli {
     /// Do not print warnings about the inputs.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Seed of the Community IDs (0–65535; tools that join on the ID must use the same).
+    #[arg(long, global = true, default_value_t = 0)]
+    community_id_seed: u16,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -103,8 +106,9 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value_t = LogFormat::Jsonl)]
         format: LogFormat,
-        /// Directory for the logs (jsonl: exchanges.jsonl; zeek: <protocol>.log). Default:
-        /// jsonl to standard output, zeek logs into the current directory.
+        /// Directory for the logs (jsonl: exchanges.jsonl and connections.jsonl; zeek:
+        /// conn.log and <protocol>.log). Default: jsonl exchanges to standard output, zeek
+        /// logs into the current directory.
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
@@ -161,20 +165,36 @@ enum Cmd {
 }
 
 enum LogSink {
-    Jsonl(JsonlWriter<Box<dyn Write>>),
+    /// Exchanges, and connections when written into a directory.
+    Jsonl(
+        JsonlWriter<Box<dyn Write>>,
+        Option<JsonlWriter<Box<dyn Write>>>,
+    ),
     Zeek(ZeekWriter),
 }
 
 impl Sink for LogSink {
     fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
         match self {
-            LogSink::Jsonl(w) => w.write(ex, ifaces),
+            LogSink::Jsonl(w, _) => w.write(ex, ifaces),
             LogSink::Zeek(w) => w.write_all(ex),
+        }
+    }
+    fn connections(&mut self, c: &[ConnSummary]) -> Result<()> {
+        match self {
+            LogSink::Jsonl(_, Some(w)) => w.write_conns(c),
+            LogSink::Jsonl(_, None) => Ok(()),
+            LogSink::Zeek(w) => w.write_conns(c),
         }
     }
     fn finish(&mut self, _s: &RunSummary) -> Result<()> {
         match self {
-            LogSink::Jsonl(w) => w.flush(),
+            LogSink::Jsonl(w, c) => {
+                if let Some(c) = c {
+                    c.flush()?;
+                }
+                w.flush()
+            }
             LogSink::Zeek(w) => w.finish(),
         }
     }
@@ -205,10 +225,11 @@ fn run(cli: Cli) -> Result<()> {
             .build_global()
             .context("thread pool")?;
     }
-    let cfg = Config {
+    let mut cfg = Config {
         progress: cli.progress == ProgressMode::Auto,
         ..Config::default()
     };
+    cfg.flow.community_id_seed = cli.community_id_seed;
     match cli.cmd {
         Cmd::Logs {
             inputs,
@@ -217,19 +238,29 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let mut sink = match format {
                 LogFormat::Jsonl => {
-                    let out: Box<dyn Write> = match &out_dir {
+                    let create = |d: &std::path::Path, name: &str| -> Result<Box<dyn Write>> {
+                        let p = d.join(name);
+                        Ok(Box::new(BufWriter::new(File::create(&p).with_context(
+                            || format!("cannot create {}", p.display()),
+                        )?)))
+                    };
+                    match &out_dir {
                         Some(d) => {
                             std::fs::create_dir_all(d)
                                 .with_context(|| format!("cannot create {}", d.display()))?;
-                            let p = d.join("exchanges.jsonl");
-                            Box::new(BufWriter::new(
-                                File::create(&p)
-                                    .with_context(|| format!("cannot create {}", p.display()))?,
-                            ))
+                            LogSink::Jsonl(
+                                JsonlWriter::new(create(d, "exchanges.jsonl")?),
+                                Some(JsonlWriter::new(create(d, "connections.jsonl")?)),
+                            )
                         }
-                        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
-                    };
-                    LogSink::Jsonl(JsonlWriter::new(out))
+                        None => LogSink::Jsonl(
+                            JsonlWriter::new(Box::new(BufWriter::with_capacity(
+                                1 << 16,
+                                io::stdout(),
+                            ))),
+                            None,
+                        ),
+                    }
                 }
                 LogFormat::Zeek => LogSink::Zeek(ZeekWriter::new(
                     &out_dir.unwrap_or_else(|| PathBuf::from(".")),

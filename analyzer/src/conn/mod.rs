@@ -9,6 +9,7 @@
 //! expire after a timeout in capture time, so memory is bounded by the number of live
 //! connections, not by the capture's length.
 
+pub mod connlog;
 pub mod order;
 pub mod packets;
 pub mod reassembly;
@@ -91,6 +92,8 @@ pub struct FlowConfig {
     pub ooo_limit: usize,
     /// Bound on out-of-order bytes per connection direction.
     pub ooo_per_direction: usize,
+    /// Seed of the connections' Community IDs (`--community-id-seed`; the spec's default 0).
+    pub community_id_seed: u16,
 }
 
 impl Default for FlowConfig {
@@ -100,6 +103,7 @@ impl Default for FlowConfig {
             udp_idle_ns: 60 * 1_000_000_000,
             ooo_limit: 256 << 20,
             ooo_per_direction: 2 << 20,
+            community_id_seed: 0,
         }
     }
 }
@@ -129,7 +133,7 @@ impl Shard {
     pub fn new(cfg: FlowConfig) -> Self {
         Shard {
             packets: PacketTable::new(cfg),
-            sockets: SocketTable::default(),
+            sockets: SocketTable::new(cfg.community_id_seed),
             cfg,
             ctx: Ctx::default(),
             ended: Vec::new(),

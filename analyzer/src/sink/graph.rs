@@ -98,6 +98,11 @@ pub struct EdgeStats {
     pub first_seen: Ts,
     /// Last.
     pub last_seen: Ts,
+    /// Community IDs of the edge's connections (the first [`MAX_EDGE_IDS`] distinct), to join
+    /// an edge with other tools' flow records.
+    pub community_ids: Vec<String>,
+    /// Connections whose Community ID was not kept (beyond [`MAX_EDGE_IDS`]).
+    pub community_ids_omitted: u64,
 }
 
 impl EdgeStats {
@@ -115,6 +120,8 @@ impl EdgeStats {
             bytes_to_client: 0,
             first_seen: Ts::MAX,
             last_seen: 0,
+            community_ids: Vec::new(),
+            community_ids_omitted: 0,
         }
     }
 
@@ -138,6 +145,8 @@ impl EdgeStats {
     }
 }
 
+/// Community IDs kept per edge, at most (the rest are counted).
+pub const MAX_EDGE_IDS: usize = 64;
 /// Connections remembered for de-duplicating vantage points, at most (then forgotten).
 const MAX_SEEN: usize = 1 << 21;
 /// Two vantage points' views of a connection start within this of each other.
@@ -332,6 +341,13 @@ impl GraphBuilder {
         }
         let e = self.edge(a, b, protocol);
         e.connections += 1;
+        if !e.community_ids.contains(&c.community_id) {
+            if e.community_ids.len() < MAX_EDGE_IDS {
+                e.community_ids.push(c.community_id.clone());
+            } else {
+                e.community_ids_omitted += 1;
+            }
+        }
         e.bytes_to_server += s.bytes[0];
         e.bytes_to_client += s.bytes[1];
         e.seen(c.first_ts);
@@ -434,6 +450,14 @@ impl GraphBuilder {
             j.str(&rfc3339(s.first_seen));
             j.key("last_seen");
             j.str(&rfc3339(s.last_seen));
+            j.key("community_ids");
+            j.open_list();
+            for id in &s.community_ids {
+                j.str(id);
+            }
+            j.close_list();
+            j.key("community_ids_omitted");
+            j.u64(s.community_ids_omitted);
             j.close();
         }
         j.close_list();

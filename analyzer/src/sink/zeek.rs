@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::l7::{ZVal, ZeekLog};
-use crate::model::Exchange;
+use crate::model::{ConnSummary, Exchange, Transport, tunnel_uid};
 
 const CONN_FIELDS: &[(&str, &str)] = &[
     ("ts", "time"),
@@ -24,6 +24,104 @@ const CONN_FIELDS: &[(&str, &str)] = &[
     ("id.resp_h", "addr"),
     ("id.resp_p", "port"),
 ];
+
+/// The last column of every log, as Zeek's community-id policy script appends it to conn.log
+/// (`community_id: string &optional &log`, after all other fields).
+const COMMUNITY_ID: (&str, &str) = ("community_id", "string");
+
+/// conn.log's columns after `ts uid id.*` (Zeek's `Conn::Info`; `community_id` is added like
+/// the other logs' last column).
+const CONN_LOG_FIELDS: &[(&str, &str)] = &[
+    ("proto", "enum"),
+    ("service", "string"),
+    ("duration", "interval"),
+    ("orig_bytes", "count"),
+    ("resp_bytes", "count"),
+    ("conn_state", "string"),
+    ("local_orig", "bool"),
+    ("local_resp", "bool"),
+    ("missed_bytes", "count"),
+    ("history", "string"),
+    ("orig_pkts", "count"),
+    ("orig_ip_bytes", "count"),
+    ("resp_pkts", "count"),
+    ("resp_ip_bytes", "count"),
+    ("tunnel_parents", "set[string]"),
+    ("ip_proto", "count"),
+];
+
+/// conn.log: written from connections, not exchanges.
+static CONN_LOG: ZeekLog = ZeekLog {
+    path: "conn",
+    fields: CONN_LOG_FIELDS,
+    row: |_, _| false,
+};
+
+/// Formats a packet-vantage connection's conn.log row into `line`; `false` for connections
+/// without one (socket vantage).
+fn format_conn(c: &ConnSummary, line: &mut String) -> bool {
+    let Some(z) = &c.conn_log else {
+        return false;
+    };
+    let i = &c.info;
+    let dur = z.duration_us();
+    let mut row: Vec<ZVal> = Vec::with_capacity(CONN_LOG_FIELDS.len());
+    let count = ZVal::Count;
+    row.push(ZVal::Text(i.transport.as_str().as_bytes().to_vec()));
+    row.push(match c.protocol {
+        Some(p) => ZVal::Text(p.as_bytes().to_vec()),
+        None => ZVal::Unset,
+    });
+    if dur > 0 {
+        row.push(ZVal::Text(
+            format!("{}.{:06}", dur / 1_000_000, dur % 1_000_000).into_bytes(),
+        ));
+        row.push(count(z.orig_bytes));
+        row.push(count(z.resp_bytes));
+    } else {
+        row.extend([ZVal::Unset, ZVal::Unset, ZVal::Unset]);
+    }
+    row.push(ZVal::Text(z.conn_state.as_bytes().to_vec()));
+    // No local networks configured: unset, as Zeek without Site::local_nets.
+    row.extend([ZVal::Unset, ZVal::Unset]);
+    row.push(count(z.missed_bytes));
+    row.push(if z.history.is_empty() {
+        ZVal::Unset
+    } else {
+        ZVal::Text(z.history.as_bytes().to_vec())
+    });
+    for n in [z.orig_pkts, z.orig_ip_bytes, z.resp_pkts, z.resp_ip_bytes] {
+        row.push(count(n));
+    }
+    row.push(match &i.tunnel {
+        Some(t) => ZVal::List(vec![tunnel_uid(t).into_bytes()]),
+        None => ZVal::Unset,
+    });
+    row.push(count(match i.transport {
+        Transport::Tcp => 6,
+        Transport::Udp => 17,
+    }));
+    line.push_str(&format_ts(z.first_ts));
+    line.push('\t');
+    line.push_str(&i.uid);
+    for v in [
+        z.orig.ip().to_string(),
+        z.orig.port.to_string(),
+        z.resp.ip().to_string(),
+        z.resp.port.to_string(),
+    ] {
+        line.push('\t');
+        line.push_str(&v);
+    }
+    for v in &row {
+        line.push('\t');
+        push_val(v, line);
+    }
+    line.push('\t');
+    line.push_str(&i.community_id);
+    line.push('\n');
+    true
+}
 
 /// Escapes a string as Zeek's ASCII writer does.
 pub fn escape(v: &[u8], out: &mut String) {
@@ -137,6 +235,8 @@ fn format_row(ex: &Exchange, row: &mut Vec<ZVal>, line: &mut String) -> Option<&
         line.push('\t');
         push_val(v, line);
     }
+    line.push('\t');
+    line.push_str(&c.community_id);
     line.push('\n');
     Some(spec)
 }
@@ -180,11 +280,13 @@ impl ZeekWriter {
             let names: Vec<&str> = CONN_FIELDS
                 .iter()
                 .chain(spec.fields)
+                .chain(&[COMMUNITY_ID])
                 .map(|(n, _)| *n)
                 .collect();
             let types: Vec<&str> = CONN_FIELDS
                 .iter()
                 .chain(spec.fields)
+                .chain(&[COMMUNITY_ID])
                 .map(|(_, t)| *t)
                 .collect();
             write!(
@@ -228,6 +330,22 @@ impl ZeekWriter {
             .collect();
         for (spec, ts, line) in parts.into_iter().flatten() {
             let log = self.open(spec, ts)?;
+            log.out.write_all(line.as_bytes())?;
+            log.last_ts = log.last_ts.max(ts);
+        }
+        Ok(())
+    }
+
+    /// Writes the packet-vantage connections to conn.log.
+    pub fn write_conns(&mut self, conns: &[ConnSummary]) -> Result<()> {
+        let mut line = String::with_capacity(300);
+        for c in conns {
+            line.clear();
+            if !format_conn(c, &mut line) {
+                continue;
+            }
+            let ts = c.info.first_ts;
+            let log = self.open(&CONN_LOG, ts)?;
             log.out.write_all(line.as_bytes())?;
             log.last_ts = log.last_ts.max(ts);
         }

@@ -568,6 +568,8 @@ fn udp_conn(orig: ([u8; 4], u16), resp: ([u8; 4], u16)) -> std::sync::Arc<ConnIn
         vantage: Vantage::Packets { iface: 0 },
         first_ts: 0,
         partial: false,
+        tunnel: None,
+        community_id: String::new(),
     })
 }
 
