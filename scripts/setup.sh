@@ -30,6 +30,10 @@ PACKAGES=(
     nftables
     # the HTML report is checked in a headless browser
     chromium
+    # the image build and the DaemonSet's container (scripts/test-container.sh): podman with
+    # runc (crun refuses this machine's hybrid cgroups), debootstrap for a local base image,
+    # PyYAML for the manifest's translation
+    podman runc debootstrap python3-yaml
     # HTTP/2 and gRPC fixture: nghttp (multiplexing client), Debian's grpcio and h2 for
     # /usr/bin/python3 (the gRPC server and client, the h2c upgrade server)
     nghttp2-client python3-grpcio python3-h2
@@ -101,8 +105,10 @@ fi
 # Python packages of the export check, the notebook and the Community ID check (communityid:
 # the spec's reference implementation), from PyPI, pinned, in a virtualenv
 # (Debian's python3 stays untouched). `pip install` of what is already there is a no-op.
+# DuckDB reads the partitioned export in analyzer/tests/export_dataset.rs and the notebook.
 VENV=${JUNO_VENV:-$HOME/.cache/juno/venv}
-PY_PACKAGES=(polars==2.1.0 pyarrow==26.0.1 communityid==1.5.0 matplotlib==3.11.2 nbconvert==7.17.2 nbclient==0.11.0 ipykernel==7.4.0)
+PY_PACKAGES=(polars==2.1.0 pyarrow==26.0.1 communityid==1.5.0 matplotlib==3.11.2 nbconvert==7.17.2 nbclient==0.11.0 ipykernel==7.4.0
+    duckdb==2.0.1)
 if [ ! -x "$VENV/bin/python" ]; then
     log "creating the virtualenv $VENV"
     /usr/bin/python3 -m venv "$VENV"

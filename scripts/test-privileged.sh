@@ -11,3 +11,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 cargo build --release -p juno-analyze --bin juno-analyze
 cargo test --release -p juno-record --features privileged --test privileged -- --test-threads=1 "$@"
+# TLS handshakes of real clients with nginx, recorded now (namespace jtls-srv), checked against
+# tshark and what the clients reported (docs/tls.md).
+tls_dir=$(mktemp -d /tmp/jtls-priv.XXXXXX)
+trap 'rm -rf "$tls_dir"' EXIT
+fixtures/make-tls-nginx.sh "$tls_dir/tls-nginx.pcap"
+JUNO_TLS_NGINX_PCAP="$tls_dir/tls-nginx.pcap" \
+    cargo test --release -p juno-analyze --no-default-features --test tls tls_nginx_agrees_with_tshark_and_the_clients

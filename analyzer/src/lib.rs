@@ -19,8 +19,9 @@
 //! 9. [`sink`] — JSON lines, Zeek logs, reports, the graph, the dataframe export.
 //!
 //! Invariants: no input makes the analyzer panic; every buffer whose size the input
-//! controls is bounded (records, lines, headers, out-of-order data, open exchanges), and
-//! what is dropped to stay within a bound is counted and reported.
+//! controls is bounded (records, lines, headers, out-of-order data, open exchanges), all of
+//! them within one memory budget ([`pipeline::Budget`]), and what is dropped to stay within a
+//! bound is counted and reported.
 
 pub mod model;
 pub mod progress;
@@ -48,8 +49,9 @@ use anyhow::Result;
 
 pub use pipeline::{Config, RunSummary, Sink};
 
-/// Opens `paths` (files or directories) and runs the analysis into `sink`.
+/// Opens `paths` (files, directories, or `-` for standard input) and runs the analysis into
+/// `sink`.
 pub fn analyze(paths: &[PathBuf], cfg: &Config, sink: &mut dyn Sink) -> Result<RunSummary> {
-    let inputs = input::Inputs::open(paths)?;
+    let inputs = input::Inputs::open(paths, cfg.input)?;
     pipeline::run(inputs, cfg, sink)
 }

@@ -9,17 +9,24 @@
 //! than a batch stay so). Shards then run in parallel, each owning its connections (reassembly, parsing and matching
 //! need no locks). Exchanges and connection summaries finished in a batch are sorted (so output
 //! is the same whatever the thread count) and handed to the sinks on the calling thread.
+//!
+//! Memory is bounded by one number, the [`Budget`] (`--memory`): every table, queue, buffer
+//! and window takes its share of it (see [`Budget`] for the shares), and what a share cuts is
+//! counted in the [`RunSummary`] and written as notices (Zeek's `weird.log`).
+
+use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::conn::session::L7Stats;
+use crate::conn::session::{DETECT_LIMIT, L7Stats, Notice};
+use crate::conn::sockets::SocketStats;
 use crate::conn::{FlowConfig, FlowStats, Shard};
 use crate::decode::defrag::{Datagram, Defrag, DefragConfig, DefragStats};
 use crate::decode::{self, Decoded, Frame, Skip};
-use crate::enrich::MetaIndex;
-use crate::input::{Batch, BatchItem, FileSummary, Iface, Inputs};
+use crate::enrich::{MetaIndex, MetaStats};
+use crate::input::{Batch, BatchItem, FileSummary, Iface, InputOptions, Inputs};
 use crate::model::{ConnKey, ConnSummary, Endpoint, Exchange, ReasmStats, Transport, Tunnel};
 
 /// Receives what the pipeline produces, in batches.
@@ -31,9 +38,18 @@ pub trait Sink {
     fn connections(&mut self, _c: &[ConnSummary]) -> Result<()> {
         Ok(())
     }
+    /// Anomalies and cuts noticed in a batch (what Zeek writes to `weird.log`), sorted by
+    /// time.
+    fn notices(&mut self, _n: &[Notice]) -> Result<()> {
+        Ok(())
+    }
     /// Everything has been read.
     fn finish(&mut self, _s: &RunSummary) -> Result<()> {
         Ok(())
+    }
+    /// What the sink's own memory bound cut, by name (for the run's summary).
+    fn cuts(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
     }
 }
 
@@ -62,10 +78,20 @@ pub struct IfaceCounts {
 /// Everything counted during a run.
 #[derive(Debug, Default)]
 pub struct RunSummary {
+    /// The memory budget, bytes.
+    pub memory: u64,
     /// Input files, in the order they were finished.
     pub files: Vec<FileSummary>,
-    /// Files skipped in directories.
-    pub skipped: Vec<(std::path::PathBuf, String)>,
+    /// Inputs not read (in directories, or not openable when their turn came), and why.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// What the walk of directories passed over without loss (a file named twice, a
+    /// directory reached again through a symbolic link).
+    pub notes: Vec<(PathBuf, String)>,
+    /// Files opened after later packets of other files had been read: more files overlapped
+    /// in time than the memory budget and the open-file limit let be open at once.
+    pub files_waited: u64,
+    /// Files that could be open at once.
+    pub max_open_files: usize,
     /// Interfaces, by global index.
     pub ifaces: Vec<IfaceCounts>,
     /// Packets read.
@@ -94,6 +120,12 @@ pub struct RunSummary {
     pub reasm: ReasmStats,
     /// Parser and matching counters.
     pub l7: L7Stats,
+    /// Socket stream counters (Juno archives).
+    pub sockets: SocketStats,
+    /// Metadata index counters (Juno archives).
+    pub meta: MetaStats,
+    /// Notices written (anomalies and cuts).
+    pub notices: u64,
     /// Exchanges produced.
     pub exchanges: u64,
     /// Nodes the Juno archives were recorded on (at most 1,024 names).
@@ -101,6 +133,31 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Whether some input was damaged, cut short or not read: a file warned, or was skipped.
+    /// (The exit status says so: docs in the README.)
+    pub fn input_damaged(&self) -> bool {
+        !self.skipped.is_empty()
+            || self
+                .files
+                .iter()
+                .any(|f| !f.warnings.is_empty() || f.stats.blocks.damaged())
+    }
+
+    /// What the memory budget cut, by name, with the count (zeros included).
+    pub fn cuts(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("connections_evicted", self.flows.evicted),
+            ("detection_buffers_full", self.l7.detection_cut),
+            ("reassembly_buffer_overflows", self.reasm.ooo_overflows),
+            ("matcher_records_written_early", self.l7.matching.overflow),
+            ("metadata_addresses_dropped", self.meta.addrs_dropped),
+            ("metadata_claims_dropped", self.meta.claims_dropped),
+            ("metadata_pods_dropped", self.meta.pods_dropped),
+            ("ip_datagrams_evicted", self.defrag.evicted),
+            ("files_opened_late", self.files_waited),
+        ]
+    }
+
     /// What the decode stage could not do, as sentences for a warning: packets of link types
     /// it does not read (named), IP datagrams dropped incomplete, overlapping fragments.
     pub fn decode_warnings(&self) -> Vec<String> {
@@ -135,18 +192,97 @@ impl RunSummary {
     }
 }
 
-/// Shards by default: enough to balance many cores, few enough to be cheap.
+/// Shards at most: enough to balance many cores, few enough to be cheap.
 pub const DEFAULT_SHARDS: usize = 64;
+
+/// The memory budget: one number (`--memory`), from which every bounded structure takes its
+/// share. Of the total:
+///
+/// | share | for |
+/// |---|---|
+/// | 30% | connections: packet and socket tables, sessions (detection buffers), parser and matcher state; split across shards |
+/// | 8% | TCP out-of-order data held for reassembly; split across shards |
+/// | 12% | input: open files' chunks, decompressors and Juno frame windows (which also bounds the files open at once) |
+/// | 10% | the report's and the graph's keys, edges and histograms |
+/// | 5% | the Kubernetes metadata index |
+/// | 3%, at most 32 MiB | IP fragments held for reassembly |
+/// | the rest | batches in flight (captured bytes per batch: 1/256 of the total) and the exchanges they produce, output buffers, thread stacks, the allocator's slack, the program itself |
+///
+/// What a share cuts is counted ([`RunSummary::cuts`], the sinks' `cuts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Bytes in all.
+    pub total: u64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            total: Budget::DEFAULT,
+        }
+    }
+}
+
+impl Budget {
+    /// The default: 1 GiB.
+    pub const DEFAULT: u64 = 1 << 30;
+    /// The least accepted: below it, the fixed costs (the program, threads) leave nothing.
+    pub const MIN: u64 = 64 << 20;
+
+    fn pct(&self, p: u64) -> usize {
+        usize::try_from(self.total / 100 * p).unwrap_or(usize::MAX)
+    }
+    /// Connections, sessions, parser and matcher state.
+    pub fn connections(&self) -> usize {
+        self.pct(30)
+    }
+    /// Out-of-order TCP data.
+    pub fn reorder(&self) -> usize {
+        self.pct(8)
+    }
+    /// Open files.
+    pub fn input(&self) -> usize {
+        self.pct(12)
+    }
+    /// The report and the graph (each sink that keeps aggregates gets this share).
+    pub fn sinks(&self) -> usize {
+        self.pct(10)
+    }
+    /// The metadata index.
+    pub fn metadata(&self) -> usize {
+        self.pct(5)
+    }
+    /// IP fragments held for reassembly: 3%, at most 32 MiB (what a datagram needs is at most
+    /// 64 KiB; fragments of many datagrams at once are rare outside an attack).
+    pub fn fragments(&self) -> usize {
+        self.pct(3).min(32 << 20)
+    }
+    /// Captured bytes per batch.
+    pub fn batch_bytes(&self) -> usize {
+        usize::try_from(self.total / 256)
+            .unwrap_or(usize::MAX)
+            .clamp(256 << 10, 32 << 20)
+    }
+    /// Shards: up to [`DEFAULT_SHARDS`], fewer for small budgets so that each shard's share of
+    /// the connections' memory stays at least 4 MiB.
+    pub fn shards(&self) -> usize {
+        (self.connections() / (4 << 20)).clamp(4, DEFAULT_SHARDS)
+    }
+}
 
 /// Run options.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The memory budget the other fields were derived from.
+    pub budget: Budget,
     /// Packets per batch.
     pub batch_packets: usize,
-    /// Shards (0: [`DEFAULT_SHARDS`]).
+    /// Shards (0: from the budget).
     pub shards: usize,
-    /// Flow timeouts and bounds.
+    /// Flow timeouts and bounds (per shard).
     pub flow: FlowConfig,
+    /// What the reader may hold.
+    pub input: InputOptions,
     /// IP fragment reassembly bounds.
     pub defrag: DefragConfig,
     /// Show a progress bar on stderr (only if it is a terminal).
@@ -155,11 +291,38 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        Config::with_budget(Budget::default())
+    }
+}
+
+impl Config {
+    /// Options whose bounds are the shares of `budget`.
+    pub fn with_budget(budget: Budget) -> Self {
+        let shards = budget.shards();
+        let conn_memory = budget.connections() / shards;
+        let ooo = budget.reorder() / shards;
+        let batch_bytes = budget.batch_bytes();
         Config {
+            budget,
             batch_packets: 32 * 1024,
-            shards: 0,
-            flow: FlowConfig::default(),
-            defrag: DefragConfig::default(),
+            shards,
+            flow: FlowConfig {
+                ooo_limit: ooo,
+                ooo_per_direction: (2 << 20).min(ooo / 2),
+                conn_memory,
+                detect_limit: DETECT_LIMIT.min(conn_memory / 16),
+                ..FlowConfig::default()
+            },
+            input: InputOptions {
+                memory: budget.input(),
+                max_open: 0,
+                batch_bytes,
+                batch_packets: 32 * 1024,
+            },
+            defrag: DefragConfig {
+                max_bytes: budget.fragments(),
+                ..DefragConfig::default()
+            },
             progress: false,
         }
     }
@@ -340,26 +503,37 @@ fn reassemble(
 pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSummary> {
     // A fixed number of shards, whatever the thread count: results must not depend on it.
     let nshards = if cfg.shards == 0 {
-        DEFAULT_SHARDS
+        cfg.budget.shards()
     } else {
         cfg.shards
     };
     let mut shards: Vec<Shard> = (0..nshards).map(|_| Shard::new(cfg.flow)).collect();
     let mut defrag = Defrag::new(cfg.defrag);
     let mut summary = RunSummary {
+        memory: cfg.budget.total,
         skipped: inputs.skipped.clone(),
+        notes: inputs.notes.clone(),
         ..Default::default()
     };
     let mut ifaces: Vec<Iface> = Vec::new();
-    let mut meta = MetaIndex::default();
+    let mut meta = MetaIndex::with_memory(cfg.budget.metadata());
+    // Notices for what the walk skipped come first.
+    let walk_notices: Vec<Notice> = summary
+        .skipped
+        .iter()
+        .map(|(p, why)| input_notice("input_file_skipped", p, why))
+        .collect();
+    if !walk_notices.is_empty() {
+        summary.notices += walk_notices.len() as u64;
+        sink.notices(&walk_notices)?;
+    }
 
     let progress =
         crate::progress::Bar::new(cfg.progress, inputs.total_bytes, inputs.progress.clone());
     let (tx, rx) = crossbeam_channel::bounded::<Batch>(2);
-    let batch_packets = cfg.batch_packets;
     let reader = std::thread::Builder::new()
         .name("juno-reader".into())
-        .spawn(move || inputs.read(batch_packets, |b| tx.send(b).is_ok()))?;
+        .spawn(move || inputs.read(|b| tx.send(b).is_ok()))?;
 
     let mut result = Ok(());
     for batch in rx.iter() {
@@ -381,20 +555,34 @@ pub fn run(inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSumma
         .join()
         .map_err(|_| anyhow!("the reader thread panicked"))?;
     result?;
-    read_result?;
+    let read = read_result?;
+    summary.files_waited = read.waited;
+    summary.max_open_files = read.max_open;
 
     defrag.finish();
     summary.defrag = defrag.stats;
     shards.par_iter_mut().for_each(Shard::finish_all);
     flush(&mut shards, &ifaces, &meta, &mut summary, sink)?;
     for s in &shards {
-        summary.flows.add(s.stats());
+        summary.flows.add(&s.stats());
         summary.reasm.add(s.reasm());
         summary.l7.add(&s.ctx.stats);
+        summary.sockets.add(s.socket_stats());
     }
+    summary.meta = meta.stats;
     progress.finish();
     sink.finish(&summary)?;
     Ok(summary)
+}
+
+fn input_notice(name: &'static str, path: &std::path::Path, what: &str) -> Notice {
+    Notice {
+        ts: 0,
+        conn: None,
+        name,
+        addl: format!("{}: {what}", path.display()),
+        source: "input",
+    }
 }
 
 fn process_batch(
@@ -413,6 +601,16 @@ fn process_batch(
         });
     }
     summary.files.extend(batch.files_done.iter().cloned());
+    summary.skipped.extend(batch.skipped.iter().cloned());
+    let mut input_notices: Vec<Notice> = Vec::new();
+    for f in &batch.files_done {
+        for w in &f.warnings {
+            input_notices.push(input_notice("input_file_damaged", &f.path, w));
+        }
+    }
+    for (p, why) in &batch.skipped {
+        input_notices.push(input_notice("input_file_skipped", p, why));
+    }
 
     // Sequential bookkeeping of non-packet items and counts (cheap).
     for item in &batch.items {
@@ -520,7 +718,10 @@ fn process_batch(
         }
         shard.sweep(now);
     });
-    flush(shards, ifaces, meta, summary, sink)
+    for n in &mut input_notices {
+        n.ts = now;
+    }
+    flush_with(shards, ifaces, meta, summary, sink, input_notices)
 }
 
 /// The order to process a batch's items in: as read, unless packets or socket events go back
@@ -551,11 +752,30 @@ fn flush(
     summary: &mut RunSummary,
     sink: &mut dyn Sink,
 ) -> Result<()> {
+    flush_with(shards, ifaces, meta, summary, sink, Vec::new())
+}
+
+fn flush_with(
+    shards: &mut [Shard],
+    ifaces: &[Iface],
+    meta: &MetaIndex,
+    summary: &mut RunSummary,
+    sink: &mut dyn Sink,
+    mut notices: Vec<Notice>,
+) -> Result<()> {
     let mut ex: Vec<Exchange> = Vec::new();
     let mut conns: Vec<ConnSummary> = Vec::new();
     for s in shards.iter_mut() {
         ex.append(&mut s.ctx.exchanges);
         conns.append(&mut s.ended);
+        notices.append(&mut s.ctx.notices);
+    }
+    if !notices.is_empty() {
+        let uid = |n: &Notice| n.conn.as_ref().map(|c| c.uid.clone());
+        notices
+            .sort_by(|a, b| (a.ts, uid(a), a.name, &a.addl).cmp(&(b.ts, uid(b), b.name, &b.addl)));
+        summary.notices += notices.len() as u64;
+        sink.notices(&notices)?;
     }
     ex.sort_by(|a, b| (a.ts(), &a.conn.uid, a.depth).cmp(&(b.ts(), &b.conn.uid, b.depth)));
     conns.sort_by(|a, b| (a.info.first_ts, &a.info.uid).cmp(&(b.info.first_ts, &b.info.uid)));

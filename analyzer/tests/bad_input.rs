@@ -19,10 +19,10 @@ fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-fn stderr_of(args: &[&std::ffi::OsStr]) -> (bool, String) {
+fn stderr_of(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
     let out = analyze(args);
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
@@ -54,15 +54,15 @@ fn not_a_capture_is_a_clear_error() {
     ];
     for (name, bytes, want) in cases {
         let f = write(d.path(), name, &bytes);
-        let (ok, err) = stderr_of(&["logs".as_ref(), f.as_os_str()]);
-        assert!(!ok, "{name}");
+        let (code, err) = stderr_of(&["logs".as_ref(), f.as_os_str()]);
+        assert_eq!(code, Some(1), "{name}");
         assert!(err.contains(want), "{name}: {err}");
         assert!(err.starts_with("juno-analyze: error: "), "{name}: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
-    let (ok, err) = stderr_of(&["logs".as_ref(), "/nonexistent/file.pcap".as_ref()]);
+    let (code, err) = stderr_of(&["logs".as_ref(), "/nonexistent/file.pcap".as_ref()]);
     assert!(
-        !ok && err.contains("cannot read /nonexistent/file.pcap"),
+        code == Some(1) && err.contains("cannot read /nonexistent/file.pcap"),
         "{err}"
     );
 }
@@ -76,8 +76,8 @@ fn absurd_record_length_stops_that_file_with_a_warning() {
     raw[second + 8..second + 12].copy_from_slice(&0xC000_0000u32.to_le_bytes());
     let d = tmp();
     let f = write(d.path(), "absurd.pcap", &raw);
-    let (ok, err) = stderr_of(&["logs".as_ref(), f.as_os_str()]);
-    assert!(ok, "{err}");
+    let (code, err) = stderr_of(&["logs".as_ref(), f.as_os_str()]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("claims 3221225472 bytes"), "{err}");
 }
 
@@ -144,8 +144,8 @@ fn trailing_garbage_after_pcapng_is_a_warning() {
         0x06, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4, 5, 6, 7, 8,
     ]);
     let f = write(d.path(), "tail.pcapng", &raw);
-    let (ok, err) = stderr_of(&["logs".as_ref(), f.as_os_str()]);
-    assert!(ok, "{err}");
+    let (code, err) = stderr_of(&["logs".as_ref(), f.as_os_str()]);
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("corrupt pcapng block framing"), "{err}");
 }
 

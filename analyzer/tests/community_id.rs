@@ -67,7 +67,6 @@ fn check_seed(seed: u16) {
         "{stdout}{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    eprintln!("{stdout}");
 }
 
 #[test]

@@ -248,14 +248,7 @@ fn every_dns_row_zeek_logged_is_reproduced() {
             &std::fs::read_to_string(corpus.join(c["expected"].as_str().unwrap())).unwrap(),
         );
         let d = tmp();
-        analyze_ok([
-            "logs".as_ref(),
-            corpus.join(c["trace"].as_str().unwrap()).as_os_str(),
-            "--format".as_ref(),
-            "zeek".as_ref(),
-            "--out-dir".as_ref(),
-            d.path().as_os_str(),
-        ]);
+        write_zeek_logs(corpus.join(c["trace"].as_str().unwrap()), d.path());
         let produced = zeek_rows(&std::fs::read_to_string(d.path().join("dns.log")).unwrap());
         let key = |r: &BTreeMap<String, String>| {
             CONN.iter()
@@ -364,14 +357,7 @@ fn zeek_pairing_rules_through_the_pipeline() {
     let d = tmp();
     let f = d.path().join("rules.pcap");
     std::fs::write(&f, p.bytes()).unwrap();
-    analyze_ok([
-        "logs".as_ref(),
-        f.as_os_str(),
-        "--format".as_ref(),
-        "zeek".as_ref(),
-        "--out-dir".as_ref(),
-        d.path().as_os_str(),
-    ]);
+    write_zeek_logs(&f, d.path());
     let rows = zeek_rows(&std::fs::read_to_string(d.path().join("dns.log")).unwrap());
     let mut got: Vec<String> = rows
         .iter()

@@ -131,3 +131,33 @@ fn dot_mermaid_and_svg_draw_the_same_nodes_and_edges() {
         assert!(written.contains(l));
     }
 }
+
+#[test]
+fn tls_server_without_a_pod_is_named_by_its_sni() {
+    // Plain pcap: nothing names nginx's address, so the TLS edge goes to the name the
+    // clients asked for; its requests, failures (the refused and the rejected handshake) and
+    // bytes are on that one edge. With `--group-by ip` the address stays.
+    let truth = std::fs::read_to_string(fixture("tls-nginx.truth.tsv")).unwrap();
+    let conns = truth.lines().count() as u64;
+    let g = json("tls-nginx.pcap", &[]);
+    let nodes = g["nodes"].as_array().unwrap();
+    let edges = g["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 1, "{g}");
+    let e = &edges[0];
+    let to = &nodes[e["to"].as_u64().unwrap() as usize];
+    assert_eq!(to["kind"], "name");
+    assert_eq!(to["name"], "jtls.example.test");
+    assert_eq!(e["protocol"], "tls");
+    assert_eq!(e["requests"].as_u64().unwrap(), conns);
+    assert_eq!(e["connections"].as_u64().unwrap(), conns);
+    assert_eq!(e["errors"].as_u64().unwrap(), 2);
+    assert!(e["bytes_to_client"].as_u64().unwrap() > 0);
+    let by_ip = json("tls-nginx.pcap", &["--group-by", "ip"]);
+    let names: Vec<&str> = by_ip["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["10.231.7.1", "10.231.7.2"]);
+}

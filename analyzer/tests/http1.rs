@@ -31,14 +31,7 @@ fn rows(p: &pcapgen::Pcap) -> Vec<String> {
     let d = tmp();
     let f = d.path().join("t.pcap");
     std::fs::write(&f, p.bytes()).unwrap();
-    analyze_ok([
-        "logs".as_ref(),
-        f.as_os_str(),
-        "--format".as_ref(),
-        "zeek".as_ref(),
-        "--out-dir".as_ref(),
-        d.path().as_os_str(),
-    ]);
+    write_zeek_logs(&f, d.path());
     let text = std::fs::read_to_string(d.path().join("http.log")).unwrap_or_default();
     zeek_rows(&text)
         .iter()

@@ -31,14 +31,7 @@ fn http2_grpc_golden_outputs() {
     let f = fixture(PCAP);
     // Zeek has no HTTP/2 log: `--format zeek` writes http.log with the upgrade's 101 only.
     let d = tmp();
-    analyze_ok([
-        "logs".as_ref(),
-        f.as_os_str(),
-        "--format".as_ref(),
-        "zeek".as_ref(),
-        "--out-dir".as_ref(),
-        d.path().as_os_str(),
-    ]);
+    write_zeek_logs(&f, d.path());
     assert!(!d.path().join("http2.log").exists());
     let http = zeek_rows(&std::fs::read_to_string(d.path().join("http.log")).unwrap());
     assert_eq!(http.len(), 1);

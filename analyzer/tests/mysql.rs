@@ -326,14 +326,7 @@ fn every_mysql_row_zeek_logged_is_reproduced() {
             .find(|p| p.exists())
             .unwrap();
         let d = tmp();
-        analyze_ok([
-            "logs".as_ref(),
-            trace.as_os_str(),
-            "--format".as_ref(),
-            "zeek".as_ref(),
-            "--out-dir".as_ref(),
-            d.path().as_os_str(),
-        ]);
+        write_zeek_logs(&trace, d.path());
         let want = zeek_rows(&std::fs::read_to_string(&path).unwrap());
         let got = zeek_rows(&std::fs::read_to_string(d.path().join("mysql.log")).unwrap());
         let key = |r: &BTreeMap<String, String>| {

@@ -306,14 +306,7 @@ fn every_postgresql_row_zeek_logged_is_reproduced() {
         };
         let expected = zeek_rows(&std::fs::read_to_string(&p).unwrap());
         let d = tmp();
-        analyze_ok([
-            "logs".as_ref(),
-            dir.join(format!("{name}.pcap")).as_os_str(),
-            "--format".as_ref(),
-            "zeek".as_ref(),
-            "--out-dir".as_ref(),
-            d.path().as_os_str(),
-        ]);
+        write_zeek_logs(dir.join(format!("{name}.pcap")), d.path());
         let produced =
             zeek_rows(&std::fs::read_to_string(d.path().join("postgresql.log")).unwrap());
         let group = |rows: &[BTreeMap<String, String>]| {

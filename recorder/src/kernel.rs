@@ -164,6 +164,9 @@ pub struct KernelOptions {
     pub cidrs: Vec<(std::net::IpAddr, u8)>,
     /// Where socket events come from.
     pub socket_hooks: crate::cli::SocketHooks,
+    /// Whether the programs' run-time statistics will be asked for (`--self-cost` not `off`):
+    /// turning them on needs CAP_SYS_ADMIN, so they are not even tried when they are off.
+    pub self_cost: bool,
 }
 
 /// The real kernel, through aya.
@@ -335,13 +338,14 @@ impl AyaKernel {
         )?);
         // Run time per program (what the recorder costs the node, reported while it runs),
         // checked here; the recorder turns it on and off (program_stats).
-        let stats_ok = match aya::sys::enable_stats(aya::sys::Stats::RunTime) {
-            Ok(_fd) => true,
-            Err(e) => {
-                unavailable.push(("BPF run-time statistics (self cost)".into(), e.to_string()));
-                false
-            }
-        };
+        let stats_ok = opts.self_cost
+            && match aya::sys::enable_stats(aya::sys::Stats::RunTime) {
+                Ok(_fd) => true,
+                Err(e) => {
+                    unavailable.push(("BPF run-time statistics (self cost)".into(), e.to_string()));
+                    false
+                }
+            };
         if cfg.flags & flags::PACKETS == 0 {
             programs.retain(|p| !p.starts_with("tc_"));
         }

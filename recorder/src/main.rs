@@ -163,6 +163,7 @@ fn record(a: RecordArgs) -> Result<()> {
         ports: a.ports.clone(),
         cidrs: cidrs.clone(),
         socket_hooks: a.socket_hooks,
+        self_cost: a.self_cost != juno_record::cli::SelfCost::Off,
     })?;
     let (hooks_used, dedup) = (kernel.socket_hooks, kernel.flags & flags::DEDUP != 0);
     for (hook, why) in &kernel.unavailable {

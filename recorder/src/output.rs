@@ -170,16 +170,15 @@ enum ToWriter {
 /// the writer (zstd) give way to the node's applications when CPUs are contended, while the
 /// thread that drains the ring buffers keeps its priority. Raising a priority would need
 /// CAP_SYS_NICE; lowering needs nothing, and a failure only leaves the priority as it was.
-/// (On Linux, nice values are per thread.)
-#[expect(
-    unsafe_code,
-    reason = "setpriority(2) has no safe wrapper in nix or libc"
-)]
+/// `nice` is added to the thread's nice value (capped at 19 by the kernel): a recorder started
+/// at nice 10 runs them at 15. Setting it instead would be a raise, refused without
+/// CAP_SYS_NICE, whenever the recorder starts above `nice`. (On Linux, nice values are per
+/// thread: glibc's nice(3) is getpriority and setpriority of the calling thread.)
+#[expect(unsafe_code, reason = "nice(3) has no safe wrapper in nix or libc")]
 fn lower_priority(nice: i32) {
     if nice > 0 {
-        // SAFETY: setpriority reads its three integer arguments and touches no memory; `0`
-        // names the calling thread (Linux: PRIO_PROCESS with id 0 is the calling thread).
-        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+        // SAFETY: nice reads its integer argument and touches no memory but errno.
+        let _ = unsafe { libc::nice(nice) };
     }
 }
 

@@ -3,10 +3,11 @@
 # namespace across a veth (MTU 1500, offloads off), tcpdump records the host side until the
 # file reaches SIZE_MB. Fails if tcpdump reports kernel drops.
 #
-#   sudo scripts/bench/make-http-capture.sh OUT.pcap [SIZE_MB]
+#   sudo [MIX=small] scripts/bench/make-http-capture.sh OUT.pcap [SIZE_MB]
 #
 # The responses mix sizes (256 B, 2 KiB, 16 KiB, 64 KiB, some gzip) over keep-alive
-# connections, the way an API or web tier looks.
+# connections, the way an API or web tier looks. MIX=small serves one 936-byte JSON document
+# for every request instead: many small exchanges, the case where per-exchange cost dominates.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib-netns.sh"
@@ -27,6 +28,7 @@ mkdir -p "$work/www/api" "$work/tmp"
 for n in 256 2048 16384 65536; do
     python3 -c "import base64, os, sys; sys.stdout.write(base64.b64encode(os.urandom($n)).decode()[:$n])" >"$work/www/api/r$n.json"
 done
+python3 -c "import sys; sys.stdout.write(('{\"id\": 1, \"items\": [' + ', '.join(['\"item\"'] * 200))[:934] + ']}')" >"$work/www/api/item.json"
 python3 -c "import sys; sys.stdout.write(''.join('{\"id\": %d, \"name\": \"item %d\", \"tags\": [\"a\", \"b\"]}\n' % (i, i) for i in range(400)))" >"$work/www/api/list.json"
 cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -56,9 +58,14 @@ http {
 CONF
 nginx_start "$NS" "$work/nginx.conf"
 wait_port "$SADDR" 80
-cat >"$work/mix.lua" <<'LUA'
-local paths = { "/api/r256.json", "/api/r256.json", "/api/r2048.json", "/api/r2048.json",
-  "/api/r16384.json", "/api/r65536.json", "/api/list.json", "/api/missing" }
+if [ "${MIX:-}" = small ]; then
+    paths='"/api/item.json"'
+else
+    paths='"/api/r256.json", "/api/r256.json", "/api/r2048.json", "/api/r2048.json",
+  "/api/r16384.json", "/api/r65536.json", "/api/list.json", "/api/missing"'
+fi
+cat >"$work/mix.lua" <<LUA
+local paths = { $paths }
 local i = 0
 request = function()
   i = i + 1

@@ -184,10 +184,7 @@ fn size(e: &Ep, peer: &Ep) -> u64 {
     }
     let last = Ep::full(e.last_seq, e.seq_wraps);
     let ack = Ep::full(e.ack_seq, e.ack_wraps);
-    let mut size = last.max(ack).wrapping_sub(e.start as u64);
-    if size != 0 {
-        size -= 1;
-    }
+    let mut size = last.max(ack).wrapping_sub(e.start as u64).saturating_sub(1);
     if e.fin_cnt > 0 && size != 0 {
         size -= 1;
     }
@@ -267,7 +264,7 @@ impl ConnTracker {
             );
             let flip = match d.transport {
                 Transport::Udp => s && !r,
-                Transport::Tcp => (s && !r) || (s && r && !(syn && ack) && d.src.port < d.dst.port),
+                Transport::Tcp => s && (!r || (!(syn && ack) && d.src.port < d.dst.port)),
             };
             if flip {
                 t.flip();
@@ -845,6 +842,7 @@ fn rstos0_history(h: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[allow(clippy::too_many_arguments, reason = "a TCP packet's fields")]
     fn pkt(
         src: u8,
         sport: u16,

@@ -7,7 +7,11 @@
 //! (a well-known or registered server port on one side only), else the first speaker is the
 //! client (a protocol probe may find that guess reversed: see [`session`]). Idle connections
 //! expire after a timeout in capture time, so memory is bounded by the number of live
-//! connections, not by the capture's length.
+//! connections, not by the capture's length; and the live connections are bounded by the
+//! shard's share of the memory budget ([`FlowConfig::conn_memory`]): a table, its sessions,
+//! their parsers and matchers count against it, and when it is exceeded the connections idle
+//! longest are finished early — *evicted* — counted in [`FlowStats::evicted`] and reported
+//! (a `connection_evicted` notice each).
 
 pub mod connlog;
 pub mod order;
@@ -19,11 +23,11 @@ pub mod sockets;
 use juno_archive::SocketEvent;
 
 use crate::decode::Decoded;
-use crate::model::{ConnSummary, ReasmStats, Ts};
+use crate::model::{ConnInfo, ConnKey, ConnSummary, ReasmStats, Ts};
 use crate::proto::PROTOCOLS;
 use packets::PacketTable;
-use session::Ctx;
-use sockets::SocketTable;
+use session::{Ctx, Session};
+use sockets::{SocketStats, SocketTable};
 
 /// Is `port` one a server usually listens on?
 pub fn is_server_port(port: u16) -> bool {
@@ -66,6 +70,9 @@ pub struct FlowStats {
     pub udp_packets: u64,
     /// Packets of a connection after it finished (last ACKs, retransmitted FINs).
     pub late_packets: u64,
+    /// Connections and socket streams finished early to keep within the memory budget (the
+    /// longest idle first).
+    pub evicted: u64,
 }
 
 impl FlowStats {
@@ -78,6 +85,7 @@ impl FlowStats {
         self.tcp_packets += o.tcp_packets;
         self.udp_packets += o.udp_packets;
         self.late_packets += o.late_packets;
+        self.evicted += o.evicted;
     }
 }
 
@@ -94,6 +102,11 @@ pub struct FlowConfig {
     pub ooo_per_direction: usize,
     /// Seed of the connections' Community IDs (`--community-id-seed`; the spec's default 0).
     pub community_id_seed: u16,
+    /// Bytes the shard's connections may hold: table entries, sessions (detection buffers,
+    /// parser and matcher state). Beyond it, the connections idle longest are evicted.
+    pub conn_memory: usize,
+    /// Bytes a connection's detection buffer holds at most.
+    pub detect_limit: usize,
 }
 
 impl Default for FlowConfig {
@@ -101,12 +114,33 @@ impl Default for FlowConfig {
         FlowConfig {
             tcp_idle_ns: 300 * 1_000_000_000,
             udp_idle_ns: 60 * 1_000_000_000,
-            ooo_limit: 256 << 20,
+            ooo_limit: 4 << 20,
             ooo_per_direction: 2 << 20,
             community_id_seed: 0,
+            conn_memory: 16 << 20,
+            detect_limit: session::DETECT_LIMIT,
         }
     }
 }
+
+/// Heap bytes of a connection's Community ID (`1:` + 28 base64 characters) with the
+/// allocator's overhead.
+const COMMUNITY_ID_BYTES: usize = 48;
+
+/// What the memory budget counts for a connection besides its session's own report: its
+/// table entry (key, state, reassemblers, conn.log tracker, the summary a finished one keeps;
+/// twice, for the hash table's spare capacity), its shared description and allocator
+/// overhead.
+pub const CONN_BYTES: usize = 2 * (std::mem::size_of::<ConnKey>() + packets::ENTRY_BYTES + 128)
+    + std::mem::size_of::<ConnInfo>()
+    + COMMUNITY_ID_BYTES
+    + 96;
+
+/// The same for a socket stream.
+pub const STREAM_BYTES: usize = 2 * (16 + std::mem::size_of::<Session>() + 160)
+    + std::mem::size_of::<ConnInfo>()
+    + COMMUNITY_ID_BYTES
+    + 128;
 
 /// A subset of the connections, processed by one worker at a time.
 pub struct Shard {
@@ -135,7 +169,7 @@ impl Shard {
             packets: PacketTable::new(cfg),
             sockets: SocketTable::new(cfg.community_id_seed),
             cfg,
-            ctx: Ctx::default(),
+            ctx: Ctx::with_detect_limit(cfg.detect_limit),
             ended: Vec::new(),
             last_sweep: 0,
         }
@@ -146,9 +180,47 @@ impl Shard {
         self.packets.live()
     }
 
-    /// Flow counters.
-    pub fn stats(&self) -> &FlowStats {
-        &self.packets.stats
+    /// Flow counters (packet connections and socket streams).
+    pub fn stats(&self) -> FlowStats {
+        let mut s = self.packets.stats;
+        s.evicted += self.sockets.evicted;
+        s
+    }
+
+    /// Socket stream counters.
+    pub fn socket_stats(&self) -> &SocketStats {
+        &self.sockets.stats
+    }
+
+    /// Bytes the shard's connections hold, as the memory budget counts them.
+    pub fn mem(&self) -> usize {
+        self.packets.live() * CONN_BYTES
+            + self.sockets.live() * STREAM_BYTES
+            + self.ctx.session_bytes
+    }
+
+    /// Evicts the connections idle longest when the shard holds more than its share: down to
+    /// three quarters of it, so that evictions come in rounds, not one per packet.
+    fn keep_within_budget(&mut self) {
+        let limit = self.cfg.conn_memory;
+        let used = self.mem();
+        if used <= limit {
+            return;
+        }
+        let want = used - limit / 4 * 3;
+        // The bigger table first.
+        let (ctx, ended) = (&mut self.ctx, &mut self.ended);
+        if self.packets.live() * CONN_BYTES >= self.sockets.live() * STREAM_BYTES {
+            let freed = self.packets.evict(want, CONN_BYTES, ctx, ended);
+            if freed < want {
+                self.sockets.evict(want - freed, STREAM_BYTES, ctx, ended);
+            }
+        } else {
+            let freed = self.sockets.evict(want, STREAM_BYTES, ctx, ended);
+            if freed < want {
+                self.packets.evict(want - freed, CONN_BYTES, ctx, ended);
+            }
+        }
     }
 
     /// Reassembly counters of ended connections.
@@ -160,12 +232,14 @@ impl Shard {
     pub fn packet(&mut self, ts: Ts, iface: u32, d: &Decoded<'_>) {
         self.packets
             .packet(ts, iface, d, &mut self.ctx, &mut self.ended);
+        self.keep_within_budget();
     }
 
     /// Processes one socket event (Juno archives).
     pub fn socket(&mut self, ev: &SocketEvent<'_>, payload: &[u8]) {
         self.sockets
             .event(ev, payload, &mut self.ctx, &mut self.ended);
+        self.keep_within_budget();
     }
 
     /// Finishes connections idle for longer than their timeout at capture time `now` (the

@@ -52,6 +52,9 @@ struct Conn {
     pending: Option<ConnSummary>,
 }
 
+/// Bytes of a connection's table entry (without its key).
+pub(crate) const ENTRY_BYTES: usize = std::mem::size_of::<Conn>();
+
 /// The packet-vantage connections of one shard.
 pub(crate) struct PacketTable {
     conns: FxHashMap<ConnKey, Conn>,
@@ -341,18 +344,8 @@ impl PacketTable {
             // Zeek's DNS analyzer flips a connection whose first message is a response.
             c.zeek.flip_after_first_packet();
         }
-        let (info, packets, bytes, role_by) = if c.session.roles_reversed() {
-            let [p0, p1] = c.packets;
-            let [b0, b1] = c.bytes;
-            (
-                c.session.info().clone(),
-                [p1, p0],
-                [b1, b0],
-                RoleBy::Content,
-            )
-        } else {
-            (c.info.clone(), c.packets, c.bytes, c.role_by)
-        };
+        let (info, packets, bytes, role_by) =
+            c.session.settled(&c.info, c.packets, c.bytes, c.role_by);
         ConnSummary {
             peers: Peers::default(),
             protocol: c.session.protocol(),
@@ -394,6 +387,51 @@ impl PacketTable {
                 self.close(c, ts, ctx, ended);
             }
         }
+    }
+
+    /// Finishes the connections idle longest until about `bytes` are freed, each counted at
+    /// `cost` plus its session's memory (the shard's memory budget is exceeded). Finished
+    /// connections kept for late packets go first, uncounted; the others are counted in
+    /// [`FlowStats::evicted`](super::FlowStats) with a `connection_evicted` notice. Returns
+    /// the bytes freed.
+    pub(crate) fn evict(
+        &mut self,
+        bytes: usize,
+        cost: usize,
+        ctx: &mut Ctx,
+        ended: &mut Vec<ConnSummary>,
+    ) -> usize {
+        let mut order: Vec<(bool, Ts, &str, ConnKey)> = self
+            .conns
+            .iter()
+            .map(|(k, c)| (!c.done, c.last_ts, c.info.uid.as_str(), *k))
+            .collect();
+        order.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        let keys: Vec<ConnKey> = order.into_iter().map(|(.., k)| k).collect();
+        let mut freed = 0;
+        for k in keys {
+            if freed >= bytes {
+                break;
+            }
+            let Some(c) = self.conns.remove(&k) else {
+                continue;
+            };
+            freed += cost + c.session.mem();
+            let ts = c.last_ts;
+            if !c.done {
+                self.stats.evicted += 1;
+                ctx.notice(
+                    ts,
+                    Some(&c.info),
+                    "conn",
+                    "connection_evicted",
+                    "finished early: its shard of the memory budget (--memory) was full".into(),
+                );
+            }
+            // A finished connection hands out the summary its entry kept.
+            self.close(c, ts, ctx, ended);
+        }
+        freed
     }
 
     /// End of input: finishes every connection, oldest first.

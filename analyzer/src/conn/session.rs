@@ -7,6 +7,16 @@
 //! (the assumed client's first message is an answer) swaps them here, for UDP and for TCP
 //! without a handshake: the session's [`ConnInfo`] then has client and server exchanged, and
 //! directions are flipped before they reach the parser.
+//!
+//! Detection holds a connection's bytes until it decides, at most [`Ctx::detect_limit`] bytes
+//! (a stream nobody answers cannot be held whole): when the limit is reached, the session
+//! decides on what it has (content, else the port) and says so ([`L7Stats::detection_cut`],
+//! a `detection_buffer_full` notice). Probes run again only when the bytes they look at have
+//! doubled (or a direction is complete or ended), not on every segment.
+//!
+//! Every session reports the memory it holds (held bytes, the parser's estimate, the
+//! matcher's open records) into [`Ctx::session_bytes`], so that its shard can keep within
+//! its share of the memory budget.
 
 use std::sync::Arc;
 
@@ -15,8 +25,33 @@ use rustc_hash::FxHashMap;
 use crate::l7::{
     Emitter, MatchStats, Matcher, PROBE_BYTES, Parser, ParserState, ProbeInput, Protocol,
 };
-use crate::model::{ConnInfo, Dir, Exchange, Transport, Ts};
+use crate::model::{ConnInfo, Dir, Exchange, RoleBy, Transport, Ts};
 use crate::proto;
+
+/// Bytes a connection's detection buffer holds at most by default (both directions).
+pub const DETECT_LIMIT: usize = 64 << 10;
+
+/// What the memory budget counts per record a matcher holds open (the record, its fields).
+const OPEN_RECORD_BYTES: usize = 512;
+
+/// Distinct anomaly names a connection reports as notices (each once); more are counted only.
+const MAX_NOTICE_NAMES: usize = 32;
+
+/// Something to write to Zeek's `weird.log`: an anomaly a parser met, or what a bound cut,
+/// with the connection it concerns (if any).
+#[derive(Clone, Debug)]
+pub struct Notice {
+    /// When.
+    pub ts: Ts,
+    /// The connection.
+    pub conn: Option<Arc<ConnInfo>>,
+    /// What happened (Zeek's weird name, or one of this analyzer's bounds).
+    pub name: &'static str,
+    /// Details.
+    pub addl: String,
+    /// What noticed it: a protocol's name, or the stage (`input`, `conn`, `detection`).
+    pub source: &'static str,
+}
 
 /// Parser-level counters, kept per shard and summed.
 #[derive(Debug, Default)]
@@ -29,6 +64,9 @@ pub struct L7Stats {
     pub protocols: FxHashMap<&'static str, u64>,
     /// Connections whose parser gave up (lost sync, violation).
     pub gave_up: u64,
+    /// Connections whose detection buffer filled before a protocol was recognized: decided on
+    /// what it held (content, else port).
+    pub detection_cut: u64,
 }
 
 impl L7Stats {
@@ -42,17 +80,65 @@ impl L7Stats {
             *self.protocols.entry(k).or_default() += v;
         }
         self.gave_up += o.gave_up;
+        self.detection_cut += o.detection_cut;
     }
 }
 
 /// Where sessions put what they produce.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ctx {
     /// Finished exchanges.
     pub exchanges: Vec<Exchange>,
+    /// Anomalies and cuts, for `weird.log`.
+    pub notices: Vec<Notice>,
     /// Counters.
     pub stats: L7Stats,
+    /// Bytes the live sessions hold (detection buffers, parser and matcher state).
+    pub session_bytes: usize,
+    /// A session's detection buffer at most, bytes.
+    pub detect_limit: usize,
     emitter: Emitter,
+}
+
+impl Default for Ctx {
+    fn default() -> Self {
+        Ctx {
+            exchanges: Vec::new(),
+            notices: Vec::new(),
+            stats: L7Stats::default(),
+            session_bytes: 0,
+            detect_limit: DETECT_LIMIT,
+            emitter: Emitter::default(),
+        }
+    }
+}
+
+impl Ctx {
+    /// A context whose sessions hold at most `limit` bytes for detection.
+    pub fn with_detect_limit(limit: usize) -> Self {
+        Ctx {
+            detect_limit: limit,
+            ..Ctx::default()
+        }
+    }
+
+    /// Records a notice from stage `source`.
+    pub fn notice(
+        &mut self,
+        ts: Ts,
+        conn: Option<&Arc<ConnInfo>>,
+        source: &'static str,
+        name: &'static str,
+        addl: String,
+    ) {
+        self.notices.push(Notice {
+            ts,
+            conn: conn.cloned(),
+            name,
+            addl,
+            source,
+        });
+    }
 }
 
 enum Held {
@@ -66,6 +152,8 @@ enum L7 {
         held: Vec<Held>,
         first: [Vec<u8>; 2],
         ended: [bool; 2],
+        /// Bytes of `first` the probes last looked at, per direction.
+        probed: [usize; 2],
     },
     Active {
         proto: &'static Protocol,
@@ -86,6 +174,14 @@ pub struct Session {
     finished: bool,
     /// Roles swapped by detection: directions given to the session are flipped.
     reversed: bool,
+    /// Bytes held in `L7::Probing::held`.
+    held_bytes: usize,
+    /// What this session counts in [`Ctx::session_bytes`] now.
+    accounted: usize,
+    /// Anomaly names already reported as notices.
+    noticed: Vec<&'static str>,
+    /// Times detection ran.
+    probe_runs: u32,
 }
 
 impl std::fmt::Debug for Session {
@@ -106,10 +202,51 @@ impl Session {
                 held: Vec::new(),
                 first: [Vec::new(), Vec::new()],
                 ended: [false; 2],
+                probed: [0; 2],
             },
             finished: false,
             reversed: false,
+            held_bytes: 0,
+            accounted: 0,
+            noticed: Vec::new(),
+            probe_runs: 0,
         }
+    }
+
+    /// Times detection ran on this connection (a few per direction, whatever the segments).
+    pub fn probe_runs(&self) -> u32 {
+        self.probe_runs
+    }
+
+    /// Bytes the session holds now, roughly: detection buffers, the parser (its own estimate),
+    /// the matcher's open records.
+    pub fn mem(&self) -> usize {
+        match &self.l7 {
+            L7::Probing { first, held, .. } => {
+                self.held_bytes
+                    + held.capacity() * std::mem::size_of::<Held>()
+                    + first[0].capacity()
+                    + first[1].capacity()
+            }
+            L7::Active {
+                parser, matcher, ..
+            } => {
+                std::mem::size_of_val(&**parser)
+                    + parser.heap_bytes()
+                    + matcher.open_len() * OPEN_RECORD_BYTES
+            }
+            L7::Passive {
+                matcher: Some(m), ..
+            } => m.open_len() * OPEN_RECORD_BYTES,
+            L7::Passive { .. } => 0,
+        }
+    }
+
+    /// Brings this session's share of [`Ctx::session_bytes`] up to date.
+    fn account(&mut self, ctx: &mut Ctx) {
+        let now = if self.finished { 0 } else { self.mem() };
+        ctx.session_bytes = ctx.session_bytes.saturating_sub(self.accounted) + now;
+        self.accounted = now;
     }
 
     /// The connection, with the roles detection settled on (see [`Session::roles_reversed`]).
@@ -120,6 +257,23 @@ impl Session {
     /// Whether detection found client and server the other way round than the flow assumed.
     pub fn roles_reversed(&self) -> bool {
         self.reversed
+    }
+
+    /// A flow's connection, per-direction packet and byte counts and how its roles were
+    /// decided, as they stand once detection has spoken (swapped when it reversed the roles).
+    pub fn settled(
+        &self,
+        info: &Arc<ConnInfo>,
+        packets: [u64; 2],
+        bytes: [u64; 2],
+        role_by: RoleBy,
+    ) -> (Arc<ConnInfo>, [u64; 2], [u64; 2], RoleBy) {
+        if self.reversed {
+            let ([p0, p1], [b0, b1]) = (packets, bytes);
+            (self.info().clone(), [p1, p0], [b1, b0], RoleBy::Content)
+        } else {
+            (info.clone(), packets, bytes, role_by)
+        }
     }
 
     fn dir(&self, dir: Dir) -> Dir {
@@ -141,41 +295,96 @@ impl Session {
             return;
         }
         let dir = self.dir(dir);
+        self.feed(dir, ts, data, ctx);
+        self.account(ctx);
+    }
+
+    /// `data` with the direction as the parser sees it.
+    fn feed(&mut self, dir: Dir, ts: Ts, data: &[u8], ctx: &mut Ctx) {
         let datagrams = self.info.transport == Transport::Udp;
         match &mut self.l7 {
             L7::Active { parser, .. } => {
                 parser.data(dir, ts, data, &mut ctx.emitter);
-                self.after_parser(ctx);
+                self.after_parser(ts, ctx);
             }
-            L7::Probing { held, first, .. } => {
-                let f = &mut first[dir.idx()];
+            L7::Probing {
+                held,
+                first,
+                ended,
+                probed,
+            } => {
+                let d = dir.idx();
+                let f = &mut first[d];
                 // A datagram protocol's probe sees one whole message: the first datagram.
                 if !datagrams || f.is_empty() {
                     let room = PROBE_BYTES.saturating_sub(f.len());
                     f.extend_from_slice(&data[..data.len().min(room)]);
                 }
+                // Probes look again when what they see has doubled, is complete, or is a
+                // datagram: a few times per connection, not once per segment.
+                let due = f.len() > probed[d]
+                    && (probed[d] == 0
+                        || f.len() >= 2 * probed[d]
+                        || f.len() >= PROBE_BYTES
+                        || datagrams
+                        || ended[d]);
+                if due {
+                    probed[d] = f.len();
+                }
                 held.push(Held::Data(dir, ts, data.to_vec()));
-                self.try_detect(false, ctx);
+                self.held_bytes += data.len() + std::mem::size_of::<Held>();
+                if !self.held_full(ts, ctx) && due {
+                    self.try_detect(false, ctx);
+                }
             }
             L7::Passive { .. } => {}
         }
     }
 
+    /// When the detection buffer is full: decides on what it holds, says so, returns true.
+    fn held_full(&mut self, ts: Ts, ctx: &mut Ctx) -> bool {
+        if self.held_bytes < ctx.detect_limit {
+            return false;
+        }
+        ctx.stats.detection_cut += 1;
+        ctx.notice(
+            ts,
+            Some(&self.info),
+            "detection",
+            "detection_buffer_full",
+            format!(
+                "{} bytes held without a protocol recognized: decided on them",
+                self.held_bytes
+            ),
+        );
+        self.try_detect(true, ctx);
+        true
+    }
+
     /// `len` bytes lost in direction `dir`.
     pub fn gap(&mut self, dir: Dir, ts: Ts, len: u64, ctx: &mut Ctx) {
         let dir = self.dir(dir);
+        self.feed_gap(dir, ts, len, ctx);
+        self.account(ctx);
+    }
+
+    fn feed_gap(&mut self, dir: Dir, ts: Ts, len: u64, ctx: &mut Ctx) {
         match &mut self.l7 {
             L7::Active { parser, .. } => {
                 parser.gap(dir, ts, len, &mut ctx.emitter);
-                self.after_parser(ctx);
+                self.after_parser(ts, ctx);
             }
-            L7::Probing { held, first, ended } => {
+            L7::Probing {
+                held, first, ended, ..
+            } => {
                 held.push(Held::Gap(dir, ts, len));
                 // Detection only looks at a stream's beginning: after a gap, no more bytes
                 // of this direction count.
                 if first[dir.idx()].len() < PROBE_BYTES {
                     ended[dir.idx()] = true;
                 }
+                self.held_bytes += std::mem::size_of::<Held>();
+                self.held_full(ts, ctx);
             }
             L7::Passive { .. } => {}
         }
@@ -184,10 +393,15 @@ impl Session {
     /// Direction `dir` ended.
     pub fn end(&mut self, dir: Dir, ts: Ts, ctx: &mut Ctx) {
         let dir = self.dir(dir);
+        self.feed_end(dir, ts, ctx);
+        self.account(ctx);
+    }
+
+    fn feed_end(&mut self, dir: Dir, ts: Ts, ctx: &mut Ctx) {
         match &mut self.l7 {
             L7::Active { parser, .. } => {
                 parser.end(dir, ts, &mut ctx.emitter);
-                self.after_parser(ctx);
+                self.after_parser(ts, ctx);
             }
             L7::Probing { held, ended, .. } => {
                 held.push(Held::End(dir, ts));
@@ -212,7 +426,7 @@ impl Session {
             for d in [Dir::ToServer, Dir::ToClient] {
                 parser.end(d, ts, &mut ctx.emitter);
             }
-            self.after_parser(ctx);
+            self.after_parser(ts, ctx);
         }
         match &mut self.l7 {
             L7::Active { matcher, .. }
@@ -230,11 +444,37 @@ impl Session {
             _ => {}
         }
         self.finished = true;
+        // Nothing more comes: the session's state goes with its connection.
+        self.l7 = L7::Passive {
+            proto: self.protocol_ref(),
+            matcher: None,
+        };
+        self.held_bytes = 0;
+        self.account(ctx);
     }
 
-    fn after_parser(&mut self, ctx: &mut Ctx) {
+    fn protocol_ref(&self) -> Option<&'static Protocol> {
+        match &self.l7 {
+            L7::Active { proto, .. } => Some(proto),
+            L7::Passive { proto, .. } => *proto,
+            L7::Probing { .. } => None,
+        }
+    }
+
+    fn after_parser(&mut self, ts: Ts, ctx: &mut Ctx) {
+        let source = self.protocol().unwrap_or("-");
         for w in ctx.emitter.weirds.drain(..) {
             *ctx.stats.weirds.entry(w).or_default() += 1;
+            if !self.noticed.contains(&w) && self.noticed.len() < MAX_NOTICE_NAMES {
+                self.noticed.push(w);
+                ctx.notices.push(Notice {
+                    ts,
+                    conn: Some(self.info.clone()),
+                    name: w,
+                    addl: String::new(),
+                    source,
+                });
+            }
         }
         let L7::Active {
             parser,
@@ -268,7 +508,7 @@ impl Session {
                 parser,
                 matcher: Matcher::new(to.name, self.info.clone()),
             };
-            self.after_parser(ctx);
+            self.after_parser(ts, ctx);
             return;
         }
         if st != ParserState::Active {
@@ -296,6 +536,7 @@ impl Session {
         let L7::Probing { first, ended, .. } = &self.l7 else {
             return;
         };
+        self.probe_runs += 1;
         let datagrams = self.info.transport == Transport::Udp;
         let full = |d: usize| {
             ended[d] || first[d].len() >= PROBE_BYTES || (datagrams && !first[d].is_empty())
@@ -335,15 +576,23 @@ impl Session {
                     parser: (p.new_parser)(&self.info),
                     matcher: Matcher::new(p.name, self.info.clone()),
                 };
+                self.held_bytes = 0;
+                // Held directions are the flow's: flipped when detection swapped the roles.
+                let flip = self.reversed;
                 for h in held {
                     match h {
-                        Held::Data(d, ts, b) => self.data(d, ts, &b, ctx),
-                        Held::Gap(d, ts, n) => self.gap(d, ts, n, ctx),
-                        Held::End(d, ts) => self.end(d, ts, ctx),
+                        Held::Data(d, ts, b) => {
+                            self.feed(if flip { d.flip() } else { d }, ts, &b, ctx);
+                        }
+                        Held::Gap(d, ts, n) => {
+                            self.feed_gap(if flip { d.flip() } else { d }, ts, n, ctx);
+                        }
+                        Held::End(d, ts) => self.feed_end(if flip { d.flip() } else { d }, ts, ctx),
                     }
                 }
             }
             Err(()) => {
+                self.held_bytes = 0;
                 *ctx.stats.protocols.entry("-").or_default() += 1;
             }
         }
@@ -398,6 +647,83 @@ mod tests {
         s.data(Dir::ToServer, 10, &msg(true), &mut ctx);
         assert!(!s.roles_reversed());
         assert_eq!(s.protocol(), Some("dns"));
+    }
+
+    fn tcp_session(port: u16) -> Session {
+        Session::new(Arc::new(ConnInfo {
+            uid: "Ct".into(),
+            orig: Endpoint::new([10, 0, 0, 1].into(), 40000),
+            resp: Endpoint::new([10, 0, 0, 2].into(), port),
+            transport: Transport::Tcp,
+            vantage: Vantage::Packets { iface: 0 },
+            first_ts: 0,
+            partial: false,
+            tunnel: None,
+            community_id: String::new(),
+        }))
+    }
+
+    /// A MySQL COM_QUERY: the server speaks first in MySQL, so off its port client bytes
+    /// alone leave detection undecided.
+    fn com_query() -> Vec<u8> {
+        let mut q = vec![9, 0, 0, 0, 0x03];
+        q.extend(b"SELECT 1");
+        q
+    }
+
+    #[test]
+    fn a_stream_nobody_answers_is_not_held_whole() {
+        let mut ctx = Ctx::with_detect_limit(16 << 10);
+        let mut s = tcp_session(13306);
+        let seg = com_query().repeat(100);
+        let mut most = 0;
+        for i in 0..1000 {
+            s.data(Dir::ToServer, i, &seg, &mut ctx);
+            most = most.max(s.held_bytes);
+        }
+        assert!(most <= (16 << 10) + seg.len() + 64, "held {most}");
+        assert_eq!(ctx.stats.detection_cut, 1);
+        // Decided on what it held: no content match, no port: unidentified.
+        assert_eq!(s.protocol(), None);
+        assert_eq!(ctx.stats.protocols.get("-"), Some(&1));
+        assert_eq!(
+            ctx.notices
+                .iter()
+                .filter(|n| n.name == "detection_buffer_full")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn probes_run_a_few_times_not_once_per_segment() {
+        let mut ctx = Ctx::default();
+        let mut s = tcp_session(13306);
+        let stream = com_query().repeat(300);
+        for (i, b) in stream.chunks(1).enumerate() {
+            s.data(Dir::ToServer, i as u64, b, &mut ctx);
+        }
+        // 1, 2, 4, ..., 2048 bytes seen: twelve runs for 3,900 one-byte segments.
+        assert!(s.probe_runs() <= 13, "{}", s.probe_runs());
+        // A server's answer settles it.
+        s.data(Dir::ToClient, 5_000, &[1, 0, 0, 1, 1], &mut ctx);
+        s.finish(10_000, &mut ctx);
+        assert!(s.probe_runs() <= 15, "{}", s.probe_runs());
+    }
+
+    #[test]
+    fn sessions_give_back_what_they_counted_when_they_finish() {
+        let mut ctx = Ctx::default();
+        let mut a = tcp_session(3306);
+        let mut b = tcp_session(6379);
+        a.data(Dir::ToServer, 1, &com_query(), &mut ctx);
+        b.data(Dir::ToServer, 1, b"*1\r\n$4\r\nPING\r\n", &mut ctx);
+        assert_eq!(ctx.session_bytes, a.mem() + b.mem());
+        assert!(ctx.session_bytes > 0);
+        a.finish(2, &mut ctx);
+        assert_eq!(ctx.session_bytes, b.mem());
+        b.finish(2, &mut ctx);
+        assert_eq!(ctx.session_bytes, 0);
     }
 
     #[test]

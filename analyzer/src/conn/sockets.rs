@@ -45,8 +45,8 @@ impl SocketStats {
     pub fn add(&mut self, o: &SocketStats) {
         self.data_events += o.data_events;
         self.streams += o.streams;
-        self.lost_bytes += o.lost_bytes;
-        self.cut_bytes += o.cut_bytes;
+        self.lost_bytes = self.lost_bytes.saturating_add(o.lost_bytes);
+        self.cut_bytes = self.cut_bytes.saturating_add(o.cut_bytes);
         self.existing += o.existing;
     }
 }
@@ -72,6 +72,8 @@ pub struct SocketTable {
     community_id_seed: u16,
     /// Counters.
     pub stats: SocketStats,
+    /// Streams finished early for the memory budget.
+    pub(crate) evicted: u64,
 }
 
 impl std::fmt::Debug for SocketTable {
@@ -147,23 +149,79 @@ impl SocketTable {
         }
     }
 
-    fn close(s: &mut Stream, ts: Ts, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
+    /// Live streams.
+    pub fn live(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Finishes the stream; `state` is how it ended: `Closed` when the process closed the
+    /// socket (or the kernel moved it to TCP_CLOSE), `Open` when it was still open at the end
+    /// of the input, idle, or evicted.
+    fn close(
+        s: &mut Stream,
+        ts: Ts,
+        state: ConnState,
+        ctx: &mut Ctx,
+        ended: &mut Vec<ConnSummary>,
+    ) {
         for d in [Dir::ToServer, Dir::ToClient] {
             s.session.end(d, ts, ctx);
         }
         s.session.finish(ts, ctx);
+        // Roles settled by detection (a stream whose first speaker was the server).
+        let (info, packets, bytes, role_by) =
+            s.session.settled(&s.info, s.packets, s.bytes, s.role_by);
         ended.push(ConnSummary {
             peers: crate::model::Peers::default(),
-            info: s.info.clone(),
+            info,
             protocol: s.session.protocol(),
             last_ts: s.last_ts,
-            packets: s.packets,
-            bytes: s.bytes,
+            packets,
+            bytes,
             reasm: s.reasm,
-            role_by: s.role_by,
-            state: ConnState::Closed,
+            role_by,
+            state,
             conn_log: None,
         });
+    }
+
+    /// Finishes the streams idle longest until about `bytes` are freed, each counted at `cost`
+    /// plus its session's memory; each is counted and noticed as evicted. Returns the bytes
+    /// freed.
+    pub(crate) fn evict(
+        &mut self,
+        bytes: usize,
+        cost: usize,
+        ctx: &mut Ctx,
+        ended: &mut Vec<ConnSummary>,
+    ) -> usize {
+        let mut order: Vec<(Ts, u64, u32)> = self
+            .streams
+            .iter()
+            .map(|(k, s)| (s.last_ts, k.0, k.1))
+            .collect();
+        order.sort_unstable();
+        let mut freed = 0;
+        for (_, cookie, netns) in order {
+            if freed >= bytes {
+                break;
+            }
+            let Some(mut s) = self.streams.remove(&(cookie, netns)) else {
+                continue;
+            };
+            freed += cost + s.session.mem();
+            self.evicted += 1;
+            let ts = s.last_ts;
+            ctx.notice(
+                ts,
+                Some(&s.info),
+                "conn",
+                "connection_evicted",
+                "finished early: its shard of the memory budget (--memory) was full".into(),
+            );
+            Self::close(&mut s, ts, ConnState::Open, ctx, ended);
+        }
+        freed
     }
 
     /// Processes one socket event; `payload` is its captured bytes.
@@ -179,7 +237,8 @@ impl SocketTable {
             SocketEventKind::Existing => self.stats.existing += 1,
             SocketEventKind::Connect | SocketEventKind::Accept => {
                 if let Some(mut old) = self.streams.remove(&key) {
-                    Self::close(&mut old, ev.ts_ns, ctx, ended);
+                    // The socket was reused: the old stream's end was not seen.
+                    Self::close(&mut old, ev.ts_ns, ConnState::Open, ctx, ended);
                 }
                 let s = self.open(ev, Some(ev.kind == SocketEventKind::Connect));
                 self.streams.insert(key, s);
@@ -187,14 +246,14 @@ impl SocketTable {
             SocketEventKind::Close => {
                 if let Some(mut s) = self.streams.remove(&key) {
                     s.last_ts = s.last_ts.max(ev.ts_ns);
-                    Self::close(&mut s, ev.ts_ns, ctx, ended);
+                    Self::close(&mut s, ev.ts_ns, ConnState::Closed, ctx, ended);
                 }
             }
             SocketEventKind::StateChange => {
                 if ev.new_state == TCP_CLOSE
                     && let Some(mut s) = self.streams.remove(&key)
                 {
-                    Self::close(&mut s, ev.ts_ns, ctx, ended);
+                    Self::close(&mut s, ev.ts_ns, ConnState::Closed, ctx, ended);
                 }
             }
             SocketEventKind::Data => self.data(ev, payload, ctx),
@@ -236,9 +295,9 @@ impl SocketTable {
                 None => {}
                 Some(expected) if at > expected => {
                     let lost = at - expected;
-                    self.stats.lost_bytes += lost;
+                    self.stats.lost_bytes = self.stats.lost_bytes.saturating_add(lost);
                     s.reasm.gaps += 1;
-                    s.reasm.gap_bytes += lost;
+                    s.reasm.gap_bytes = s.reasm.gap_bytes.saturating_add(lost);
                     s.session.gap(dir, ev.ts_ns, lost, ctx);
                 }
                 Some(expected) if at < expected => {
@@ -254,14 +313,15 @@ impl SocketTable {
                 }
                 Some(_) => {}
             }
-            s.next[di] = Some(at + moved);
+            // A hostile offset near the top of the range must not overflow.
+            s.next[di] = Some(at.saturating_add(moved));
         }
         s.reasm.delivered += data.len() as u64;
         s.session.data(dir, ev.ts_ns, data, ctx);
         if missing_tail > 0 {
-            self.stats.cut_bytes += missing_tail;
+            self.stats.cut_bytes = self.stats.cut_bytes.saturating_add(missing_tail);
             s.reasm.gaps += 1;
-            s.reasm.gap_bytes += missing_tail;
+            s.reasm.gap_bytes = s.reasm.gap_bytes.saturating_add(missing_tail);
             s.session.gap(dir, ev.ts_ns, missing_tail, ctx);
         }
     }
@@ -277,7 +337,7 @@ impl SocketTable {
         for k in idle {
             if let Some(mut s) = self.streams.remove(&k) {
                 let ts = s.last_ts;
-                Self::close(&mut s, ts, ctx, ended);
+                Self::close(&mut s, ts, ConnState::Open, ctx, ended);
             }
         }
     }
@@ -289,8 +349,141 @@ impl SocketTable {
         for k in keys {
             if let Some(mut s) = self.streams.remove(&k) {
                 let ts = s.last_ts;
-                Self::close(&mut s, ts, ctx, ended);
+                Self::close(&mut s, ts, ConnState::Open, ctx, ended);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    fn ev(kind: SocketEventKind, cookie: u64, ts: u64) -> SocketEvent<'static> {
+        SocketEvent {
+            ts_ns: ts,
+            kind,
+            direction: DataDirection::Send,
+            ip_proto: 6,
+            pid: 7,
+            tid: 7,
+            comm: *b"client\0\0\0\0\0\0\0\0\0\0",
+            cgroup_id: 1,
+            netns: 1,
+            cookie,
+            local: "10.0.0.1:40000".parse::<SocketAddr>().unwrap(),
+            remote: "10.0.0.2:6379".parse::<SocketAddr>().unwrap(),
+            old_state: 0,
+            new_state: 0,
+            hook: 0,
+            stream_offset: OFFSET_UNKNOWN,
+            orig_len: 0,
+            payload: &[],
+        }
+    }
+
+    fn data(
+        cookie: u64,
+        ts: u64,
+        dir: DataDirection,
+        at: u64,
+        payload: &'static [u8],
+    ) -> SocketEvent<'static> {
+        SocketEvent {
+            direction: dir,
+            stream_offset: at,
+            orig_len: payload.len() as u32,
+            payload,
+            ..ev(SocketEventKind::Data, cookie, ts)
+        }
+    }
+
+    #[test]
+    fn offsets_at_the_top_of_the_range_do_not_overflow() {
+        // A hostile (or corrupt) stream offset near u64::MAX: with overflow checks on (the
+        // `checked` test profile), `at + moved` used to panic here.
+        let (mut t, mut ctx, mut ended) = (SocketTable::default(), Ctx::default(), Vec::new());
+        let e = data(1, 10, DataDirection::Send, 0, b"*1\r\n$4\r\nPING\r\n");
+        t.event(&e, e.payload, &mut ctx, &mut ended);
+        let e = data(
+            1,
+            11,
+            DataDirection::Send,
+            u64::MAX - 3,
+            b"*1\r\n$4\r\nPING\r\n",
+        );
+        t.event(&e, e.payload, &mut ctx, &mut ended);
+        let e = data(
+            1,
+            12,
+            DataDirection::Send,
+            u64::MAX,
+            b"*1\r\n$4\r\nPING\r\n",
+        );
+        t.event(&e, e.payload, &mut ctx, &mut ended);
+        t.finish_all(&mut ctx, &mut ended);
+        assert_eq!(ended.len(), 1);
+        assert_eq!(t.stats.lost_bytes, u64::MAX - 17);
+        assert_eq!(ended[0].reasm.gap_bytes, u64::MAX - 17);
+    }
+
+    #[test]
+    fn a_stream_closed_by_its_process_is_closed_one_still_open_is_open() {
+        let (mut t, mut ctx, mut ended) = (SocketTable::default(), Ctx::default(), Vec::new());
+        t.event(
+            &ev(SocketEventKind::Connect, 1, 1),
+            &[],
+            &mut ctx,
+            &mut ended,
+        );
+        let e = data(1, 2, DataDirection::Send, 0, b"*1\r\n$4\r\nPING\r\n");
+        t.event(&e, e.payload, &mut ctx, &mut ended);
+        t.event(&ev(SocketEventKind::Close, 1, 3), &[], &mut ctx, &mut ended);
+        t.event(
+            &ev(SocketEventKind::Connect, 2, 4),
+            &[],
+            &mut ctx,
+            &mut ended,
+        );
+        let e = data(2, 5, DataDirection::Send, 0, b"*1\r\n$4\r\nPING\r\n");
+        t.event(&e, e.payload, &mut ctx, &mut ended);
+        t.finish_all(&mut ctx, &mut ended);
+        let states: Vec<ConnState> = ended.iter().map(|c| c.state).collect();
+        assert_eq!(states, vec![ConnState::Closed, ConnState::Open]);
+        assert_eq!(t.stats.streams, 2);
+        assert_eq!(t.stats.data_events, 2);
+    }
+
+    #[test]
+    fn eviction_finishes_the_idlest_streams_and_counts_them() {
+        let (mut t, mut ctx, mut ended) = (SocketTable::default(), Ctx::default(), Vec::new());
+        for c in 0..10u64 {
+            let e = data(c, 100 - c, DataDirection::Send, 0, b"*1\r\n$4\r\nPING\r\n");
+            t.event(&e, e.payload, &mut ctx, &mut ended);
+        }
+        let per = 1000 + t.streams.values().next().unwrap().session.mem();
+        let freed = t.evict(2 * per + 1, 1000, &mut ctx, &mut ended);
+        assert_eq!(freed, 3 * per);
+        assert_eq!(t.evicted, 3);
+        assert_eq!(t.live(), 7);
+        // The idlest: cookies 9, 8, 7 (last seen at 91, 92, 93).
+        let gone: Vec<u64> = ended
+            .iter()
+            .map(|c| match &c.info.vantage {
+                crate::model::Vantage::Socket { cookie, .. } => *cookie,
+                crate::model::Vantage::Packets { .. } => u64::MAX,
+            })
+            .collect();
+        assert_eq!(gone, vec![9, 8, 7]);
+        assert_eq!(
+            ctx.notices
+                .iter()
+                .filter(|n| n.name == "connection_evicted")
+                .count(),
+            3
+        );
+        assert!(ended.iter().all(|c| c.state == ConnState::Open));
     }
 }

@@ -18,7 +18,9 @@
 //!
 //! Memory is bounded: at most [`MAX_ADDRS`] addresses and [`MAX_CLAIMS`] claims per address
 //! are kept (the oldest claims go first), [`MAX_PODS`] pods and [`MAX_CGROUPS`] cgroups, and
-//! what was left out is counted.
+//! all of it within the index's share of the memory budget ([`MetaIndex::with_memory`]): once
+//! that is spent, new addresses, pods and cgroups are not remembered and an address's new
+//! claim replaces its oldest. What was left out is counted.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -64,8 +66,16 @@ pub struct MetaStats {
     pub pods_dropped: u64,
 }
 
+/// What the memory budget counts per address, claim, pod description and cgroup.
+const ADDR_BYTES: usize = 96;
+const CLAIM_BYTES: usize = 64;
+const PEER_BYTES: usize = 384;
+const CGROUP_BYTES: usize = 64;
+/// Memory the index may use unless told otherwise.
+pub const DEFAULT_MEMORY: usize = 64 << 20;
+
 /// The history of which pod or service held which address.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MetaIndex {
     by_addr: FxHashMap<IpAddr, Vec<Claim>>,
     /// Addresses each holder claims now.
@@ -76,6 +86,22 @@ pub struct MetaIndex {
     cgroups: FxHashMap<u64, Arc<str>>,
     /// Statistics.
     pub stats: MetaStats,
+    memory: usize,
+    used: usize,
+}
+
+impl Default for MetaIndex {
+    fn default() -> Self {
+        MetaIndex {
+            by_addr: FxHashMap::default(),
+            held: FxHashMap::default(),
+            pods: FxHashMap::default(),
+            cgroups: FxHashMap::default(),
+            stats: MetaStats::default(),
+            memory: DEFAULT_MEMORY,
+            used: 0,
+        }
+    }
 }
 
 fn pod_peer(p: &PodMeta) -> Peer {
@@ -98,6 +124,18 @@ fn service_peer(s: &ServiceMeta) -> Peer {
 }
 
 impl MetaIndex {
+    /// An empty index that keeps within `bytes`.
+    pub fn with_memory(bytes: usize) -> Self {
+        MetaIndex {
+            memory: bytes,
+            ..Self::default()
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.used >= self.memory
+    }
+
     /// Whether no address and no cgroup is known (nothing to annotate).
     pub fn is_empty(&self) -> bool {
         self.by_addr.is_empty() && self.cgroups.is_empty()
@@ -127,7 +165,12 @@ impl MetaIndex {
                 self.stats.containers += 1;
                 // Kept after the container's deletion: its events came before.
                 if let (Some(id), Some(uid)) = (c.cgroup_id, &c.pod_uid) {
-                    if self.cgroups.len() < MAX_CGROUPS || self.cgroups.contains_key(&id) {
+                    if self.cgroups.contains_key(&id)
+                        || (self.cgroups.len() < MAX_CGROUPS && !self.full())
+                    {
+                        if !self.cgroups.contains_key(&id) {
+                            self.used += CGROUP_BYTES + uid.len();
+                        }
                         self.cgroups.insert(id, Arc::from(uid.as_str()));
                     } else {
                         self.stats.pods_dropped += 1;
@@ -153,11 +196,15 @@ impl MetaIndex {
         }
         let mut kept = Vec::with_capacity(now.len());
         for a in now {
-            if !self.by_addr.contains_key(a) && self.by_addr.len() >= MAX_ADDRS {
-                self.stats.addrs_dropped += 1;
-                continue;
+            if !self.by_addr.contains_key(a) {
+                if self.by_addr.len() >= MAX_ADDRS || self.full() {
+                    self.stats.addrs_dropped += 1;
+                    continue;
+                }
+                self.used += ADDR_BYTES;
             }
             kept.push(*a);
+            let full = self.full();
             let claims = self.by_addr.entry(*a).or_default();
             match claims.last_mut() {
                 // The same holder, still holding it: its description may have changed.
@@ -168,9 +215,12 @@ impl MetaIndex {
                     {
                         c.until = Some(m.ts_ns);
                     }
-                    if claims.len() >= MAX_CLAIMS {
+                    if claims.len() >= MAX_CLAIMS || (full && !claims.is_empty()) {
                         claims.remove(0);
                         self.stats.claims_dropped += 1;
+                    } else {
+                        // A claim and (at most) a description of its own.
+                        self.used += CLAIM_BYTES + PEER_BYTES;
                     }
                     claims.push(Claim {
                         holder: holder.clone(),
@@ -181,7 +231,9 @@ impl MetaIndex {
                 }
             }
         }
-        self.held.insert(holder, kept);
+        if !kept.is_empty() {
+            self.held.insert(holder, kept);
+        }
     }
 
     /// Remembers a pod's latest description (a deleted pod's too: its events came before).
@@ -189,7 +241,8 @@ impl MetaIndex {
         let v = (peer.clone(), host_network);
         if let Some(old) = self.pods.get_mut(uid) {
             *old = v;
-        } else if self.pods.len() < MAX_PODS {
+        } else if self.pods.len() < MAX_PODS && !self.full() {
+            self.used += PEER_BYTES;
             self.pods.insert(uid.clone(), v);
         } else {
             self.stats.pods_dropped += 1;

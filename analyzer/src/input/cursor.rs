@@ -1,16 +1,19 @@
 //! One input file: its format, its chunk source, and the container parser (pcap or pcapng)
 //! that turns chunks into items.
 
-use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use bytes::Bytes;
-use juno_archive::reader::{IfaceStatsItem, InterfaceInfo, Item, PcapNgStream, ReadStats};
+use juno_archive::reader::{
+    IfaceStatsItem, InterfaceInfo, Item, PcapNgStream, ReadError, ReadStats,
+};
 use juno_archive::record::{FileInfo, MetaRecord, Record, SocketEvent, StatsRecord};
 
-use super::source::{ChunkSource, CountingReader, JunoSource, MAX_RECORD, Progress, StreamSource};
+use super::source::{
+    ChunkSource, CountingReader, JunoSource, MAX_RECORD, Progress, StreamSource, Window,
+};
 use crate::read::{be_u32, le_u32};
 
 /// How a file is compressed.
@@ -33,6 +36,8 @@ pub enum ContainerKind {
     Pcap,
     /// pcapng.
     PcapNg,
+    /// Nothing: a compressed stream that ended before any capture data.
+    Empty,
 }
 
 /// What a file turned out to be.
@@ -49,6 +54,7 @@ impl std::fmt::Display for Format {
         let c = match self.container {
             ContainerKind::Pcap => "pcap",
             ContainerKind::PcapNg => "pcapng",
+            ContainerKind::Empty => "no capture data",
         };
         match self.compression {
             Compression::None => write!(f, "{c}"),
@@ -99,9 +105,21 @@ pub(crate) enum CItem {
     Stats(StatsRecord),
 }
 
+impl CItem {
+    /// The item's time, if it has one.
+    pub(crate) fn ts(&self) -> Option<u64> {
+        match self {
+            CItem::Packet { ts, .. } if *ts != 0 => Some(*ts),
+            CItem::Socket { ev, .. } if ev.ts_ns != 0 => Some(ev.ts_ns),
+            _ => None,
+        }
+    }
+}
+
 enum Container {
     Pcap(Option<PcapHeader>),
-    PcapNg(PcapNgStream),
+    PcapNg(Box<PcapNgStream>),
+    Empty,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -121,6 +139,13 @@ pub struct FileStats {
     pub blocks: ReadStats,
 }
 
+/// How a file is read: chunk size, Juno window.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadOpts {
+    pub(crate) chunk: usize,
+    pub(crate) window: Window,
+}
+
 /// Reading position in one file.
 pub(crate) struct FileCursor {
     pub(crate) path: PathBuf,
@@ -138,80 +163,103 @@ pub(crate) struct FileCursor {
 }
 
 impl FileCursor {
-    /// Opens a file and detects its format from its first bytes.
-    pub(crate) fn open(path: &Path, progress: Progress) -> Result<Self> {
-        let cannot = || format!("cannot read {}", path.display());
-        let mut file = File::open(path).with_context(cannot)?;
+    /// Reads a file's first bytes from `reader` and detects its format. `name` is how
+    /// warnings and errors name it.
+    pub(crate) fn open(
+        name: &Path,
+        mut reader: Box<dyn Read + Send>,
+        progress: Progress,
+        opts: ReadOpts,
+    ) -> Result<Self> {
+        let shown = name.display();
         let mut head = [0u8; 64];
         let mut n = 0;
         while n < head.len() {
-            match file.read(&mut head[n..]).with_context(cannot)? {
-                0 => break,
-                k => n += k,
+            match reader.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => bail!("cannot read {shown}: {e}"),
             }
         }
         if n < 4 {
-            bail!("{}: too short to be a capture ({n} bytes)", path.display());
+            bail!("{shown}: too short to be a capture ({n} bytes)");
         }
         let head = &head[..n];
-        file.seek(SeekFrom::Start(0)).with_context(cannot)?;
+        // The head goes back in front of the rest: no seek, so pipes and standard input work.
+        let whole: Box<dyn Read + Send> =
+            Box::new(std::io::Cursor::new(head.to_vec()).chain(reader));
         // Reads the first chunk of a source to see what it holds, then hands it on.
-        let probe = |mut src: Box<dyn ChunkSource>| -> Result<(Box<dyn ChunkSource>, Vec<u8>)> {
-            let first = src
-                .next_chunk(&[])
-                .with_context(cannot)?
-                .unwrap_or_default();
-            let magic = first[..first.len().min(8)].to_vec();
+        let probe = |mut src: Box<dyn ChunkSource>| -> Result<(Box<dyn ChunkSource>, Bytes)> {
+            let first = src.next_chunk(&[])?.unwrap_or_default();
             Ok((
                 Box::new(Prepend {
-                    first: Some(first),
+                    first: Some(first.clone()),
                     inner: src,
                 }),
-                magic,
+                first,
             ))
         };
-        let counted = CountingReader::new(file, progress.clone());
-        let (compression, (src, inner_magic)) = if juno_archive::frame::is_juno_archive(head) {
-            let file = counted.into_inner();
+        let counted = CountingReader::new(whole, progress.clone());
+        let stream = |r: Box<dyn Read + Send>, what| StreamSource::new(r, what, opts.chunk);
+        let (compression, (mut src, first)) = if juno_archive::frame::is_juno_archive(head) {
             (
                 Compression::JunoFrames,
-                probe(Box::new(JunoSource::new(file, progress)))?,
+                probe(Box::new(JunoSource::new(
+                    Box::new(counted),
+                    progress,
+                    opts.window,
+                )))?,
             )
         } else if head.starts_with(&[0x1f, 0x8b]) {
-            let dec = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, counted));
+            let dec = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(
+                1 << 20,
+                counted,
+            ));
             (
                 Compression::Gzip,
-                probe(Box::new(StreamSource::new(Box::new(dec), "gzip")))?,
+                probe(Box::new(stream(Box::new(dec), "gzip")))?,
             )
         } else if le_u32(head, 0) == Some(juno_archive::frame::ZSTD_MAGIC)
             || le_u32(head, 0).unwrap_or(0) & juno_archive::frame::SKIPPABLE_MASK
                 == juno_archive::frame::SKIPPABLE_BASE
         {
             let dec = zstd::stream::read::Decoder::new(counted)
-                .with_context(|| format!("{}: zstd", path.display()))?;
+                .map_err(|e| anyhow::anyhow!("{shown}: zstd: {e}"))?;
             (
                 Compression::Zstd,
-                probe(Box::new(StreamSource::new(Box::new(dec), "zstd")))?,
+                probe(Box::new(stream(Box::new(dec), "zstd")))?,
             )
         } else {
-            let src: Box<dyn ChunkSource> = Box::new(StreamSource::new(Box::new(counted), "file"));
-            (Compression::None, (src, head[..head.len().min(8)].to_vec()))
+            let src: Box<dyn ChunkSource> = Box::new(stream(Box::new(counted), "file"));
+            (Compression::None, (src, Bytes::copy_from_slice(head)))
         };
-        let Some(container) = container_of(&inner_magic) else {
-            let what = describe_magic(&inner_magic);
+        let mut warnings = Vec::new();
+        let container = if compression == Compression::JunoFrames {
+            // Frames hold whole pcapng blocks; a lost first frame takes the Section Header
+            // with it, and reading resumes in the next frame (see `fetch`).
+            ContainerKind::PcapNg
+        } else if let Some(c) = container_of(&first) {
+            c
+        } else if compression != Compression::None && first.len() < 4 {
+            // A compressed stream that ends (or breaks) before any capture data: a file cut
+            // short, not a file of another kind.
+            let why = src.take_warnings();
+            warnings.push(if why.is_empty() {
+                format!("the {compression:?} stream holds no data").to_lowercase()
+            } else {
+                format!("{}, before any capture data", why.join("; "))
+            });
+            ContainerKind::Empty
+        } else {
+            let what = describe_magic(&first);
             if compression == Compression::None {
-                bail!(
-                    "{}: {what}: not a pcap, pcapng or Juno archive",
-                    path.display()
-                );
+                bail!("{shown}: {what}: not a pcap, pcapng or Juno archive");
             }
-            bail!(
-                "{}: decompressed data is not pcap or pcapng: {what}",
-                path.display()
-            );
+            bail!("{shown}: decompressed data is not pcap or pcapng: {what}");
         };
         Ok(FileCursor {
-            path: path.to_path_buf(),
+            path: name.to_path_buf(),
             format: Format {
                 compression,
                 container,
@@ -219,57 +267,75 @@ impl FileCursor {
             src,
             container: match container {
                 ContainerKind::Pcap => Container::Pcap(None),
-                ContainerKind::PcapNg => Container::PcapNg(PcapNgStream::new()),
+                ContainerKind::PcapNg => {
+                    let mut s = PcapNgStream::new();
+                    if compression == Compression::JunoFrames {
+                        let (info, resol) = juno_archive::reader::juno_interface();
+                        s.assume_interfaces(info, resol);
+                    }
+                    Container::PcapNg(Box::new(s))
+                }
+                ContainerKind::Empty => Container::Empty,
             },
             chunk: Bytes::new(),
             pos: 0,
             chunk_gen: 0,
             last_ts: 0,
-            warnings: Vec::new(),
-            eof: false,
+            eof: container == ContainerKind::Empty,
+            warnings,
             stats: FileStats::default(),
         })
     }
 
-    fn fetch(&mut self) -> Result<bool> {
+    fn fetch(&mut self) -> bool {
         let carry = &self.chunk[self.pos..];
-        let next = self.src.next_chunk(carry)?;
+        let carried = carry.len();
+        let next = self.src.next_chunk(carry);
         self.warnings.extend(self.src.take_warnings());
+        let next = match next {
+            Ok(n) => n,
+            Err(e) => {
+                self.warnings.push(format!(
+                    "read error at {}: {e}; the rest of the file is ignored",
+                    self.src.position()
+                ));
+                None
+            }
+        };
         match next {
             Some(c) => {
+                if self.src.take_lost()
+                    && let Container::PcapNg(s) = &mut self.container
+                {
+                    s.resync();
+                }
                 self.chunk = c;
                 self.pos = 0;
                 self.chunk_gen += 1;
-                Ok(true)
+                true
             }
             None => {
-                let left = self.chunk.len() - self.pos;
-                if left > 0 {
+                if carried > 0 {
                     self.warnings.push(format!(
-                        "file ends inside a record: last {left} bytes ignored (file cut short?)"
+                        "file ends inside a record: last {carried} bytes ignored (file cut short?)"
                     ));
                 }
                 self.eof = true;
-                Ok(false)
+                false
             }
         }
     }
 
-    fn stop(&mut self, why: String) {
-        self.warnings
-            .push(format!("{why}; the rest of the file is ignored"));
-        self.eof = true;
-    }
-
     /// The next item, or `None` at the end of the file.
-    pub(crate) fn next(&mut self) -> Result<Option<CItem>> {
+    pub(crate) fn next(&mut self) -> Option<CItem> {
         loop {
             if self.eof {
-                return Ok(None);
+                return None;
             }
             let parsed = match &mut self.container {
                 Container::Pcap(h) => parse_pcap(h, &self.chunk, &mut self.pos),
                 Container::PcapNg(s) => parse_pcapng(s, &self.chunk, &mut self.pos),
+                Container::Empty => Ok(None),
             };
             match parsed {
                 Ok(Some(item)) => {
@@ -284,18 +350,34 @@ impl FileCursor {
                         CItem::Socket { ev, .. } => self.last_ts = self.last_ts.max(ev.ts_ns),
                         _ => {}
                     }
-                    return Ok(Some(item));
+                    return Some(item);
                 }
                 Ok(None) => {
-                    if !self.fetch()? {
+                    if !self.fetch() {
                         self.finish_stats();
-                        return Ok(None);
+                        return None;
+                    }
+                }
+                Err(why) if self.src.resumable() => {
+                    // Juno frames hold whole blocks: skip the rest of this one.
+                    let skipped = self.chunk.len() - self.pos;
+                    self.warnings.push(format!(
+                        "{why} in {}: the remaining {skipped} bytes of its content skipped; reading resumes at the next frame",
+                        self.src.position()
+                    ));
+                    self.pos = self.chunk.len();
+                    if let Container::PcapNg(s) = &mut self.container {
+                        s.resync();
                     }
                 }
                 Err(why) => {
-                    self.stop(why);
+                    self.warnings.push(format!(
+                        "{why} at {}; the rest of the file is ignored",
+                        self.src.position()
+                    ));
+                    self.eof = true;
                     self.finish_stats();
-                    return Ok(None);
+                    return None;
                 }
             }
         }
@@ -304,6 +386,35 @@ impl FileCursor {
     fn finish_stats(&mut self) {
         if let Container::PcapNg(s) = &self.container {
             self.stats.blocks = *s.stats();
+            let b = &self.stats.blocks;
+            let mut lost = Vec::new();
+            if b.bad_blocks > 0 {
+                lost.push(format!("{} undecodable blocks", b.bad_blocks));
+            }
+            if b.bad_records > 0 {
+                lost.push(format!("{} undecodable Juno records", b.bad_records));
+            }
+            if b.undescribed_packets > 0 {
+                lost.push(format!(
+                    "{} packets of interfaces no Interface Description Block described",
+                    b.undescribed_packets
+                ));
+            }
+            if b.bad_timestamps > 0 {
+                lost.push(format!(
+                    "{} packets whose time is not after 1970 (if_tsoffset) or overflows: read with an unknown time",
+                    b.bad_timestamps
+                ));
+            }
+            if !lost.is_empty() {
+                self.warnings.push(format!("skipped: {}", lost.join(", ")));
+            }
+            if b.assumed_interfaces > 0 {
+                self.warnings.push(format!(
+                    "{} interfaces had lost their description (with a damaged frame): read as juno-record describes every interface (Ethernet, ns timestamps)",
+                    b.assumed_interfaces
+                ));
+            }
         }
     }
 }
@@ -317,18 +428,29 @@ struct Prepend {
 impl ChunkSource for Prepend {
     fn next_chunk(&mut self, carry: &[u8]) -> std::io::Result<Option<Bytes>> {
         match self.first.take() {
-            Some(f) => Ok(Some(f)),
-            None => self.inner.next_chunk(carry),
+            Some(f) if !f.is_empty() => Ok(Some(f)),
+            _ => self.inner.next_chunk(carry),
         }
     }
     fn take_warnings(&mut self) -> Vec<String> {
         self.inner.take_warnings()
     }
+    fn take_lost(&mut self) -> bool {
+        self.inner.take_lost()
+    }
+    fn resumable(&self) -> bool {
+        self.inner.resumable()
+    }
+    fn position(&self) -> String {
+        self.inner.position()
+    }
 }
 
+/// Parses one legacy pcap item (the file header as an interface, or a record) at `*pos` of
+/// `chunk`, advancing `*pos`. `Ok(None)`: more bytes are needed.
 fn parse_pcap(
     h: &mut Option<PcapHeader>,
-    chunk: &Bytes,
+    chunk: &[u8],
     pos: &mut usize,
 ) -> Result<Option<CItem>, String> {
     let b = &chunk[*pos..];
@@ -373,7 +495,7 @@ fn parse_pcap(
     let (sec, frac, incl, orig) = (rd(0), rd(4), rd(8), rd(12));
     if incl as usize > MAX_RECORD {
         return Err(format!(
-            "pcap record claims {incl} bytes (corrupt record header)"
+            "a pcap record claims {incl} bytes (corrupt record header)"
         ));
     }
     if b.len() < 16 + incl as usize {
@@ -384,6 +506,7 @@ fn parse_pcap(
     } else {
         u64::from(frac) * 1000
     };
+    // At most 4.3e18 + 4.3e12: within a u64.
     let ts = u64::from(sec) * 1_000_000_000 + frac_ns;
     let off = *pos + 16;
     *pos += 16 + incl as usize;
@@ -405,8 +528,12 @@ fn parse_pcapng(
     let mut rest: &[u8] = &chunk[*pos..];
     let item = match s.next_item(&mut rest) {
         Ok(Some(i)) => i,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+        Ok(None) => {
+            // Blocks it skipped are consumed too: only an incomplete block is carried.
+            *pos = chunk.len() - rest.len();
+            return Ok(None);
+        }
+        Err(e @ (ReadError::NotPcapNg(_) | ReadError::Framing(_))) => return Err(e.to_string()),
     };
     *pos = chunk.len() - rest.len();
     let offset_of = |sl: &[u8]| (sl.as_ptr() as usize) - base;

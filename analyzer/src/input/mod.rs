@@ -1,27 +1,40 @@
-//! Input: files and directories → format detection → decompression → pcap/pcapng parsing →
-//! one time-ordered stream of [`Batch`]es.
+//! Input: files, directories and standard input → format detection → decompression →
+//! pcap/pcapng parsing → one time-ordered stream of [`Batch`]es.
 //!
 //! Formats are detected from magic bytes, never from file names: pcap (µs or ns, either byte
 //! order), pcapng, each plain, gzip- or zstd-compressed, and Juno archives (pcapng in indexed
 //! zstd frames, decompressed in parallel). Several files are merged by timestamp. Reading runs
 //! on its own thread and hands batches to the pipeline through a bounded channel.
+//!
+//! Memory is bounded by [`InputOptions`], not by the number of files: every file is first
+//! looked at (its format and first timestamp, through a small buffer, then closed), and files
+//! are opened in time order only when the merge reaches their first timestamp, as many at once
+//! as the memory share and the process's open-file limit allow. Files that overlap in time
+//! with more files than may be open wait for one to finish; that is counted and reported.
+//! Directories are walked without following a directory twice (symlink loops); FIFOs, sockets
+//! and devices found in directories are skipped with a warning (named on the command line,
+//! they are read as streams), and so are the hidden `.partial` files of a recorder still
+//! writing (or killed), which are named with how to read them.
 
 mod cursor;
 mod source;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use bytes::Bytes;
 use juno_archive::reader::IfaceStatsItem;
 use juno_archive::record::{FileInfo, MetaRecord, SocketEvent, StatsRecord};
 
-use cursor::{CItem, FileCursor};
+use cursor::{CItem, FileCursor, ReadOpts};
 pub use cursor::{Compression, ContainerKind, FileStats, Format};
+use source::{CHUNK, PEEK_CHUNK, Window};
 
 /// An interface, numbered across all input files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +47,8 @@ pub struct Iface {
     pub name: Option<String>,
     /// `if_description` (Juno writes the pod here).
     pub description: Option<String>,
+    /// The node its file was recorded on (a Juno archive's file record), when the file says.
+    pub node: Option<String>,
 }
 
 /// A packet, pointing into one of the batch's chunks.
@@ -88,13 +103,13 @@ pub enum BatchItem {
 /// What is known about a file once it has been read.
 #[derive(Clone, Debug)]
 pub struct FileSummary {
-    /// Path.
+    /// Path (`-` for standard input).
     pub path: PathBuf,
     /// Detected format.
     pub format: Format,
     /// Counters.
     pub stats: FileStats,
-    /// Problems that did not stop reading.
+    /// Problems that did not stop reading: each says what was lost and where.
     pub warnings: Vec<String>,
 }
 
@@ -109,6 +124,8 @@ pub struct Batch {
     pub new_ifaces: Vec<Iface>,
     /// Files finished in this batch.
     pub files_done: Vec<FileSummary>,
+    /// Files that could not be opened when their turn came (path, why).
+    pub skipped: Vec<(PathBuf, String)>,
     /// Captured bytes of the packets in this batch.
     pub packet_bytes: u64,
 }
@@ -124,51 +141,251 @@ impl Batch {
     }
 }
 
-/// Expands the command line: files as given, directories recursively (sorted by name,
-/// skipping hidden files and in-progress `.partial` archives).
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
-    let mut out = Vec::new();
-    for p in paths {
-        let md = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
-        if md.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.push((p.clone(), true));
+/// How much the reader may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct InputOptions {
+    /// Bytes for open files: their chunks, decompressors and Juno frame windows.
+    pub memory: usize,
+    /// Files open at once at most; 0: the process's open-file limit, less a reserve for
+    /// outputs.
+    pub max_open: usize,
+    /// Captured bytes per batch (whatever the packet count).
+    pub batch_bytes: usize,
+    /// Packets per batch.
+    pub batch_packets: usize,
+}
+
+impl Default for InputOptions {
+    fn default() -> Self {
+        InputOptions {
+            memory: 128 << 20,
+            max_open: 0,
+            batch_bytes: 4 << 20,
+            batch_packets: 32 * 1024,
         }
     }
-    if out.is_empty() {
+}
+
+impl InputOptions {
+    fn window(&self) -> Window {
+        Window {
+            bytes: (self.memory / 8).clamp(1 << 20, 64 << 20),
+            frames: (rayon::current_num_threads() * 2).max(2),
+        }
+    }
+}
+
+/// File descriptors kept for outputs, the progress bar and the like.
+const FD_RESERVE: usize = 64;
+
+/// The soft limit on open files (`ulimit -n`), from `/proc/self/limits`.
+fn open_file_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<usize>().ok())
+        })
+        .unwrap_or(1024)
+}
+
+/// Where an input's bytes come from.
+#[derive(Debug)]
+enum Origin {
+    /// A regular file: opened twice (a look, then the read).
+    File(PathBuf),
+    /// Standard input, a pipe or a device named on the command line: opened once.
+    Stream,
+}
+
+/// What the walk found: inputs, and what it did not read.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// (path, named on the command line, regular file).
+    pub files: Vec<(PathBuf, bool, bool)>,
+    /// Not read, and why (the run says so in its exit status).
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Passed over without loss (a file named twice, a directory reached again).
+    pub notes: Vec<(PathBuf, String)>,
+}
+
+/// The name standard input goes by.
+pub const STDIN: &str = "-";
+
+/// Expands the command line: files as given (`-` is standard input), directories recursively
+/// (sorted by name; hidden entries are not read, and hidden `.partial` files, a recorder's
+/// file in progress, are named as skipped; FIFOs, sockets and devices are skipped; no
+/// directory or file is read twice).
+pub fn expand(paths: &[PathBuf]) -> Result<Expanded> {
+    let mut out = Expanded::default();
+    let mut seen: HashSet<(u64, u64)> = HashSet::new();
+    let mut first_name: std::collections::HashMap<(u64, u64), PathBuf> = Default::default();
+    let mut stdin = false;
+    for p in paths {
+        if p.as_os_str() == STDIN {
+            if stdin {
+                bail!("standard input (-) is named twice");
+            }
+            stdin = true;
+            out.files.push((p.clone(), true, false));
+            continue;
+        }
+        let md = std::fs::metadata(p)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+        let id = (md.dev(), md.ino());
+        if md.is_dir() {
+            if seen.insert(id) {
+                walk(p, &mut out, &mut seen, &mut first_name, 0)?;
+            } else {
+                out.notes.push((p.clone(), "directory already read".into()));
+            }
+        } else if !seen.insert(id) {
+            let other = first_name.get(&id).cloned().unwrap_or_default();
+            out.notes.push((
+                p.clone(),
+                format!("the same file as {}: read once", other.display()),
+            ));
+        } else {
+            first_name.insert(id, p.clone());
+            out.files.push((p.clone(), true, md.is_file()));
+        }
+    }
+    if out.files.is_empty() {
+        let partial: Vec<String> = out
+            .skipped
+            .iter()
+            .filter(|(p, _)| p.to_string_lossy().ends_with(".partial"))
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        if !partial.is_empty() {
+            bail!(
+                "no input files found; skipped files a recorder is writing or left behind when it was killed: {} (name them on the command line to read them)",
+                partial.join(", ")
+            );
+        }
         bail!("no input files found");
     }
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .collect();
+/// Directories deeper than this are not walked (a bound on recursion, whatever the tree).
+const MAX_DEPTH: usize = 64;
+
+fn walk(
+    dir: &Path,
+    out: &mut Expanded,
+    seen: &mut HashSet<(u64, u64)>,
+    first_name: &mut std::collections::HashMap<(u64, u64), PathBuf>,
+    depth: usize,
+) -> Result<()> {
+    if depth > MAX_DEPTH {
+        out.skipped.push((
+            dir.to_path_buf(),
+            format!("more than {MAX_DEPTH} directories deep: not read"),
+        ));
+        return Ok(());
+    }
+    let mut entries: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok()).collect(),
+        Err(e) if depth == 0 => bail!("cannot list {}: {e}", dir.display()),
+        Err(e) => {
+            out.skipped
+                .push((dir.to_path_buf(), format!("cannot list it: {e}")));
+            return Ok(());
+        }
+    };
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || name.ends_with(".partial") {
+        let path = e.path();
+        if name.ends_with(".partial") {
+            out.skipped.push((
+                path,
+                "a recorder's file in progress (being written, or left by a recorder that was killed): not read; name it on the command line to read it".into(),
+            ));
             continue;
         }
-        let path = e.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else {
-            out.push((path, false));
+        if name.starts_with('.') {
+            continue;
         }
+        // Follows symbolic links; a loop or a dangling link fails here.
+        let md = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                out.skipped.push((path, format!("cannot read it: {e}")));
+                continue;
+            }
+        };
+        let id = (md.dev(), md.ino());
+        if md.is_dir() {
+            if seen.insert(id) {
+                walk(&path, out, seen, first_name, depth + 1)?;
+            } else {
+                out.notes.push((
+                    path,
+                    "a directory already read (through a symbolic link): not read again".into(),
+                ));
+            }
+            continue;
+        }
+        let ft = md.file_type();
+        if !md.is_file() {
+            let kind = if ft.is_fifo() {
+                "a FIFO"
+            } else if ft.is_socket() {
+                "a socket"
+            } else if ft.is_block_device() || ft.is_char_device() {
+                "a device"
+            } else {
+                "not a regular file"
+            };
+            out.skipped.push((
+                path,
+                format!("{kind}: not read when found in a directory (name it on the command line to read it)"),
+            ));
+            continue;
+        }
+        if !seen.insert(id) {
+            let other = first_name.get(&id).cloned().unwrap_or_default();
+            out.notes.push((
+                path,
+                format!("the same file as {}: read once", other.display()),
+            ));
+            continue;
+        }
+        first_name.insert(id, path.clone());
+        out.files.push((path, false, true));
     }
     Ok(())
 }
 
+/// A file known by a first look, not necessarily open.
+struct Planned {
+    /// Index of the file in the run (its items carry it).
+    index: u32,
+    name: PathBuf,
+    origin: Origin,
+    /// Time of its first timestamped item (0: unknown, opened first).
+    first_ts: u64,
+    /// Bytes it is expected to hold while open.
+    cost: usize,
+    /// New bytes per chunk (small files get small chunks).
+    chunk: usize,
+    /// Opened at the look and kept (streams cannot be opened twice).
+    kept: Option<FileCursor>,
+}
+
 /// The opened inputs, ready to be read.
 pub struct Inputs {
-    cursors: Vec<FileCursor>,
-    /// Files skipped in directories because they are not captures.
+    planned: Vec<Planned>,
+    opts: InputOptions,
+    /// Files not read, or skipped in part of the walk, and why.
     pub skipped: Vec<(PathBuf, String)>,
+    /// What the walk passed over without loss.
+    pub notes: Vec<(PathBuf, String)>,
     /// Total size of the input files, for progress.
     pub total_bytes: u64,
     /// Input bytes consumed so far.
@@ -178,74 +395,226 @@ pub struct Inputs {
 impl std::fmt::Debug for Inputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Inputs")
-            .field("files", &self.cursors.len())
+            .field("files", &self.planned.len())
             .finish_non_exhaustive()
     }
 }
 
+/// What a look at a file's beginning found: its first time, and what it costs open.
+fn look(cursor: &mut FileCursor) -> u64 {
+    for _ in 0..256 {
+        match cursor.next() {
+            Some(item) => {
+                if let Some(ts) = item.ts() {
+                    return ts;
+                }
+            }
+            None => break,
+        }
+        if cursor.chunk_gen > 1 {
+            break;
+        }
+    }
+    0
+}
+
 impl Inputs {
-    /// Opens every input. A file named on the command line that is not a capture is an error;
-    /// one found in a directory is skipped with a note.
-    pub fn open(paths: &[PathBuf]) -> Result<Self> {
+    /// Looks at every input (format and first timestamp). A file named on the command line
+    /// that cannot be read or is not a capture is an error; one found in a directory is
+    /// skipped with a warning.
+    pub fn open(paths: &[PathBuf], opts: InputOptions) -> Result<Self> {
+        let ex = expand(paths)?;
         let progress = Arc::new(AtomicU64::new(0));
-        let mut cursors = Vec::new();
-        let mut skipped = Vec::new();
+        let mut planned = Vec::new();
+        let mut skipped = ex.skipped;
         let mut total = 0;
-        for (path, explicit) in expand(paths)? {
-            total += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            match FileCursor::open(&path, progress.clone()) {
-                Ok(c) => cursors.push(c),
+        let window = opts.window();
+        for (path, explicit, regular) in ex.files {
+            let stdin = path.as_os_str() == STDIN;
+            let size = if stdin {
+                0
+            } else {
+                std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+            };
+            total += size;
+            let index = u32::try_from(planned.len()).unwrap_or(u32::MAX);
+            let result = if regular {
+                let look_opts = ReadOpts {
+                    chunk: PEEK_CHUNK,
+                    window: Window {
+                        bytes: 1,
+                        frames: 1,
+                    },
+                };
+                std::fs::File::open(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+                    .and_then(|f| {
+                        FileCursor::open(&path, Box::new(f), Arc::new(AtomicU64::new(0)), look_opts)
+                    })
+                    .map(|mut c| {
+                        let ts = look(&mut c);
+                        let chunk = chunk_for(size);
+                        Planned {
+                            index,
+                            name: path.clone(),
+                            origin: Origin::File(path.clone()),
+                            first_ts: ts,
+                            cost: cost(c.format.compression, chunk, window),
+                            chunk,
+                            kept: None,
+                        }
+                    })
+            } else {
+                let reader: Result<Box<dyn Read + Send>> = if stdin {
+                    Ok(Box::new(std::io::stdin()))
+                } else {
+                    std::fs::File::open(&path)
+                        .map(|f| Box::new(f) as Box<dyn Read + Send>)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+                };
+                let ropts = ReadOpts {
+                    chunk: CHUNK,
+                    window,
+                };
+                reader
+                    .and_then(|r| FileCursor::open(&path, r, progress.clone(), ropts))
+                    .map(|c| Planned {
+                        index,
+                        name: path.clone(),
+                        origin: Origin::Stream,
+                        first_ts: 0,
+                        cost: cost(c.format.compression, CHUNK, window),
+                        chunk: CHUNK,
+                        kept: Some(c),
+                    })
+            };
+            match result {
+                Ok(p) => planned.push(p),
                 Err(e) if !explicit => skipped.push((path, format!("{e:#}"))),
                 Err(e) => return Err(e),
             }
         }
-        if cursors.is_empty() {
+        if planned.is_empty() {
             bail!("none of the inputs is a capture");
         }
         Ok(Inputs {
-            cursors,
+            planned,
+            opts,
             skipped,
+            notes: ex.notes,
             total_bytes: total,
+            progress,
+        })
+    }
+
+    /// Reads a capture from `reader` (standard input, a pipe, bytes in memory), named `name`
+    /// in warnings.
+    pub fn from_reader(
+        name: &str,
+        reader: Box<dyn Read + Send>,
+        opts: InputOptions,
+    ) -> Result<Self> {
+        let progress = Arc::new(AtomicU64::new(0));
+        let window = opts.window();
+        let c = FileCursor::open(
+            Path::new(name),
+            reader,
+            progress.clone(),
+            ReadOpts {
+                chunk: CHUNK,
+                window,
+            },
+        )?;
+        Ok(Inputs {
+            planned: vec![Planned {
+                index: 0,
+                name: name.into(),
+                origin: Origin::Stream,
+                first_ts: 0,
+                cost: cost(c.format.compression, CHUNK, window),
+                chunk: CHUNK,
+                kept: Some(c),
+            }],
+            opts,
+            skipped: Vec::new(),
+            notes: Vec::new(),
+            total_bytes: 0,
             progress,
         })
     }
 
     /// Number of files.
     pub fn len(&self) -> usize {
-        self.cursors.len()
+        self.planned.len()
     }
 
     /// True if there are no files.
     pub fn is_empty(&self) -> bool {
-        self.cursors.is_empty()
+        self.planned.is_empty()
     }
 
-    /// Reads everything, calling `sink` with batches of about `batch_packets` packets in time
-    /// order. Stops early if `sink` returns false.
-    pub fn read(self, batch_packets: usize, mut sink: impl FnMut(Batch) -> bool) -> Result<()> {
-        let mut m = Merger::new(self.cursors, batch_packets.max(1));
-        m.prime()?;
-        while let Some(batch) = m.next_batch()? {
+    /// Reads everything, calling `sink` with batches of about `opts.batch_packets` packets
+    /// (and at most `opts.batch_bytes` captured bytes) in time order. Stops early if `sink`
+    /// returns false. Returns what the merge had to do out of time order.
+    pub fn read(self, mut sink: impl FnMut(Batch) -> bool) -> Result<ReadReport> {
+        let mut m = Merger::new(self.planned, self.opts, self.progress.clone());
+        m.admit();
+        while let Some(batch) = m.next_batch() {
             if !sink(batch) {
                 break;
             }
         }
-        Ok(())
+        Ok(ReadReport {
+            waited: m.waited,
+            max_open: m.max_open,
+        })
+    }
+}
+
+/// What the merge could not do as asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadReport {
+    /// Files opened after packets later than their first one had been read (more files
+    /// overlapped in time than could be open at once).
+    pub waited: u64,
+    /// Files that could be open at once.
+    pub max_open: usize,
+}
+
+/// New bytes per chunk for a file of `size` bytes: the whole file if small, at least 64 KiB,
+/// at most [`CHUNK`].
+fn chunk_for(size: u64) -> usize {
+    usize::try_from(size.saturating_add(1))
+        .unwrap_or(usize::MAX)
+        .clamp(64 << 10, CHUNK)
+}
+
+/// Bytes a file holds while open: chunks (two: one read, one still referenced by a batch in
+/// flight), plus the decompressor's buffers and window.
+fn cost(c: Compression, chunk: usize, window: Window) -> usize {
+    match c {
+        Compression::None => 2 * chunk,
+        Compression::Gzip => 2 * chunk + (1 << 20) + (64 << 10),
+        // A zstd decoder's window is up to 128 MiB (its default limit); captures compressed
+        // with the zstd tool use 8 MiB at most levels.
+        Compression::Zstd => 2 * chunk + (8 << 20),
+        Compression::JunoFrames => 2 * CHUNK + window.bytes + (1 << 20),
     }
 }
 
 struct FileState {
+    index: u32,
     cursor: FileCursor,
     head: Option<CItem>,
     /// Local interface id → global interface index, for the current section.
     ifaces: Vec<u32>,
     /// (chunk generation, index in the current batch).
     chunk_slot: Option<(u64, u32)>,
-    done: bool,
     /// Node that wrote the file (Juno archives), part of its interfaces' identity.
     node: Option<String>,
     /// Position of the file by its first timestamp: breaks timestamp ties between files.
     rank: u32,
+    cost: usize,
 }
 
 /// Interfaces of different files are one interface when node, name, description and link
@@ -253,90 +622,173 @@ struct FileState {
 type IfaceKey = (Option<String>, Option<String>, Option<String>, u32);
 
 struct Merger {
-    files: Vec<FileState>,
+    /// Files not opened yet, by first timestamp.
+    pending: VecDeque<(u32, Planned)>,
+    /// Open files, by slot.
+    slots: Vec<Option<FileState>>,
+    open_cost: usize,
+    open_count: usize,
+    max_open: usize,
     heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
     batch: Batch,
-    batch_packets: usize,
+    opts: InputOptions,
+    window: Window,
     next_iface: u32,
     iface_keys: std::collections::HashMap<IfaceKey, u32>,
+    progress: Arc<AtomicU64>,
+    /// Latest time handed out.
+    now: u64,
+    waited: u64,
 }
 
-/// Bytes referenced by a batch before it is handed on, whatever its packet count.
-const BATCH_BYTES: u64 = 32 << 20;
-
 impl Merger {
-    fn new(cursors: Vec<FileCursor>, batch_packets: usize) -> Self {
+    fn new(planned: Vec<Planned>, opts: InputOptions, progress: Arc<AtomicU64>) -> Self {
+        let fd_limit = open_file_limit().saturating_sub(FD_RESERVE).max(1);
+        let max_open = if opts.max_open == 0 {
+            fd_limit
+        } else {
+            opts.max_open.min(fd_limit)
+        };
+        // Rank files by where they start, so that equal timestamps across files keep the
+        // files' own order whatever order they were named in.
+        let mut order: Vec<Planned> = planned;
+        order.sort_by_key(|p| (p.first_ts, p.index));
+        let mut pending = VecDeque::new();
+        for (rank, p) in order.into_iter().enumerate() {
+            pending.push_back((u32::try_from(rank).unwrap_or(u32::MAX), p));
+        }
         Merger {
-            files: cursors
-                .into_iter()
-                .map(|cursor| FileState {
-                    cursor,
-                    head: None,
-                    ifaces: Vec::new(),
-                    chunk_slot: None,
-                    done: false,
-                    node: None,
-                    rank: 0,
-                })
-                .collect(),
+            pending,
+            slots: Vec::new(),
+            open_cost: 0,
+            open_count: 0,
+            max_open,
             heap: BinaryHeap::new(),
             batch: Batch::default(),
-            batch_packets,
+            window: opts.window(),
+            opts,
             next_iface: 0,
             iface_keys: std::collections::HashMap::new(),
+            progress,
+            now: 0,
+            waited: 0,
         }
     }
 
     fn head_key(f: &FileState) -> u64 {
         match &f.head {
-            Some(CItem::Packet { ts, .. }) if *ts != 0 => *ts,
-            Some(CItem::Socket { ev, .. }) if ev.ts_ns != 0 => ev.ts_ns,
-            _ => f.cursor.last_ts,
+            Some(item) => item.ts().unwrap_or(f.cursor.last_ts),
+            None => f.cursor.last_ts,
         }
     }
 
-    fn advance(&mut self, i: usize) -> Result<()> {
-        let f = &mut self.files[i];
-        f.head = f
-            .cursor
-            .next()
-            .with_context(|| format!("reading {}", f.cursor.path.display()))?;
+    /// Opens the files whose turn has come (their first timestamp is not after the next item
+    /// to hand out), as many as may be open.
+    fn admit(&mut self) {
+        loop {
+            let Some((_, p)) = self.pending.front() else {
+                return;
+            };
+            let next = self.heap.peek().map(|Reverse((k, _, _))| *k);
+            // Streams are open already: they join at once.
+            if p.kept.is_none() && next.is_some_and(|k| p.first_ts > k) {
+                return;
+            }
+            let fits = self.open_count == 0
+                || (self.open_count < self.max_open && self.open_cost + p.cost <= self.opts.memory);
+            if !fits && p.kept.is_none() {
+                // Overlaps more files than may be open: it waits for one to finish (and is
+                // counted when it opens late).
+                return;
+            }
+            let Some((rank, p)) = self.pending.pop_front() else {
+                return;
+            };
+            let late = p.first_ts != 0 && p.first_ts < self.now;
+            let cursor = match (p.kept, p.origin) {
+                (Some(c), _) => Ok(c),
+                (None, Origin::File(path)) => std::fs::File::open(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot open it: {e}"))
+                    .and_then(|f| {
+                        FileCursor::open(
+                            &path,
+                            Box::new(f),
+                            self.progress.clone(),
+                            ReadOpts {
+                                chunk: p.chunk,
+                                window: self.window,
+                            },
+                        )
+                    }),
+                (None, Origin::Stream) => Err(anyhow::anyhow!("a stream can be read once")),
+            };
+            let cursor = match cursor {
+                Ok(c) => c,
+                Err(e) => {
+                    self.batch.skipped.push((p.name, format!("{e:#}")));
+                    continue;
+                }
+            };
+            if late {
+                self.waited += 1;
+            }
+            let state = FileState {
+                index: p.index,
+                cursor,
+                head: None,
+                ifaces: Vec::new(),
+                chunk_slot: None,
+                node: None,
+                rank,
+                cost: p.cost,
+            };
+            let slot = match self.slots.iter().position(Option::is_none) {
+                Some(s) => {
+                    self.slots[s] = Some(state);
+                    s
+                }
+                None => {
+                    self.slots.push(Some(state));
+                    self.slots.len() - 1
+                }
+            };
+            self.open_cost += p.cost;
+            self.open_count += 1;
+            self.advance(slot);
+        }
+    }
+
+    /// Reads the next item of the file in `slot`; closes the file at its end.
+    fn advance(&mut self, slot: usize) {
+        let Some(f) = self.slots[slot].as_mut() else {
+            return;
+        };
+        f.head = f.cursor.next();
         if f.head.is_some() {
             let key = Self::head_key(f);
-            self.heap.push(Reverse((key, f.rank, i as u32)));
-        } else if !f.done {
-            f.done = true;
+            self.heap.push(Reverse((
+                key,
+                f.rank,
+                u32::try_from(slot).unwrap_or(u32::MAX),
+            )));
+            return;
+        }
+        if let Some(f) = self.slots[slot].take() {
+            self.open_cost -= f.cost;
+            self.open_count -= 1;
             self.batch.files_done.push(FileSummary {
                 path: f.cursor.path.clone(),
                 format: f.cursor.format,
                 stats: f.cursor.stats,
-                warnings: std::mem::take(&mut f.cursor.warnings),
+                warnings: f.cursor.warnings,
             });
         }
-        Ok(())
     }
 
-    fn prime(&mut self) -> Result<()> {
-        for i in 0..self.files.len() {
-            self.advance(i)?;
-        }
-        // Rank files by where they start, so that equal timestamps across files keep the
-        // files' own order whatever order they were named in.
-        let mut order: Vec<(u64, usize)> = Vec::new();
-        for Reverse((ts, _, i)) in self.heap.drain() {
-            order.push((ts, i as usize));
-        }
-        order.sort_unstable();
-        for (rank, (ts, i)) in order.into_iter().enumerate() {
-            let rank = u32::try_from(rank).unwrap_or(u32::MAX);
-            self.files[i].rank = rank;
-            self.heap.push(Reverse((ts, rank, i as u32)));
-        }
-        Ok(())
-    }
-
-    fn chunk_index(&mut self, i: usize) -> u32 {
-        let f = &mut self.files[i];
+    fn chunk_index(&mut self, slot: usize) -> u32 {
+        let Some(f) = self.slots[slot].as_mut() else {
+            return u32::MAX;
+        };
         let generation = f.cursor.chunk_gen;
         if let Some((g, idx)) = f.chunk_slot
             && g == generation
@@ -350,24 +802,34 @@ impl Merger {
     }
 
     fn take_batch(&mut self) -> Batch {
-        for f in &mut self.files {
+        for f in self.slots.iter_mut().flatten() {
             f.chunk_slot = None;
         }
         std::mem::take(&mut self.batch)
     }
 
-    fn next_batch(&mut self) -> Result<Option<Batch>> {
+    fn next_batch(&mut self) -> Option<Batch> {
         let mut packets = 0usize;
-        while let Some(Reverse((_, _, fi))) = self.heap.pop() {
-            let i = fi as usize;
-            let Some(item) = self.files[i].head.take() else {
+        loop {
+            self.admit();
+            let Some(Reverse((key, _, s))) = self.heap.pop() else {
+                break;
+            };
+            let slot = s as usize;
+            self.now = self.now.max(key);
+            let Some(f) = self.slots[slot].as_mut() else {
+                continue;
+            };
+            let fi = f.index;
+            let Some(item) = f.head.take() else {
                 continue;
             };
             match item {
-                CItem::Section => self.files[i].ifaces.clear(),
+                CItem::Section => f.ifaces.clear(),
                 CItem::Interface(local, info) => {
+                    let key_node = f.node.clone();
                     let key: IfaceKey = (
-                        self.files[i].node.clone(),
+                        key_node.clone(),
                         info.name.clone(),
                         info.description.clone(),
                         info.linktype,
@@ -383,16 +845,18 @@ impl Merger {
                                 linktype: info.linktype,
                                 name: info.name,
                                 description: info.description,
+                                node: key_node.clone(),
                             });
                             g
                         }
                     };
-                    let f = &mut self.files[i];
                     let local = local as usize;
-                    if f.ifaces.len() <= local {
-                        f.ifaces.resize(local + 1, u32::MAX);
+                    if let Some(f) = self.slots[slot].as_mut() {
+                        if f.ifaces.len() <= local {
+                            f.ifaces.resize(local + 1, u32::MAX);
+                        }
+                        f.ifaces[local] = g;
                     }
-                    f.ifaces[local] = g;
                 }
                 CItem::Packet {
                     ts,
@@ -401,13 +865,9 @@ impl Merger {
                     len,
                     orig_len,
                 } => {
-                    let g = self.files[i]
-                        .ifaces
-                        .get(iface as usize)
-                        .copied()
-                        .unwrap_or(u32::MAX);
+                    let g = f.ifaces.get(iface as usize).copied().unwrap_or(u32::MAX);
                     if g != u32::MAX {
-                        let chunk = self.chunk_index(i);
+                        let chunk = self.chunk_index(slot);
                         self.batch.items.push(BatchItem::Packet(PacketItem {
                             ts,
                             iface: g,
@@ -421,7 +881,7 @@ impl Merger {
                     }
                 }
                 CItem::Socket { ev, off, len } => {
-                    let chunk = self.chunk_index(i);
+                    let chunk = self.chunk_index(slot);
                     self.batch
                         .items
                         .push(BatchItem::Socket(Box::new(SocketItem {
@@ -435,18 +895,16 @@ impl Merger {
                     packets += 1;
                 }
                 CItem::IfaceStats(s) => {
-                    let g = self.files[i]
-                        .ifaces
-                        .get(s.iface as usize)
-                        .copied()
-                        .unwrap_or(u32::MAX);
+                    let g = f.ifaces.get(s.iface as usize).copied().unwrap_or(u32::MAX);
                     if g != u32::MAX {
                         self.batch.items.push(BatchItem::IfaceStats(g, s));
                     }
                 }
-                CItem::FileInfo(f) => {
-                    self.files[i].node = Some(f.node.clone());
-                    self.batch.items.push(BatchItem::FileInfo(fi, Box::new(f)));
+                CItem::FileInfo(info) => {
+                    f.node = Some(info.node.clone());
+                    self.batch
+                        .items
+                        .push(BatchItem::FileInfo(fi, Box::new(info)));
                 }
                 CItem::Meta(m) => self.batch.items.push(BatchItem::Meta(fi, Box::new(m))),
                 CItem::Stats(s) => self
@@ -454,17 +912,20 @@ impl Merger {
                     .items
                     .push(BatchItem::RecorderStats(fi, Box::new(s))),
             }
-            self.advance(i)?;
-            if packets >= self.batch_packets || self.batch.packet_bytes >= BATCH_BYTES {
-                return Ok(Some(self.take_batch()));
+            self.advance(slot);
+            if packets >= self.opts.batch_packets.max(1)
+                || self.batch.packet_bytes >= self.opts.batch_bytes.max(1) as u64
+            {
+                return Some(self.take_batch());
             }
         }
         if self.batch.items.is_empty()
             && self.batch.new_ifaces.is_empty()
             && self.batch.files_done.is_empty()
+            && self.batch.skipped.is_empty()
         {
-            return Ok(None);
+            return None;
         }
-        Ok(Some(self.take_batch()))
+        Some(self.take_batch())
     }
 }

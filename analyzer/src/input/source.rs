@@ -2,38 +2,60 @@
 //!
 //! The container parser asks for the next chunk and hands back the unparsed tail of the
 //! previous one (`carry`); every chunk begins with that tail, so records may span chunk
-//! boundaries. Memory stays bounded whatever the file's size: chunks hold at most [`CHUNK`]
-//! new bytes and come from a small pool of reused buffers (so a large capture costs neither
+//! boundaries — unless the source lost bytes just before it (a Juno frame that could not be
+//! decompressed), which it says ([`ChunkSource::take_lost`]): the chunk then begins where
+//! reading resumes, without the carry.
+//!
+//! Memory stays bounded whatever the file's size: chunks hold at most the source's chunk size
+//! of new bytes and come from a small pool of reused buffers (so a large capture costs neither
 //! growing memory nor page faults on fresh allocations); a carry may grow only up to
-//! [`MAX_RECORD`]; Juno frames are read and decompressed a bounded window at a time.
+//! [`MAX_RECORD`], and when it is long the next chunk is made at least as long again, so that
+//! a record spanning many chunks is copied a bounded number of times, not once per chunk; Juno
+//! frames are decompressed a window at a time, the window bounded in bytes (at least one frame)
+//! and in frames (two per thread).
 
-use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use juno_archive::frame::{self, FrameIndex, INDEX_FRAME_LEN, MAX_FRAME_SIZE};
+use juno_archive::frame::{self, FrameIndex, INDEX_FRAME_LEN, INDEX_TAG, MAX_FRAME_SIZE};
 use rayon::prelude::*;
 
 use crate::read::le_u32;
 
 /// New bytes read per chunk.
 pub(crate) const CHUNK: usize = 4 << 20;
+/// New bytes read per chunk while peeking at a file's beginning.
+pub(crate) const PEEK_CHUNK: usize = 64 << 10;
 /// Largest record (pcap record or pcapng block) a reader accepts.
 pub(crate) const MAX_RECORD: usize = 64 << 20;
 /// Buffers kept for reuse per pool.
-const POOL_KEEP: usize = 64;
+const POOL_KEEP: usize = 8;
 
 /// Progress counter shared with the progress bar: input bytes consumed.
 pub(crate) type Progress = Arc<AtomicU64>;
 
 /// A source of chunks.
 pub(crate) trait ChunkSource: Send {
-    /// The next chunk, starting with `carry`; `None` at the end of input.
+    /// The next chunk, starting with `carry` (unless bytes were lost before it); `None` at the
+    /// end of input.
     fn next_chunk(&mut self, carry: &[u8]) -> io::Result<Option<Bytes>>;
     /// Problems met that did not stop reading (truncation, corrupt frames).
     fn take_warnings(&mut self) -> Vec<String>;
+    /// Whether bytes were lost before the chunk just returned: it does not begin with the
+    /// carry, and the container parser must resume at its start.
+    fn take_lost(&mut self) -> bool {
+        false
+    }
+    /// Whether broken content in a chunk can be skipped to the next one (Juno frames hold
+    /// whole blocks: reading resumes at the next frame).
+    fn resumable(&self) -> bool {
+        false
+    }
+    /// Where the source is, for warnings (e.g. "frame 3 (byte 12345)").
+    fn position(&self) -> String;
 }
 
 /// Reusable chunk buffers: a chunk returns its buffer here when the last batch referring to
@@ -57,10 +79,10 @@ impl Pool {
         }
         v
     }
-    fn give(&self, v: Vec<u8>) {
+    fn give(&self, v: Vec<u8>, chunk: usize) {
         if let Ok(mut p) = self.0.lock()
             && p.len() < POOL_KEEP
-            && v.len() <= CHUNK * 2
+            && v.len() <= chunk * 2
         {
             p.push(v);
         }
@@ -70,6 +92,7 @@ impl Pool {
 struct Pooled {
     buf: Vec<u8>,
     used: usize,
+    chunk: usize,
     pool: Arc<Pool>,
 }
 
@@ -81,16 +104,8 @@ impl AsRef<[u8]> for Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        self.pool.give(std::mem::take(&mut self.buf));
+        self.pool.give(std::mem::take(&mut self.buf), self.chunk);
     }
-}
-
-fn pooled(buf: Vec<u8>, used: usize, pool: &Arc<Pool>) -> Bytes {
-    Bytes::from_owner(Pooled {
-        buf,
-        used,
-        pool: pool.clone(),
-    })
 }
 
 /// Counts bytes read from the underlying file for progress.
@@ -102,9 +117,6 @@ pub(crate) struct CountingReader<R> {
 impl<R: Read> CountingReader<R> {
     pub(crate) fn new(inner: R, progress: Progress) -> Self {
         CountingReader { inner, progress }
-    }
-    pub(crate) fn into_inner(self) -> R {
-        self.inner
     }
 }
 
@@ -124,16 +136,21 @@ pub(crate) struct StreamSource {
     done: bool,
     warnings: Vec<String>,
     pool: Arc<Pool>,
+    chunk: usize,
+    /// Bytes of the stream handed out so far (decompressed, for compressed streams).
+    pos: u64,
 }
 
 impl StreamSource {
-    pub(crate) fn new(reader: Box<dyn Read + Send>, what: &'static str) -> Self {
+    pub(crate) fn new(reader: Box<dyn Read + Send>, what: &'static str, chunk: usize) -> Self {
         StreamSource {
             reader,
             what,
             done: false,
             warnings: Vec::new(),
             pool: Arc::new(Pool::default()),
+            chunk,
+            pos: 0,
         }
     }
 }
@@ -146,11 +163,14 @@ impl ChunkSource for StreamSource {
         if carry.len() > MAX_RECORD {
             self.done = true;
             self.warnings.push(format!(
-                "a record longer than {MAX_RECORD} bytes: stopped reading this file there"
+                "a record longer than {MAX_RECORD} bytes at byte {} of the {}: stopped reading this file there",
+                self.pos - carry.len() as u64,
+                self.stream_name()
             ));
             return Ok(None);
         }
-        let want = carry.len() + CHUNK;
+        // A long carry (a record spanning chunks) gets at least as many new bytes again.
+        let want = carry.len() + self.chunk.max(carry.len());
         let mut buf = self.pool.take(want);
         buf[..carry.len()].copy_from_slice(carry);
         let mut filled = carry.len();
@@ -162,56 +182,146 @@ impl ChunkSource for StreamSource {
                 }
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if self.what == "file" => return Err(e),
+                Err(e) if self.what == "file" => {
+                    self.done = true;
+                    self.warnings.push(format!(
+                        "read error at byte {}: {e}; the rest of the file is ignored",
+                        self.pos + (filled - carry.len()) as u64
+                    ));
+                    break;
+                }
                 Err(e) => {
                     // A compressed file cut short ends in a decoder error: keep what was
                     // decoded and say so.
                     self.done = true;
-                    self.warnings
-                        .push(format!("{} stream ends early: {e}", self.what));
+                    self.warnings.push(format!(
+                        "{} stream ended early after {} bytes of content: {e}",
+                        self.what,
+                        self.pos + (filled - carry.len()) as u64
+                    ));
                     break;
                 }
             }
         }
+        self.pos += (filled - carry.len()) as u64;
         if filled == carry.len() && self.done {
-            self.pool.give(buf);
+            self.pool.give(buf, self.chunk);
             return Ok(None);
         }
-        Ok(Some(pooled(buf, filled, &self.pool)))
+        Ok(Some(Bytes::from_owner(Pooled {
+            buf,
+            used: filled,
+            chunk: self.chunk,
+            pool: self.pool.clone(),
+        })))
     }
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
     }
+    fn position(&self) -> String {
+        format!("byte {} of the {}", self.pos, self.stream_name())
+    }
 }
 
-/// One frame read from a Juno archive, not yet decompressed.
-struct RawFrame {
+impl StreamSource {
+    fn stream_name(&self) -> String {
+        if self.what == "file" {
+            "file".into()
+        } else {
+            format!("decompressed {} stream", self.what)
+        }
+    }
+}
+
+/// A buffered reader that counts the bytes consumed from it (for "where" in warnings).
+struct Counted<R> {
+    inner: BufReader<R>,
+    pos: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.pos += n as u64;
+        self.inner.consume(n);
+    }
+}
+
+/// One frame read from a Juno archive: compressed (with its index), or already decompressed
+/// (a frame without a usable index is decompressed as it is read).
+enum RawFrame {
+    Indexed {
+        seq: usize,
+        at: u64,
+        index: FrameIndex,
+        bytes: Vec<u8>,
+    },
+    Decoded {
+        seq: usize,
+        at: u64,
+        content: Result<Vec<u8>, String>,
+    },
+}
+
+/// A frame's content, or why it was lost.
+struct Ready {
     seq: usize,
-    index: Option<FrameIndex>,
-    bytes: Vec<u8>,
+    at: u64,
+    content: Result<Vec<u8>, String>,
+}
+
+/// How much of a Juno archive is decompressed ahead.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    /// Decompressed bytes in flight (at least one frame, whatever its size).
+    pub(crate) bytes: usize,
+    /// Frames in flight.
+    pub(crate) frames: usize,
 }
 
 /// A Juno archive: index and data frames read one after the other, decompressed a window at a
-/// time in parallel.
+/// time in parallel. A frame that cannot be decompressed is skipped with a warning and reading
+/// resumes at the next (blocks never span frames); an index of an unknown version is passed
+/// over, and the frame after it read without one.
 pub(crate) struct JunoSource {
-    reader: BufReader<CountingReader<File>>,
+    reader: Counted<CountingReader<Box<dyn Read + Send>>>,
     frames_read: usize,
     ended: bool,
-    ready: std::collections::VecDeque<(usize, Result<Vec<u8>, String>)>,
-    window: usize,
+    ready: VecDeque<Ready>,
+    window: Window,
     warnings: Vec<String>,
+    lost: bool,
+    /// Frame and offset of the last chunk's first frame, for warnings.
+    last: (usize, u64),
 }
 
 impl JunoSource {
-    pub(crate) fn new(file: File, progress: Progress) -> Self {
-        let window = (rayon::current_num_threads() * 2).max(2);
+    pub(crate) fn new(reader: Box<dyn Read + Send>, progress: Progress, window: Window) -> Self {
         JunoSource {
-            reader: BufReader::with_capacity(1 << 20, CountingReader::new(file, progress)),
+            reader: Counted {
+                inner: BufReader::with_capacity(1 << 20, CountingReader::new(reader, progress)),
+                pos: 0,
+            },
             frames_read: 0,
             ended: false,
-            ready: Default::default(),
-            window,
+            ready: VecDeque::new(),
+            window: Window {
+                bytes: window.bytes.max(1),
+                frames: window.frames.max(1),
+            },
             warnings: Vec::new(),
+            lost: false,
+            last: (0, 0),
         }
     }
 
@@ -229,16 +339,35 @@ impl JunoSource {
         Ok(n)
     }
 
-    fn cut_short(&mut self, what: &str) {
+    fn cut_short(&mut self, at: u64, what: &str) {
         self.ended = true;
         self.warnings.push(format!(
-            "archive cut short: {what} after the last complete frame ignored"
+            "archive cut short at byte {at}: {what} after the last complete frame ignored"
         ));
     }
 
-    /// The next data frame, with its index; `None` at the end (or where the file is cut).
-    fn read_frame(&mut self) -> io::Result<Option<RawFrame>> {
+    fn stop(&mut self, at: u64, what: &str) {
+        self.ended = true;
+        self.warnings.push(format!(
+            "at byte {at}: {what}; the rest of the archive is ignored"
+        ));
+    }
+
+    /// The next frame; `None` at the end (or where the file is cut or unreadable).
+    fn read_frame(&mut self) -> Option<RawFrame> {
+        match self.try_read_frame() {
+            Ok(f) => f,
+            Err(e) => {
+                let at = self.reader.pos;
+                self.stop(at, &format!("read error: {e}"));
+                None
+            }
+        }
+    }
+
+    fn try_read_frame(&mut self) -> io::Result<Option<RawFrame>> {
         loop {
+            let at = self.reader.pos;
             let mut head = [0u8; INDEX_FRAME_LEN];
             let n = self.read_up_to(&mut head[..8])?;
             if n == 0 {
@@ -246,7 +375,7 @@ impl JunoSource {
                 return Ok(None);
             }
             if n < 8 {
-                self.cut_short(&format!("{n} bytes of a frame header"));
+                self.cut_short(at, &format!("{n} bytes of a frame header"));
                 return Ok(None);
             }
             let magic = le_u32(&head, 0).unwrap_or(0);
@@ -255,98 +384,221 @@ impl JunoSource {
                 if magic == frame::INDEX_MAGIC && size + 8 == INDEX_FRAME_LEN {
                     let got = self.read_up_to(&mut head[8..])?;
                     if got < INDEX_FRAME_LEN - 8 {
-                        self.cut_short("a frame index without its frame");
+                        self.cut_short(at, "a frame index without its frame");
                         return Ok(None);
                     }
-                    let Some(index) = FrameIndex::parse(&head) else {
-                        // A skippable frame with our magic but not our layout: pass over it.
-                        continue;
-                    };
-                    let len = index.compressed_len as usize;
-                    if len > MAX_FRAME_SIZE {
-                        self.cut_short(&format!("a frame claiming {len} compressed bytes"));
-                        return Ok(None);
+                    if let Some(index) = FrameIndex::parse(&head) {
+                        let len = index.compressed_len as usize;
+                        if len > MAX_FRAME_SIZE {
+                            self.stop(
+                                at,
+                                &format!(
+                                    "frame {} claims {len} compressed bytes (more than the {MAX_FRAME_SIZE}-byte limit)",
+                                    self.frames_read
+                                ),
+                            );
+                            return Ok(None);
+                        }
+                        let mut bytes = vec![0u8; len];
+                        let got = self.read_up_to(&mut bytes)?;
+                        if got < len {
+                            self.cut_short(
+                                at,
+                                &format!(
+                                    "frame {} is partial ({got} of {len} bytes)",
+                                    self.frames_read
+                                ),
+                            );
+                            return Ok(None);
+                        }
+                        let seq = self.frames_read;
+                        self.frames_read += 1;
+                        return Ok(Some(RawFrame::Indexed {
+                            seq,
+                            at,
+                            index,
+                            bytes,
+                        }));
                     }
-                    let mut bytes = vec![0u8; len];
-                    let got = self.read_up_to(&mut bytes)?;
-                    if got < len {
-                        self.cut_short(&format!("a partial frame ({got} of {len} bytes)"));
-                        return Ok(None);
+                    if head[8..12] == INDEX_TAG {
+                        // An index this reader does not know: the frame after it is read
+                        // without it.
+                        self.warnings.push(format!(
+                            "frame index at byte {at} has version {} (this reader knows 1): passed over, the frame after it read without it",
+                            head[12]
+                        ));
                     }
-                    let seq = self.frames_read;
-                    self.frames_read += 1;
-                    return Ok(Some(RawFrame {
-                        seq,
-                        index: Some(index),
-                        bytes,
-                    }));
+                    continue;
                 }
                 // Another skippable frame: skip its payload.
                 let skipped = io::copy(&mut (&mut self.reader).take(size as u64), &mut io::sink())?;
                 if (skipped as usize) < size {
-                    self.cut_short("a partial skippable frame");
+                    self.cut_short(at, "a partial skippable frame");
                     return Ok(None);
                 }
                 continue;
             }
-            // Juno writes an index before every frame; anything else ends the archive.
-            self.cut_short(&format!(
-                "data that is not an indexed frame (magic {magic:#010x})"
-            ));
+            if magic == frame::ZSTD_MAGIC {
+                // A data frame without a usable index: decompress it as it is read.
+                let seq = self.frames_read;
+                self.frames_read += 1;
+                let prefix: &[u8] = &head[..8];
+                let content = (|| -> io::Result<Vec<u8>> {
+                    let chained = prefix.chain(&mut self.reader);
+                    let dec = zstd::stream::read::Decoder::with_buffer(chained)?;
+                    let mut out = Vec::new();
+                    dec.single_frame()
+                        .take(MAX_FRAME_SIZE as u64 + 1)
+                        .read_to_end(&mut out)?;
+                    if out.len() > MAX_FRAME_SIZE {
+                        return Err(io::Error::other(format!(
+                            "more than {MAX_FRAME_SIZE} bytes of content"
+                        )));
+                    }
+                    Ok(out)
+                })();
+                match content {
+                    Ok(c) => {
+                        return Ok(Some(RawFrame::Decoded {
+                            seq,
+                            at,
+                            content: Ok(c),
+                        }));
+                    }
+                    Err(e) => {
+                        // Without an index, where the frame ends is unknown.
+                        self.stop(
+                            at,
+                            &format!(
+                                "frame {seq} has no index and could not be decompressed ({e})"
+                            ),
+                        );
+                        return Ok(None);
+                    }
+                }
+            }
+            self.stop(
+                at,
+                &format!("data that is not a frame (first bytes {:02x?})", &head[..8]),
+            );
             return Ok(None);
         }
+    }
+
+    /// Reads and decompresses the next window of frames into `ready`.
+    fn fill(&mut self) {
+        let mut raw = Vec::new();
+        let mut bytes = 0usize;
+        while raw.len() < self.window.frames && bytes < self.window.bytes && !self.ended {
+            match self.read_frame() {
+                Some(f) => {
+                    bytes += match &f {
+                        RawFrame::Indexed { index, .. } => index.uncompressed_len as usize,
+                        RawFrame::Decoded { content, .. } => {
+                            content.as_ref().map_or(0, |c| c.len())
+                        }
+                    };
+                    raw.push(f);
+                }
+                None => break,
+            }
+        }
+        let decoded: Vec<Ready> = raw
+            .into_par_iter()
+            .map(|f| match f {
+                RawFrame::Indexed {
+                    seq,
+                    at,
+                    index,
+                    bytes,
+                } => {
+                    let e = frame::FrameEntry {
+                        offset: 0,
+                        len: bytes.len(),
+                        index: Some(index),
+                    };
+                    Ready {
+                        seq,
+                        at,
+                        content: frame::decompress_entry(&bytes, &e, MAX_FRAME_SIZE)
+                            .map_err(|e| e.to_string()),
+                    }
+                }
+                RawFrame::Decoded { seq, at, content } => Ready { seq, at, content },
+            })
+            .collect();
+        self.ready.extend(decoded);
+    }
+
+    fn lose(&mut self, r: &Ready, msg: &str, carry: usize) {
+        let dropped = if carry > 0 {
+            format!(" (and the {carry} bytes of an incomplete block before it)")
+        } else {
+            String::new()
+        };
+        self.warnings.push(format!(
+            "frame {} (index at byte {}) skipped{dropped}: {msg}; reading resumes at the next frame",
+            r.seq, r.at
+        ));
+        self.lost = true;
     }
 }
 
 impl ChunkSource for JunoSource {
     fn next_chunk(&mut self, carry: &[u8]) -> io::Result<Option<Bytes>> {
+        let mut carry = carry;
         loop {
             if self.ready.is_empty() {
-                let mut raw = Vec::with_capacity(self.window);
-                while raw.len() < self.window && !self.ended {
-                    match self.read_frame()? {
-                        Some(f) => raw.push(f),
-                        None => break,
-                    }
-                }
-                if raw.is_empty() {
-                    return Ok(None);
-                }
-                let decoded: Vec<(usize, Result<Vec<u8>, String>)> = raw
-                    .into_par_iter()
-                    .map(|f| {
-                        let e = frame::FrameEntry {
-                            offset: 0,
-                            len: f.bytes.len(),
-                            index: f.index,
-                        };
-                        (
-                            f.seq,
-                            frame::decompress_entry(&f.bytes, &e, MAX_FRAME_SIZE)
-                                .map_err(|e| e.to_string()),
-                        )
-                    })
-                    .collect();
-                self.ready.extend(decoded);
+                self.fill();
             }
-            let Some((i, r)) = self.ready.pop_front() else {
-                continue;
+            let Some(r) = self.ready.pop_front() else {
+                return Ok(None);
             };
-            match r {
-                Ok(content) => {
-                    if carry.is_empty() {
-                        return Ok(Some(Bytes::from(content)));
-                    }
-                    let mut v = Vec::with_capacity(carry.len() + content.len());
-                    v.extend_from_slice(carry);
-                    v.extend_from_slice(&content);
-                    return Ok(Some(Bytes::from(v)));
+            let content = match r.content {
+                Ok(ref c) if !c.is_empty() => c,
+                Ok(_) => continue,
+                Err(ref msg) => {
+                    let msg = msg.clone();
+                    self.lose(&r, &msg, carry.len());
+                    carry = &[];
+                    continue;
                 }
-                Err(msg) => self.warnings.push(format!("frame {i} skipped: {msg}")),
+            };
+            self.last = (r.seq, r.at);
+            if carry.is_empty() {
+                return Ok(Some(Bytes::from(r.content.unwrap_or_default())));
             }
+            // A block spans frames (Juno never writes one; other writers might): append whole
+            // frames until the carry is at most half the chunk, so that a long block is copied
+            // a bounded number of times.
+            let mut v = Vec::with_capacity(carry.len() + content.len());
+            v.extend_from_slice(carry);
+            v.extend_from_slice(content);
+            while v.len() < carry.len() * 2 && v.len() <= MAX_RECORD * 2 {
+                if self.ready.is_empty() {
+                    self.fill();
+                }
+                match self.ready.front() {
+                    Some(Ready { content: Ok(c), .. }) => {
+                        v.extend_from_slice(c);
+                        self.ready.pop_front();
+                    }
+                    _ => break,
+                }
+            }
+            return Ok(Some(Bytes::from(v)));
         }
     }
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+    fn take_lost(&mut self) -> bool {
+        std::mem::take(&mut self.lost)
+    }
+    fn resumable(&self) -> bool {
+        true
+    }
+    fn position(&self) -> String {
+        format!("frame {} (index at byte {})", self.last.0, self.last.1)
     }
 }

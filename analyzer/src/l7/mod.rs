@@ -33,6 +33,9 @@ use crate::model::{ConnInfo, Dir, Exchange, Fields, Summary, Transport, Ts};
 /// Bytes per direction kept for protocol detection (on UDP: of the first datagram).
 pub const PROBE_BYTES: usize = 2048;
 
+/// What [`Parser::heap_bytes`] says for parsers that do not estimate their memory.
+pub const DEFAULT_PARSER_HEAP: usize = 1024;
+
 /// How a response finds its request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MatchKey {
@@ -140,6 +143,12 @@ pub trait Parser: Send {
     fn end(&mut self, dir: Dir, ts: Ts, out: &mut Emitter);
     /// Whether the parser still wants data.
     fn state(&self) -> ParserState;
+    /// Heap bytes the parser holds now (buffers, queues of pending requests), roughly: what
+    /// the memory budget counts for it. Called after every `data`, `gap` and `end`, so it must
+    /// be cheap. The default suits parsers that hold little beyond their own struct.
+    fn heap_bytes(&self) -> usize {
+        DEFAULT_PARSER_HEAP
+    }
     /// Once the parser is [`ParserState::Finished`]: another protocol's parser for the rest
     /// of the connection, when the protocol changed in-band (HTTP/1 `Upgrade: h2c` and 101).
     /// Taken once; the default is none (the connection is only counted from then on).

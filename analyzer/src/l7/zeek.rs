@@ -1,15 +1,18 @@
 //! The types of a protocol's Zeek log: the columns it declares and the values of a row.
 //! Writing the files (header lines, escaping, connection columns) is [`crate::sink::zeek`]'s.
 
+use std::borrow::Cow;
+
 use crate::model::Exchange;
 
-/// A value in a Zeek log row.
+/// A value in a Zeek log row; text borrows from the exchange where it can (a row is
+/// written once, right after it is made).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ZVal {
+pub enum ZVal<'a> {
     /// Unset: `-`.
     Unset,
     /// A string (escaped when written; empty becomes `(empty)`).
-    Text(Vec<u8>),
+    Text(Cow<'a, [u8]>),
     /// A number.
     Count(u64),
     /// `T` / `F`.
@@ -18,16 +21,16 @@ pub enum ZVal {
     Literal(&'static str),
     /// A vector or set: elements escaped and joined by the set separator `,` (which is
     /// escaped inside elements); `(empty)` when there are none.
-    List(Vec<Vec<u8>>),
+    List(Cow<'a, [Vec<u8>]>),
 }
 
-impl ZVal {
+impl<'a> ZVal<'a> {
     /// Text from an optional byte string.
-    pub fn opt_text(v: Option<&[u8]>) -> ZVal {
-        v.map_or(ZVal::Unset, |t| ZVal::Text(t.to_vec()))
+    pub fn opt_text(v: Option<&'a [u8]>) -> ZVal<'a> {
+        v.map_or(ZVal::Unset, |t| ZVal::Text(Cow::Borrowed(t)))
     }
     /// Count from an optional number.
-    pub fn opt_count(v: Option<u64>) -> ZVal {
+    pub fn opt_count(v: Option<u64>) -> ZVal<'a> {
         v.map_or(ZVal::Unset, ZVal::Count)
     }
 }
@@ -41,7 +44,7 @@ pub struct ZeekLog {
     /// Column names and Zeek types, after `ts uid id.orig_h id.orig_p id.resp_h id.resp_p`.
     pub fields: &'static [(&'static str, &'static str)],
     /// Fills `row` (one value per field) for an exchange.
-    pub row: fn(&Exchange, &mut Vec<ZVal>) -> bool,
+    pub row: for<'a> fn(&'a Exchange, &mut Vec<ZVal<'a>>) -> bool,
 }
 
 /// A Zeek `time` or `interval` value: seconds with six decimals (microseconds).

@@ -163,12 +163,13 @@ pub struct ReasmStats {
 impl ReasmStats {
     /// Adds another set of counters.
     pub fn add(&mut self, o: &ReasmStats) {
-        self.delivered += o.delivered;
-        self.retrans_bytes += o.retrans_bytes;
+        // Byte counts come from sequence numbers and offsets the input claims: saturate.
+        self.delivered = self.delivered.saturating_add(o.delivered);
+        self.retrans_bytes = self.retrans_bytes.saturating_add(o.retrans_bytes);
         self.overlaps += o.overlaps;
         self.ooo_segments += o.ooo_segments;
         self.gaps += o.gaps;
-        self.gap_bytes += o.gap_bytes;
+        self.gap_bytes = self.gap_bytes.saturating_add(o.gap_bytes);
         self.ooo_overflows += o.ooo_overflows;
         self.ack_held += o.ack_held;
         self.ack_forced += o.ack_forced;

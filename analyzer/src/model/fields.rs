@@ -18,6 +18,19 @@ pub enum Value {
 }
 
 impl Value {
+    /// Heap bytes the value holds.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Text(t) => t.capacity(),
+            Value::Counts(c) => c.capacity() * 8,
+            Value::List(l) => {
+                l.capacity() * std::mem::size_of::<Vec<u8>>()
+                    + l.iter().map(Vec::capacity).sum::<usize>()
+            }
+            Value::U64(_) | Value::I64(_) | Value::Bool(_) => 0,
+        }
+    }
+
     /// A text value from a string.
     pub fn text(s: impl AsRef<[u8]>) -> Value {
         Value::Text(s.as_ref().to_vec())
@@ -29,6 +42,12 @@ impl Value {
 pub struct Fields(pub Vec<(&'static str, Value)>);
 
 impl Fields {
+    /// Heap bytes the fields hold (what memory budgets count for them).
+    pub fn heap_bytes(&self) -> usize {
+        self.0.capacity() * std::mem::size_of::<(&'static str, Value)>()
+            + self.0.iter().map(|(_, v)| v.heap_bytes()).sum::<usize>()
+    }
+
     /// Sets a field, replacing an earlier value of the same name.
     pub fn set(&mut self, name: &'static str, v: Value) {
         match self.0.iter_mut().find(|(n, _)| *n == name) {

@@ -9,6 +9,7 @@ pub mod http2;
 pub mod mysql;
 pub mod postgresql;
 pub mod redis;
+pub mod tls;
 
 use crate::l7::{Probe, ProbeInput, Protocol};
 
@@ -20,6 +21,7 @@ pub static PROTOCOLS: &[&Protocol] = &[
     &postgresql::PROTOCOL,
     &http2::PROTOCOL,
     &mysql::PROTOCOL,
+    &tls::PROTOCOL,
 ];
 
 /// Finds the protocol a connection switched to in-band, by the name the old protocol gave it

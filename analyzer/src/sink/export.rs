@@ -1,8 +1,9 @@
 //! `juno-analyze export`: dataframes (Parquet, Arrow IPC, CSV) written with polars, schema in
-//! docs/export.md.
+//! docs/export.md; with `--partition-by`, Hive-style partitioned Parquet datasets written in
+//! atomic, appendable batches ([`dataset`]).
 //!
-//! Part of the binary, not the library: the library's tests and users do not link polars.
-//! The tables stream: rows are gathered per table up to [`BATCH_ROWS`] and each batch is
+//! Behind the cargo feature `export`: users of the library who do not turn it on do not link
+//! polars. The tables stream: rows are gathered per table up to [`BATCH_ROWS`] and each batch is
 //! written through polars' batched writers, so memory does not grow with the capture
 //! (`exchanges` and `connections`); `edges` (one row per graph edge) and `capture` (one row
 //! per file and per interface) are written at the end.
@@ -21,6 +22,10 @@ use crate::proto;
 use crate::sink::graph::{GraphBuilder, GraphOptions};
 use crate::sink::json::Json;
 use crate::sink::jsonl::fields_json;
+
+pub mod dataset;
+
+use dataset::{DatasetOptions, Parts, RowPlace};
 
 /// Rows gathered before a batch is written.
 pub const BATCH_ROWS: usize = 64 * 1024;
@@ -434,13 +439,57 @@ const CAPTURE_COLUMNS: [(&str, Kind); 8] = [
     ("drops_dropped", Kind::U64),
 ];
 
+/// Where a table goes: one file, or a partitioned dataset.
+#[derive(Debug)]
+enum Dest {
+    One(Out),
+    Parts(Parts),
+}
+
+impl Dest {
+    /// The table to add a row to, and the row's partition (empty for one file).
+    fn row(&mut self, place: RowPlace<'_>) -> Result<(&mut Table, String)> {
+        match self {
+            Dest::One(o) => Ok((&mut o.table, String::new())),
+            Dest::Parts(p) => p.row(place),
+        }
+    }
+
+    /// The row just added is complete.
+    fn row_done(&mut self, part: &str) -> Result<()> {
+        match self {
+            Dest::One(o) => o.write_if_full(),
+            Dest::Parts(p) => p.row_done(part),
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        match self {
+            Dest::One(o) => o
+                .finish()
+                .with_context(|| format!("cannot write {}", o.path.display())),
+            Dest::Parts(p) => p.finish(),
+        }
+    }
+}
+
+/// A partitioned export's batch: where it goes and what it is called.
+#[derive(Debug)]
+struct Batch {
+    root: PathBuf,
+    id: String,
+    opts: DatasetOptions,
+}
+
 /// The export, as a sink of a run.
 #[derive(Debug)]
 pub struct Exporter {
-    exchanges: Out,
-    connections: Out,
-    edges: Out,
-    capture: Out,
+    exchanges: Dest,
+    connections: Dest,
+    edges: Dest,
+    capture: Dest,
+    /// Set for a partitioned export.
+    batch: Option<Batch>,
     graph: GraphBuilder,
     /// Interface names by index (kept from the last batch, for connections).
     ifaces: Vec<Iface>,
@@ -448,18 +497,160 @@ pub struct Exporter {
 }
 
 impl Exporter {
+    /// Bounds the memory of the edges table's graph.
+    pub fn with_memory(mut self, bytes: usize) -> Self {
+        self.graph = GraphBuilder::new(GraphOptions::default()).with_memory(bytes);
+        self
+    }
+
     /// Creates the four tables in `dir` (created if missing).
     pub fn create(dir: &Path, format: Format) -> Result<Exporter> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Exporter {
-            exchanges: Out::create(dir, "exchanges", format, &exchange_columns())?,
-            connections: Out::create(dir, "connections", format, &connection_columns())?,
-            edges: Out::create(dir, "edges", format, &EDGE_COLUMNS)?,
-            capture: Out::create(dir, "capture", format, &CAPTURE_COLUMNS)?,
+            exchanges: Dest::One(Out::create(dir, "exchanges", format, &exchange_columns())?),
+            connections: Dest::One(Out::create(
+                dir,
+                "connections",
+                format,
+                &connection_columns(),
+            )?),
+            edges: Dest::One(Out::create(dir, "edges", format, &EDGE_COLUMNS)?),
+            capture: Dest::One(Out::create(dir, "capture", format, &CAPTURE_COLUMNS)?),
+            batch: None,
             graph: GraphBuilder::new(GraphOptions::default()),
             ifaces: Vec::new(),
             json: Json::new(),
         })
+    }
+
+    /// Starts a new batch of the partitioned Parquet dataset in `dir` (created if missing;
+    /// layout in docs/export.md): `exchanges` and `connections` partitioned by `opts.keys`,
+    /// `edges` and `capture` (summaries of the batch) by `batch=<id>`. Nothing is visible to
+    /// readers before [`Sink::finish`] commits the batch.
+    pub fn create_dataset(dir: &Path, opts: DatasetOptions) -> Result<Exporter> {
+        Self::create_dataset_batch(dir, opts, &dataset::new_batch_id())
+    }
+
+    /// [`Exporter::create_dataset`] with a given batch id; an id that already has a manifest
+    /// in `dir` is refused (batches are never rewritten).
+    pub fn create_dataset_batch(dir: &Path, opts: DatasetOptions, id: &str) -> Result<Exporter> {
+        if opts.keys.is_empty() {
+            anyhow::bail!("a partitioned export needs at least one partition key");
+        }
+        if opts.max_file_rows == 0 {
+            anyhow::bail!("--max-file-rows must be at least 1");
+        }
+        if id.is_empty()
+            || id.starts_with(['.', '_'])
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            anyhow::bail!(
+                "batch id {id:?}: letters, digits, '-', '_' and '.', not first '.' or '_'"
+            );
+        }
+        let batches = dir.join("_batches");
+        std::fs::create_dir_all(&batches)
+            .with_context(|| format!("cannot create {}", batches.display()))?;
+        let manifest = batches.join(format!("{id}.json"));
+        if manifest.exists() {
+            anyhow::bail!(
+                "batch {id} was already written ({}): batches are never rewritten",
+                manifest.display()
+            );
+        }
+        let summary = DatasetOptions {
+            keys: Vec::new(),
+            max_file_rows: u64::MAX,
+            ..opts.clone()
+        };
+        let parts = |name, cols: &[(&'static str, Kind)], o: &DatasetOptions| {
+            Parts::new(dir, name, cols, id, o).map(Dest::Parts)
+        };
+        Ok(Exporter {
+            exchanges: parts("exchanges", &exchange_columns(), &opts)?,
+            connections: parts("connections", &connection_columns(), &opts)?,
+            edges: parts("edges", &EDGE_COLUMNS, &summary)?,
+            capture: parts("capture", &CAPTURE_COLUMNS, &summary)?,
+            batch: Some(Batch {
+                root: dir.to_path_buf(),
+                id: id.to_string(),
+                opts,
+            }),
+            graph: GraphBuilder::new(GraphOptions::default()),
+            ifaces: Vec::new(),
+            json: Json::new(),
+        })
+    }
+
+    /// The batch id of a partitioned export.
+    pub fn batch_id(&self) -> Option<&str> {
+        self.batch.as_ref().map(|b| b.id.as_str())
+    }
+
+    /// Commits a partitioned export's batch once every table is finished: data files renamed
+    /// to their final names, then the manifest, then `_SUCCESS`.
+    fn commit(&mut self, s: &RunSummary) -> Result<()> {
+        let Some(b) = &self.batch else {
+            return Ok(());
+        };
+        let mut tables = serde_json::Map::new();
+        for (name, d) in [
+            ("exchanges", &mut self.exchanges),
+            ("connections", &mut self.connections),
+            ("edges", &mut self.edges),
+            ("capture", &mut self.capture),
+        ] {
+            if let Dest::Parts(p) = d {
+                tables.insert(name.to_string(), p.commit()?);
+            }
+        }
+        let manifest = serde_json::json!({
+            "batch": b.id,
+            "committed": humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+            "writer": concat!("juno-analyze ", env!("CARGO_PKG_VERSION")),
+            "format": "parquet",
+            "partition_by": {
+                "exchanges": b.opts.keys.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+                "connections": b.opts.keys.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+                "edges": ["batch"],
+                "capture": ["batch"],
+            },
+            "inputs": s.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+            "nodes": s.nodes.iter().collect::<Vec<_>>(),
+            "tables": tables,
+        });
+        let text = serde_json::to_string_pretty(&manifest)?;
+        dataset::write_atomic(
+            &b.root.join("_batches"),
+            &format!("{}.json", b.id),
+            text.as_bytes(),
+        )?;
+        dataset::write_atomic(&b.root, "_SUCCESS", format!("{}\n", b.id).as_bytes())
+    }
+}
+
+/// The node a connection was recorded on: the recording node of the file its interface is
+/// in (packets), or the node of the traced process's pod (socket events).
+fn recorded_node<'a>(
+    v: &Vantage,
+    peers: &'a crate::model::Peers,
+    ifaces: &'a [Iface],
+) -> Option<&'a str> {
+    match v {
+        Vantage::Packets { iface } => ifaces
+            .get(*iface as usize)
+            .and_then(|i| i.node.as_deref())
+            .filter(|n| !n.is_empty()),
+        Vantage::Socket { client, .. } => {
+            let p = if *client {
+                peers.client.as_deref()
+            } else {
+                peers.server.as_deref()
+            };
+            p.and_then(|p| p.node.as_deref())
+        }
     }
 }
 
@@ -502,7 +693,11 @@ impl Sink for Exporter {
         self.ifaces.extend_from_slice(ifaces);
         for e in ex.iter().filter(|e| e.outcome != Outcome::LateRequestEnd) {
             let c = &e.conn;
-            let t = &mut self.exchanges.table;
+            let place = RowPlace {
+                node: recorded_node(&c.vantage, &e.peers, ifaces),
+                ts: e.ts(),
+            };
+            let (t, part) = self.exchanges.row(place)?;
             t.ns(Some(e.ts()));
             t.str(Some(&c.uid));
             t.str(Some(&c.community_id));
@@ -532,7 +727,7 @@ impl Sink for Exporter {
             self.json.clear();
             fields_json(&mut self.json, &e.fields);
             t.str(Some(self.json.as_str()));
-            self.exchanges.write_if_full()?;
+            self.exchanges.row_done(&part)?;
         }
         Ok(())
     }
@@ -541,7 +736,11 @@ impl Sink for Exporter {
         self.graph.connections(conns)?;
         for c in conns {
             let i = &c.info;
-            let t = &mut self.connections.table;
+            let place = RowPlace {
+                node: recorded_node(&i.vantage, &c.peers, &self.ifaces),
+                ts: i.first_ts,
+            };
+            let (t, part) = self.connections.row(place)?;
             t.str(Some(&i.uid));
             t.str(Some(&i.community_id));
             t.str(Some(i.transport.as_str()));
@@ -598,19 +797,28 @@ impl Sink for Exporter {
             ] {
                 t.u64(z.map(f));
             }
-            self.connections.write_if_full()?;
+            self.connections.row_done(&part)?;
         }
         Ok(())
     }
 
+    fn cuts(&self) -> Vec<(&'static str, u64)> {
+        self.graph.cuts()
+    }
+
     fn finish(&mut self, s: &RunSummary) -> Result<()> {
         let g = self.graph.graph();
-        let t = &mut self.edges.table;
+        // The summaries of the batch: one partition (`batch=<id>`) in a dataset.
+        let whole = RowPlace {
+            node: None,
+            ts: s.first_ts.unwrap_or(0),
+        };
         for e in g.edge_indices() {
             let (a, b) = g
                 .edge_endpoints(e)
                 .ok_or_else(|| anyhow!("graph edge without endpoints"))?;
             let (a, b, st) = (&g[a], &g[b], &g[e]);
+            let (t, part) = self.edges.row(whole)?;
             for n in [a, b] {
                 t.str(Some(n.kind));
                 t.str(n.namespace.as_deref());
@@ -629,9 +837,10 @@ impl Sink for Exporter {
             t.u64(Some(st.bytes_to_client));
             t.ns(Some(st.first_seen));
             t.ns(Some(st.last_seen));
+            self.edges.row_done(&part)?;
         }
-        let t = &mut self.capture.table;
         for f in &s.files {
+            let (t, part) = self.capture.row(whole)?;
             t.str(Some("file"));
             t.str(Some(&f.path.display().to_string()));
             t.str(Some(&f.format.to_string()));
@@ -640,9 +849,11 @@ impl Sink for Exporter {
             t.u64(Some(f.stats.bytes));
             t.u64(None);
             t.u64(None);
+            self.capture.row_done(&part)?;
         }
         for (i, c) in s.ifaces.iter().enumerate() {
             let iface = c.iface.as_ref();
+            let (t, part) = self.capture.row(whole)?;
             t.str(Some("interface"));
             t.str(Some(
                 &iface
@@ -655,6 +866,7 @@ impl Sink for Exporter {
             t.u64(Some(c.bytes));
             t.u64(c.drops.received);
             t.u64(c.drops.dropped);
+            self.capture.row_done(&part)?;
         }
         for o in [
             &mut self.exchanges,
@@ -662,9 +874,8 @@ impl Sink for Exporter {
             &mut self.edges,
             &mut self.capture,
         ] {
-            o.finish()
-                .with_context(|| format!("cannot write {}", o.path.display()))?;
+            o.finish()?;
         }
-        Ok(())
+        self.commit(s)
     }
 }

@@ -9,14 +9,23 @@
 //!
 //! Outputs: JSON, Graphviz DOT, Mermaid, and SVG — drawn by Graphviz's `dot` when it is
 //! installed, otherwise laid out in-process by the layout-rs crate, so SVG never needs a tool
-//! the user may lack.
+//! the user may lack. JSON, DOT and Mermaid carry every edge; SVG (and the HTML report's
+//! drawing) draws an aggregate ([`GraphBuilder::aggregate`]): the busiest nodes, the rest
+//! grouped by namespace or into one "others" node, the busiest edges between them — a layout's
+//! cost grows much faster than linearly with the graph, and a drawing of thousands of nodes is
+//! unreadable anyway.
+//!
+//! Memory is bounded by [`GraphBuilder::with_memory`]: edges (each with its latency histogram,
+//! which costs memory per distinct latency bin, see [`crate::sink::hist`]) are counted against
+//! it; once it is spent, a new edge is folded into an edge to or from an "others" node, and a
+//! latency that would need a new histogram bin is recorded into its nearest bin. Both are
+//! counted ([`GraphStats`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use anyhow::{Context, Result, anyhow};
-use hdrhistogram::Histogram;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use rustc_hash::FxHashMap;
@@ -25,6 +34,7 @@ use crate::input::Iface;
 use crate::model::{ConnSummary, Endpoint, Exchange, Outcome, Peer, Ts, Vantage};
 use crate::pipeline::Sink;
 use crate::proto;
+use crate::sink::hist::Latency;
 use crate::sink::json::Json;
 use crate::sink::jsonl::rfc3339;
 use crate::sink::report::dur;
@@ -57,7 +67,8 @@ pub struct GraphOptions {
 /// A node: what kind of thing it is and its name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId {
-    /// `workload`, `pod`, `service`, `namespace` or `ip`.
+    /// `workload`, `pod`, `service`, `namespace`, `name` (a server nothing in the metadata
+    /// names, named by the client's TLS SNI) or `ip`.
     pub kind: &'static str,
     /// Namespace, when known.
     pub namespace: Option<String>,
@@ -87,7 +98,7 @@ pub struct EdgeStats {
     /// Exchanges without a response (or a response without request).
     pub unanswered: u64,
     /// Latencies (request start → response end), ns.
-    pub latency: Histogram<u64>,
+    pub latency: Latency,
     /// Connections.
     pub connections: u64,
     /// Payload bytes client → server, over the edge's connections.
@@ -101,7 +112,8 @@ pub struct EdgeStats {
     /// Community IDs of the edge's connections (the first [`MAX_EDGE_IDS`] distinct), to join
     /// an edge with other tools' flow records.
     pub community_ids: Vec<String>,
-    /// Connections whose Community ID was not kept (beyond [`MAX_EDGE_IDS`]).
+    /// Connections whose Community ID was not kept (beyond [`MAX_EDGE_IDS`], or once the
+    /// graph's memory was spent).
     pub community_ids_omitted: u64,
 }
 
@@ -112,9 +124,7 @@ impl EdgeStats {
             requests: 0,
             errors: 0,
             unanswered: 0,
-            // Auto-resizing, three significant digits: bounded whatever the values.
-            latency: Histogram::new(3)
-                .expect("3 significant figures is within hdrhistogram's 0..=5"),
+            latency: Latency::new(),
             connections: 0,
             bytes_to_server: 0,
             bytes_to_client: 0,
@@ -143,32 +153,113 @@ impl EdgeStats {
     pub fn latency_q(&self, q: f64) -> Option<u64> {
         (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(q))
     }
+
+    /// Adds another edge's statistics (aggregation).
+    fn absorb(&mut self, o: &EdgeStats) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.unanswered += o.unanswered;
+        self.latency.merge(&o.latency);
+        self.connections += o.connections;
+        self.bytes_to_server = self.bytes_to_server.saturating_add(o.bytes_to_server);
+        self.bytes_to_client = self.bytes_to_client.saturating_add(o.bytes_to_client);
+        self.first_seen = self.first_seen.min(o.first_seen);
+        self.last_seen = self.last_seen.max(o.last_seen);
+        self.community_ids_omitted += o.community_ids_omitted;
+        for id in &o.community_ids {
+            if self.community_ids.contains(id) {
+                continue;
+            }
+            if self.community_ids.len() < MAX_EDGE_IDS {
+                self.community_ids.push(id.clone());
+            } else {
+                self.community_ids_omitted += 1;
+            }
+        }
+    }
+
+    /// Requests, else connections: how busy the edge is.
+    fn weight(&self) -> u64 {
+        self.requests.max(self.connections)
+    }
 }
 
 /// Community IDs kept per edge, at most (the rest are counted).
 pub const MAX_EDGE_IDS: usize = 64;
-/// Connections remembered for de-duplicating vantage points, at most (then forgotten).
-const MAX_SEEN: usize = 1 << 21;
 /// Two vantage points' views of a connection start within this of each other.
 const SAME_CONN_NS: u64 = 5_000_000_000;
+/// What the memory budget counts per node, per edge (besides its histogram's heap), and per
+/// remembered connection view.
+const NODE_BYTES: usize = 256;
+const EDGE_BYTES: usize = 320;
+const VIEW_BYTES: usize = 96;
+/// What the memory budget counts per kept Community ID, besides its bytes.
+const ID_BYTES: usize = 24;
+/// Memory the graph may use unless told otherwise.
+pub const DEFAULT_MEMORY: usize = 64 << 20;
+
+/// What the memory bound cost the graph.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GraphStats {
+    /// Exchanges and connections counted on an edge to or from an "others" node because the
+    /// graph's memory was spent.
+    pub folded: u64,
+    /// Latencies recorded into a neighbouring histogram bin for the same reason.
+    pub coarsened: u64,
+    /// Times the memory of which connection was counted from which vantage point was
+    /// forgotten (a connection seen from several vantage points may then count twice).
+    pub views_forgotten: u64,
+}
 
 /// Builds the graph as a [`Sink`] of a run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GraphBuilder {
     opts: GraphOptions,
     graph: DiGraph<NodeId, EdgeStats>,
     nodes: FxHashMap<NodeId, NodeIndex>,
     edges: FxHashMap<(NodeIndex, NodeIndex, &'static str), EdgeIndex>,
-    /// Per connection uid: counted (first vantage) or not (a duplicate view).
-    counted: FxHashMap<String, bool>,
-    /// Per 4-tuple and transport: the vantage point counted and the connection's start.
-    first_view: FxHashMap<(Endpoint, Endpoint), (String, Ts)>,
+    /// Per connection (uid hash): counted (first vantage) or not (a duplicate view).
+    counted: FxHashMap<u64, bool>,
+    /// Per 4-tuple and transport: the vantage point counted (hash) and the connection's start.
+    first_view: FxHashMap<(Endpoint, Endpoint), (u64, Ts)>,
+    /// Per connection (uid hash): the server's node named by an exchange's `server_name` (TLS
+    /// SNI), for the connection's own counts when it ends.
+    named_server: FxHashMap<u64, NodeId>,
+    /// Bytes the graph may hold, and holds (nodes, edges, histogram bins).
+    memory: usize,
+    used: usize,
+    /// Views remembered at most.
+    max_views: usize,
+    /// Namespaces the run's ends were seen in (for `--namespace` that matches none).
+    namespaces_seen: std::collections::BTreeSet<String>,
+    /// What the memory bound cost.
+    pub stats: GraphStats,
 }
 
-fn vantage_key(v: &Vantage) -> String {
+impl Default for GraphBuilder {
+    fn default() -> Self {
+        GraphBuilder::new(GraphOptions::default())
+    }
+}
+
+fn hash_of<T: std::hash::Hash + ?Sized>(v: &T) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(v)
+}
+
+fn vantage_key(v: &Vantage) -> u64 {
     match v {
-        Vantage::Packets { .. } => "packets".into(),
-        Vantage::Socket { pid, cookie, .. } => format!("socket:{pid}:{cookie}"),
+        Vantage::Packets { .. } => 0,
+        Vantage::Socket { pid, cookie, .. } => hash_of(&(1u8, *pid, *cookie)),
+    }
+}
+
+/// The node unnamed ends are folded into once the graph's memory is spent.
+fn others() -> NodeId {
+    NodeId {
+        kind: "others",
+        namespace: None,
+        name: "(others)".into(),
     }
 }
 
@@ -181,8 +272,35 @@ impl GraphBuilder {
     pub fn new(opts: GraphOptions) -> Self {
         GraphBuilder {
             opts,
-            ..Default::default()
+            graph: DiGraph::default(),
+            nodes: FxHashMap::default(),
+            edges: FxHashMap::default(),
+            counted: FxHashMap::default(),
+            first_view: FxHashMap::default(),
+            named_server: FxHashMap::default(),
+            memory: DEFAULT_MEMORY,
+            used: 0,
+            max_views: DEFAULT_MEMORY / 4 / VIEW_BYTES,
+            namespaces_seen: Default::default(),
+            stats: GraphStats::default(),
         }
+    }
+
+    /// Bounds the graph's memory: `bytes` for nodes, edges and their histograms, and a
+    /// quarter more for remembering which vantage point counted each connection.
+    pub fn with_memory(mut self, bytes: usize) -> Self {
+        self.memory = bytes;
+        self.max_views = (bytes / 4 / VIEW_BYTES).max(1024);
+        self
+    }
+
+    /// Namespaces seen at the ends of the run's exchanges and connections.
+    pub fn namespaces_seen(&self) -> &std::collections::BTreeSet<String> {
+        &self.namespaces_seen
+    }
+
+    fn full(&self) -> bool {
+        self.used >= self.memory
     }
 
     /// The graph.
@@ -240,6 +358,7 @@ impl GraphBuilder {
         if let Some(i) = self.nodes.get(&id) {
             return *i;
         }
+        self.used += NODE_BYTES + id.name.len();
         let i = self.graph.add_node(id.clone());
         self.nodes.insert(id, i);
         i
@@ -254,12 +373,15 @@ impl GraphBuilder {
         v: &Vantage,
         first: Ts,
     ) -> bool {
-        if let Some(c) = self.counted.get(uid) {
+        let uid = hash_of(uid);
+        if let Some(c) = self.counted.get(&uid) {
             return *c;
         }
-        if self.counted.len() >= MAX_SEEN {
+        if self.counted.len() >= self.max_views || self.first_view.len() >= self.max_views {
+            self.stats.views_forgotten += 1;
             self.counted.clear();
             self.first_view.clear();
+            self.named_server.clear();
         }
         let vk = vantage_key(v);
         let keep = match self.first_view.get(&(orig, resp)) {
@@ -269,7 +391,7 @@ impl GraphBuilder {
                 true
             }
         };
-        self.counted.insert(uid.to_string(), keep);
+        self.counted.insert(uid, keep);
         keep
     }
 
@@ -285,17 +407,67 @@ impl GraphBuilder {
         }
     }
 
-    fn edge(&mut self, a: NodeId, b: NodeId, protocol: &'static str) -> &mut EdgeStats {
-        let (ia, ib) = (self.node(a), self.node(b));
-        let e = match self.edges.get(&(ia, ib, protocol)) {
-            Some(e) => *e,
-            None => {
-                let e = self.graph.add_edge(ia, ib, EdgeStats::new(protocol));
-                self.edges.insert((ia, ib, protocol), e);
-                e
+    fn note_namespaces(&mut self, a: &NodeId, b: &NodeId) {
+        for n in [a, b] {
+            let ns = if n.kind == "namespace" {
+                Some(&n.name)
+            } else {
+                n.namespace.as_ref()
+            };
+            if let Some(ns) = ns
+                && self.namespaces_seen.len() < 4096
+                && !self.namespaces_seen.contains(ns)
+            {
+                self.namespaces_seen.insert(ns.clone());
             }
+        }
+    }
+
+    /// The edge a → b for `protocol`; once the memory is spent, an edge not known yet is
+    /// folded: a client end not in the graph becomes "others", and so does the server end.
+    fn edge(&mut self, a: NodeId, b: NodeId, protocol: &'static str) -> EdgeIndex {
+        let key = |g: &Self, a: &NodeId, b: &NodeId| {
+            let (ia, ib) = (g.nodes.get(a)?, g.nodes.get(b)?);
+            g.edges.get(&(*ia, *ib, protocol)).copied()
         };
-        &mut self.graph[e]
+        if let Some(e) = key(self, &a, &b) {
+            return e;
+        }
+        let (a, b) = if self.full() {
+            self.stats.folded += 1;
+            let o = others();
+            let b = if self.nodes.contains_key(&b) {
+                b
+            } else {
+                o.clone()
+            };
+            if let Some(e) = key(self, &o, &b) {
+                return e;
+            }
+            (o, b)
+        } else {
+            (a, b)
+        };
+        let (ia, ib) = (self.node(a), self.node(b));
+        self.used += EDGE_BYTES;
+        let e = self.graph.add_edge(ia, ib, EdgeStats::new(protocol));
+        self.edges.insert((ia, ib, protocol), e);
+        e
+    }
+
+    /// Records a latency on edge `e`, within the memory bound.
+    fn record(&mut self, e: EdgeIndex, l: u64) {
+        let full = self.full();
+        let h = &mut self.graph[e].latency;
+        let before = h.heap_bytes();
+        if full {
+            if !h.record_existing(l.max(1)) {
+                self.stats.coarsened += 1;
+            }
+        } else {
+            h.record(l.max(1));
+        }
+        self.used += h.heap_bytes().saturating_sub(before);
     }
 
     fn add_exchange(&mut self, ex: &Exchange) {
@@ -307,22 +479,40 @@ impl GraphBuilder {
             return;
         }
         let a = self.node_id(ex.peers.client.as_deref(), ip_of(&c.orig));
-        let b = self.node_id(ex.peers.server.as_deref(), ip_of(&c.resp));
+        let mut b = self.node_id(ex.peers.server.as_deref(), ip_of(&c.resp));
+        if b.kind == "ip"
+            && self.opts.group_by != GroupBy::Ip
+            && let Some(name) = ex.fields.text("server_name")
+            && !name.is_empty()
+        {
+            // Nothing in the metadata names the server: the name the client asked for (TLS
+            // SNI) does.
+            b = NodeId {
+                kind: "name",
+                namespace: None,
+                name: String::from_utf8_lossy(name).into_owned(),
+            };
+            if self.named_server.len() < self.max_views {
+                self.named_server.insert(hash_of(&c.uid), b.clone());
+            }
+        }
+        self.note_namespaces(&a, &b);
         if !self.wanted(&a, &b, ex.protocol) {
             return;
         }
         let failed = proto::by_name(ex.protocol).is_some_and(|p| (p.summarize)(ex).failed);
         let lat = ex.latency_ns();
-        let e = self.edge(a, b, ex.protocol);
+        let ei = self.edge(a, b, ex.protocol);
+        if let Some(l) = lat {
+            self.record(ei, l);
+        }
+        let e = &mut self.graph[ei];
         e.requests += 1;
         if failed {
             e.errors += 1;
         }
         if matches!(ex.outcome, Outcome::NoResponse | Outcome::NoRequest) {
             e.unanswered += 1;
-        }
-        if let Some(l) = lat {
-            let _ = e.latency.record(l.max(1));
         }
         e.seen(ex.ts());
     }
@@ -335,23 +525,31 @@ impl GraphBuilder {
             return;
         }
         let a = self.node_id(s.peers.client.as_deref(), ip_of(&c.orig));
-        let b = self.node_id(s.peers.server.as_deref(), ip_of(&c.resp));
+        let b = match self.named_server.remove(&hash_of(&c.uid)) {
+            Some(named) => named,
+            None => self.node_id(s.peers.server.as_deref(), ip_of(&c.resp)),
+        };
+        self.note_namespaces(&a, &b);
         if !self.wanted(&a, &b, protocol) {
             return;
         }
-        let e = self.edge(a, b, protocol);
+        let ei = self.edge(a, b, protocol);
+        let e = &mut self.graph[ei];
         e.connections += 1;
+        e.bytes_to_server = e.bytes_to_server.saturating_add(s.bytes[0]);
+        e.bytes_to_client = e.bytes_to_client.saturating_add(s.bytes[1]);
+        e.seen(c.first_ts);
+        e.seen(s.last_ts);
+        let full = self.full();
+        let e = &mut self.graph[ei];
         if !e.community_ids.contains(&c.community_id) {
-            if e.community_ids.len() < MAX_EDGE_IDS {
+            if e.community_ids.len() < MAX_EDGE_IDS && !full {
                 e.community_ids.push(c.community_id.clone());
+                self.used += ID_BYTES + c.community_id.len();
             } else {
                 e.community_ids_omitted += 1;
             }
         }
-        e.bytes_to_server += s.bytes[0];
-        e.bytes_to_client += s.bytes[1];
-        e.seen(c.first_ts);
-        e.seen(s.last_ts);
     }
 
     /// Nodes sorted by label, and edges sorted by (from, to, protocol): a stable order for
@@ -531,12 +729,115 @@ impl GraphBuilder {
         o
     }
 
-    /// SVG: through Graphviz's `dot` when it is installed, else laid out in-process.
+    /// SVG of the aggregate ([`GraphBuilder::aggregate`] with [`DRAWN_NODES`] nodes and
+    /// [`DRAWN_EDGES`] edges): through Graphviz's `dot` when it is installed, else laid out
+    /// in-process.
     pub fn to_svg(&self) -> Result<String> {
-        let dot = self.to_dot();
+        let dot = self.aggregate(DRAWN_NODES, DRAWN_EDGES).to_dot();
         match svg_with_graphviz(&dot) {
             Some(svg) => Ok(svg),
             None => svg_builtin(&dot),
+        }
+    }
+
+    /// A graph of at most `max_nodes` nodes and `max_edges` edges that sums this one up: the
+    /// busiest nodes (by the requests, else connections, of their edges) stay; the others are
+    /// grouped — per namespace when they have one (`ns/(N others)`), else into one
+    /// `(N others)` node — and their edges summed into the groups' edges; of the edges that
+    /// result, the busiest `max_edges` are drawn ([`Aggregate::hidden_edges`] counts the
+    /// rest). The full graph stays in JSON, DOT, Mermaid and the export.
+    pub fn aggregate(&self, max_nodes: usize, max_edges: usize) -> Aggregate {
+        let g = &self.graph;
+        // How busy each node is.
+        let mut busy: Vec<(u64, NodeIndex)> = g
+            .node_indices()
+            .map(|n| {
+                let w: u64 = g
+                    .edges_directed(n, petgraph::Direction::Outgoing)
+                    .chain(g.edges_directed(n, petgraph::Direction::Incoming))
+                    .map(|e| e.weight().weight())
+                    .sum();
+                (w, n)
+            })
+            .collect();
+        busy.sort_by(|a, b| b.0.cmp(&a.0).then(g[a.1].label().cmp(&g[b.1].label())));
+        let keep: rustc_hash::FxHashSet<NodeIndex> = busy
+            .iter()
+            .take(max_nodes.max(2) - 1)
+            .map(|(_, n)| *n)
+            .collect();
+        let group = |n: NodeIndex| -> NodeId {
+            if keep.contains(&n) {
+                return g[n].clone();
+            }
+            let id = &g[n];
+            let ns = if id.kind == "namespace" {
+                None
+            } else {
+                id.namespace.clone()
+            };
+            NodeId {
+                kind: "others",
+                name: "(others)".into(),
+                namespace: ns,
+            }
+        };
+        let mut agg = GraphBuilder::new(self.opts.clone());
+        agg.memory = usize::MAX;
+        let mut grouped: rustc_hash::FxHashMap<NodeId, u64> = Default::default();
+        for n in g.node_indices() {
+            if !keep.contains(&n) {
+                *grouped.entry(group(n)).or_default() += 1;
+            }
+        }
+        for e in g.edge_indices() {
+            let Some((a, b)) = g.edge_endpoints(e) else {
+                continue;
+            };
+            let st = &g[e];
+            let ei = agg.edge(group(a), group(b), st.protocol);
+            agg.graph[ei].absorb(st);
+        }
+        // Name the groups with how many they hold.
+        for n in agg.graph.node_indices() {
+            if let Some(k) = grouped.get(&agg.graph[n]) {
+                agg.graph[n].name = format!("({k} others)");
+            }
+        }
+        // The busiest edges stay.
+        let mut edges: Vec<(u64, EdgeIndex)> = agg
+            .graph
+            .edge_indices()
+            .map(|e| (agg.graph[e].weight(), e))
+            .collect();
+        edges.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let hidden: Vec<EdgeIndex> = edges.iter().skip(max_edges).map(|(_, e)| *e).collect();
+        let hidden_edges = hidden.len() as u64;
+        // Removing edges by descending index keeps the other indices valid.
+        let mut hidden = hidden;
+        hidden.sort_unstable_by(|a, b| b.cmp(a));
+        for e in hidden {
+            agg.graph.remove_edge(e);
+        }
+        agg.graph
+            .retain_nodes(|g, n| g.neighbors_undirected(n).next().is_some());
+        agg.nodes = agg
+            .graph
+            .node_indices()
+            .map(|n| (agg.graph[n].clone(), n))
+            .collect();
+        agg.edges = agg
+            .graph
+            .edge_indices()
+            .filter_map(|e| {
+                let (a, b) = agg.graph.edge_endpoints(e)?;
+                Some(((a, b, agg.graph[e].protocol), e))
+            })
+            .collect();
+        Aggregate {
+            graph: agg,
+            nodes_grouped: grouped.values().sum(),
+            hidden_edges,
         }
     }
 
@@ -557,6 +858,29 @@ impl GraphBuilder {
     }
 }
 
+/// Nodes and edges an SVG drawing shows at most.
+pub const DRAWN_NODES: usize = 40;
+/// Edges an SVG drawing shows at most.
+pub const DRAWN_EDGES: usize = 80;
+
+/// A graph summed up for drawing ([`GraphBuilder::aggregate`]).
+#[derive(Debug)]
+pub struct Aggregate {
+    /// The aggregate graph.
+    pub graph: GraphBuilder,
+    /// Nodes of the full graph that were grouped.
+    pub nodes_grouped: u64,
+    /// Edges of the aggregate not drawn (the least busy).
+    pub hidden_edges: u64,
+}
+
+impl Aggregate {
+    /// Graphviz DOT of the aggregate.
+    pub fn to_dot(&self) -> String {
+        self.graph.to_dot()
+    }
+}
+
 impl Sink for GraphBuilder {
     fn exchanges(&mut self, ex: &[Exchange], _ifaces: &[Iface]) -> Result<()> {
         for e in ex {
@@ -569,6 +893,13 @@ impl Sink for GraphBuilder {
             self.add_connection(s);
         }
         Ok(())
+    }
+    fn cuts(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("graph_exchanges_folded", self.stats.folded),
+            ("graph_latencies_coarsened", self.stats.coarsened),
+            ("graph_views_forgotten", self.stats.views_forgotten),
+        ]
     }
 }
 

@@ -5,7 +5,11 @@
 //! unmatched.
 //!
 //! It is fed by the same run as the terminal report, whose text it also carries (the
-//! "Details" section), and by the dependency graph ([`crate::sink::graph`]).
+//! "Details" section), and by the dependency graph ([`crate::sink::graph`]). The drawing is
+//! the graph's aggregate (the busiest nodes and edges, the rest grouped: a layout of thousands
+//! of nodes would take minutes and show nothing); the edge table lists the [`TABLE_EDGES`]
+//! busiest edges and the latency charts the [`CHART_EDGES`] busiest, each saying how many more
+//! there are (every edge is in `juno-analyze graph --format json` and the export).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -23,6 +27,10 @@ use crate::sink::report::{Report, bytes, dur};
 
 /// Exchanges listed in the "slowest" and "failing" tables.
 const LISTED: usize = 20;
+/// Edges listed in the edge table.
+pub const TABLE_EDGES: usize = 1000;
+/// Edges given a latency chart.
+pub const CHART_EDGES: usize = 50;
 
 /// An exchange as the tables list it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,6 +68,15 @@ pub struct HtmlReport {
 }
 
 impl HtmlReport {
+    /// A report listing `top` endpoints per protocol, keeping its aggregates within `memory`
+    /// bytes (half for the text report's keys, half for the graph).
+    pub fn with_memory(top: usize, memory: usize) -> Self {
+        let mut r = Self::new(top);
+        r.text = Report::new(top).with_memory(memory / 2);
+        r.graph = GraphBuilder::new(GraphOptions::default()).with_memory(memory / 2);
+        r
+    }
+
     /// A report listing `top` endpoints per protocol.
     pub fn new(top: usize) -> Self {
         HtmlReport {
@@ -182,6 +199,24 @@ impl HtmlReport {
         if self.graph.graph().edge_count() == 0 {
             o.push_str("<p>No edges.</p>");
         } else {
+            let agg = self.graph.aggregate(
+                crate::sink::graph::DRAWN_NODES,
+                crate::sink::graph::DRAWN_EDGES,
+            );
+            if agg.nodes_grouped > 0 || agg.hidden_edges > 0 {
+                let _ = writeln!(
+                    o,
+                    "<p>{} nodes and {} edges in all: the busiest are drawn, {} nodes grouped into “others” nodes{}. Every edge is in the table below (the busiest {TABLE_EDGES}), in <code>juno-analyze graph --format json</code> and in the export.</p>",
+                    self.graph.graph().node_count(),
+                    self.graph.graph().edge_count(),
+                    agg.nodes_grouped,
+                    if agg.hidden_edges > 0 {
+                        format!(", {} of the edges between them not drawn", agg.hidden_edges)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
             let svg = self.graph.to_svg()?;
             // Inline: drop the XML prolog, keep the <svg> element.
             let start = svg.find("<svg").unwrap_or(0);
@@ -199,9 +234,11 @@ impl HtmlReport {
         };
         let g = self.graph.graph();
         let mut edges: Vec<_> = g.edge_indices().collect();
-        edges.sort_by_key(|e| Reverse(g[*e].requests));
+        edges.sort_by_key(|e| (Reverse(g[*e].requests), Reverse(g[*e].connections)));
         let mut charts = String::new();
-        for e in &edges {
+        let mut charted = 0usize;
+        let listed = edges.len().min(TABLE_EDGES);
+        for e in &edges[..listed] {
             let Some((a, b)) = g.edge_endpoints(*e) else {
                 continue;
             };
@@ -227,7 +264,8 @@ impl HtmlReport {
                 bytes(st.bytes_to_server),
                 bytes(st.bytes_to_client),
             );
-            if st.latency_q(0.5).is_some() {
+            if st.latency_q(0.5).is_some() && charted < CHART_EDGES {
+                charted += 1;
                 let _ = writeln!(
                     charts,
                     "<figure><figcaption>{} → {} ({})</figcaption>{}</figure>",
@@ -238,10 +276,20 @@ impl HtmlReport {
                 );
             }
         }
-        o.push_str("</table></section>\n");
+        o.push_str("</table>");
+        if edges.len() > listed {
+            let _ = writeln!(
+                o,
+                "<p>{} more edges, less busy, not listed (in <code>juno-analyze graph --format json</code> and the export).</p>",
+                edges.len() - listed
+            );
+        }
+        o.push_str("</section>\n");
         o.push_str("<section id=\"latency\"><h2>Latency per edge</h2>\n");
         if charts.is_empty() {
             o.push_str("<p>No latencies measured.</p>");
+        } else if charted == CHART_EDGES {
+            let _ = writeln!(o, "<p>The {CHART_EDGES} busiest edges with latencies.</p>");
         }
         o.push_str(&charts);
         o.push_str("</section>\n");
@@ -351,12 +399,12 @@ fn histogram_svg(st: &EdgeStats) -> String {
     }
     let mut counts = vec![0u64; bounds.len()];
     for v in h.iter_recorded() {
-        let x = v.value_iterated_to();
+        let x = v.value;
         let i = bounds
             .iter()
             .position(|b| x <= *b)
             .unwrap_or(bounds.len() - 1);
-        counts[i] += v.count_at_value();
+        counts[i] += v.count;
     }
     let max = counts.iter().copied().max().unwrap_or(1).max(1);
     let (w, hgt, bar) = (24 * counts.len() + 60, 140, 20);
@@ -442,5 +490,11 @@ impl Sink for HtmlReport {
     fn finish(&mut self, s: &RunSummary) -> Result<()> {
         self.text.finish(s)?;
         self.render(s)
+    }
+
+    fn cuts(&self) -> Vec<(&'static str, u64)> {
+        let mut c = self.text.cuts();
+        c.extend(self.graph.cuts());
+        c
     }
 }

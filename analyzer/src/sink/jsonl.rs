@@ -10,8 +10,9 @@ use crate::model::{ConnSummary, Exchange, Fields, Outcome, Span, Value, Vantage,
 
 /// RFC 3339 UTC time with nanoseconds.
 pub fn rfc3339(ns: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
-    humantime::format_rfc3339_nanos(t).to_string()
+    let mut s = String::with_capacity(30);
+    super::json::push_rfc3339_nanos(ns, &mut s);
+    s
 }
 
 fn span(j: &mut Json, s: Option<Span>) {
@@ -20,10 +21,10 @@ fn span(j: &mut Json, s: Option<Span>) {
         Some(s) => {
             j.open();
             j.key("start");
-            j.str(&rfc3339(s.start));
+            j.time(s.start);
             j.key("end");
             match s.end {
-                Some(e) => j.str(&rfc3339(e)),
+                Some(e) => j.time(e),
                 None => j.null(),
             }
             j.key("complete");
@@ -38,7 +39,7 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
     let c = &ex.conn;
     j.open();
     j.key("ts");
-    j.str(&rfc3339(ex.ts()));
+    j.time(ex.ts());
     j.key("uid");
     j.str(&c.uid);
     j.key("community_id");
@@ -54,7 +55,7 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
         j.key(k);
         j.open();
         j.key("ip");
-        j.str(&e.ip().to_string());
+        j.display(e.ip());
         j.key("port");
         j.u64(u64::from(e.port));
         if let Some(p) = peer {
@@ -116,9 +117,9 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
             j.u64(u64::from(id));
         }
         j.key("src");
-        j.str(&t.src.to_string());
+        j.display(t.src);
         j.key("dst");
-        j.str(&t.dst.to_string());
+        j.display(t.dst);
         j.close();
     }
     j.key("partial_connection");

@@ -5,8 +5,10 @@
 #[cfg(feature = "export")]
 pub mod export;
 pub mod graph;
+pub mod hist;
 pub mod html;
 pub mod json;
 pub mod jsonl;
 pub mod report;
+pub mod summary;
 pub mod zeek;

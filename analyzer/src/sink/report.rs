@@ -1,36 +1,38 @@
 //! `juno-analyze report`: a terminal summary of a capture — what was read, connections,
 //! protocols, exchanges by outcome and status, latency percentiles, top servers and
-//! endpoints, drops and anomalies.
+//! endpoints, drops and anomalies, and what the memory budget cut.
+//!
+//! Memory is bounded ([`Report::with_memory`]): servers and endpoints (each with a latency
+//! histogram, see [`crate::sink::hist`]) count against it; once it is spent, new keys are
+//! counted under `(other)` and latencies that would need a new histogram bin go into the
+//! nearest one, both counted and printed.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
 use crate::input::Iface;
 use crate::model::{ConnState, ConnSummary, Exchange, Outcome, Vantage};
 use crate::pipeline::{RunSummary, Sink};
 use crate::proto;
+use crate::sink::hist::Latency;
 use crate::sink::jsonl::rfc3339;
 
-/// Distinct endpoints or servers kept per protocol; more are counted under `(other)`.
+/// Distinct vantage points counted per protocol; more are counted under `(other)`.
 const MAX_KEYS: usize = 10_000;
+/// What the memory budget counts per server or endpoint (besides its name and histogram).
+const KEY_BYTES: usize = 160;
+/// Memory the report may use unless told otherwise.
+pub const DEFAULT_MEMORY: usize = 64 << 20;
 
-#[derive(Debug)]
-struct Lat(Histogram<u64>);
-
-impl Default for Lat {
-    fn default() -> Self {
-        // Auto-resizing with three significant digits: bounded memory whatever the values.
-        Lat(Histogram::new(3).expect("3 significant figures is within hdrhistogram's 0..=5"))
-    }
-}
+#[derive(Debug, Default)]
+struct Lat(Latency);
 
 impl Lat {
     fn add(&mut self, ns: u64) {
-        let _ = self.0.record(ns.max(1));
+        self.0.record(ns.max(1));
     }
     fn q(&self, q: f64) -> u64 {
         self.0.value_at_quantile(q)
@@ -42,6 +44,15 @@ struct KeyAgg {
     count: u64,
     failed: u64,
     lat: Lat,
+}
+
+/// What the memory bound cost the report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportStats {
+    /// Exchanges counted under `(other)` because the report's memory was spent.
+    pub folded: u64,
+    /// Latencies recorded into a neighbouring histogram bin for the same reason.
+    pub coarsened: u64,
 }
 
 #[derive(Debug, Default)]
@@ -58,17 +69,8 @@ struct ProtoAgg {
     vantages: BTreeMap<String, u64>,
 }
 
-fn bump(map: &mut FxHashMap<String, KeyAgg>, key: String) -> &mut KeyAgg {
-    let key = if map.len() >= MAX_KEYS && !map.contains_key(&key) {
-        "(other)".to_string()
-    } else {
-        key
-    };
-    map.entry(key).or_default()
-}
-
 /// Aggregates exchanges and connections for the terminal report.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Report {
     protos: BTreeMap<&'static str, ProtoAgg>,
     conns: u64,
@@ -76,6 +78,10 @@ pub struct Report {
     conn_bytes: [u64; 2],
     top: usize,
     text: String,
+    memory: usize,
+    used: usize,
+    /// What the memory bound cost.
+    pub stats: ReportStats,
 }
 
 fn status_class(s: &str) -> String {
@@ -149,9 +155,22 @@ impl Report {
     /// A report listing `top` entries per table.
     pub fn new(top: usize) -> Self {
         Report {
+            protos: BTreeMap::new(),
+            conns: 0,
+            conn_states: BTreeMap::new(),
+            conn_bytes: [0; 2],
             top,
-            ..Default::default()
+            text: String::new(),
+            memory: DEFAULT_MEMORY,
+            used: 0,
+            stats: ReportStats::default(),
         }
+    }
+
+    /// Bounds the memory the report's servers and endpoints take.
+    pub fn with_memory(mut self, bytes: usize) -> Self {
+        self.memory = bytes;
+        self
     }
 
     /// The rendered text (after [`Sink::finish`]).
@@ -194,13 +213,31 @@ impl Report {
         }
         let server = ex.conn.resp.to_string();
         for (map, key) in [(&mut a.endpoints, s.endpoint), (&mut a.servers, server)] {
-            let k = bump(map, key);
+            let full = self.used >= self.memory;
+            let key = if full && !map.contains_key(&key) {
+                self.stats.folded += 1;
+                "(other)".to_string()
+            } else {
+                key
+            };
+            if !map.contains_key(&key) {
+                self.used += KEY_BYTES + key.len();
+            }
+            let k = map.entry(key).or_default();
             k.count += 1;
             if s.failed {
                 k.failed += 1;
             }
             if let Some(l) = lat {
-                k.lat.add(l);
+                let before = k.lat.0.heap_bytes();
+                if full {
+                    if !k.lat.0.record_existing(l.max(1)) {
+                        self.stats.coarsened += 1;
+                    }
+                } else {
+                    k.lat.add(l);
+                }
+                self.used += k.lat.0.heap_bytes().saturating_sub(before);
             }
         }
     }
@@ -261,6 +298,36 @@ impl Report {
                 o,
                 "  socket events {}, metadata records {}",
                 s.socket_events, s.metadata_records
+            );
+        }
+        let so = &s.sockets;
+        if so.data_events > 0 || so.streams > 0 {
+            let _ = writeln!(
+                o,
+                "  sockets      {} streams, {} data events; lost between events {}, not captured {}; open at the recorder's start {}",
+                so.streams,
+                so.data_events,
+                bytes(so.lost_bytes),
+                bytes(so.cut_bytes),
+                so.existing
+            );
+        }
+        let me = &s.meta;
+        if me.pods + me.services + me.containers > 0 {
+            let _ = writeln!(
+                o,
+                "  metadata     {} pod, {} service, {} container records{}",
+                me.pods,
+                me.services,
+                me.containers,
+                if me.addrs_dropped + me.claims_dropped + me.pods_dropped > 0 {
+                    format!(
+                        "; not remembered: {} addresses, {} claims, {} pods or cgroups",
+                        me.addrs_dropped, me.claims_dropped, me.pods_dropped
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         for (i, c) in s.ifaces.iter().enumerate() {
@@ -358,6 +425,14 @@ impl Report {
                 "  reordered    segments held for the other direction's bytes they acknowledge {} (let go early {})",
                 r.ack_held, r.ack_forced
             );
+        }
+        let mut cuts: Vec<(&str, u64)> = s.cuts();
+        cuts.push(("report_keys_folded", self.stats.folded));
+        cuts.push(("report_latencies_coarsened", self.stats.coarsened));
+        cuts.retain(|(_, v)| *v > 0);
+        if !cuts.is_empty() {
+            let l: Vec<String> = cuts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(o, "  memory budget {}: {}", bytes(s.memory), l.join(", "));
         }
         if s.flows.other_iface_packets > 0 {
             let _ = writeln!(
@@ -468,6 +543,12 @@ impl Report {
                     .iter()
                     .map(|(p, why)| format!("{}: skipped: {why}", p.display())),
             )
+            .chain((s.files_waited > 0).then(|| {
+                format!(
+                    "{} files overlapped in time with more files than could be open at once ({}): their packets were merged after later packets of others",
+                    s.files_waited, s.max_open_files
+                )
+            }))
             .collect();
         if !warnings.is_empty() {
             let _ = writeln!(o, "\nWarnings");
@@ -505,5 +586,12 @@ impl Sink for Report {
     fn finish(&mut self, s: &RunSummary) -> Result<()> {
         self.render(s);
         Ok(())
+    }
+
+    fn cuts(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("report_keys_folded", self.stats.folded),
+            ("report_latencies_coarsened", self.stats.coarsened),
+        ]
     }
 }

@@ -4,15 +4,23 @@
 //! and invalid UTF-8 as `\xHH`.
 //!
 //! Each protocol describes its log with a [`ZeekLog`]; the connection columns (`ts`, `uid`,
-//! `id.*`) are common and written here.
+//! `id.*`) are common and written here. `weird.log` has Zeek's weird columns and lists, once
+//! per connection and name, the anomalies parsers met (Zeek's weird names), and what this
+//! analyzer cut or skipped: connections evicted for the memory budget
+//! (`connection_evicted`), detection buffers that filled (`detection_buffer_full`), input
+//! files damaged or skipped (`input_file_damaged`, `input_file_skipped`: no connection, the
+//! file and what was lost in `addl`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::conn::session::Notice;
 use crate::l7::{ZVal, ZeekLog};
 use crate::model::{ConnSummary, Exchange, Transport, tunnel_uid};
 
@@ -65,36 +73,33 @@ fn format_conn(c: &ConnSummary, line: &mut String) -> bool {
     };
     let i = &c.info;
     let dur = z.duration_us();
-    let mut row: Vec<ZVal> = Vec::with_capacity(CONN_LOG_FIELDS.len());
+    let mut row: Vec<ZVal<'_>> = Vec::with_capacity(CONN_LOG_FIELDS.len());
     let count = ZVal::Count;
-    row.push(ZVal::Text(i.transport.as_str().as_bytes().to_vec()));
-    row.push(match c.protocol {
-        Some(p) => ZVal::Text(p.as_bytes().to_vec()),
-        None => ZVal::Unset,
-    });
+    row.push(ZVal::Text(Cow::Borrowed(i.transport.as_str().as_bytes())));
+    row.push(ZVal::opt_text(c.protocol.map(str::as_bytes)));
     if dur > 0 {
-        row.push(ZVal::Text(
+        row.push(ZVal::Text(Cow::Owned(
             format!("{}.{:06}", dur / 1_000_000, dur % 1_000_000).into_bytes(),
-        ));
+        )));
         row.push(count(z.orig_bytes));
         row.push(count(z.resp_bytes));
     } else {
         row.extend([ZVal::Unset, ZVal::Unset, ZVal::Unset]);
     }
-    row.push(ZVal::Text(z.conn_state.as_bytes().to_vec()));
+    row.push(ZVal::Text(Cow::Borrowed(z.conn_state.as_bytes())));
     // No local networks configured: unset, as Zeek without Site::local_nets.
     row.extend([ZVal::Unset, ZVal::Unset]);
     row.push(count(z.missed_bytes));
     row.push(if z.history.is_empty() {
         ZVal::Unset
     } else {
-        ZVal::Text(z.history.as_bytes().to_vec())
+        ZVal::Text(Cow::Borrowed(z.history.as_bytes()))
     });
     for n in [z.orig_pkts, z.orig_ip_bytes, z.resp_pkts, z.resp_ip_bytes] {
         row.push(count(n));
     }
     row.push(match &i.tunnel {
-        Some(t) => ZVal::List(vec![tunnel_uid(t).into_bytes()]),
+        Some(t) => ZVal::List(Cow::Owned(vec![tunnel_uid(t).into_bytes()])),
         None => ZVal::Unset,
     });
     row.push(count(match i.transport {
@@ -149,8 +154,8 @@ pub fn escape(v: &[u8], out: &mut String) {
                 // `good` is valid UTF-8 by construction.
                 push_escaped_str(std::str::from_utf8(good).unwrap_or_default(), out);
                 let n = e.error_len().unwrap_or(bad.len());
-                for b in &bad[..n] {
-                    out.push_str(&format!("\\x{b:02x}"));
+                for &b in &bad[..n] {
+                    push_hex_escape(b, out);
                 }
                 rest = &bad[n..];
             }
@@ -158,13 +163,24 @@ pub fn escape(v: &[u8], out: &mut String) {
     }
 }
 
+/// `\xHH`, lowercase.
+fn push_hex_escape(b: u8, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("\\x");
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 15)]));
+}
+
 fn push_escaped_str(s: &str, out: &mut String) {
+    // Most values need no escaping: copied whole.
+    if !s.bytes().any(|b| b == b'\\' || b < 0x20 || b == 0x7f) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => push_hex_escape(c as u8, out),
             c => out.push(c),
         }
     }
@@ -185,11 +201,13 @@ fn format_open(ns: u64) -> String {
 }
 
 /// Appends one value as Zeek's ASCII writer renders it.
-fn push_val(v: &ZVal, line: &mut String) {
+fn push_val(v: &ZVal<'_>, line: &mut String) {
     match v {
         ZVal::Unset => line.push('-'),
         ZVal::Text(t) => escape(t, line),
-        ZVal::Count(n) => line.push_str(&n.to_string()),
+        ZVal::Count(n) => {
+            let _ = write!(line, "{n}");
+        }
         ZVal::Bool(b) => line.push(if *b { 'T' } else { 'F' }),
         ZVal::Literal(l) => line.push_str(l),
         ZVal::List(items) if items.is_empty() => line.push_str("(empty)"),
@@ -212,25 +230,30 @@ fn push_val(v: &ZVal, line: &mut String) {
 
 /// Formats an exchange's row into `line` (with its newline); `None` if its protocol writes
 /// no Zeek log or no row for it.
-fn format_row(ex: &Exchange, row: &mut Vec<ZVal>, line: &mut String) -> Option<&'static ZeekLog> {
+fn format_row<'a>(
+    ex: &'a Exchange,
+    row: &mut Vec<ZVal<'a>>,
+    line: &mut String,
+) -> Option<&'static ZeekLog> {
     let spec = crate::proto::by_name(ex.protocol).and_then(|p| p.zeek)?;
     row.clear();
     if !(spec.row)(ex, row) {
         return None;
     }
     let c = &ex.conn;
-    line.push_str(&format_ts(ex.ts()));
-    line.push('\t');
-    line.push_str(&c.uid);
-    for v in [
-        c.orig.ip().to_string(),
-        c.orig.port.to_string(),
-        c.resp.ip().to_string(),
-        c.resp.port.to_string(),
-    ] {
-        line.push('\t');
-        line.push_str(&v);
-    }
+    let ts = ex.ts();
+    // Writing to a String cannot fail.
+    let _ = write!(
+        line,
+        "{}.{:06}\t{}\t{}\t{}\t{}\t{}",
+        ts / 1_000_000_000,
+        (ts % 1_000_000_000) / 1000,
+        c.uid,
+        c.orig.ip(),
+        c.orig.port,
+        c.resp.ip(),
+        c.resp.port
+    );
     for v in row.iter() {
         line.push('\t');
         push_val(v, line);
@@ -247,10 +270,20 @@ struct Log {
     last_ts: u64,
 }
 
+/// `weird.log`'s columns after the connection columns.
+const WEIRD_FIELDS: &[(&str, &str)] = &[
+    ("name", "string"),
+    ("addl", "string"),
+    ("notice", "bool"),
+    ("peer", "string"),
+    ("source", "string"),
+];
+
 /// Writes Zeek logs into a directory.
 pub struct ZeekWriter {
     dir: PathBuf,
     logs: BTreeMap<&'static str, Log>,
+    weird: Option<(BufWriter<File>, u64)>,
 }
 
 impl std::fmt::Debug for ZeekWriter {
@@ -268,7 +301,78 @@ impl ZeekWriter {
         Ok(ZeekWriter {
             dir: dir.to_path_buf(),
             logs: BTreeMap::new(),
+            weird: None,
         })
+    }
+
+    /// Writes a log's header: the connection columns, `fields`, then `last` (the protocol
+    /// logs' and conn.log's `community_id`; none for weird.log, whose columns are Zeek's).
+    fn header(
+        out: &mut BufWriter<File>,
+        path: &str,
+        fields: &[(&str, &str)],
+        last: &[(&str, &str)],
+        ts: u64,
+    ) -> Result<()> {
+        let all = || CONN_FIELDS.iter().chain(fields).chain(last);
+        let names: Vec<&str> = all().map(|(n, _)| *n).collect();
+        let types: Vec<&str> = all().map(|(_, t)| *t).collect();
+        write!(
+            out,
+            "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{}\n#open\t{}\n#fields\t{}\n#types\t{}\n",
+            path,
+            format_open(ts),
+            names.join("\t"),
+            types.join("\t")
+        )?;
+        Ok(())
+    }
+
+    /// Writes notices to `weird.log` (created with the first).
+    pub fn write_notices(&mut self, notices: &[Notice]) -> Result<()> {
+        for n in notices {
+            if self.weird.is_none() {
+                let path = self.dir.join("weird.log");
+                let f = File::create(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                let mut out = BufWriter::with_capacity(1 << 16, f);
+                Self::header(&mut out, "weird", WEIRD_FIELDS, &[], n.ts)?;
+                self.weird = Some((out, n.ts));
+            }
+            let Some((out, last)) = self.weird.as_mut() else {
+                continue;
+            };
+            *last = (*last).max(n.ts);
+            let mut line = format_ts(n.ts);
+            match &n.conn {
+                Some(c) => {
+                    for v in [
+                        c.uid.clone(),
+                        c.orig.ip().to_string(),
+                        c.orig.port.to_string(),
+                        c.resp.ip().to_string(),
+                        c.resp.port.to_string(),
+                    ] {
+                        line.push('\t');
+                        line.push_str(&v);
+                    }
+                }
+                None => line.push_str("\t-\t-\t-\t-\t-"),
+            }
+            line.push('\t');
+            escape(n.name.as_bytes(), &mut line);
+            line.push('\t');
+            if n.addl.is_empty() {
+                line.push('-');
+            } else {
+                escape(n.addl.as_bytes(), &mut line);
+            }
+            line.push_str("\tF\t-\t");
+            escape(n.source.as_bytes(), &mut line);
+            line.push('\n');
+            out.write_all(line.as_bytes())?;
+        }
+        Ok(())
     }
 
     fn open(&mut self, spec: &'static ZeekLog, ts: u64) -> Result<&mut Log> {
@@ -277,26 +381,7 @@ impl ZeekWriter {
             let f =
                 File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut out = BufWriter::with_capacity(1 << 16, f);
-            let names: Vec<&str> = CONN_FIELDS
-                .iter()
-                .chain(spec.fields)
-                .chain(&[COMMUNITY_ID])
-                .map(|(n, _)| *n)
-                .collect();
-            let types: Vec<&str> = CONN_FIELDS
-                .iter()
-                .chain(spec.fields)
-                .chain(&[COMMUNITY_ID])
-                .map(|(_, t)| *t)
-                .collect();
-            write!(
-                out,
-                "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{}\n#open\t{}\n#fields\t{}\n#types\t{}\n",
-                spec.path,
-                format_open(ts),
-                names.join("\t"),
-                types.join("\t")
-            )?;
+            Self::header(&mut out, spec.path, spec.fields, &[COMMUNITY_ID], ts)?;
             self.logs.insert(
                 spec.path,
                 Log {
@@ -315,23 +400,30 @@ impl ZeekWriter {
     /// order).
     pub fn write_all(&mut self, ex: &[Exchange]) -> Result<()> {
         use rayon::prelude::*;
-        let parts: Vec<Vec<(&'static ZeekLog, u64, String)>> = ex
+        // Each chunk's lines go into one buffer; `rows` says which log each range belongs to.
+        type Part = (String, Vec<(&'static ZeekLog, u64, std::ops::Range<usize>)>);
+        let parts: Vec<Part> = ex
             .par_chunks(256)
             .map(|chunk| {
                 let mut row = Vec::new();
-                chunk
-                    .iter()
-                    .filter_map(|e| {
-                        let mut line = String::with_capacity(300);
-                        format_row(e, &mut row, &mut line).map(|spec| (spec, e.ts(), line))
-                    })
-                    .collect()
+                let mut text = String::with_capacity(chunk.len() * 256);
+                let mut rows = Vec::with_capacity(chunk.len());
+                for e in chunk {
+                    let start = text.len();
+                    match format_row(e, &mut row, &mut text) {
+                        Some(spec) => rows.push((spec, e.ts(), start..text.len())),
+                        None => text.truncate(start),
+                    }
+                }
+                (text, rows)
             })
             .collect();
-        for (spec, ts, line) in parts.into_iter().flatten() {
-            let log = self.open(spec, ts)?;
-            log.out.write_all(line.as_bytes())?;
-            log.last_ts = log.last_ts.max(ts);
+        for (text, rows) in &parts {
+            for (spec, ts, range) in rows {
+                let log = self.open(spec, *ts)?;
+                log.out.write_all(&text.as_bytes()[range.clone()])?;
+                log.last_ts = log.last_ts.max(*ts);
+            }
         }
         Ok(())
     }
@@ -364,6 +456,10 @@ impl ZeekWriter {
             log.out.flush()?;
             let _ = log.spec;
         }
+        if let Some((out, last)) = self.weird.as_mut() {
+            writeln!(out, "#close\t{}", format_open(*last))?;
+            out.flush()?;
+        }
         Ok(())
     }
 }
@@ -394,13 +490,13 @@ mod tests {
     fn vectors_join_with_escaped_separator() {
         let mut line = String::new();
         push_val(
-            &ZVal::List(vec![b"a,b".to_vec(), b"".to_vec(), b"c".to_vec()]),
+            &ZVal::List(vec![b"a,b".to_vec(), b"".to_vec(), b"c".to_vec()].into()),
             &mut line,
         );
         line.push('|');
-        push_val(&ZVal::List(vec![]), &mut line);
+        push_val(&ZVal::List(Vec::new().into()), &mut line);
         line.push('|');
-        push_val(&ZVal::List(vec![b"5.000000".to_vec()]), &mut line);
+        push_val(&ZVal::List(vec![b"5.000000".to_vec()].into()), &mut line);
         assert_eq!(line, "a\\x2cb,(empty),c|(empty)|5.000000");
     }
 

@@ -9,8 +9,10 @@
 )]
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
 
+pub mod hostile;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -94,6 +96,18 @@ pub fn golden(name: &str, actual: &str) {
     }
 }
 
+/// Runs `logs CAPTURE --format zeek --out-dir DIR`, which must succeed.
+pub fn write_zeek_logs(capture: impl AsRef<Path>, dir: impl AsRef<Path>) {
+    analyze_ok([
+        "logs".as_ref(),
+        capture.as_ref().as_os_str(),
+        "--format".as_ref(),
+        "zeek".as_ref(),
+        "--out-dir".as_ref(),
+        dir.as_ref().as_os_str(),
+    ]);
+}
+
 /// Checks a fixture's outputs against its golden files: `<stem>.jsonl` (`logs`),
 /// `<stem>.<log>.log` for each Zeek log in `zeek_logs` (`logs --format zeek`) and
 /// `<stem>.report.txt` (`report`).
@@ -105,14 +119,7 @@ pub fn golden_outputs(capture: &str, stem: &str, zeek_logs: &[&str]) {
     );
     if !zeek_logs.is_empty() {
         let d = tmp();
-        analyze_ok([
-            "logs".as_ref(),
-            f.as_os_str(),
-            "--format".as_ref(),
-            "zeek".as_ref(),
-            "--out-dir".as_ref(),
-            d.path().as_os_str(),
-        ]);
+        write_zeek_logs(&f, d.path());
         for log in zeek_logs {
             golden(
                 &format!("{stem}.{log}.log"),
@@ -173,5 +180,76 @@ pub fn require(cmd: &str) {
     assert!(
         have(cmd),
         "`{cmd}` is needed by this test: run scripts/setup.sh"
+    );
+}
+
+/// Runs `juno-analyze` with arguments under `/usr/bin/time` (Debian package `time`, installed
+/// by scripts/setup.sh): its output, and its peak resident memory (the kernel's maximum RSS
+/// of the child), in bytes.
+pub fn analyze_measured<I, S>(args: I) -> (Output, u64)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    assert!(
+        Path::new("/usr/bin/time").exists(),
+        "/usr/bin/time is needed to measure memory: run scripts/setup.sh"
+    );
+    let d = tmp();
+    let t = d.path().join("time");
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&t)
+        .arg(env!("CARGO_BIN_EXE_juno-analyze"))
+        .args(["--progress", "never"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run juno-analyze under /usr/bin/time");
+    let kib: u64 = std::fs::read_to_string(&t)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (out, kib * 1024)
+}
+
+/// Runs `juno-analyze` with `stdin` as its standard input.
+pub fn analyze_stdin<I, S>(args: I, stdin: &[u8]) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_juno-analyze"))
+        .args(["--progress", "never"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// The exit status, with stderr in the message when it is not `want`.
+pub fn expect_status(out: &Output, want: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(want),
+        "exit status; stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

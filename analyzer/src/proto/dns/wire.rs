@@ -274,6 +274,16 @@ impl Cur<'_> {
         }
     }
     /// Skips `n` bytes, at most to the end (Zeek's `ExtractStream`).
+    /// Skips a field of one length byte and that many bytes (nothing when none is left).
+    fn skip_counted(&mut self) {
+        let n = if self.left() > 0 {
+            usize::from(self.byte())
+        } else {
+            0
+        };
+        self.skip(n);
+    }
+
     fn skip(&mut self, n: usize) -> &[u8] {
         let n = n.min(self.left());
         let s = &self.msg[self.pos..self.pos + n];
@@ -949,18 +959,8 @@ fn record(
             }
             c.short();
             c.short();
-            let n = if c.left() > 0 {
-                usize::from(c.byte())
-            } else {
-                0
-            };
-            c.skip(n);
-            let n = if c.left() > 0 {
-                usize::from(c.byte())
-            } else {
-                0
-            };
-            c.skip(n);
+            c.skip_counted();
+            c.skip_counted();
             let mut maps = rdlen as isize - (c.pos - start) as isize;
             while maps > 0 && c.left() > 0 {
                 let bmlen = usize::from(c.short() & 0xff);
@@ -978,12 +978,7 @@ fn record(
             }
             c.short();
             c.short();
-            let n = if c.left() > 0 {
-                usize::from(c.byte())
-            } else {
-                0
-            };
-            c.skip(n);
+            c.skip_counted();
             reply(b"NSEC3PARAM".to_vec(), m);
         }
         rtype::DS => {

@@ -35,7 +35,7 @@ pub static ZEEK_LOG: ZeekLog = ZeekLog {
 /// One row of `dns.log`; none for opcodes Zeek does not track. The parser put Zeek's values
 /// in the fields (query-side ones only from a query, `query` of a lone response from its
 /// first handled answer); what is left here is what Zeek sets while handling answers.
-pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
+pub(super) fn zeek_row<'a>(ex: &'a Exchange, row: &mut Vec<ZVal<'a>>) -> bool {
     let f = &ex.fields;
     // Zeek tracks standard queries, notifies and updates only.
     if !matches!(f.u64("opcode"), Some(0 | 4 | 5)) {
@@ -52,7 +52,7 @@ pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
         (Some(q), Some(r), true) => r.start.checked_sub(q.start).filter(|&d| d > 0),
         _ => None,
     };
-    row.push(rtt.map_or(ZVal::Unset, |d| ZVal::Text(seconds(d).into_bytes())));
+    row.push(rtt.map_or(ZVal::Unset, |d| ZVal::Text(seconds(d).into_bytes().into())));
     row.push(ZVal::opt_text(f.text("query")));
     for (num, name) in [("qclass", "qclass_name"), ("qtype", "qtype_name")] {
         row.push(ZVal::opt_count(f.u64(num)));
@@ -67,7 +67,7 @@ pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
     row.push(ZVal::Count(f.u64("Z").unwrap_or(0)));
     match f.get("answers") {
         Some(Value::List(a)) if !a.is_empty() => {
-            row.push(ZVal::List(a.clone()));
+            row.push(ZVal::List(a.as_slice().into()));
             let ttls = match f.get("TTLs") {
                 Some(Value::Counts(t)) => t
                     .iter()
@@ -75,7 +75,7 @@ pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
                     .collect(),
                 _ => Vec::new(),
             };
-            row.push(ZVal::List(ttls));
+            row.push(ZVal::List(ttls.into()));
         }
         _ => {
             row.push(ZVal::Unset);

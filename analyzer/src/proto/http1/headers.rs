@@ -105,8 +105,18 @@ impl Http {
             return;
         };
         let is_req = dir == Dir::ToServer;
-        let name = name.to_ascii_uppercase();
-        let token = value_token(value);
+        // The names matched below are all shorter than this; a longer one matches none.
+        let mut upper = [0u8; 24];
+        let name: &[u8] = match upper.get_mut(..name.len()) {
+            Some(u) => {
+                u.copy_from_slice(name);
+                u.make_ascii_uppercase();
+                u
+            }
+            None => b"",
+        };
+        // Only a few headers need their first token: found when asked for.
+        let token = || value_token(value);
         let chunked_version = if self.request_ongoing {
             self.request_version
         } else {
@@ -117,7 +127,7 @@ impl Http {
             return;
         };
         let e = &mut m.ents[level];
-        match name.as_slice() {
+        match name {
             b"CONTENT-TYPE" => {
                 if let Some(ct) = parse_content_type(value) {
                     if let Some(b) = ct.boundary {
@@ -173,7 +183,7 @@ impl Http {
             }
             b"TRANSFER-ENCODING"
                 if level == 0
-                    && token.eq_ignore_ascii_case(b"chunked")
+                    && token().eq_ignore_ascii_case(b"chunked")
                     && chunked_version == (1, 1) =>
             {
                 e.chunked = true;
@@ -187,10 +197,11 @@ impl Http {
             b"TRANSFER-ENCODING" if level == 0 => {}
             b"TRANSFER-ENCODING" => out.weird("HTTP_nested_transfer_encoding_header"),
             b"CONTENT-ENCODING" => {
-                if token.eq_ignore_ascii_case(b"gzip") || token.eq_ignore_ascii_case(b"x-gzip") {
+                if token().eq_ignore_ascii_case(b"gzip") || token().eq_ignore_ascii_case(b"x-gzip")
+                {
                     e.coding = Some(Coding::Gzip);
                 }
-                if token.eq_ignore_ascii_case(b"deflate") {
+                if token().eq_ignore_ascii_case(b"deflate") {
                     e.coding = Some(Coding::Deflate);
                 }
             }
@@ -199,22 +210,22 @@ impl Http {
             _ => {}
         }
         // The connection's (a part's headers count too, as in Zeek).
-        match (name.as_slice(), is_req) {
-            (b"CONNECTION", true) if token.eq_ignore_ascii_case(b"keep-alive") => {
+        match (name, is_req) {
+            (b"CONNECTION", true) if token().eq_ignore_ascii_case(b"keep-alive") => {
                 self.keep_alive = true;
             }
             (b"CONNECTION", false) => {
-                if token.eq_ignore_ascii_case(b"close") {
+                if token().eq_ignore_ascii_case(b"close") {
                     self.connection_close = true;
-                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                } else if token().eq_ignore_ascii_case(b"upgrade") {
                     self.upgrade_connection = true;
                 }
             }
-            (b"UPGRADE", false) => self.upgrade_protocol = Some(token.to_vec()),
+            (b"UPGRADE", false) => self.upgrade_protocol = Some(token().to_vec()),
             _ => {}
         }
         // The request's record (Zeek's `http_header` handler).
-        let field = match name.as_slice() {
+        let field = match name {
             _ if !is_req => None,
             b"HOST" => Some("host"),
             b"USER-AGENT" => Some("user_agent"),

@@ -637,6 +637,7 @@ impl Http {
                 let code = self.reply_code;
                 let interim = (100..200).contains(&code);
                 let upgrade = code == 101
+                    && self.forgotten == 0
                     && self.pending.len() == 1
                     && self.upgrade_connection
                     && self
@@ -668,7 +669,7 @@ impl Http {
                     });
                 }
                 if !interim {
-                    self.pending.pop_front();
+                    self.reply_taken();
                 }
                 let h2c = self
                     .upgrade_protocol

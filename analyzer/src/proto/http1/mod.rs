@@ -199,6 +199,12 @@ impl Default for Side {
     }
 }
 
+/// Requests awaiting their response at most: the matcher's bound for requests answered in
+/// order ([`crate::l7::MAX_PIPELINED`]). Beyond it the oldest is forgotten here as the matcher
+/// writes it unanswered (counted in `MatchStats::overflow`); the reply that answers it is still
+/// taken in its place (`forgotten`), so later replies keep their own requests.
+pub const MAX_PENDING: usize = crate::l7::MAX_PIPELINED;
+
 /// What the reply side needs to know about a request it will answer.
 #[derive(Debug)]
 struct Pending {
@@ -287,6 +293,9 @@ pub struct Http {
     upgrade_connection: bool,
     upgrade_protocol: Option<Vec<u8>>,
     pending: VecDeque<Pending>,
+    /// Requests older than every one in `pending`, forgotten for [`MAX_PENDING`], whose
+    /// replies are still to come.
+    forgotten: u64,
     /// The request whose start has not been announced yet: its time and fields.
     deferred: Option<(Ts, Fields)>,
     /// Header fields of the current request completed since its start was announced.
@@ -306,6 +315,15 @@ pub struct Http {
 const KEY: MatchKey = MatchKey::Fifo;
 
 impl Http {
+    /// A reply ended: the oldest unanswered request (forgotten or pending) is answered.
+    fn reply_taken(&mut self) {
+        if self.forgotten > 0 {
+            self.forgotten -= 1;
+        } else {
+            self.pending.pop_front();
+        }
+    }
+
     fn give_up(&mut self, out: &mut Emitter, why: &'static str) {
         out.weird(why);
         self.state = Some(ParserState::GaveUp);
@@ -427,6 +445,10 @@ impl Http {
                 if !m.is_empty() && m.len() <= 7 && b"CONNECT"[..m.len()].eq_ignore_ascii_case(m) {
                     self.connect_request = true;
                 }
+                if self.pending.len() >= MAX_PENDING {
+                    self.pending.pop_front();
+                    self.forgotten += 1;
+                }
                 self.pending.push_back(Pending {
                     method: r.method.clone(),
                     h2c: None,
@@ -469,10 +491,11 @@ impl Http {
     /// Whether a reply to the oldest unanswered request has a body (Zeek's
     /// `ExpectReplyMessageBody`).
     fn expect_reply_body(&self, code: u16) -> Expect {
-        let head = self.pending.front().is_some_and(|p| {
-            let m = &p.method;
-            !m.is_empty() && m.len() <= 4 && b"HEAD"[..m.len()].eq_ignore_ascii_case(m)
-        });
+        let head = self.forgotten == 0
+            && self.pending.front().is_some_and(|p| {
+                let m = &p.method;
+                !m.is_empty() && m.len() <= 4 && b"HEAD"[..m.len()].eq_ignore_ascii_case(m)
+            });
         if head || (100..200).contains(&code) || code == 204 || code == 304 {
             Expect::NotExpected
         } else {
@@ -562,7 +585,7 @@ impl Http {
         if !self.raw_started {
             self.raw_started = true;
             self.set_version(true, (0, 9));
-            self.pending.pop_front();
+            self.reply_taken();
             self.connection_close = true;
             self.reply_ongoing = true;
             self.flush_start(out);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Http, MAX_HEADERS, MAX_LINE, probe, unescape_uri};
+use super::{Http, MAX_HEADERS, MAX_LINE, MAX_PENDING, probe, unescape_uri};
 use crate::l7::harness::{Run, Step, drive};
 use crate::l7::{ParserState, Probe, ProbeInput};
 use crate::model::{ConnInfo, Exchange, Outcome, Transport};
@@ -93,6 +93,52 @@ fn pipelining_with_head() {
         ]
     );
     assert!(r.ex.iter().all(|e| e.outcome == Outcome::Complete));
+}
+
+#[test]
+fn pipelining_beyond_the_bound_keeps_replies_paired() {
+    // Two requests more than may wait; the last is a HEAD, whose reply has no body although
+    // it says Content-Length. The two oldest are written unanswered and their replies dropped;
+    // the parser, which forgot their methods, must still know the last reply answers the HEAD
+    // (otherwise it would read the next reply as that one's body, or this one's as a body).
+    let count = MAX_PENDING + 2;
+    let mut client = Vec::new();
+    let mut server = Vec::new();
+    for i in 0..count {
+        let last = i + 1 == count;
+        let method = if last { "HEAD" } else { "GET" };
+        client.extend_from_slice(format!("{method} /{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        if last {
+            server.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+        } else {
+            server.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab");
+        }
+    }
+    let r = run_with(&[C(&client), S(&server)], false);
+    assert_eq!(r.ex.len(), count);
+    let unanswered: Vec<_> =
+        r.ex.iter()
+            .filter(|e| e.outcome == Outcome::NoResponse)
+            .map(|e| t(e, "uri"))
+            .collect();
+    assert_eq!(unanswered, vec![Some("/0"), Some("/1")]);
+    let last =
+        r.ex.iter()
+            .find(|e| t(e, "method") == Some("HEAD"))
+            .unwrap();
+    assert_eq!(last.outcome, Outcome::Complete);
+    assert_eq!(t(last, "uri"), Some(format!("/{}", count - 1).as_str()));
+    assert_eq!(n(last, "response_body_len"), Some(0));
+    let complete =
+        r.ex.iter()
+            .filter(|e| e.outcome == Outcome::Complete)
+            .count();
+    assert_eq!(complete, count - 2);
+    assert!(
+        r.ex.iter()
+            .filter(|e| e.outcome == Outcome::Complete && t(e, "method") == Some("GET"))
+            .all(|e| n(e, "response_body_len") == Some(2))
+    );
 }
 
 #[test]

@@ -267,13 +267,33 @@ fn skip_lws_comments(b: &[u8]) -> usize {
 
 /// A MIME token byte; in a boundary only `"` is special (Zeek's `MIME_is_token_char`).
 fn is_mime_token(c: u8, boundary: bool) -> bool {
-    (33..=126).contains(&c)
-        && if boundary {
-            c != b'"'
-        } else {
-            !b"()<>@,;:\\\"/[]?=".contains(&c)
-        }
+    MIME_TOKEN[usize::from(c)] & if boundary { 2 } else { 1 } != 0
 }
+
+/// Per byte: bit 0 a token byte, bit 1 a boundary token byte (one lookup per byte: header
+/// values are scanned for tokens on every message).
+const MIME_TOKEN: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 33;
+    while c <= 126 {
+        let mut bits = 0b11;
+        if c == b'"' as usize {
+            bits = 0;
+        } else {
+            let special = b"()<>@,;:\\\"/[]?=";
+            let mut k = 0;
+            while k < special.len() {
+                if special[k] as usize == c {
+                    bits = 0b10;
+                }
+                k += 1;
+            }
+        }
+        t[c] = bits;
+        c += 1;
+    }
+    t
+};
 
 /// The first MIME token of `b` as a range: whitespace, comments and any other bytes before
 /// it are skipped (Zeek's `MIME_get_token`; a boundary does not skip leading whitespace

@@ -27,13 +27,19 @@ pub static ZEEK_LOG: ZeekLog = ZeekLog {
     row: zeek_row,
 };
 
-fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
+fn zeek_row<'a>(ex: &'a Exchange, row: &mut Vec<ZVal<'a>>) -> bool {
     let f = &ex.fields;
     let has_status = f.get("status_code").is_some();
     row.push(ZVal::Count(u64::from(ex.depth)));
     row.push(ZVal::opt_text(f.text("method")));
     row.push(ZVal::opt_text(f.text("host")));
-    row.push(ZVal::opt_text(f.text("uri").map(unescape_uri).as_deref()));
+    row.push(f.text("uri").map_or(ZVal::Unset, |u| {
+        ZVal::Text(if u.contains(&b'%') {
+            unescape_uri(u).into()
+        } else {
+            u.into()
+        })
+    }));
     row.push(ZVal::opt_text(f.text("referrer")));
     row.push(ZVal::opt_text(f.text("version")));
     row.push(ZVal::opt_text(f.text("user_agent")));
@@ -42,7 +48,7 @@ fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
     row.push(ZVal::Count(f.u64("response_body_len").unwrap_or(0)));
     row.push(ZVal::opt_count(f.u64("status_code")));
     row.push(match (f.text("status_msg"), has_status) {
-        (Some(m), _) => ZVal::Text(m.to_vec()),
+        (Some(m), _) => ZVal::Text(m.into()),
         (None, true) => ZVal::Literal("<empty>"),
         (None, false) => ZVal::Unset,
     });

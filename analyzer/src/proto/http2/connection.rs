@@ -50,6 +50,13 @@ pub(super) struct Block {
     lost: bool,
 }
 
+impl Block {
+    /// Heap bytes held (the header block being assembled).
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+}
+
 impl Http2 {
     /// Bytes of `dir`'s stream: the preface, then frame headers and payloads.
     pub(super) fn feed(&mut self, dir: Dir, ts: Ts, mut data: &[u8], out: &mut Emitter) {

@@ -241,6 +241,15 @@ fn string<'a>(buf: &'a [u8], out: &'a mut Vec<u8>) -> Result<(&'a [u8], usize), 
 }
 
 impl Hpack {
+    /// Heap bytes held: the dynamic table's entries (at most [`MAX_TABLE_SIZE`] by their
+    /// HPACK size) and the literal buffers.
+    pub fn heap_bytes(&self) -> usize {
+        self.table.size
+            + self.table.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.name_buf.capacity()
+            + self.value_buf.capacity()
+    }
+
     /// The ceiling for table size updates: the decoding peer's SETTINGS_HEADER_TABLE_SIZE
     /// (capped at [`MAX_TABLE_SIZE`]).
     pub fn allow_table_size(&mut self, size: u32) {

@@ -296,6 +296,21 @@ impl Http2 {
 }
 
 impl Parser for Http2 {
+    fn heap_bytes(&self) -> usize {
+        // Streams (each with the fields it keeps, a few hundred bytes), and per side the frame
+        // and header-block buffers and the HPACK table.
+        self.streams.len() * (std::mem::size_of::<Stream>() + 64 + 384)
+            + self.boot.capacity() * std::mem::size_of::<Event>()
+            + self
+                .sides
+                .iter()
+                .map(|s| {
+                    s.buf.capacity()
+                        + s.hpack.heap_bytes()
+                        + s.block.as_ref().map_or(0, Block::heap_bytes)
+                })
+                .sum::<usize>()
+    }
     fn data(&mut self, dir: Dir, ts: Ts, mut data: &[u8], out: &mut Emitter) {
         self.flush_boot(out);
         if self.state != ParserState::Active {

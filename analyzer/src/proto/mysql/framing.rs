@@ -59,6 +59,11 @@ pub enum GapEffect {
 }
 
 impl Framer {
+    /// Heap bytes held (the kept beginning of the packet being assembled).
+    pub fn heap_bytes(&self) -> usize {
+        self.head.capacity()
+    }
+
     /// Whether a packet is partly read.
     pub fn mid_packet(&self) -> bool {
         self.hlen > 0 || self.in_msg

@@ -371,6 +371,18 @@ impl Mysql {
 }
 
 impl Parser for Mysql {
+    fn heap_bytes(&self) -> usize {
+        // Pending commands (with their SQL, at most MAX_TEXT kept), prepared statements (at
+        // most MAX_STATEMENT_SQL each, a quarter on average), the framers' kept heads.
+        self.pending.capacity() * std::mem::size_of::<Pending>()
+            + self.pending.len() * (MAX_TEXT / 2)
+            + self.statements.len() * (16 + MAX_STATEMENT_SQL / 4)
+            + self
+                .fr
+                .iter()
+                .map(framing::Framer::heap_bytes)
+                .sum::<usize>()
+    }
     fn data(&mut self, dir: Dir, ts: Ts, data: &[u8], out: &mut Emitter) {
         if self.state != ParserState::Active {
             return;

@@ -17,22 +17,21 @@ pub static ZEEK_LOG: ZeekLog = ZeekLog {
 };
 
 /// One `mysql.log` row: exchanges with a command (logins included) have one.
-pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
+pub(super) fn zeek_row<'a>(ex: &'a Exchange, row: &mut Vec<ZVal<'a>>) -> bool {
     let f = &ex.fields;
     // Zeek logs commands and logins; a server packet answering nothing (an error instead of
     // a greeting) has no row.
     let Some(cmd) = f.text("command") else {
         return false;
     };
-    row.push(ZVal::Text(cmd.to_vec()));
+    row.push(ZVal::Text(cmd.into()));
     // Zeek's arg is the command's payload without a trailing NUL: COM_FIELD_LIST's is the
     // table, a NUL and the wildcard.
-    let mut arg = f.text("argument").unwrap_or_default().to_vec();
-    if let Some(w) = f.text("field_wildcard") {
-        arg.push(0);
-        arg.extend_from_slice(w);
-    }
-    row.push(ZVal::Text(arg));
+    let arg = f.text("argument").unwrap_or_default();
+    row.push(ZVal::Text(match f.text("field_wildcard") {
+        Some(w) => [arg, b"\0", w].concat().into(),
+        None => arg.into(),
+    }));
     let success = match f.get("success") {
         Some(Value::Bool(b)) => Some(*b),
         _ => None,

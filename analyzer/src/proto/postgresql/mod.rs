@@ -502,6 +502,16 @@ impl Postgres {
 }
 
 impl Parser for Postgres {
+    fn heap_bytes(&self) -> usize {
+        // Each waiting activity: its struct and what it keeps (SQL is shared with the
+        // statement it came from; messages and tags are short); statements and portals: their
+        // names and SQL (at most MAX_SQL), counted at a quarter of it on average.
+        self.waiting.capacity() * std::mem::size_of::<Activity>()
+            + self.waiting.len() * 256
+            + (self.statements.len() + self.portals.len()) * (64 + MAX_SQL / 4)
+            + self.rd.iter().map(|r| r.carry.capacity()).sum::<usize>()
+            + 2 * (MAX_SQL + MAX_ERROR)
+    }
     fn data(&mut self, dir: Dir, ts: Ts, data: &[u8], out: &mut Emitter) {
         self.feed(dir.idx(), ts, data, out);
     }

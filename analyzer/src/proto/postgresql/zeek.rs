@@ -22,7 +22,7 @@ pub static ZEEK_LOG: ZeekLog = ZeekLog {
 };
 
 /// One `postgresql.log` row: every exchange but a request that ended after its response.
-pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
+pub(super) fn zeek_row<'a>(ex: &'a Exchange, row: &mut Vec<ZVal<'a>>) -> bool {
     if ex.outcome == Outcome::LateRequestEnd {
         return false;
     }

@@ -58,6 +58,9 @@ const RAW_KEPT: usize = 4;
 /// unanswered (counted as `redis_excessive_pipelining`) and its reply, when it comes, is
 /// skipped.
 pub const MAX_PENDING: usize = 4096;
+/// What the memory budget counts per pending command besides its struct: its kept arguments
+/// and fields (each at most [`MAX_VALUE`] bytes; a few short ones on average).
+const PENDING_HEAP: usize = 384;
 
 /// The registration.
 pub static PROTOCOL: Protocol = Protocol {
@@ -381,6 +384,13 @@ impl Redis {
 }
 
 impl Parser for Redis {
+    fn heap_bytes(&self) -> usize {
+        self.pending.capacity() * std::mem::size_of::<Pending>()
+            + self.pending.len() * PENDING_HEAP
+            + self.readers[0].heap_bytes()
+            + self.readers[1].heap_bytes()
+            + 2 * RAW_KEPT * MAX_VALUE
+    }
     fn data(&mut self, dir: Dir, ts: Ts, data: &[u8], out: &mut Emitter) {
         if self.state.is_some() {
             return;

@@ -174,6 +174,11 @@ pub fn parse_int(b: &[u8]) -> Option<i64> {
 }
 
 impl Reader {
+    /// Heap bytes held (the current line, the stack of open aggregates).
+    pub fn heap_bytes(&self) -> usize {
+        self.line.capacity() + self.stack.capacity() * std::mem::size_of::<Frame>()
+    }
+
     /// A reader for bytes sent by `role`.
     pub fn new(role: Role) -> Self {
         Reader {

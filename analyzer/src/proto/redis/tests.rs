@@ -206,11 +206,11 @@ fn set_and_get_fields() {
     assert_eq!(
         row,
         vec![
-            ZVal::Text(b"set".to_vec()),
-            ZVal::Text(b"foo".to_vec()),
-            ZVal::Text(b"bar".to_vec()),
+            ZVal::Text(b"set"[..].into()),
+            ZVal::Text(b"foo"[..].into()),
+            ZVal::Text(b"bar"[..].into()),
             ZVal::Bool(true),
-            ZVal::Text(b"OK".to_vec()),
+            ZVal::Text(b"OK"[..].into()),
         ]
     );
     let s = summarize(&e[3]);

@@ -18,11 +18,15 @@ pub static ZEEK_LOG: ZeekLog = ZeekLog {
 };
 
 /// One row of `redis.log`.
-pub(super) fn zeek_row(ex: &Exchange, row: &mut Vec<ZVal>) -> bool {
+pub(super) fn zeek_row<'a>(ex: &'a Exchange, row: &mut Vec<ZVal<'a>>) -> bool {
     let f = &ex.fields;
     let name = f.text("command");
     // Zeek logs a key only for the commands its analyzer knows to have one.
-    let zeek_key = name.is_some_and(|n| ZEEK_KEY_COMMANDS.contains(&upper(n).as_str()));
+    let zeek_key = name.is_some_and(|n| {
+        ZEEK_KEY_COMMANDS
+            .iter()
+            .any(|k| n.eq_ignore_ascii_case(k.as_bytes()))
+    });
     row.push(ZVal::opt_text(name));
     row.push(if zeek_key {
         ZVal::opt_text(f.text("key"))
