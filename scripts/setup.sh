@@ -102,11 +102,12 @@ if ! mountpoint -q /sys/kernel/tracing 2>/dev/null; then
     mount -t tracefs tracefs /sys/kernel/tracing && log "mounted tracefs"
 fi
 
-# Python packages of the export check and the notebook, from PyPI, pinned, in a virtualenv
+# Python packages of the export check, the notebook and the Community ID check (communityid:
+# the spec's reference implementation), from PyPI, pinned, in a virtualenv
 # (Debian's python3 stays untouched). `pip install` of what is already there is a no-op.
 # DuckDB reads the partitioned export in analyzer/tests/export_dataset.rs and the notebook.
 VENV=${JUNO_VENV:-$HOME/.cache/juno/venv}
-PY_PACKAGES=(polars==2.1.0 pyarrow==26.0.1 matplotlib==3.11.2 nbconvert==7.17.2 nbclient==0.11.0 ipykernel==7.4.0
+PY_PACKAGES=(polars==2.1.0 pyarrow==26.0.1 communityid==1.5.0 matplotlib==3.11.2 nbconvert==7.17.2 nbclient==0.11.0 ipykernel==7.4.0
     duckdb==2.0.1)
 if [ ! -x "$VENV/bin/python" ]; then
     log "creating the virtualenv $VENV"

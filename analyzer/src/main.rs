@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use juno_analyze::conn::session::Notice;
 use juno_analyze::input::Iface;
-use juno_analyze::model::Exchange;
+use juno_analyze::model::{ConnSummary, Exchange};
 use juno_analyze::pipeline::Budget;
 use juno_analyze::sink::graph::{GraphBuilder, GraphOptions, GroupBy};
 use juno_analyze::sink::html::HtmlReport;
@@ -80,6 +80,9 @@ struct Cli {
         requires = "redact"
     )]
     redact_params: Vec<String>,
+    /// Seed of the Community IDs (0–65535; tools that join on the ID must use the same).
+    #[arg(long, global = true, default_value_t = 0)]
+    community_id_seed: u16,
     /// Also write the run's summary (JSON: what was read, damaged, skipped and cut) to this
     /// file. Runs with --out-dir write it there as summary.json.
     #[arg(long, global = true)]
@@ -194,10 +197,10 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value_t = LogFormat::Jsonl)]
         format: LogFormat,
-        /// Directory for the logs (jsonl: exchanges.jsonl; zeek: <protocol>.log, weird.log;
-        /// both: summary.json). Created if missing; one that holds an earlier run's output is
-        /// refused unless --overwrite. Required for zeek; without it, jsonl goes to standard
-        /// output.
+        /// Directory for the logs (jsonl: exchanges.jsonl and connections.jsonl; zeek: conn.log,
+        /// <protocol>.log, weird.log; both: summary.json). Created if missing; one that holds an
+        /// earlier run's output is refused unless --overwrite. Required for zeek; without it,
+        /// jsonl exchanges go to standard output (and no connections are written).
         #[arg(long)]
         out_dir: Option<PathBuf>,
         /// Replace what an earlier run wrote in --out-dir (its files are deleted first).
@@ -276,26 +279,42 @@ enum Cmd {
 }
 
 enum LogSink {
-    Jsonl(JsonlWriter<Box<dyn Write>>),
+    /// Exchanges, and connections when written into a directory.
+    Jsonl(
+        JsonlWriter<Box<dyn Write>>,
+        Option<JsonlWriter<Box<dyn Write>>>,
+    ),
     Zeek(ZeekWriter),
 }
 
 impl Sink for LogSink {
     fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
         match self {
-            LogSink::Jsonl(w) => w.write(ex, ifaces),
+            LogSink::Jsonl(w, _) => w.write(ex, ifaces),
             LogSink::Zeek(w) => w.write_all(ex),
+        }
+    }
+    fn connections(&mut self, c: &[ConnSummary]) -> Result<()> {
+        match self {
+            LogSink::Jsonl(_, Some(w)) => w.write_conns(c),
+            LogSink::Jsonl(_, None) => Ok(()),
+            LogSink::Zeek(w) => w.write_conns(c),
         }
     }
     fn notices(&mut self, n: &[Notice]) -> Result<()> {
         match self {
-            LogSink::Jsonl(_) => Ok(()),
+            LogSink::Jsonl(..) => Ok(()),
             LogSink::Zeek(w) => w.write_notices(n),
         }
     }
     fn finish(&mut self, _s: &RunSummary) -> Result<()> {
         match self {
-            LogSink::Jsonl(w) => w.flush(),
+            LogSink::Jsonl(w, c) => {
+                if let Some(c) = c {
+                    c.flush()?;
+                }
+                w.flush()
+            }
             LogSink::Zeek(w) => w.finish(),
         }
     }
@@ -307,11 +326,13 @@ fn ours(name: &str) -> bool {
     let exts = ["parquet", "arrow", "csv"];
     let zeek_log = name.strip_suffix(".log").is_some_and(|stem| {
         stem == "weird"
+            || stem == "conn"
             || juno_analyze::proto::PROTOCOLS
                 .iter()
                 .any(|p| p.zeek.is_some_and(|z| z.path == stem))
     });
     name == "exchanges.jsonl"
+        || name == "connections.jsonl"
         || name == "summary.json"
         || zeek_log
         || name
@@ -479,6 +500,7 @@ fn run(cli: Cli) -> Result<Done> {
         None
     };
     cfg.identities = cli.identity.clone();
+    cfg.flow.community_id_seed = cli.community_id_seed;
     let sink_memory = budget.sinks();
     let done = match cli.cmd {
         Cmd::Logs {
@@ -492,17 +514,25 @@ fn run(cli: Cli) -> Result<Done> {
             }
             let mut sink = match format {
                 LogFormat::Jsonl => {
-                    let out: Box<dyn Write> = match &out_dir {
-                        Some(d) => {
-                            let p = d.join("exchanges.jsonl");
-                            Box::new(BufWriter::new(
-                                File::create(&p)
-                                    .with_context(|| format!("cannot create {}", p.display()))?,
-                            ))
-                        }
-                        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
+                    let create = |d: &std::path::Path, name: &str| -> Result<Box<dyn Write>> {
+                        let p = d.join(name);
+                        Ok(Box::new(BufWriter::new(File::create(&p).with_context(
+                            || format!("cannot create {}", p.display()),
+                        )?)))
                     };
-                    LogSink::Jsonl(JsonlWriter::new(out))
+                    match &out_dir {
+                        Some(d) => LogSink::Jsonl(
+                            JsonlWriter::new(create(d, "exchanges.jsonl")?),
+                            Some(JsonlWriter::new(create(d, "connections.jsonl")?)),
+                        ),
+                        None => LogSink::Jsonl(
+                            JsonlWriter::new(Box::new(BufWriter::with_capacity(
+                                1 << 16,
+                                io::stdout(),
+                            ))),
+                            None,
+                        ),
+                    }
                 }
                 LogFormat::Zeek => {
                     let Some(d) = &out_dir else {

@@ -361,6 +361,8 @@ struct DecodedOwnedRef {
     payload_off: u32,
     payload_len: u32,
     wire_len: u32,
+    ip_len: u32,
+    window: u16,
     tunnel: Option<Tunnel>,
     /// Where the payload is: 0 the frame, `n` the batch's `n`-th reassembled datagram.
     buf: u32,
@@ -384,6 +386,8 @@ impl DecodedOwnedRef {
                 payload_off,
                 payload_len: d.payload.len() as u32,
                 wire_len: d.wire_len,
+                ip_len: d.ip_len,
+                window: d.window,
                 tunnel: d.tunnel,
                 buf,
             },
@@ -723,6 +727,8 @@ fn process_batch(
                     flags: o.flags,
                     payload: &data[start..start + o.payload_len as usize],
                     wire_len: o.wire_len,
+                    ip_len: o.ip_len,
+                    window: o.window,
                     tunnel: o.tunnel,
                 };
                 shard.packet(p.ts, p.iface, &dec);

@@ -13,6 +13,7 @@
 //! longest are finished early — *evicted* — counted in [`FlowStats::evicted`] and reported
 //! (a `connection_evicted` notice each).
 
+pub mod connlog;
 pub mod order;
 pub mod packets;
 pub mod reassembly;
@@ -25,7 +26,6 @@ use crate::decode::Decoded;
 use crate::model::{ConnInfo, ConnKey, ConnSummary, ReasmStats, Ts};
 use crate::proto::PROTOCOLS;
 use packets::PacketTable;
-use reassembly::Reassembler;
 use session::{Ctx, Session};
 use sockets::{SocketStats, SocketTable};
 
@@ -100,6 +100,8 @@ pub struct FlowConfig {
     pub ooo_limit: usize,
     /// Bound on out-of-order bytes per connection direction.
     pub ooo_per_direction: usize,
+    /// Seed of the connections' Community IDs (`--community-id-seed`; the spec's default 0).
+    pub community_id_seed: u16,
     /// Bytes the shard's connections may hold: table entries, sessions (detection buffers,
     /// parser and matcher state). Beyond it, the connections idle longest are evicted.
     pub conn_memory: usize,
@@ -114,26 +116,31 @@ impl Default for FlowConfig {
             udp_idle_ns: 60 * 1_000_000_000,
             ooo_limit: 4 << 20,
             ooo_per_direction: 2 << 20,
+            community_id_seed: 0,
             conn_memory: 16 << 20,
             detect_limit: session::DETECT_LIMIT,
         }
     }
 }
 
+/// Heap bytes of a connection's Community ID (`1:` + 28 base64 characters) with the
+/// allocator's overhead.
+const COMMUNITY_ID_BYTES: usize = 48;
+
 /// What the memory budget counts for a connection besides its session's own report: its
-/// table entry (key, state, reassemblers; twice, for the hash table's spare capacity), its
-/// shared description and allocator overhead.
-pub const CONN_BYTES: usize = 2
-    * (std::mem::size_of::<ConnKey>()
-        + std::mem::size_of::<Session>()
-        + 2 * std::mem::size_of::<Reassembler>()
-        + 128)
+/// table entry (key, state, reassemblers, conn.log tracker, the summary a finished one keeps;
+/// twice, for the hash table's spare capacity), its shared description and allocator
+/// overhead.
+pub const CONN_BYTES: usize = 2 * (std::mem::size_of::<ConnKey>() + packets::ENTRY_BYTES + 128)
     + std::mem::size_of::<ConnInfo>()
+    + COMMUNITY_ID_BYTES
     + 96;
 
 /// The same for a socket stream.
-pub const STREAM_BYTES: usize =
-    2 * (16 + std::mem::size_of::<Session>() + 160) + std::mem::size_of::<ConnInfo>() + 128;
+pub const STREAM_BYTES: usize = 2 * (16 + std::mem::size_of::<Session>() + 160)
+    + std::mem::size_of::<ConnInfo>()
+    + COMMUNITY_ID_BYTES
+    + 128;
 
 /// A subset of the connections, processed by one worker at a time.
 pub struct Shard {
@@ -160,7 +167,7 @@ impl Shard {
     pub fn new(cfg: FlowConfig) -> Self {
         Shard {
             packets: PacketTable::new(cfg),
-            sockets: SocketTable::default(),
+            sockets: SocketTable::new(cfg.community_id_seed),
             cfg,
             ctx: Ctx::with_detect_limit(cfg.detect_limit),
             ended: Vec::new(),

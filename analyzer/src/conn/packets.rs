@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::connlog::ConnTracker;
 use super::order::{Order, Out};
 use super::reassembly::{Budget, Reassembler, Segment};
 use super::session::{Ctx, Session};
@@ -21,7 +22,7 @@ use super::{FlowConfig, FlowStats, is_server_port};
 use crate::decode::{Decoded, flags};
 use crate::model::{
     ConnInfo, ConnKey, ConnState, ConnSummary, Dir, Peers, ReasmStats, RoleBy, Transport, Ts,
-    Vantage, make_uid,
+    Vantage, community_id, make_uid,
 };
 
 /// How long a finished connection's entry stays to absorb late packets (capture time).
@@ -44,7 +45,15 @@ struct Conn {
     /// Finished (FINs both ways, or RST): its summary is written; the entry stays a while to
     /// absorb the last ACKs and retransmissions instead of mistaking them for a new connection.
     done: bool,
+    /// Zeek's view, for conn.log: fed every packet, the late ones too.
+    zeek: ConnTracker,
+    /// The summary of a done connection, given out when its entry goes (so that conn.log's
+    /// counters include the late packets, as Zeek's do until its 5 s close delay).
+    pending: Option<ConnSummary>,
 }
+
+/// Bytes of a connection's table entry (without its key).
+pub(crate) const ENTRY_BYTES: usize = std::mem::size_of::<Conn>();
 
 /// The packet-vantage connections of one shard.
 pub(crate) struct PacketTable {
@@ -111,6 +120,7 @@ impl PacketTable {
             tunnel: d
                 .tunnel
                 .map(|t| if d.src == orig { t } else { t.flipped() }),
+            community_id: community_id(self.cfg.community_id_seed, d.transport, d.src, d.dst),
         });
         Conn {
             session: Session::new(info.clone()),
@@ -125,6 +135,8 @@ impl PacketTable {
             rst: false,
             client_isn: (syn && !ack).then_some(d.seq),
             done: false,
+            zeek: ConnTracker::new(d, ts),
+            pending: None,
         }
     }
 
@@ -138,6 +150,16 @@ impl PacketTable {
         ended: &mut Vec<ConnSummary>,
     ) {
         let key = ConnKey::new(d.src, d.dst, d.transport);
+        // Zeek's timers, checked when the 5-tuple's next packet comes: a finished connection
+        // is gone 5 s after its last packet, an unanswered SYN 5 s after it was sent; the
+        // packet then starts a new connection.
+        if self.conns.get(&key).is_some_and(|c| {
+            (c.done && ts.saturating_sub(c.last_ts) > LINGER_NS) || c.zeek.attempt_expired(ts)
+        }) && let Some(old) = self.conns.remove(&key)
+        {
+            let at = old.last_ts;
+            self.close(old, at, ctx, ended);
+        }
         let syn_only =
             d.transport == Transport::Tcp && d.flags & (flags::SYN | flags::ACK) == flags::SYN;
         if syn_only {
@@ -149,10 +171,7 @@ impl PacketTable {
                     || (c.fin[0] && c.fin[1])
                     || c.client_isn.is_some_and(|isn| isn != d.seq)
             });
-            if reuse
-                && let Some(old) = self.conns.remove(&key)
-                && !old.done
-            {
+            if reuse && let Some(old) = self.conns.remove(&key) {
                 self.close(old, ts, ctx, ended);
             }
         }
@@ -169,6 +188,7 @@ impl PacketTable {
             self.stats.other_iface_packets += 1;
             return;
         }
+        conn.zeek.packet(d, ts);
         if conn.done {
             conn.last_ts = ts;
             self.stats.late_packets += 1;
@@ -191,7 +211,7 @@ impl PacketTable {
             Transport::Tcp => {
                 self.stats.tcp_packets += 1;
                 if Self::tcp(conn, dir, ts, d, &mut self.budget, ctx) {
-                    self.close_in_place(&key, ts, ctx, ended);
+                    self.close_in_place(&key, ts, ctx);
                 }
             }
         }
@@ -264,27 +284,28 @@ impl PacketTable {
         closed(&tcp[0], fin[0]) && closed(&tcp[1], fin[1])
     }
 
-    /// Finishes a connection but keeps its entry (marked done) for late packets.
-    fn close_in_place(
-        &mut self,
-        key: &ConnKey,
-        ts: Ts,
-        ctx: &mut Ctx,
-        ended: &mut Vec<ConnSummary>,
-    ) {
+    /// Finishes a connection but keeps its entry (marked done) for late packets; its summary
+    /// waits in the entry until the entry goes.
+    fn close_in_place(&mut self, key: &ConnKey, ts: Ts, ctx: &mut Ctx) {
         if let Some(mut c) = self.conns.remove(key) {
-            self.finish_conn(&mut c, ts, ctx, ended);
+            c.pending = Some(self.finish_conn(&mut c, ts, ctx));
             c.done = true;
             c.session = Session::new(c.info.clone());
             self.conns.insert(*key, c);
         }
     }
 
+    /// Gives out a connection's summary (finishing it first unless it is done already).
     fn close(&mut self, mut c: Conn, ts: Ts, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
-        self.finish_conn(&mut c, ts, ctx, ended);
+        let mut s = match c.pending.take() {
+            Some(s) => s,
+            None => self.finish_conn(&mut c, ts, ctx),
+        };
+        s.conn_log = Some(c.zeek.log());
+        ended.push(s);
     }
 
-    fn finish_conn(&mut self, c: &mut Conn, ts: Ts, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
+    fn finish_conn(&mut self, c: &mut Conn, ts: Ts, ctx: &mut Ctx) -> ConnSummary {
         let Conn {
             tcp,
             session,
@@ -315,9 +336,17 @@ impl PacketTable {
         } else {
             ConnState::Open
         };
+        if c.session.roles_reversed()
+            && c.info.transport == Transport::Udp
+            && c.session.protocol() == Some("dns")
+            && c.zeek.orig() == c.info.orig
+        {
+            // Zeek's DNS analyzer flips a connection whose first message is a response.
+            c.zeek.flip_after_first_packet();
+        }
         let (info, packets, bytes, role_by) =
             c.session.settled(&c.info, c.packets, c.bytes, c.role_by);
-        ended.push(ConnSummary {
+        ConnSummary {
             peers: Peers::default(),
             protocol: c.session.protocol(),
             info,
@@ -327,7 +356,8 @@ impl PacketTable {
             reasm,
             role_by,
             state,
-        });
+            conn_log: None,
+        }
     }
 
     /// Finishes connections idle for longer than their timeout at capture time `now`.
@@ -349,10 +379,10 @@ impl PacketTable {
             .map(|(k, _)| *k)
             .collect();
         for k in idle {
-            if let Some(c) = self.conns.remove(&k)
-                && !c.done
-            {
-                self.stats.expired += 1;
+            if let Some(c) = self.conns.remove(&k) {
+                if !c.done {
+                    self.stats.expired += 1;
+                }
                 let ts = c.last_ts;
                 self.close(c, ts, ctx, ended);
             }
@@ -387,9 +417,9 @@ impl PacketTable {
                 continue;
             };
             freed += cost + c.session.mem();
+            let ts = c.last_ts;
             if !c.done {
                 self.stats.evicted += 1;
-                let ts = c.last_ts;
                 ctx.notice(
                     ts,
                     Some(&c.info),
@@ -397,8 +427,9 @@ impl PacketTable {
                     "connection_evicted",
                     "finished early: its shard of the memory budget (--memory) was full".into(),
                 );
-                self.close(c, ts, ctx, ended);
             }
+            // A finished connection hands out the summary its entry kept.
+            self.close(c, ts, ctx, ended);
         }
         freed
     }
@@ -408,9 +439,7 @@ impl PacketTable {
         let mut keys: Vec<ConnKey> = self.conns.keys().copied().collect();
         keys.sort_by_key(|k| self.conns.get(k).map(|c| c.info.first_ts));
         for k in keys {
-            if let Some(c) = self.conns.remove(&k)
-                && !c.done
-            {
+            if let Some(c) = self.conns.remove(&k) {
                 let ts = c.last_ts;
                 self.close(c, ts, ctx, ended);
             }

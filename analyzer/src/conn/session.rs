@@ -622,6 +622,7 @@ mod tests {
             first_ts: 0,
             partial: false,
             tunnel: None,
+            community_id: String::new(),
         }))
     }
 
@@ -658,6 +659,7 @@ mod tests {
             first_ts: 0,
             partial: false,
             tunnel: None,
+            community_id: String::new(),
         }))
     }
 

@@ -19,7 +19,7 @@ use crate::conn::is_server_port;
 use crate::conn::session::{Ctx, Session};
 use crate::model::{
     ConnInfo, ConnKey, ConnState, ConnSummary, Dir, Endpoint, ReasmStats, RoleBy, Transport, Ts,
-    Vantage, make_uid,
+    Vantage, community_id, make_uid,
 };
 
 /// TCP_CLOSE in the kernel's numbering.
@@ -68,6 +68,8 @@ struct Stream {
 #[derive(Default)]
 pub struct SocketTable {
     streams: FxHashMap<(u64, u32), Stream>,
+    /// Seed of the streams' Community IDs.
+    community_id_seed: u16,
     /// Counters.
     pub stats: SocketStats,
     /// Streams finished early for the memory budget.
@@ -87,6 +89,14 @@ fn comm(ev: &SocketEvent<'_>) -> String {
 }
 
 impl SocketTable {
+    /// An empty table whose streams get Community IDs with `community_id_seed`.
+    pub fn new(community_id_seed: u16) -> Self {
+        SocketTable {
+            community_id_seed,
+            ..SocketTable::default()
+        }
+    }
+
     fn open(&mut self, ev: &SocketEvent<'_>, client: Option<bool>) -> Stream {
         let local = Endpoint::new(ev.local.ip(), ev.local.port());
         let remote = Endpoint::new(ev.remote.ip(), ev.remote.port());
@@ -124,6 +134,7 @@ impl SocketTable {
             first_ts: ev.ts_ns,
             partial: role_by != RoleBy::Handshake,
             tunnel: None,
+            community_id: community_id(self.community_id_seed, Transport::Tcp, orig, resp),
         });
         Stream {
             session: Session::new(info.clone()),
@@ -170,6 +181,7 @@ impl SocketTable {
             reasm: s.reasm,
             role_by,
             state,
+            conn_log: None,
         });
     }
 

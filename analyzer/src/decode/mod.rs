@@ -68,6 +68,12 @@ pub struct Decoded<'a> {
     /// Payload length on the wire per the IP header (more than `payload.len()` when the
     /// capture cut the packet).
     pub wire_len: u32,
+    /// The (innermost) IP packet's length as its header gives it: IPv4's total length, IPv6's
+    /// payload length + 40; a reassembled datagram's header + payload. What Zeek counts as
+    /// `ip_bytes`.
+    pub ip_len: u32,
+    /// TCP window field (unscaled); 0 for UDP.
+    pub window: u16,
     /// The innermost tunnel the packet came in (outer source and destination as sent).
     pub tunnel: Option<Tunnel>,
 }
@@ -222,6 +228,8 @@ pub fn decode_datagram(d: &Datagram) -> Result<Frame<'_>, Skip> {
             proto,
             payload,
             claimed: None,
+            len: u32::try_from(d.payload.len() + if d.src.is_ipv6() { 40 } else { 20 })
+                .unwrap_or(u32::MAX),
         },
         None,
         cx,
@@ -279,6 +287,8 @@ struct Ip<'a> {
     /// When the capture cut the packet: the datagram length its header claims and where the
     /// header starts (see [`claimed_ip_len`]).
     claimed: Option<(usize, usize)>,
+    /// The packet's length per its header (IPv4 total length, IPv6 payload length + 40).
+    len: u32,
 }
 
 /// Decodes from `start` on: link layer and IP, then what the IP packet carries.
@@ -326,6 +336,11 @@ fn walk(start: Start, data: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
             claimed_ip_len(net)
         } else {
             None
+        },
+        len: match net {
+            LaxNetSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
+            LaxNetSlice::Ipv6(v6) => u32::from(v6.header().payload_length()) + 40,
+            LaxNetSlice::Arp(_) => 0,
         },
     };
     above_ip(ip, sliced.transport, cx)
@@ -416,6 +431,10 @@ fn above_ip<'a>(ip: Ip<'a>, t: Option<TransportSlice<'a>>, cx: Cx) -> Result<Fra
             TransportSlice::Udp(UdpSlice::from_slice_lax(ip.payload).map_err(|_| Skip::Truncated)?)
         }
     };
+    let window = match &t {
+        TransportSlice::Tcp(t) => t.window_size(),
+        _ => 0,
+    };
     let (src_port, dst_port, transport, seq, ack, fl, payload) = match &t {
         TransportSlice::Tcp(t) => {
             let mut f = 0u8;
@@ -486,6 +505,8 @@ fn above_ip<'a>(ip: Ip<'a>, t: Option<TransportSlice<'a>>, cx: Cx) -> Result<Fra
         flags: fl,
         payload,
         wire_len: u32::try_from(wire).unwrap_or(u32::MAX),
+        ip_len: ip.len,
+        window,
         tunnel: cx.tunnel,
     }))
 }

@@ -441,6 +441,7 @@ mod tests {
             first_ts: 100,
             partial: false,
             tunnel: None,
+            community_id: String::new(),
         }
     }
 

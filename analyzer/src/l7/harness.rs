@@ -53,6 +53,7 @@ pub fn conn_with(transport: Transport, port: u16, partial: bool) -> Arc<ConnInfo
         first_ts: 0,
         partial,
         tunnel: None,
+        community_id: String::new(),
     })
 }
 

@@ -403,6 +403,7 @@ mod tests {
             first_ts: 0,
             partial: false,
             tunnel: None,
+            community_id: String::new(),
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{ConnInfo, Endpoint, Peers, Transport, Ts};
+use super::{ConnInfo, Endpoint, Peers, Transport, Ts, Tunnel};
 
 /// Canonical 5-tuple: the smaller endpoint first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -91,6 +91,48 @@ pub struct ConnSummary {
     pub state: ConnState,
     /// The pods or services at both ends, from the archive's metadata (empty without it).
     pub peers: Peers,
+    /// Zeek's conn.log view (packet vantage only).
+    pub conn_log: Option<ConnLog>,
+}
+
+/// A packet-vantage connection as Zeek's conn.log describes it (docs/zeek.md): Zeek's own
+/// originator (which may differ from [`ConnInfo`]'s client), sizes from sequence numbers,
+/// state and history by Zeek's rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnLog {
+    /// Originator (Zeek's rules: first sender, flipped by likely server ports, SYN-ACKs, …).
+    pub orig: Endpoint,
+    /// Responder.
+    pub resp: Endpoint,
+    /// First packet.
+    pub first_ts: Ts,
+    /// Last packet that counts for the duration (not those after both ends closed).
+    pub last_ts: Ts,
+    /// Originator's bytes: TCP from sequence numbers, UDP the payload lengths.
+    pub orig_bytes: u64,
+    /// Responder's bytes.
+    pub resp_bytes: u64,
+    /// Zeek's `conn_state` (S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH).
+    pub conn_state: &'static str,
+    /// Bytes acknowledged by the peer that the capture never had.
+    pub missed_bytes: u64,
+    /// Zeek's history letters.
+    pub history: String,
+    /// Originator's packets.
+    pub orig_pkts: u64,
+    /// Originator's IP bytes (IP header lengths).
+    pub orig_ip_bytes: u64,
+    /// Responder's packets.
+    pub resp_pkts: u64,
+    /// Responder's IP bytes.
+    pub resp_ip_bytes: u64,
+}
+
+impl ConnLog {
+    /// Duration in microseconds as Zeek computes it (packet times at microsecond precision).
+    pub fn duration_us(&self) -> u64 {
+        (self.last_ts / 1000).saturating_sub(self.first_ts / 1000)
+    }
 }
 
 /// TCP reassembly counters for one direction (summed into capture-wide totals).
@@ -161,6 +203,19 @@ pub fn make_uid(key: &ConnKey, first_ts: Ts) -> String {
         n /= 62;
     }
     String::from_utf8(s).unwrap_or_default()
+}
+
+/// The uid conn.log's `tunnel_parents` names for a tunnel: made like a connection's from the
+/// tunnel's outer addresses, kind and id, so every connection carried in one tunnel names the
+/// same parent (Juno writes no row for the tunnel itself).
+pub fn tunnel_uid(t: &Tunnel) -> String {
+    let key = ConnKey::new(
+        Endpoint::new(t.src, 0),
+        Endpoint::new(t.dst, 0),
+        Transport::Udp,
+    );
+    let salt = (u64::from(t.id.unwrap_or(u32::MAX)) << 8) | t.kind as u64;
+    make_uid(&key, salt)
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@ pub struct ConnInfo {
     /// The innermost tunnel its first packet was carried in (outer addresses oriented client
     /// → server), when it was encapsulated; `orig` and `resp` are the inner addresses.
     pub tunnel: Option<Tunnel>,
+    /// Community ID v1 of the 5-tuple ([`super::community_id`]), with the run's seed; the same
+    /// for both directions, for every vantage of the connection.
+    pub community_id: String,
 }
 
 impl ConnInfo {

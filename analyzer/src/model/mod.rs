@@ -2,6 +2,7 @@
 //! protocol fields, the pods at both ends, tunnels. Nothing here depends on another module of
 //! the crate; every other module may depend on this one.
 
+mod community_id;
 mod conn;
 mod endpoint;
 mod exchange;
@@ -9,7 +10,10 @@ mod fields;
 mod peer;
 mod tunnel;
 
-pub use conn::{ConnKey, ConnState, ConnSummary, ReasmStats, RoleBy, make_uid};
+pub use community_id::{FlowEnd, community_id, community_id_v1, community_id_v1_hex, icmp_ports};
+pub use conn::{
+    ConnKey, ConnLog, ConnState, ConnSummary, ReasmStats, RoleBy, make_uid, tunnel_uid,
+};
 pub use endpoint::{Endpoint, Transport};
 pub use exchange::{ConnInfo, Exchange, Outcome, Span, Summary, Vantage};
 pub use fields::{Fields, Value};

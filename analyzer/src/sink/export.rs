@@ -16,7 +16,7 @@ use polars::prelude::*;
 use polars_arrow::io::ipc::IpcField;
 
 use crate::input::Iface;
-use crate::model::{ConnState, ConnSummary, Exchange, Outcome, Peer, RoleBy, Vantage};
+use crate::model::{ConnLog, ConnState, ConnSummary, Exchange, Outcome, Peer, RoleBy, Vantage};
 use crate::pipeline::{RunSummary, Sink};
 use crate::proto;
 use crate::sink::graph::{GraphBuilder, GraphOptions};
@@ -325,6 +325,7 @@ fn exchange_columns() -> Vec<(&'static str, Kind)> {
     let mut c = vec![
         ("ts", Kind::Time),
         ("uid", Kind::Str),
+        ("community_id", Kind::Str),
         ("protocol", Kind::Str),
         ("transport", Kind::Str),
         ("client_ip", Kind::Str),
@@ -360,6 +361,7 @@ fn exchange_columns() -> Vec<(&'static str, Kind)> {
 fn connection_columns() -> Vec<(&'static str, Kind)> {
     let mut c = vec![
         ("uid", Kind::Str),
+        ("community_id", Kind::Str),
         ("transport", Kind::Str),
         ("protocol", Kind::Str),
         ("client_ip", Kind::Str),
@@ -389,6 +391,17 @@ fn connection_columns() -> Vec<(&'static str, Kind)> {
         ("out_of_order_segments", Kind::U64),
         ("gaps", Kind::U64),
         ("gap_bytes", Kind::U64),
+        // Zeek's conn.log view (packet vantage; null for sockets).
+        ("orig_is_client", Kind::Bool),
+        ("conn_state", Kind::Str),
+        ("history", Kind::Str),
+        ("orig_bytes", Kind::U64),
+        ("resp_bytes", Kind::U64),
+        ("missed_bytes", Kind::U64),
+        ("orig_pkts", Kind::U64),
+        ("orig_ip_bytes", Kind::U64),
+        ("resp_pkts", Kind::U64),
+        ("resp_ip_bytes", Kind::U64),
     ]);
     c
 }
@@ -687,6 +700,7 @@ impl Sink for Exporter {
             let (t, part) = self.exchanges.row(place)?;
             t.ns(Some(e.ts()));
             t.str(Some(&c.uid));
+            t.str(Some(&c.community_id));
             t.str(Some(e.protocol));
             t.str(Some(c.transport.as_str()));
             t.str(Some(&c.orig.ip().to_string()));
@@ -728,6 +742,7 @@ impl Sink for Exporter {
             };
             let (t, part) = self.connections.row(place)?;
             t.str(Some(&i.uid));
+            t.str(Some(&i.community_id));
             t.str(Some(i.transport.as_str()));
             t.str(c.protocol);
             t.str(Some(&i.orig.ip().to_string()));
@@ -766,6 +781,21 @@ impl Sink for Exporter {
                 r.gap_bytes,
             ] {
                 t.u64(Some(v));
+            }
+            let z = c.conn_log.as_ref();
+            t.bool(z.map(|z| z.orig == i.orig));
+            t.str(z.map(|z| z.conn_state));
+            t.str(z.map(|z| z.history.as_str()));
+            for f in [
+                |z: &ConnLog| z.orig_bytes,
+                |z: &ConnLog| z.resp_bytes,
+                |z: &ConnLog| z.missed_bytes,
+                |z: &ConnLog| z.orig_pkts,
+                |z: &ConnLog| z.orig_ip_bytes,
+                |z: &ConnLog| z.resp_pkts,
+                |z: &ConnLog| z.resp_ip_bytes,
+            ] {
+                t.u64(z.map(f));
             }
             self.connections.row_done(&part)?;
         }

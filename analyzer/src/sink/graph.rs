@@ -109,6 +109,12 @@ pub struct EdgeStats {
     pub first_seen: Ts,
     /// Last.
     pub last_seen: Ts,
+    /// Community IDs of the edge's connections (the first [`MAX_EDGE_IDS`] distinct), to join
+    /// an edge with other tools' flow records.
+    pub community_ids: Vec<String>,
+    /// Connections whose Community ID was not kept (beyond [`MAX_EDGE_IDS`], or once the
+    /// graph's memory was spent).
+    pub community_ids_omitted: u64,
 }
 
 impl EdgeStats {
@@ -124,6 +130,8 @@ impl EdgeStats {
             bytes_to_client: 0,
             first_seen: Ts::MAX,
             last_seen: 0,
+            community_ids: Vec::new(),
+            community_ids_omitted: 0,
         }
     }
 
@@ -157,6 +165,17 @@ impl EdgeStats {
         self.bytes_to_client = self.bytes_to_client.saturating_add(o.bytes_to_client);
         self.first_seen = self.first_seen.min(o.first_seen);
         self.last_seen = self.last_seen.max(o.last_seen);
+        self.community_ids_omitted += o.community_ids_omitted;
+        for id in &o.community_ids {
+            if self.community_ids.contains(id) {
+                continue;
+            }
+            if self.community_ids.len() < MAX_EDGE_IDS {
+                self.community_ids.push(id.clone());
+            } else {
+                self.community_ids_omitted += 1;
+            }
+        }
     }
 
     /// Requests, else connections: how busy the edge is.
@@ -165,6 +184,8 @@ impl EdgeStats {
     }
 }
 
+/// Community IDs kept per edge, at most (the rest are counted).
+pub const MAX_EDGE_IDS: usize = 64;
 /// Two vantage points' views of a connection start within this of each other.
 const SAME_CONN_NS: u64 = 5_000_000_000;
 /// What the memory budget counts per node, per edge (besides its histogram's heap), and per
@@ -172,6 +193,8 @@ const SAME_CONN_NS: u64 = 5_000_000_000;
 const NODE_BYTES: usize = 256;
 const EDGE_BYTES: usize = 320;
 const VIEW_BYTES: usize = 96;
+/// What the memory budget counts per kept Community ID, besides its bytes.
+const ID_BYTES: usize = 24;
 /// Memory the graph may use unless told otherwise.
 pub const DEFAULT_MEMORY: usize = 64 << 20;
 
@@ -517,6 +540,16 @@ impl GraphBuilder {
         e.bytes_to_client = e.bytes_to_client.saturating_add(s.bytes[1]);
         e.seen(c.first_ts);
         e.seen(s.last_ts);
+        let full = self.full();
+        let e = &mut self.graph[ei];
+        if !e.community_ids.contains(&c.community_id) {
+            if e.community_ids.len() < MAX_EDGE_IDS && !full {
+                e.community_ids.push(c.community_id.clone());
+                self.used += ID_BYTES + c.community_id.len();
+            } else {
+                e.community_ids_omitted += 1;
+            }
+        }
     }
 
     /// Nodes sorted by label, and edges sorted by (from, to, protocol): a stable order for
@@ -615,6 +648,14 @@ impl GraphBuilder {
             j.str(&rfc3339(s.first_seen));
             j.key("last_seen");
             j.str(&rfc3339(s.last_seen));
+            j.key("community_ids");
+            j.open_list();
+            for id in &s.community_ids {
+                j.str(id);
+            }
+            j.close_list();
+            j.key("community_ids_omitted");
+            j.u64(s.community_ids_omitted);
             j.close();
         }
         j.close_list();

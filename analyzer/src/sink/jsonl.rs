@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::json::Json;
 use crate::input::Iface;
-use crate::model::{Exchange, Fields, Outcome, Span, Value, Vantage};
+use crate::model::{ConnSummary, Exchange, Fields, Outcome, Span, Value, Vantage, tunnel_uid};
 
 /// RFC 3339 UTC time with nanoseconds.
 pub fn rfc3339(ns: u64) -> String {
@@ -42,6 +42,8 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
     j.time(ex.ts());
     j.key("uid");
     j.str(&c.uid);
+    j.key("community_id");
+    j.str(&c.community_id);
     j.key("protocol");
     j.str(ex.protocol);
     j.key("transport");
@@ -145,6 +147,78 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
     j.close();
 }
 
+/// Writes a packet-vantage connection as one JSON object with conn.log's fields (docs/jsonl.md);
+/// `false` (nothing written) for a connection without them.
+pub fn connection_json(j: &mut Json, c: &ConnSummary) -> bool {
+    let Some(z) = &c.conn_log else {
+        return false;
+    };
+    let i = &c.info;
+    j.open();
+    j.key("ts");
+    j.str(&rfc3339(z.first_ts));
+    j.key("uid");
+    j.str(&i.uid);
+    j.key("community_id");
+    j.str(&i.community_id);
+    for (k, e) in [("id.orig_h", z.orig), ("id.resp_h", z.resp)] {
+        j.key(k);
+        j.str(&e.ip().to_string());
+        j.key(if k == "id.orig_h" {
+            "id.orig_p"
+        } else {
+            "id.resp_p"
+        });
+        j.u64(u64::from(e.port));
+    }
+    j.key("proto");
+    j.str(i.transport.as_str());
+    j.key("service");
+    match c.protocol {
+        Some(p) => j.str(p),
+        None => j.null(),
+    }
+    let dur = z.duration_us();
+    j.key("duration");
+    if dur > 0 {
+        j.f64(dur as f64 / 1e6);
+    } else {
+        j.null();
+    }
+    for (k, v) in [("orig_bytes", z.orig_bytes), ("resp_bytes", z.resp_bytes)] {
+        j.key(k);
+        if dur > 0 { j.u64(v) } else { j.null() }
+    }
+    j.key("conn_state");
+    j.str(z.conn_state);
+    j.key("missed_bytes");
+    j.u64(z.missed_bytes);
+    j.key("history");
+    j.str(&z.history);
+    for (k, v) in [
+        ("orig_pkts", z.orig_pkts),
+        ("orig_ip_bytes", z.orig_ip_bytes),
+        ("resp_pkts", z.resp_pkts),
+        ("resp_ip_bytes", z.resp_ip_bytes),
+    ] {
+        j.key(k);
+        j.u64(v);
+    }
+    j.key("tunnel_parents");
+    j.open_list();
+    if let Some(t) = &i.tunnel {
+        j.str(&tunnel_uid(t));
+    }
+    j.close_list();
+    j.key("ip_proto");
+    j.u64(match i.transport {
+        crate::model::Transport::Tcp => 6,
+        crate::model::Transport::Udp => 17,
+    });
+    j.close();
+    true
+}
+
 /// Writes a protocol's fields as one JSON object (text that is not UTF-8 as JSON lines
 /// renders it: docs/jsonl.md).
 pub fn fields_json(j: &mut Json, fields: &Fields) {
@@ -220,6 +294,20 @@ impl<W: Write> JsonlWriter<W> {
             });
         for s in &self.bufs[..n] {
             self.out.write_all(s.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the packet-vantage connections as JSON lines (conn.log's fields; socket-vantage
+    /// connections have none and are skipped).
+    pub fn write_conns(&mut self, conns: &[ConnSummary]) -> Result<()> {
+        let mut j = Json::new();
+        for c in conns {
+            j.clear();
+            if connection_json(&mut j, c) {
+                self.out.write_all(j.as_str().as_bytes())?;
+                self.out.write_all(b"\n")?;
+            }
         }
         Ok(())
     }

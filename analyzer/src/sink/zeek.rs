@@ -11,6 +11,7 @@
 //! files damaged or skipped (`input_file_damaged`, `input_file_skipped`: no connection, the
 //! file and what was lost in `addl`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -21,7 +22,7 @@ use anyhow::{Context, Result};
 
 use crate::conn::session::Notice;
 use crate::l7::{ZVal, ZeekLog};
-use crate::model::Exchange;
+use crate::model::{ConnSummary, Exchange, Transport, tunnel_uid};
 
 const CONN_FIELDS: &[(&str, &str)] = &[
     ("ts", "time"),
@@ -31,6 +32,101 @@ const CONN_FIELDS: &[(&str, &str)] = &[
     ("id.resp_h", "addr"),
     ("id.resp_p", "port"),
 ];
+
+/// The last column of every log, as Zeek's community-id policy script appends it to conn.log
+/// (`community_id: string &optional &log`, after all other fields).
+const COMMUNITY_ID: (&str, &str) = ("community_id", "string");
+
+/// conn.log's columns after `ts uid id.*` (Zeek's `Conn::Info`; `community_id` is added like
+/// the other logs' last column).
+const CONN_LOG_FIELDS: &[(&str, &str)] = &[
+    ("proto", "enum"),
+    ("service", "string"),
+    ("duration", "interval"),
+    ("orig_bytes", "count"),
+    ("resp_bytes", "count"),
+    ("conn_state", "string"),
+    ("local_orig", "bool"),
+    ("local_resp", "bool"),
+    ("missed_bytes", "count"),
+    ("history", "string"),
+    ("orig_pkts", "count"),
+    ("orig_ip_bytes", "count"),
+    ("resp_pkts", "count"),
+    ("resp_ip_bytes", "count"),
+    ("tunnel_parents", "set[string]"),
+    ("ip_proto", "count"),
+];
+
+/// conn.log: written from connections, not exchanges.
+static CONN_LOG: ZeekLog = ZeekLog {
+    path: "conn",
+    fields: CONN_LOG_FIELDS,
+    row: |_, _| false,
+};
+
+/// Formats a packet-vantage connection's conn.log row into `line`; `false` for connections
+/// without one (socket vantage).
+fn format_conn(c: &ConnSummary, line: &mut String) -> bool {
+    let Some(z) = &c.conn_log else {
+        return false;
+    };
+    let i = &c.info;
+    let dur = z.duration_us();
+    let mut row: Vec<ZVal<'_>> = Vec::with_capacity(CONN_LOG_FIELDS.len());
+    let count = ZVal::Count;
+    row.push(ZVal::Text(Cow::Borrowed(i.transport.as_str().as_bytes())));
+    row.push(ZVal::opt_text(c.protocol.map(str::as_bytes)));
+    if dur > 0 {
+        row.push(ZVal::Text(Cow::Owned(
+            format!("{}.{:06}", dur / 1_000_000, dur % 1_000_000).into_bytes(),
+        )));
+        row.push(count(z.orig_bytes));
+        row.push(count(z.resp_bytes));
+    } else {
+        row.extend([ZVal::Unset, ZVal::Unset, ZVal::Unset]);
+    }
+    row.push(ZVal::Text(Cow::Borrowed(z.conn_state.as_bytes())));
+    // No local networks configured: unset, as Zeek without Site::local_nets.
+    row.extend([ZVal::Unset, ZVal::Unset]);
+    row.push(count(z.missed_bytes));
+    row.push(if z.history.is_empty() {
+        ZVal::Unset
+    } else {
+        ZVal::Text(Cow::Borrowed(z.history.as_bytes()))
+    });
+    for n in [z.orig_pkts, z.orig_ip_bytes, z.resp_pkts, z.resp_ip_bytes] {
+        row.push(count(n));
+    }
+    row.push(match &i.tunnel {
+        Some(t) => ZVal::List(Cow::Owned(vec![tunnel_uid(t).into_bytes()])),
+        None => ZVal::Unset,
+    });
+    row.push(count(match i.transport {
+        Transport::Tcp => 6,
+        Transport::Udp => 17,
+    }));
+    line.push_str(&format_ts(z.first_ts));
+    line.push('\t');
+    line.push_str(&i.uid);
+    for v in [
+        z.orig.ip().to_string(),
+        z.orig.port.to_string(),
+        z.resp.ip().to_string(),
+        z.resp.port.to_string(),
+    ] {
+        line.push('\t');
+        line.push_str(&v);
+    }
+    for v in &row {
+        line.push('\t');
+        push_val(v, line);
+    }
+    line.push('\t');
+    line.push_str(&i.community_id);
+    line.push('\n');
+    true
+}
 
 /// Escapes a string as Zeek's ASCII writer does.
 pub fn escape(v: &[u8], out: &mut String) {
@@ -162,6 +258,8 @@ fn format_row<'a>(
         line.push('\t');
         push_val(v, line);
     }
+    line.push('\t');
+    line.push_str(&c.community_id);
     line.push('\n');
     Some(spec)
 }
@@ -207,14 +305,18 @@ impl ZeekWriter {
         })
     }
 
+    /// Writes a log's header: the connection columns, `fields`, then `last` (the protocol
+    /// logs' and conn.log's `community_id`; none for weird.log, whose columns are Zeek's).
     fn header(
         out: &mut BufWriter<File>,
         path: &str,
         fields: &[(&str, &str)],
+        last: &[(&str, &str)],
         ts: u64,
     ) -> Result<()> {
-        let names: Vec<&str> = CONN_FIELDS.iter().chain(fields).map(|(n, _)| *n).collect();
-        let types: Vec<&str> = CONN_FIELDS.iter().chain(fields).map(|(_, t)| *t).collect();
+        let all = || CONN_FIELDS.iter().chain(fields).chain(last);
+        let names: Vec<&str> = all().map(|(n, _)| *n).collect();
+        let types: Vec<&str> = all().map(|(_, t)| *t).collect();
         write!(
             out,
             "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{}\n#open\t{}\n#fields\t{}\n#types\t{}\n",
@@ -234,7 +336,7 @@ impl ZeekWriter {
                 let f = File::create(&path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
                 let mut out = BufWriter::with_capacity(1 << 16, f);
-                Self::header(&mut out, "weird", WEIRD_FIELDS, n.ts)?;
+                Self::header(&mut out, "weird", WEIRD_FIELDS, &[], n.ts)?;
                 self.weird = Some((out, n.ts));
             }
             let Some((out, last)) = self.weird.as_mut() else {
@@ -279,7 +381,7 @@ impl ZeekWriter {
             let f =
                 File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut out = BufWriter::with_capacity(1 << 16, f);
-            Self::header(&mut out, spec.path, spec.fields, ts)?;
+            Self::header(&mut out, spec.path, spec.fields, &[COMMUNITY_ID], ts)?;
             self.logs.insert(
                 spec.path,
                 Log {
@@ -322,6 +424,22 @@ impl ZeekWriter {
                 log.out.write_all(&text.as_bytes()[range.clone()])?;
                 log.last_ts = log.last_ts.max(*ts);
             }
+        }
+        Ok(())
+    }
+
+    /// Writes the packet-vantage connections to conn.log.
+    pub fn write_conns(&mut self, conns: &[ConnSummary]) -> Result<()> {
+        let mut line = String::with_capacity(300);
+        for c in conns {
+            line.clear();
+            if !format_conn(c, &mut line) {
+                continue;
+            }
+            let ts = c.info.first_ts;
+            let log = self.open(&CONN_LOG, ts)?;
+            log.out.write_all(line.as_bytes())?;
+            log.last_ts = log.last_ts.max(ts);
         }
         Ok(())
     }

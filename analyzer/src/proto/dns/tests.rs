@@ -569,6 +569,7 @@ fn udp_conn(orig: ([u8; 4], u16), resp: ([u8; 4], u16)) -> std::sync::Arc<ConnIn
         first_ts: 0,
         partial: false,
         tunnel: None,
+        community_id: String::new(),
     })
 }
 
