@@ -80,6 +80,10 @@ struct Cli {
         requires = "redact"
     )]
     redact_params: Vec<String>,
+    /// Read IPv4 packets whose header checksum is wrong (by default they are skipped and
+    /// counted, as routers, hosts and Zeek do; for captures edited without fixing them).
+    #[arg(long, global = true)]
+    ignore_checksums: bool,
     /// Seed of the Community IDs (0–65535; tools that join on the ID must use the same).
     #[arg(long, global = true, default_value_t = 0)]
     community_id_seed: u16,
@@ -501,6 +505,7 @@ fn run(cli: Cli) -> Result<Done> {
     };
     cfg.identities = cli.identity.clone();
     cfg.flow.community_id_seed = cli.community_id_seed;
+    cfg.decode.ignore_checksums = cli.ignore_checksums;
     let sink_memory = budget.sinks();
     let done = match cli.cmd {
         Cmd::Logs {

@@ -174,6 +174,11 @@ impl RunSummary {
                 format!("{n} packets of link type {lt} ({name}) not analyzed: the decoder does not read it")
             })
             .collect();
+        if let Some(n) = self.skipped_packets.get(Skip::BadIpChecksum.name()) {
+            w.push(format!(
+                "{n} IPv4 packets skipped: their header checksum is wrong (routers and hosts drop them; --ignore-checksums reads them)"
+            ));
+        }
         let d = &self.defrag;
         if d.dropped() > 0 {
             w.push(format!(
@@ -290,6 +295,8 @@ pub struct Config {
     pub input: InputOptions,
     /// IP fragment reassembly bounds.
     pub defrag: DefragConfig,
+    /// How packets are decoded (`--ignore-checksums`).
+    pub decode: decode::Options,
     /// Show a progress bar on stderr (only if it is a terminal).
     pub progress: bool,
     /// Redact payload as it is read (`--redact`), with this policy.
@@ -332,6 +339,7 @@ impl Config {
                 max_bytes: budget.fragments(),
                 ..DefragConfig::default()
             },
+            decode: decode::Options::default(),
             progress: false,
             redact: None,
             identities: Vec::new(),
@@ -410,6 +418,7 @@ fn decode_chunk(
     ifaces: &[Iface],
     (order, first_rank): (&[u32], usize),
     nshards: usize,
+    opts: decode::Options,
 ) -> DecodeResult {
     let mut r = DecodeResult {
         per_shard: (0..nshards).map(|_| Vec::new()).collect(),
@@ -436,7 +445,7 @@ fn decode_chunk(
             continue;
         };
         let data = batch.packet_data(p);
-        match decode::decode_frame(iface.linktype, data) {
+        match decode::decode_frame_with(iface.linktype, data, opts) {
             Ok(Frame::Packet(d)) => {
                 let (shard, o) = DecodedOwnedRef::route(&d, data, 0, nshards);
                 r.per_shard[shard].push(Work {
@@ -466,6 +475,7 @@ fn reassemble(
     decoded: &mut [DecodeResult],
     defrag: &mut Defrag,
     skipped: &mut FxHashMap<&'static str, u64>,
+    opts: decode::Options,
 ) -> Vec<Datagram> {
     let mut datagrams: Vec<Datagram> = Vec::new();
     for d in decoded.iter_mut() {
@@ -477,7 +487,8 @@ fn reassemble(
             let Some(iface) = ifaces.get(p.iface as usize) else {
                 continue;
             };
-            let Ok(Frame::Fragment(f)) = decode::decode_frame(iface.linktype, batch.packet_data(p))
+            let Ok(Frame::Fragment(f)) =
+                decode::decode_frame_with(iface.linktype, batch.packet_data(p), opts)
             else {
                 continue;
             };
@@ -485,7 +496,7 @@ fn reassemble(
             // A datagram may hold a tunnel whose inner packet is a fragment again: bounded by
             // the tunnel nesting limit.
             while let Some(dg) = done.take() {
-                match decode::decode_datagram(&dg) {
+                match decode::decode_datagram(&dg, opts) {
                     Ok(Frame::Packet(dp)) => {
                         let buf = datagrams.len() as u32 + 1;
                         let (shard, o) = DecodedOwnedRef::route(&dp, &dg.payload, buf, nshards);
@@ -556,6 +567,7 @@ pub fn run(mut inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunS
             (shards.as_mut_slice(), &mut defrag),
             &mut summary,
             sink,
+            cfg.decode,
         ) {
             result = Err(e);
             break;
@@ -605,6 +617,7 @@ fn process_batch(
     (shards, defrag): (&mut [Shard], &mut Defrag),
     summary: &mut RunSummary,
     sink: &mut dyn Sink,
+    opts: decode::Options,
 ) -> Result<()> {
     for i in &batch.new_ifaces {
         ifaces.push(i.clone());
@@ -681,7 +694,7 @@ fn process_batch(
     let mut decoded: Vec<DecodeResult> = order
         .par_chunks(chunk)
         .enumerate()
-        .map(|(c, items)| decode_chunk(batch, ifaces, (items, c * chunk), nshards))
+        .map(|(c, items)| decode_chunk(batch, ifaces, (items, c * chunk), nshards, opts))
         .collect();
     for d in &decoded {
         for (k, v) in &d.skipped {
@@ -697,6 +710,7 @@ fn process_batch(
         &mut decoded,
         defrag,
         &mut summary.skipped_packets,
+        opts,
     );
     defrag.sweep(summary.last_ts.unwrap_or(0));
 

@@ -305,30 +305,7 @@ fn tcp_conversation(steps: &[(bool, Vec<u8>)]) -> Vec<u8> {
         } else {
             ([10, 9, 0, 2], [10, 9, 0, 1], 80, 40000)
         };
-        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-        let total = (20 + 20 + data.len()) as u16;
-        f.extend([
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-        ]);
-        f.extend(src);
-        f.extend(dst);
-        f.extend(sp.to_be_bytes());
-        f.extend(dp.to_be_bytes());
-        f.extend(seq.to_be_bytes());
-        f.extend(ack.to_be_bytes());
-        f.extend([0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        f.extend(data);
+        let f = hostile::tcp(src, sp, dst, dp, seq, ack, flags, data);
         out.extend(ts.to_le_bytes());
         out.extend(0u32.to_le_bytes());
         out.extend((f.len() as u32).to_le_bytes());

@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -225,10 +226,8 @@ const DNS_FIELDS: &[&str] = &[
 const CONN: &[&str] = &["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"];
 
 /// Every DNS row Zeek logged for the shared corpus is reproduced on every field score.py
-/// compares, per connection and in order — with one known difference: in `spf` the query's
-/// packet has bad IP and UDP checksums (captured on the sending host before checksum
-/// offload), so Zeek drops it and logs the response alone; the analyzer does not verify
-/// checksums and pairs the two, so that row has the query's class, type and RD bit.
+/// compares, per connection and in order. (In `spf` the query's IPv4 header checksum is
+/// wrong: Zeek and the analyzer skip that packet and log the response alone.)
 #[test]
 fn every_dns_row_zeek_logged_is_reproduced() {
     let corpus = shared().join("corpus/zeek");
@@ -280,7 +279,7 @@ fn every_dns_row_zeek_logged_is_reproduced() {
     assert_eq!(rows, 11);
     assert_eq!(
         differences,
-        ["spf qclass_name", "spf qtype_name", "spf RD"],
+        Vec::<String>::new(),
         "fields that differ from Zeek"
     );
 }
@@ -378,4 +377,61 @@ fn zeek_pairing_rules_through_the_pipeline() {
             "192.168.1.10 5353 224.0.0.251 5353 udp 0 _http._tcp.local C_INTERNET PTR - F F F F - - F",
         ]
     );
+}
+
+/// Zeek's IPv4 header checksum rule (docs/dns.md): a query whose IPv4 header checksum is wrong
+/// is skipped, counted and warned about, so its answer is logged alone (no rtt, the answer's
+/// flags), as Zeek logs dns/spf; `--ignore-checksums` reads it and pairs the two.
+#[test]
+fn a_query_with_a_bad_ip_header_checksum_is_skipped_unless_told() {
+    use std::net::Ipv4Addr;
+    let (c, s) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    let mut p = pcapgen::Pcap::default();
+    let t0 = 1_700_000_000_000_000;
+    p.udp(
+        t0,
+        (c, 5000),
+        (s, 53),
+        &hex("00070100000100000000000003777777076578616d706c6503636f6d0000010001"),
+    );
+    p.spoil_last_ip_checksum();
+    p.udp(
+        t0 + 2000,
+        (s, 53),
+        (c, 5000),
+        &hex("00078180000100010000000003777777076578616d706c6503636f6d000001000103777777076578616d706c6503636f6d00000100010000003c00045db8d822"),
+    );
+    let d = tmp();
+    let f = d.path().join("bad-checksum.pcap");
+    std::fs::write(&f, p.bytes()).unwrap();
+    let rows = |extra: &[&str], out: &Path| {
+        let o = analyze(
+            [
+                ["logs".as_ref(), f.as_os_str()].as_slice(),
+                &[
+                    "--format".as_ref(),
+                    "zeek".as_ref(),
+                    "--out-dir".as_ref(),
+                    out.as_os_str(),
+                ],
+                &extra.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>(),
+            ]
+            .concat(),
+        );
+        let rows = zeek_rows(&std::fs::read_to_string(out.join("dns.log")).unwrap())
+            .iter()
+            .map(|r| format!("{} {} {}", r["trans_id"], r["rtt"], r["qtype_name"]))
+            .collect::<Vec<_>>();
+        (o, rows)
+    };
+    let (o, got) = rows(&[], &d.path().join("default"));
+    assert_eq!(got, ["7 - -"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("1 IPv4 packets skipped: their header checksum is wrong"),
+        "{err}"
+    );
+    let (o, got) = rows(&["--ignore-checksums"], &d.path().join("ignored"));
+    assert!(o.status.success());
+    assert_eq!(got, ["7 0.002000 A"]);
 }

@@ -16,20 +16,7 @@ fn tcp(from_client: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<
     } else {
         ([10, 0, 0, 2], [10, 0, 0, 1], 80, 40000)
     };
-    let mut p = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-    let total = (40 + payload.len()) as u16;
-    p.extend([0x45, 0]);
-    p.extend(total.to_be_bytes());
-    p.extend([0, 0, 0x40, 0, 64, 6, 0, 0]);
-    p.extend(src);
-    p.extend(dst);
-    p.extend(sport.to_be_bytes());
-    p.extend(dport.to_be_bytes());
-    p.extend(seq.to_be_bytes());
-    p.extend(ack.to_be_bytes());
-    p.extend([0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    p.extend_from_slice(payload);
-    p
+    hostile::tcp(src, sport, dst, dport, seq, ack, flags, payload)
 }
 
 /// A pcap of one HTTP/1.1 exchange whose Authorization header is split across two segments,

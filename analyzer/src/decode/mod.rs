@@ -13,6 +13,14 @@
 //! IP fragments come out as [`Frame::Fragment`]: the pipeline feeds them, in file order, to
 //! the [`defrag::Defrag`] reassembler and decodes what it completes with [`decode_datagram`]
 //! (fragments of a tunnel's outer packet are reassembled before the tunnel is opened).
+//!
+//! IPv4 header checksums are verified (outer and tunnelled headers alike): a packet whose
+//! header checksum is wrong is skipped ([`Skip::BadIpChecksum`]), as the next router or the
+//! receiving host drops it and as Zeek does (its `bad_IP_checksum` weird). Linux computes
+//! IPv4 header checksums in software, so checksum offload does not leave them wrong in a
+//! node's captures; captures whose headers were rewritten without fixing them are read with
+//! [`Options::ignore_checksums`] (`--ignore-checksums`, Zeek's `-C`). TCP and UDP checksums
+//! are not verified: offload leaves them unfilled in captures taken on the sending host.
 
 pub mod defrag;
 pub mod tunnel;
@@ -78,6 +86,13 @@ pub struct Decoded<'a> {
     pub tunnel: Option<Tunnel>,
 }
 
+/// How to decode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Read IPv4 packets whose header checksum is wrong instead of skipping them.
+    pub ignore_checksums: bool,
+}
+
 /// An IP fragment, for [`defrag::Defrag`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fragment<'a> {
@@ -129,6 +144,8 @@ pub enum Skip {
     Malformed,
     /// Tunnels nested deeper than [`MAX_NESTING`].
     TunnelTooDeep,
+    /// An IPv4 header whose checksum is wrong (see the module's documentation).
+    BadIpChecksum,
 }
 
 impl Skip {
@@ -142,6 +159,7 @@ impl Skip {
             Skip::Truncated => "truncated_headers",
             Skip::Malformed => "malformed",
             Skip::TunnelTooDeep => "tunnel_too_deep",
+            Skip::BadIpChecksum => "bad_ip_checksum",
         }
     }
 }
@@ -165,7 +183,15 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
 
 /// Decodes one captured frame: a TCP or UDP packet, or an IP fragment to reassemble.
 pub fn decode_frame(linktype: u32, data: &[u8]) -> Result<Frame<'_>, Skip> {
-    let cx = Cx::default();
+    decode_frame_with(linktype, data, Options::default())
+}
+
+/// [`decode_frame`] with options.
+pub fn decode_frame_with(linktype: u32, data: &[u8], opts: Options) -> Result<Frame<'_>, Skip> {
+    let cx = Cx {
+        opts,
+        ..Cx::default()
+    };
     match linktype {
         // DLT_EN10MB
         1 => walk(Start::Ethernet, data, cx),
@@ -209,10 +235,11 @@ pub fn decode_frame(linktype: u32, data: &[u8]) -> Result<Frame<'_>, Skip> {
 
 /// Decodes a reassembled datagram from its transport header on (opening the tunnels it
 /// carries, which may hold fragments again).
-pub fn decode_datagram(d: &Datagram) -> Result<Frame<'_>, Skip> {
+pub fn decode_datagram(d: &Datagram, opts: Options) -> Result<Frame<'_>, Skip> {
     let cx = Cx {
         tunnel: d.tunnel,
         depth: d.depth,
+        opts,
     };
     // IPv6 extension headers after the fragment header are part of the reassembled payload.
     let (proto, payload) = if d.src.is_ipv6() {
@@ -241,6 +268,7 @@ pub fn decode_datagram(d: &Datagram) -> Result<Frame<'_>, Skip> {
 struct Cx {
     tunnel: Option<Tunnel>,
     depth: u8,
+    opts: Options,
 }
 
 impl Cx {
@@ -257,6 +285,7 @@ impl Cx {
         Ok(Cx {
             tunnel: Some(Tunnel { kind, id, src, dst }),
             depth: self.depth + 1,
+            opts: self.opts,
         })
     }
 }
@@ -308,6 +337,9 @@ fn walk(start: Start, data: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
     let (src, dst, pl) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
+            if !cx.opts.ignore_checksums && !checksum_ok(h.slice()) {
+                return Err(Skip::BadIpChecksum);
+            }
             (
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
@@ -344,6 +376,19 @@ fn walk(start: Start, data: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
         },
     };
     above_ip(ip, sliced.transport, cx)
+}
+
+/// Whether an IPv4 header's checksum is right: the ones' complement sum of its 16-bit words,
+/// checksum field included, is all ones (RFC 791, RFC 1071).
+fn checksum_ok(header: &[u8]) -> bool {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(w[0]) << 8 | u32::from(w.get(1).copied().unwrap_or(0)))
+        .sum();
+    while sum > 0xFFFF {
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    }
+    sum == 0xFFFF
 }
 
 /// An IP fragment: where its payload sits in the datagram.
@@ -937,7 +982,7 @@ mod tests {
             shuffled.rotate_right(1);
             for fs in [&frames, &shuffled] {
                 let dg = reassemble(fs).expect("reassembled");
-                let Frame::Packet(p) = decode_datagram(&dg).unwrap() else {
+                let Frame::Packet(p) = decode_datagram(&dg, Options::default()).unwrap() else {
                     panic!("not a packet")
                 };
                 assert_eq!(p.transport, Transport::Udp);
@@ -967,12 +1012,59 @@ mod tests {
             .unwrap();
         udp.extend(vx);
         let dg = reassemble(&fragments_v4(&udp, 1000, IpNumber::UDP)).unwrap();
-        let Frame::Packet(p) = decode_datagram(&dg).unwrap() else {
+        let Frame::Packet(p) = decode_datagram(&dg, Options::default()).unwrap() else {
             panic!("not a packet")
         };
         assert_eq!(p.dst.to_string(), "10.2.0.1:80");
         assert_eq!(p.payload.len(), 1400);
         assert_eq!(p.tunnel.unwrap().kind, TunnelKind::Vxlan);
+    }
+
+    #[test]
+    fn ipv4_headers_with_a_wrong_checksum_are_skipped_unless_ignored() {
+        let ignore = Options {
+            ignore_checksums: true,
+        };
+        // A good header, then the same with its checksum (bytes 24..26 of the frame) changed.
+        let good = eth(0x0800, &inner_ip());
+        assert!(decode(1, &good).is_ok());
+        let mut bad = good.clone();
+        bad[14 + 10] ^= 0x01;
+        assert_eq!(decode(1, &bad), Err(Skip::BadIpChecksum));
+        assert!(matches!(
+            decode_frame_with(1, &bad, ignore),
+            Ok(Frame::Packet(_))
+        ));
+        // A zero checksum is no exception (Zeek drops it too).
+        let mut zero = good.clone();
+        zero[24..26].copy_from_slice(&[0, 0]);
+        assert_eq!(decode(1, &zero), Err(Skip::BadIpChecksum));
+        // A header with options: the checksum covers all of it.
+        let mut h = Ipv4Header::new(3, 64, IpNumber::TCP, A, B).unwrap();
+        h.options = [1, 1, 1, 0].as_slice().try_into().unwrap();
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ip(IpHeaders::Ipv4(h, Default::default()))
+            .tcp(1, 2, 3, 4)
+            .write(&mut v, b"abc")
+            .unwrap();
+        assert_eq!(v[14], 0x46);
+        assert!(decode(1, &v).is_ok());
+        v[14 + 21] ^= 0x80;
+        assert_eq!(decode(1, &v), Err(Skip::BadIpChecksum));
+        // Inside a tunnel: the inner header is verified too.
+        let mut inner = eth(0x0800, &inner_ip());
+        inner[14 + 10] ^= 0x01;
+        let mut p = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+        p.extend(inner);
+        let f = outer_udp(4789, &p);
+        assert_eq!(decode(1, &f), Err(Skip::BadIpChecksum));
+        assert!(decode_frame_with(1, &f, ignore).is_ok());
+        // The sum itself (RFC 1071's example words, with their checksum appended).
+        let mut w = vec![0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert!(!checksum_ok(&w));
+        w.extend([0x22, 0x0d]);
+        assert!(checksum_ok(&w));
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::net::Ipv4Addr;
 #[derive(Debug, Default)]
 pub struct Pcap {
     records: Vec<u8>,
+    /// Where the last frame starts in `records`.
+    last: usize,
 }
 
 /// One TCP connection's state: addresses and next sequence numbers.
@@ -51,6 +53,7 @@ impl Pcap {
         f.extend_from_slice(&ip);
         f.extend_from_slice(l4);
         let len = f.len() as u32;
+        self.last = self.records.len() + 16;
         self.records
             .extend_from_slice(&((ts_us / 1_000_000) as u32).to_le_bytes());
         self.records
@@ -159,6 +162,11 @@ impl Pcap {
             ACK,
             b"",
         );
+    }
+
+    /// Spoils the IPv4 header checksum of the last frame written.
+    pub fn spoil_last_ip_checksum(&mut self) {
+        self.records[self.last + 14 + 10] ^= 0x5a;
     }
 
     /// The file's bytes.
