@@ -14,8 +14,10 @@
 # 4. the recorder in that container, checked from the host: its capabilities are exactly the
 #    manifest's, its compression threads run at a lower priority, its peak memory fits the
 #    limit;
-# 5. stand-in pods (network namespaces joined by veths) with real traffic: curl → nginx,
-#    redis-cli → redis-server; the manifest's probe commands through `podman exec`;
+# 5. stand-in pods (network namespaces joined by veths, their processes in cgroups under
+#    /kubepods as kubelet's cgroupfs driver places pods: the manifest records pods only,
+#    --pods-only) with real traffic: curl → nginx, redis-cli → redis-server, and a curl from
+#    the host (a node process, whose socket events must not be recorded); the manifest's probe commands through `podman exec`;
 #    `juno-record seal` through `podman exec`; the archives copied out as `kubectl cp` does
 #    (`tar cf -` in the container, `tar xf -` here); `kubectl juno collect` (deploy/kubectl-juno,
 #    with `podman exec` standing in for `kubectl exec`) seals and copies; `juno-analyze` on the
@@ -100,7 +102,26 @@ cleanup() {
     done
     netns_down "$SRV_NS" "$SRV_IF"
     netns_down "$CLI_NS" "$CLI_IF"
+    pod_cgroups_down
     echo "$FWD_BEFORE" >/proc/sys/net/ipv4/ip_forward
+}
+# The stand-in pods' cgroups (cgroup v2: /sys/fs/cgroup, or its unified/ on a hybrid host).
+CG_ROOT=/sys/fs/cgroup
+[ -e "$CG_ROOT/cgroup.controllers" ] || CG_ROOT=/sys/fs/cgroup/unified
+KUBEPODS=$CG_ROOT/kubepods
+SRV_CG=$KUBEPODS/juno-test-server CLI_CG=$KUBEPODS/juno-test-client
+pod_cgroups_down() { # removes them once their processes are gone (kill -9 above)
+    local cg
+    for cg in "$SRV_CG" "$CLI_CG" "$KUBEPODS"; do
+        for _ in $(seq 50); do
+            [ -d "$cg" ] || break
+            rmdir "$cg" 2>/dev/null && break
+            sleep 0.1
+        done
+    done
+}
+in_pod() { # in_pod CGROUP COMMAND...: runs COMMAND in CGROUP (a pod's stand-in)
+    sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$@"
 }
 trap cleanup EXIT
 cleanup
@@ -272,9 +293,11 @@ http { access_log off; client_body_temp_path $WORK; proxy_temp_path $WORK; fastc
        uwsgi_temp_path $WORK; scgi_temp_path $WORK;
        server { listen $SRV_ADDR:80; root $www; } }
 EOF
-ip netns exec "$SRV_NS" nginx -c "$WORK/nginx.conf" >"$WORK/nginx.out" 2>&1 &
+[ -e "$KUBEPODS" ] && fail "$KUBEPODS exists: this host runs Kubernetes pods; the test would record them"
+mkdir -p "$SRV_CG" "$CLI_CG"
+in_pod "$SRV_CG" ip netns exec "$SRV_NS" nginx -c "$WORK/nginx.conf" >"$WORK/nginx.out" 2>&1 &
 disown
-ip netns exec "$SRV_NS" redis-server --bind "$SRV_ADDR" --port 6379 --save '' --appendonly no \
+in_pod "$SRV_CG" ip netns exec "$SRV_NS" redis-server --bind "$SRV_ADDR" --port 6379 --save '' --appendonly no \
     --protected-mode no >"$WORK/redis.out" 2>&1 &
 disown
 wait_port "$SRV_ADDR" 80
@@ -370,18 +393,24 @@ traffic() { # traffic TAG: requests whose paths and keys carry TAG
     local i path code
     for i in $(seq 0 9); do
         path="/api/item$i.json?$1"
-        code=$(ip netns exec "$CLI_NS" curl -s -o /dev/null -w '%{http_code}' "http://$SRV_ADDR$path")
+        code=$(in_pod "$CLI_CG" ip netns exec "$CLI_NS" curl -s -o /dev/null -w '%{http_code}' "http://$SRV_ADDR$path")
         [ "$code" = 200 ] || fail "curl $path: $code"
         WANT["curl nginx|GET $path"]=$code
     done
     path="/missing?$1"
-    code=$(ip netns exec "$CLI_NS" curl -s -o /dev/null -w '%{http_code}' "http://$SRV_ADDR$path")
+    code=$(in_pod "$CLI_CG" ip netns exec "$CLI_NS" curl -s -o /dev/null -w '%{http_code}' "http://$SRV_ADDR$path")
     WANT["curl nginx|GET $path"]=$code
-    [ "$(ip netns exec "$CLI_NS" redis-cli -h "$SRV_ADDR" SET "juno:$1" "v-$1")" = OK ] || fail "redis SET"
+    [ "$(in_pod "$CLI_CG" ip netns exec "$CLI_NS" redis-cli -h "$SRV_ADDR" SET "juno:$1" "v-$1")" = OK ] || fail "redis SET"
     WANT["redis-cli redis-server|SET juno:$1"]=OK
-    [ "$(ip netns exec "$CLI_NS" redis-cli -h "$SRV_ADDR" GET "juno:$1")" = "v-$1" ] || fail "redis GET"
+    [ "$(in_pod "$CLI_CG" ip netns exec "$CLI_NS" redis-cli -h "$SRV_ADDR" GET "juno:$1")" = "v-$1" ] || fail "redis GET"
     WANT["redis-cli redis-server|GET juno:$1"]=v-$1
+    # A node process (not in a pod): nginx's socket events have it, the host's curl's not.
+    path="/api/item1.json?host-$1"
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://$SRV_ADDR$path")
+    [ "$code" = 200 ] || fail "curl from the host $path: $code"
+    HOST_PATHS+=("$path")
 }
+declare -a HOST_PATHS=()
 traffic first
 
 probe readiness || fail "the readiness probe failed"
@@ -426,6 +455,12 @@ check_listed() { # check_listed DIR TAG: every request of round TAG, from both e
         done
     done
     [ "$missing" = 0 ] || { echo "juno-analyze listed:" >&2; echo "$got" >&2; fail "requests missing from $1"; }
+    # --pods-only: the host's curl is a node process; nginx, in a pod, answered it.
+    local host
+    host=$("$ANALYZE" --progress never -q logs "$1" | jq -r --arg srv "$SRV_ADDR" --arg tag "host-$2" '
+        select(.protocol == "http" and .server.ip == $srv and .vantage.kind == "socket"
+               and (.http.uri | endswith($tag))) | .vantage.comm' | sort -u | paste -sd, -)
+    [ "$host" = nginx ] || fail "the host's request of round $2 in socket events of: '$host' (want nginx only)"
 }
 check_listed "$copied" first
 # The stand-in pods' veths are named by their namespaces (the pinned names under /run/netns,

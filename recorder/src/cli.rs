@@ -92,6 +92,11 @@ pub struct RecordArgs {
     /// e.g. /kubepods.slice: cgroups created under them later are included.
     #[arg(long = "cgroup")]
     pub cgroups: Vec<String>,
+    /// Only socket events of Kubernetes pods: the cgroups kubelet puts them under
+    /// (/kubepods.slice with the systemd cgroup driver, /kubepods with cgroupfs), with any
+    /// --cgroup. Node processes (kubelet, the container runtime, sshd) are left out.
+    #[arg(long)]
+    pub pods_only: bool,
     /// Do not capture packets.
     #[arg(long)]
     pub no_packets: bool,

@@ -116,8 +116,9 @@ fn record(a: RecordArgs) -> Result<()> {
         .offsets()
         .context("reading kernel structure offsets from BTF")?;
     let cgroup_index = CgroupIndex::new(node::cgroup_root());
+    let cgroups = node::wanted_cgroups(&a.cgroups, a.pods_only, &cgroup_index)?;
     let mut cgroup_ids = Vec::new();
-    for c in &a.cgroups {
+    for c in &cgroups {
         cgroup_ids.push(
             cgroup_index
                 .id_of(c)
@@ -241,7 +242,7 @@ fn record(a: RecordArgs) -> Result<()> {
     if !a.no_sockets {
         let conns: Vec<_> = node::existing_connections(100_000)
             .into_iter()
-            .filter(|c| node::existing_wanted(c, &a.cgroups, &a.ports, &cidrs))
+            .filter(|c| node::existing_wanted(c, &cgroups, &a.ports, &cidrs))
             .collect();
         rec.existing(&conns);
     }

@@ -180,7 +180,12 @@ impl CgroupIndex {
         self.by_id.get(&id).cloned()
     }
 
-    /// The id of a cgroup path.
+    /// The hierarchy's root (normally /sys/fs/cgroup).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The cgroup id (inode) of `path` (absolute in the hierarchy), if it exists.
     pub fn id_of(&self, path: &str) -> Option<u64> {
         std::fs::metadata(self.root.join(path.trim_start_matches('/')))
             .ok()
@@ -333,6 +338,37 @@ pub fn cgroup_root() -> &'static Path {
     unified
 }
 
+/// The cgroups kubelet puts pods under: with the systemd cgroup driver, and with cgroupfs.
+pub const POD_CGROUPS: [&str; 2] = ["/kubepods.slice", "/kubepods"];
+
+/// The cgroups whose socket events are recorded: `given` (--cgroup), and with `pods_only`
+/// those of [`POD_CGROUPS`] that exist under the index's root (an error when none does:
+/// recording nothing would be silent). Empty: every process.
+pub fn wanted_cgroups(
+    given: &[String],
+    pods_only: bool,
+    index: &CgroupIndex,
+) -> anyhow::Result<Vec<String>> {
+    let mut v = given.to_vec();
+    if pods_only {
+        let found: Vec<String> = POD_CGROUPS
+            .iter()
+            .filter(|c| index.id_of(c).is_some())
+            .map(|c| c.to_string())
+            .collect();
+        if found.is_empty() {
+            anyhow::bail!(
+                "--pods-only: no pod cgroup under {} ({} with the systemd cgroup driver, {} with cgroupfs): is this a Kubernetes node, and is the host's cgroup hierarchy mounted?",
+                index.root().display(),
+                POD_CGROUPS[0],
+                POD_CGROUPS[1]
+            );
+        }
+        v.extend(found);
+    }
+    Ok(v)
+}
+
 /// Inode of this process's network namespace.
 pub fn own_netns() -> Option<u32> {
     std::fs::metadata("/proc/self/ns/net")
@@ -343,6 +379,28 @@ pub fn own_netns() -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pods_only_adds_the_pod_cgroups_that_exist() {
+        let d = tempfile::tempdir().unwrap();
+        let index = CgroupIndex::new(d.path());
+        let given = vec!["/system.slice/nginx.service".to_string()];
+        assert_eq!(wanted_cgroups(&given, false, &index).unwrap(), given);
+        let err = wanted_cgroups(&given, true, &index)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no pod cgroup under"), "{err}");
+        std::fs::create_dir(d.path().join("kubepods")).unwrap();
+        assert_eq!(
+            wanted_cgroups(&given, true, &index).unwrap(),
+            ["/system.slice/nginx.service", "/kubepods"]
+        );
+        std::fs::create_dir(d.path().join("kubepods.slice")).unwrap();
+        assert_eq!(
+            wanted_cgroups(&[], true, &index).unwrap(),
+            ["/kubepods.slice", "/kubepods"]
+        );
+    }
 
     const ID: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     const UID: &str = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";

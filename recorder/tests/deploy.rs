@@ -149,6 +149,8 @@ fn kustomize_renders_the_daemonset_and_read_only_rbac() {
         .collect();
     assert!(args.contains(&"--out-dir=/var/lib/juno"));
     assert!(args.iter().any(|a| a.starts_with("--max-total-size=")));
+    // Socket events of pods, not of the node's own processes (docs/recorder.md).
+    assert!(args.contains(&"--pods-only"));
     // ... and every option is one juno-record accepts.
     let out = Command::new(env!("CARGO_BIN_EXE_juno-record"))
         .arg("--help")

@@ -7,6 +7,11 @@
 #   mix    json | gzip | small
 # It defines SADDR (the server's address), start_server, and the functions below.
 #
+# nginx runs in a cgroup v2 of its own (juno-rbench-pod), a stand-in for a pod's:
+# the "pod-" modes trace the socket events of that cgroup only (--cgroup), as a DaemonSet
+# that records pods (--pods-only) does, and tcpdump on the pod's veth does; the other modes
+# trace every process's sockets, here the load generator's as well as nginx's.
+#
 # Mixes: "json": JSON documents of the sizes an API tier serves (256 B to 64 KiB, 61 different
 # documents of each size with random ids, names, dates and scores) and 404s; "gzip": the same,
 # nginx gzip-compressing responses of 20 KiB and more (bytes no recorder can shrink);
@@ -15,6 +20,10 @@
 . scripts/lib-netns.sh
 
 NS=juno-rbench HIF=jrb-h NIF=jrb-s HADDR=10.205.0.1 SADDR=10.205.0.2
+POD_CGROUP=/juno-rbench-pod
+# The cgroup v2 hierarchy: /sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host.
+CG_ROOT=/sys/fs/cgroup
+[ -e "$CG_ROOT/cgroup.controllers" ] || CG_ROOT=/sys/fs/cgroup/unified
 case ${mix:?} in json | small) gzip=off ;; gzip) gzip=on ;; *) echo "MIX: json, gzip or small" >&2; exit 1 ;; esac
 
 rec=${JUNO_RECORD:-$PWD/target/release/juno-record}
@@ -24,6 +33,7 @@ bench_cleanup() {
     [ -n "${REC_TIME_PID:-}" ] && kill "$REC_TIME_PID" 2>/dev/null || true
     pkill -f "$work/out" 2>/dev/null || true
     nginx_stop "$work/nginx.pid"
+    rmdir "$CG_ROOT$POD_CGROUP" 2>/dev/null || true
     netns_down "$NS" "$HIF"
     rm -rf "$work"
 }
@@ -84,6 +94,12 @@ http {
 CONF
     nginx_start "$NS" "$work/nginx.conf"
     wait_port "$SADDR" 80
+    mkdir -p "$CG_ROOT$POD_CGROUP"
+    local master
+    master=$(cat "$work/nginx.pid")
+    for pid in "$master" $(pgrep -P "$master"); do
+        echo "$pid" >"$CG_ROOT$POD_CGROUP/cgroup.procs"
+    done
     if [ "$mix" = small ]; then
         echo 'local paths = { "/api/r256-", "/api/r512-", "/api/r1024-", "/api/r1024-", "/api/missing" }'
     else
@@ -125,10 +141,12 @@ recorder_start() {
     local mode=$1
     rm -rf "$work/out" && mkdir -p "$work/out"
     case $mode in
-    packets | sockets | both)
+    packets | sockets | both | pod-sockets | pod-both)
         local flags=()
         [ "$mode" = packets ] && flags=(--no-sockets)
         [ "$mode" = sockets ] && flags=(--no-packets)
+        [ "$mode" = pod-sockets ] && flags=(--no-packets --cgroup "$POD_CGROUP")
+        [ "$mode" = pod-both ] && flags=(--cgroup "$POD_CGROUP")
         /usr/bin/time -o "$work/time" -f "%U %S" "$rec" --out-dir "$work/out" \
             --iface "^$HIF\$" "${flags[@]}" ${JUNO_RECORD_ARGS:-} >"$work/rec.log" 2>&1 &
         REC_TIME_PID=$!
@@ -151,7 +169,7 @@ recorder_stop() {
     local mode=$1
     cpu=0 events=0 dropped=0 bytes=0 ex=none ebpf_share=0 ebpf_ns=0 ebpf_runs=0
     case $mode in
-    packets | sockets | both)
+    packets | sockets | both | pod-sockets | pod-both)
         kill -INT "$(cat "$work/out/.juno-record.pid")"
         wait "$REC_TIME_PID"
         REC_TIME_PID=

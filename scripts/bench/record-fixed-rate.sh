@@ -10,8 +10,9 @@
 # serves at saturation with the small mix) over 16 keep-alive connections to nginx in a
 # network namespace across a veth (the set-up of scripts/bench/lib-record.sh, MIX as there,
 # default small), with latency correction (no coordinated omission). Each round runs every
-# mode (nothing, juno-record packets / sockets / both, tcpdump) for SECONDS; the tables give
-# medians over rounds of:
+# mode (nothing, juno-record packets / sockets / both / the pod's sockets / packets and the
+# pod's sockets, tcpdump; MODES="off both tcpdump" picks some, as in record-vs-tcpdump.sh)
+# for SECONDS; the tables give medians over rounds of:
 # - the busy CPU time of the whole machine (/proc/stat) per request, and the extra over
 #   nothing recording: what the recorder costs, wherever it runs (its process, its eBPF
 #   programs in the applications' syscalls and in softirq, tcpdump's packet socket);
@@ -75,11 +76,11 @@ measure() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$n" \
         "$(echo "$b0 $b1" | awk '{print $2 - $1}')" "$p50" "$p99" "$p999" "$errs" "$cpu" \
         "${dropped:-0}" "$bytes" "$ex" >>"$work/results.tsv"
-    printf '  %-8s %9s req  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  errors %s  dropped %s  bytes %s  exchanges %s\n' \
+    printf '  %-11s %9s req  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  errors %s  dropped %s  bytes %s  exchanges %s\n' \
         "$mode" "$n" "$p50" "$p99" "$p999" "$errs" "${dropped:-0}" "$bytes" "$ex" >&2
 }
 
-modes=(off packets sockets both tcpdump)
+read -r -a modes <<<"${MODES:-off packets sockets both pod-sockets pod-both tcpdump}"
 echo "oha -q $rate -c 16 -z ${secs}s -> nginx across $HIF (mix: $mix); $rounds rounds of ${modes[*]}" >&2
 secs_saved=$secs; secs=3; run_oha >/dev/null; secs=$secs_saved # warm-up
 for r in $(seq "$rounds"); do
@@ -91,7 +92,7 @@ for r in $(seq "$rounds"); do
     done
 done
 
-python3 - "$work/results.tsv" "$rate" <<'PY'
+python3 - "$work/results.tsv" "$rate" "${modes[*]}" <<'PY'
 import statistics, sys
 from collections import defaultdict
 rows = defaultdict(list)
@@ -106,11 +107,14 @@ base_cpu, base_p99 = cpu_req("off"), med("off", lambda r: r["p99"])
 tcp_extra = cpu_req("tcpdump") - base_cpu
 names = {"off": "nothing recording", "packets": "juno-record, packets",
          "sockets": "juno-record, socket events", "both": "juno-record, packets and sockets",
+         "pod-sockets": "juno-record, the pod's socket events",
+         "pod-both": "juno-record, packets and the pod's sockets",
          "tcpdump": "tcpdump -w (same veth)"}
+modes = sys.argv[3].split()
 print(f"rate: {sys.argv[2]} requests/s")
 print("| recording | requests | machine CPU µs/request | extra µs/request | extra vs tcpdump's | p50 ms | p99 ms | p99 vs off | p99.9 ms | dropped | bytes/request | exchanges found / requests (lowest) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for m in ["off", "packets", "sockets", "both", "tcpdump"]:
+for m in modes:
     c = cpu_req(m)
     extra = c - base_cpu
     vs = "-" if m == "off" else f"{extra / tcp_extra:.2f}×" if tcp_extra > 0 else "-"

@@ -7,7 +7,10 @@
 #   sudo scripts/bench/record-vs-tcpdump.sh [SECONDS] [ROUNDS] [MIX]
 #
 # MIX is "json", "gzip" or "small" (scripts/bench/lib-record.sh describes them).
-# JUNO_RECORD=PATH benchmarks another juno-record binary; JUNO_RECORD_ARGS adds options.
+# JUNO_RECORD=PATH benchmarks another juno-record binary; JUNO_RECORD_ARGS adds options;
+# MODES="off both tcpdump" runs some of the modes (off and tcpdump are always needed): off,
+# packets, sockets, both, pod-sockets, pod-both (socket events of nginx's cgroup only, as a
+# DaemonSet recording pods: scripts/bench/lib-record.sh), tcpdump.
 #
 # Each round runs every mode once for SECONDS of wrk (the order rotates between rounds so
 # that drift in the VM spreads over all modes); the tables give the median over rounds.
@@ -55,14 +58,14 @@ measure() {
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$round" "$n" "$rps" "$cpu" \
         "${events:-0}" "${dropped:-0}" "$bytes" "$ex" "$ebpf_share" "$ebpf_ns" "$ebpf_runs" >>"$work/results.tsv"
-    printf '  %-8s %9s req %10s req/s  cpu %5ss  ebpf %5s%%  events %9s  dropped %s  bytes %11s  exchanges %s\n' \
+    printf '  %-11s %9s req %10s req/s  cpu %5ss  ebpf %5s%%  events %9s  dropped %s  bytes %11s  exchanges %s\n' \
         "$mode" "$n" "$rps" "$cpu" "$ebpf_share" "${events:-0}" "${dropped:-0}" "$bytes" "$ex" >&2
     if [ "$mode" != off ] && [ "$mode" != tcpdump ]; then
         { grep 'cost of the whole run' "$work/rec.log" || true; } | sed "s/^/    $mode: /" >>"$work/costs.txt"
     fi
 }
 
-modes=(off packets sockets both tcpdump)
+read -r -a modes <<<"${MODES:-off packets sockets both pod-sockets pod-both tcpdump}"
 echo "wrk -t 1 -c 32 -d ${secs}s -> nginx across $HIF (mix: $mix); $rounds rounds of ${modes[*]}" >&2
 run_wrk >/dev/null # warm-up
 for r in $(seq "$rounds"); do
@@ -74,7 +77,7 @@ for r in $(seq "$rounds"); do
     done
 done
 
-python3 - "$work/results.tsv" "$secs" "$(cat "$work/zstd-ratio")" <<'PY'
+python3 - "$work/results.tsv" "$secs" "$(cat "$work/zstd-ratio")" "${modes[*]}" <<'PY'
 import statistics, sys
 from collections import defaultdict
 rows = defaultdict(list)
@@ -89,10 +92,14 @@ base = med("off", "rps")
 tcp = med("tcpdump", "rps")
 names = {"off": "nothing recording", "packets": "juno-record, packets (tc on the veth)",
          "sockets": "juno-record, socket events and payload",
-         "both": "juno-record, packets and sockets", "tcpdump": "tcpdump -w (same veth)"}
+         "both": "juno-record, packets and sockets",
+         "pod-sockets": "juno-record, socket events of the pod (nginx's cgroup)",
+         "pod-both": "juno-record, packets and the pod's socket events",
+         "tcpdump": "tcpdump -w (same veth)"}
+modes = sys.argv[4].split()
 print("| recording | req/s | vs off | vs tcpdump | process CPU % of a core | eBPF CPU % of a core | eBPF ns/run | events/s | dropped | bytes/request | HTTP exchanges found / wrk's requests (lowest over rounds) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
-for m in ["off", "packets", "sockets", "both", "tcpdump"]:
+for m in modes:
     rps = med(m, "rps")
     if m == "off":
         print(f"| {names[m]} | {rps:,.0f} | - | {rps / tcp:.2f}× | - | - | - | - | - | - | - |")
@@ -108,7 +115,9 @@ for m in ["off", "packets", "sockets", "both", "tcpdump"]:
           f"| {100 * med(m, 'cpu') / secs:.1f} | {ebpf} | {per_run} "
           f"| {med(m, 'ev') / secs:,.0f} | {drops} | {bpr:,.0f} | {found} |")
 t = statistics.median(r["by"] / r["n"] for r in rows["tcpdump"])
-for m in ["packets", "sockets", "both"]:
+for m in modes:
+    if m in ("off", "tcpdump"):
+        continue
     b = statistics.median(r["by"] / r["n"] for r in rows[m])
     print(f"- bytes per request, {m} / tcpdump: {b / t:.3f} (1/{t / b:.1f})")
 z = float(sys.argv[3])
