@@ -134,6 +134,11 @@ static PENDING: HashMap<u64, Pending> = HashMap::with_max_entries(16384, 0);
 static STREAMS: LruHashMap<StreamKey, u64> = LruHashMap::with_max_entries(65536, 0);
 #[map]
 static CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(4096, 0);
+/// The cgroup filter's verdict per task cgroup id (1 wanted, 0 not), so that the ancestors
+/// are walked once per cgroup, not once per event. cgroup ids are not reused while the
+/// kernel runs, and `CGROUPS` is filled before the programs are attached.
+#[map]
+static CGROUP_VERDICTS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(8192, 0);
 /// With the cgroup filter on: sockets that wanted tasks connected, accepted or moved data on.
 /// State changes often run in softirq context, where the current task says nothing about the
 /// socket, so they are recorded for these sockets only.
@@ -604,8 +609,22 @@ fn fill_task(h: &mut SockHdr) {
 const MAX_CGROUP_LEVEL: i32 = 16;
 
 /// Whether the current task's cgroup, or one of its ancestors, is in `CGROUPS`: a filter on
-/// a parent covers the cgroups created under it later (pods that start later).
+/// a parent covers the cgroups created under it later (pods that start later). The verdict
+/// is remembered per cgroup (`CGROUP_VERDICTS`).
 fn cgroup_wanted() -> bool {
+    // SAFETY: no preconditions.
+    let id = unsafe { bpf_get_current_cgroup_id() };
+    // SAFETY: reading a value of a map this program owns.
+    if let Some(v) = unsafe { CGROUP_VERDICTS.get(id) } {
+        return *v != 0;
+    }
+    let wanted = cgroup_walk();
+    let _ = CGROUP_VERDICTS.insert(id, u8::from(wanted), 0);
+    wanted
+}
+
+/// [`cgroup_wanted`], by walking the task's cgroup and its ancestors.
+fn cgroup_walk() -> bool {
     let mut level = 0;
     while level <= MAX_CGROUP_LEVEL {
         // SAFETY: no preconditions; 0 when the task's cgroup is shallower than `level`.
