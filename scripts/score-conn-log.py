@@ -3,7 +3,8 @@
 
 Usage: score-conn-log.py [--analyzer BIN] [--corpus DIR] [--min PCT] [--verbose]
 
-The corpus (default fixtures/zeek-conn) has a manifest.tsv of Zeek test traces and the
+The corpus (default fixtures/zeek-conn) has a manifest.tsv of Zeek test traces (paths relative
+to it; one, also in the shared corpus, is read from ../shared/corpus) and the
 conn.log Zeek's test suite stores for each (zeek/zeek testing/btest, BSD licence). Each
 trace is run through `juno-analyze logs --format zeek`; rows are aligned with Zeek's by
 protocol and 5-tuple in either orientation (Zeek's baselines have no timestamps and random
