@@ -15,6 +15,7 @@
 //! counted in the [`RunSummary`] and written as notices (Zeek's `weird.log`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
 use rayon::prelude::*;
@@ -22,12 +23,15 @@ use rustc_hash::FxHashMap;
 
 use crate::conn::session::{DETECT_LIMIT, L7Stats, Notice};
 use crate::conn::sockets::SocketStats;
+use crate::conn::views::{LinkStats, LinkedConn, Linker};
 use crate::conn::{FlowConfig, FlowStats, Shard};
 use crate::decode::defrag::{Datagram, Defrag, DefragConfig, DefragStats};
 use crate::decode::{self, Decoded, Frame, Skip};
 use crate::enrich::{MetaIndex, MetaStats};
 use crate::input::{Batch, BatchItem, FileSummary, Iface, InputOptions, Inputs};
-use crate::model::{ConnKey, ConnSummary, Endpoint, Exchange, ReasmStats, Transport, Tunnel};
+use crate::model::{
+    ConnInfo, ConnKey, ConnSummary, Endpoint, Exchange, ReasmStats, Transport, Tunnel,
+};
 
 /// Receives what the pipeline produces, in batches.
 pub trait Sink {
@@ -36,6 +40,11 @@ pub trait Sink {
     fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()>;
     /// Connections finished in a batch.
     fn connections(&mut self, _c: &[ConnSummary]) -> Result<()> {
+        Ok(())
+    }
+    /// Connections with every view of them (vantage points), once no other view can join
+    /// (`conn::views`), in the order their first views opened.
+    fn linked(&mut self, _l: &[LinkedConn], _ifaces: &[Iface]) -> Result<()> {
         Ok(())
     }
     /// Anomalies and cuts noticed in a batch (what Zeek writes to `weird.log`), sorted by
@@ -122,6 +131,8 @@ pub struct RunSummary {
     pub l7: L7Stats,
     /// Socket stream counters (Juno archives).
     pub sockets: SocketStats,
+    /// Views of one connection linked across vantage points, and what the linker's bound cut.
+    pub links: LinkStats,
     /// Metadata index counters (Juno archives).
     pub meta: MetaStats,
     /// Notices written (anomalies and cuts).
@@ -160,6 +171,8 @@ impl RunSummary {
             ("metadata_pods_dropped", self.meta.pods_dropped),
             ("ip_datagrams_evicted", self.defrag.evicted),
             ("files_opened_late", self.files_waited),
+            ("connection_views_unlinked", self.links.views_unlinked),
+            ("connection_links_cut_short", self.links.groups_cut),
         ]
     }
 
@@ -532,6 +545,7 @@ pub fn run(mut inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunS
     };
     let mut shards: Vec<Shard> = (0..nshards).map(|_| Shard::new(cfg.flow)).collect();
     let mut defrag = Defrag::new(cfg.defrag);
+    let mut linker = Linker::new(cfg.budget.connections() / 10);
     let mut summary = RunSummary {
         memory: cfg.budget.total,
         skipped: inputs.skipped.clone(),
@@ -564,7 +578,7 @@ pub fn run(mut inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunS
             &batch,
             &mut ifaces,
             &mut meta,
-            (shards.as_mut_slice(), &mut defrag),
+            (shards.as_mut_slice(), &mut defrag, &mut linker),
             &mut summary,
             sink,
             cfg.decode,
@@ -587,7 +601,8 @@ pub fn run(mut inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunS
     defrag.finish();
     summary.defrag = defrag.stats;
     shards.par_iter_mut().for_each(Shard::finish_all);
-    flush(&mut shards, &ifaces, &meta, &mut summary, sink)?;
+    flush(&mut shards, &ifaces, &meta, &mut summary, sink, &mut linker)?;
+    summary.links = linker.stats;
     for s in &shards {
         summary.flows.add(&s.stats());
         summary.reasm.add(s.reasm());
@@ -614,7 +629,7 @@ fn process_batch(
     batch: &Batch,
     ifaces: &mut Vec<Iface>,
     meta: &mut MetaIndex,
-    (shards, defrag): (&mut [Shard], &mut Defrag),
+    (shards, defrag, linker): (&mut [Shard], &mut Defrag, &mut Linker),
     summary: &mut RunSummary,
     sink: &mut dyn Sink,
     opts: decode::Options,
@@ -753,7 +768,14 @@ fn process_batch(
     for n in &mut input_notices {
         n.ts = now;
     }
-    flush_with(shards, ifaces, meta, summary, sink, input_notices)
+    flush_with(
+        shards,
+        ifaces,
+        meta,
+        summary,
+        sink,
+        (linker, input_notices, false),
+    )
 }
 
 /// The order to process a batch's items in: as read, unless packets or socket events go back
@@ -777,14 +799,23 @@ fn processing_order(batch: &Batch) -> Vec<u32> {
     order
 }
 
+/// The last flush: every connection has ended.
 fn flush(
     shards: &mut [Shard],
     ifaces: &[Iface],
     meta: &MetaIndex,
     summary: &mut RunSummary,
     sink: &mut dyn Sink,
+    linker: &mut Linker,
 ) -> Result<()> {
-    flush_with(shards, ifaces, meta, summary, sink, Vec::new())
+    flush_with(
+        shards,
+        ifaces,
+        meta,
+        summary,
+        sink,
+        (linker, Vec::new(), true),
+    )
 }
 
 fn flush_with(
@@ -793,15 +824,26 @@ fn flush_with(
     meta: &MetaIndex,
     summary: &mut RunSummary,
     sink: &mut dyn Sink,
-    mut notices: Vec<Notice>,
+    (linker, mut notices, last): (&mut Linker, Vec<Notice>, bool),
 ) -> Result<()> {
     let mut ex: Vec<Exchange> = Vec::new();
     let mut conns: Vec<ConnSummary> = Vec::new();
+    let mut opened: Vec<Arc<ConnInfo>> = Vec::new();
     for s in shards.iter_mut() {
         ex.append(&mut s.ctx.exchanges);
         conns.append(&mut s.ended);
         notices.append(&mut s.ctx.notices);
+        opened.append(&mut s.ctx.opened);
     }
+    // One connection, many vantages: views opened in this batch join their connection (in
+    // time order, so the result does not depend on sharding); exchanges and ended views take
+    // its uid.
+    opened.sort_by(|a, b| (a.first_ts, &a.uid).cmp(&(b.first_ts, &b.uid)));
+    let mut linked = Vec::new();
+    linker.open(&opened, &mut linked);
+    linker.exchanges(&mut ex);
+    linker.ended(&mut conns);
+    linker.sweep((!last).then(|| summary.last_ts.unwrap_or(0)), &mut linked);
     if !notices.is_empty() {
         let uid = |n: &Notice| n.conn.as_ref().map(|c| c.uid.clone());
         notices
@@ -825,6 +867,14 @@ fn flush_with(
     }
     if !conns.is_empty() {
         sink.connections(&conns)?;
+    }
+    if !linked.is_empty() {
+        if !meta.is_empty() {
+            for l in &mut linked {
+                l.peers = meta.peers(&l.info, l.info.first_ts);
+            }
+        }
+        sink.linked(&linked, ifaces)?;
     }
     Ok(())
 }

@@ -21,36 +21,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-/// The virtualenv's Python, with duckdb, polars and pyarrow.
-fn python() -> PathBuf {
-    let venv = std::env::var_os("JUNO_VENV").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/juno/venv"),
-        PathBuf::from,
-    );
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/setup.sh (it installs duckdb, polars and pyarrow there)",
-        py.display()
-    );
-    py
-}
-
-/// What DuckDB and polars see in the dataset (scripts/check-dataset.py).
-fn read_dataset(ds: &Path) -> Value {
-    let out = Command::new(python())
-        .arg(root().join("scripts/check-dataset.py"))
-        .arg(ds)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "check-dataset.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// Exports `inputs` as one more batch of the dataset `ds`; returns the batch id.
 fn export_batch(ds: &Path, inputs: &[PathBuf], extra: &[&str]) -> String {
     let before = batches(ds);

@@ -32,6 +32,8 @@ fuzz_target!(|data: &[u8]| {
         first_ts: 0,
         partial: mode & 0x08 != 0,
         tunnel: None,
+        community_id: String::new(),
+        duplicate: false,
     });
     let mut ctx = Ctx::with_detect_limit(limit);
     let mut s = Session::new(info.clone());

@@ -19,6 +19,7 @@ pub mod packets;
 pub mod reassembly;
 pub mod session;
 pub mod sockets;
+pub mod views;
 
 use juno_archive::SocketEvent;
 
@@ -52,8 +53,8 @@ pub fn is_server_port(port: u16) -> bool {
         )
 }
 
-/// Packets for connections pinned to another interface are counted and skipped, so that a
-/// connection captured on two interfaces (both pods' veths) is analyzed once.
+/// Flow counters. (A connection captured on two interfaces is a view per interface, linked
+/// into one connection by [`views`].)
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FlowStats {
     /// Connections created.
@@ -62,8 +63,6 @@ pub struct FlowStats {
     pub partial: u64,
     /// Connections expired while idle.
     pub expired: u64,
-    /// Packets of a connection seen on a second interface (skipped).
-    pub other_iface_packets: u64,
     /// TCP packets processed.
     pub tcp_packets: u64,
     /// UDP packets processed.
@@ -81,7 +80,6 @@ impl FlowStats {
         self.connections += o.connections;
         self.partial += o.partial;
         self.expired += o.expired;
-        self.other_iface_packets += o.other_iface_packets;
         self.tcp_packets += o.tcp_packets;
         self.udp_packets += o.udp_packets;
         self.late_packets += o.late_packets;

@@ -55,9 +55,14 @@ struct Conn {
 /// Bytes of a connection's table entry (without its key).
 pub(crate) const ENTRY_BYTES: usize = std::mem::size_of::<Conn>();
 
+/// A connection as one interface saw it: the same connection captured on two interfaces (both
+/// pods' veths, two nodes' archives) is two views, linked into one connection by
+/// `conn::views`.
+type ViewKey = (ConnKey, u32);
+
 /// The packet-vantage connections of one shard.
 pub(crate) struct PacketTable {
-    conns: FxHashMap<ConnKey, Conn>,
+    conns: FxHashMap<ViewKey, Conn>,
     budget: Budget,
     cfg: FlowConfig,
     /// Flow counters.
@@ -109,6 +114,8 @@ impl PacketTable {
             self.stats.partial += 1;
         }
         let info = Arc::new(ConnInfo {
+            // Views of one connection on two interfaces whose first packets have the same
+            // time get the same uid: the linker tells them apart by vantage point.
             uid: make_uid(&key, ts),
             orig,
             resp,
@@ -121,6 +128,7 @@ impl PacketTable {
                 .tunnel
                 .map(|t| if d.src == orig { t } else { t.flipped() }),
             community_id: community_id(self.cfg.community_id_seed, d.transport, d.src, d.dst),
+            duplicate: false,
         });
         Conn {
             session: Session::new(info.clone()),
@@ -149,7 +157,7 @@ impl PacketTable {
         ctx: &mut Ctx,
         ended: &mut Vec<ConnSummary>,
     ) {
-        let key = ConnKey::new(d.src, d.dst, d.transport);
+        let key = (ConnKey::new(d.src, d.dst, d.transport), iface);
         // Zeek's timers, checked when the 5-tuple's next packet comes: a finished connection
         // is gone 5 s after its last packet, an unanswered SYN 5 s after it was sent; the
         // packet then starts a new connection.
@@ -178,16 +186,11 @@ impl PacketTable {
         let conn = match self.conns.get_mut(&key) {
             Some(c) => c,
             None => {
-                let c = self.create(key, d, ts, iface);
+                let c = self.create(key.0, d, ts, iface);
+                ctx.opened.push(c.info.clone());
                 self.conns.entry(key).or_insert(c)
             }
         };
-        if let Vantage::Packets { iface: pinned } = conn.info.vantage
-            && pinned != iface
-        {
-            self.stats.other_iface_packets += 1;
-            return;
-        }
         conn.zeek.packet(d, ts);
         if conn.done {
             conn.last_ts = ts;
@@ -286,7 +289,7 @@ impl PacketTable {
 
     /// Finishes a connection but keeps its entry (marked done) for late packets; its summary
     /// waits in the entry until the entry goes.
-    fn close_in_place(&mut self, key: &ConnKey, ts: Ts, ctx: &mut Ctx) {
+    fn close_in_place(&mut self, key: &ViewKey, ts: Ts, ctx: &mut Ctx) {
         if let Some(mut c) = self.conns.remove(key) {
             c.pending = Some(self.finish_conn(&mut c, ts, ctx));
             c.done = true;
@@ -363,13 +366,13 @@ impl PacketTable {
     /// Finishes connections idle for longer than their timeout at capture time `now`.
     pub(crate) fn sweep(&mut self, now: Ts, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
         let cfg = self.cfg;
-        let idle: Vec<ConnKey> = self
+        let idle: Vec<ViewKey> = self
             .conns
             .iter()
             .filter(|(k, c)| {
                 let limit = if c.done {
                     LINGER_NS
-                } else if k.transport() == Transport::Tcp {
+                } else if k.0.transport() == Transport::Tcp {
                     cfg.tcp_idle_ns
                 } else {
                     cfg.udp_idle_ns
@@ -401,13 +404,13 @@ impl PacketTable {
         ctx: &mut Ctx,
         ended: &mut Vec<ConnSummary>,
     ) -> usize {
-        let mut order: Vec<(bool, Ts, &str, ConnKey)> = self
+        let mut order: Vec<(bool, Ts, &str, ViewKey)> = self
             .conns
             .iter()
             .map(|(k, c)| (!c.done, c.last_ts, c.info.uid.as_str(), *k))
             .collect();
         order.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        let keys: Vec<ConnKey> = order.into_iter().map(|(.., k)| k).collect();
+        let keys: Vec<ViewKey> = order.into_iter().map(|(.., k)| k).collect();
         let mut freed = 0;
         for k in keys {
             if freed >= bytes {
@@ -436,7 +439,7 @@ impl PacketTable {
 
     /// End of input: finishes every connection, oldest first.
     pub(crate) fn finish_all(&mut self, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
-        let mut keys: Vec<ConnKey> = self.conns.keys().copied().collect();
+        let mut keys: Vec<ViewKey> = self.conns.keys().copied().collect();
         keys.sort_by_key(|k| self.conns.get(k).map(|c| c.info.first_ts));
         for k in keys {
             if let Some(c) = self.conns.remove(&k) {

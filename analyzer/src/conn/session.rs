@@ -89,6 +89,8 @@ impl L7Stats {
 pub struct Ctx {
     /// Finished exchanges.
     pub exchanges: Vec<Exchange>,
+    /// Connection views opened (for `conn::views`).
+    pub opened: Vec<Arc<ConnInfo>>,
     /// Anomalies and cuts, for `weird.log`.
     pub notices: Vec<Notice>,
     /// Counters.
@@ -104,6 +106,7 @@ impl Default for Ctx {
     fn default() -> Self {
         Ctx {
             exchanges: Vec::new(),
+            opened: Vec::new(),
             notices: Vec::new(),
             stats: L7Stats::default(),
             session_bytes: 0,
@@ -623,6 +626,7 @@ mod tests {
             partial: false,
             tunnel: None,
             community_id: String::new(),
+            duplicate: false,
         }))
     }
 
@@ -660,6 +664,7 @@ mod tests {
             partial: false,
             tunnel: None,
             community_id: String::new(),
+            duplicate: false,
         }))
     }
 

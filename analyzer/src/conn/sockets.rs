@@ -135,6 +135,7 @@ impl SocketTable {
             partial: role_by != RoleBy::Handshake,
             tunnel: None,
             community_id: community_id(self.community_id_seed, Transport::Tcp, orig, resp),
+            duplicate: false,
         });
         Stream {
             session: Session::new(info.clone()),
@@ -241,6 +242,7 @@ impl SocketTable {
                     Self::close(&mut old, ev.ts_ns, ConnState::Open, ctx, ended);
                 }
                 let s = self.open(ev, Some(ev.kind == SocketEventKind::Connect));
+                ctx.opened.push(s.info.clone());
                 self.streams.insert(key, s);
             }
             SocketEventKind::Close => {
@@ -266,6 +268,7 @@ impl SocketTable {
         let key = (ev.cookie, ev.netns);
         if !self.streams.contains_key(&key) {
             let s = self.open(ev, None);
+            ctx.opened.push(s.info.clone());
             self.streams.insert(key, s);
         }
         let Some(s) = self.streams.get_mut(&key) else {

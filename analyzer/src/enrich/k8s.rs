@@ -442,6 +442,7 @@ mod tests {
             partial: false,
             tunnel: None,
             community_id: String::new(),
+            duplicate: false,
         }
     }
 

@@ -54,6 +54,7 @@ pub fn conn_with(transport: Transport, port: u16, partial: bool) -> Arc<ConnInfo
         partial,
         tunnel: None,
         community_id: String::new(),
+        duplicate: false,
     })
 }
 

@@ -404,6 +404,7 @@ mod tests {
             partial: false,
             tunnel: None,
             community_id: String::new(),
+            duplicate: false,
         })
     }
 

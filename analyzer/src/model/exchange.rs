@@ -52,6 +52,10 @@ pub struct ConnInfo {
     /// Community ID v1 of the 5-tuple ([`super::community_id`]), with the run's seed; the same
     /// for both directions, for every vantage of the connection.
     pub community_id: String,
+    /// Another vantage point's view of the connection was seen first: `uid` is that view's
+    /// (the connection's), and graphs, reports and SQL count the connection and its
+    /// exchanges from that view, not this one (`conn::views`).
+    pub duplicate: bool,
 }
 
 impl ConnInfo {

@@ -16,7 +16,9 @@ use polars::prelude::*;
 use polars_arrow::io::ipc::IpcField;
 
 use crate::input::Iface;
-use crate::model::{ConnLog, ConnState, ConnSummary, Exchange, Outcome, Peer, RoleBy, Vantage};
+use crate::model::{
+    ConnInfo, ConnLog, ConnState, ConnSummary, Exchange, Outcome, Peer, RoleBy, Vantage,
+};
 use crate::pipeline::{RunSummary, Sink};
 use crate::proto;
 use crate::sink::graph::{GraphBuilder, GraphOptions};
@@ -339,6 +341,7 @@ fn exchange_columns() -> Vec<(&'static str, Kind)> {
         ("iface", Kind::Str),
         ("pid", Kind::U32),
         ("comm", Kind::Str),
+        ("duplicate", Kind::Bool),
         ("partial_connection", Kind::Bool),
         ("depth", Kind::U32),
         ("outcome", Kind::Str),
@@ -375,6 +378,7 @@ fn connection_columns() -> Vec<(&'static str, Kind)> {
         ("iface", Kind::Str),
         ("pid", Kind::U32),
         ("comm", Kind::Str),
+        ("duplicate", Kind::Bool),
         ("start", Kind::Time),
         ("end", Kind::Time),
         ("duration", Kind::Dur),
@@ -668,8 +672,10 @@ fn peer(t: &mut Table, p: Option<&Peer>) {
     }
 }
 
-fn vantage(t: &mut Table, v: &Vantage, ifaces: &[Iface]) {
-    match v {
+/// The view's vantage point (`vantage`, `iface`, `pid`, `comm`) and whether another view of
+/// the connection is the one counted (`duplicate`).
+fn vantage(t: &mut Table, c: &ConnInfo, ifaces: &[Iface]) {
+    match &c.vantage {
         Vantage::Packets { iface } => {
             t.str(Some("packets"));
             let name = ifaces.get(*iface as usize).and_then(|i| i.name.clone());
@@ -684,6 +690,7 @@ fn vantage(t: &mut Table, v: &Vantage, ifaces: &[Iface]) {
             t.str(Some(comm));
         }
     }
+    t.bool(Some(c.duplicate));
 }
 
 impl Sink for Exporter {
@@ -709,7 +716,7 @@ impl Sink for Exporter {
             t.u32(Some(u32::from(c.resp.port)));
             peer(t, e.peers.client.as_deref());
             peer(t, e.peers.server.as_deref());
-            vantage(t, &c.vantage, ifaces);
+            vantage(t, c, ifaces);
             t.bool(Some(c.partial));
             t.u32(Some(e.depth));
             t.str(Some(e.outcome.as_str()));
@@ -751,7 +758,7 @@ impl Sink for Exporter {
             t.u32(Some(u32::from(i.resp.port)));
             peer(t, c.peers.client.as_deref());
             peer(t, c.peers.server.as_deref());
-            vantage(t, &i.vantage, &self.ifaces);
+            vantage(t, i, &self.ifaces);
             t.ns(Some(i.first_ts));
             t.ns(Some(c.last_ts));
             t.ns(Some(c.last_ts.saturating_sub(i.first_ts)));

@@ -5,7 +5,7 @@
 //! grouped as asked ([`GroupBy`]); an address nothing names is a node of its own. Edges go
 //! client → server, one per protocol. A connection recorded from several vantage points (a
 //! veth's packets and the sockets of both processes) is counted once: from the first vantage
-//! point that reports it.
+//! point that saw it (`conn::views` links the views and marks the others duplicates).
 //!
 //! Outputs: JSON, Graphviz DOT, Mermaid, and SVG — drawn by Graphviz's `dot` when it is
 //! installed, otherwise laid out in-process by the layout-rs crate, so SVG never needs a tool
@@ -31,7 +31,7 @@ use petgraph::visit::EdgeRef;
 use rustc_hash::FxHashMap;
 
 use crate::input::Iface;
-use crate::model::{ConnSummary, Endpoint, Exchange, Outcome, Peer, Ts, Vantage};
+use crate::model::{ConnSummary, Endpoint, Exchange, Outcome, Peer, Ts};
 use crate::pipeline::Sink;
 use crate::proto;
 use crate::sink::hist::Latency;
@@ -186,10 +186,8 @@ impl EdgeStats {
 
 /// Community IDs kept per edge, at most (the rest are counted).
 pub const MAX_EDGE_IDS: usize = 64;
-/// Two vantage points' views of a connection start within this of each other.
-const SAME_CONN_NS: u64 = 5_000_000_000;
 /// What the memory budget counts per node, per edge (besides its histogram's heap), and per
-/// remembered connection view.
+/// connection whose server an exchange named.
 const NODE_BYTES: usize = 256;
 const EDGE_BYTES: usize = 320;
 const VIEW_BYTES: usize = 96;
@@ -206,9 +204,6 @@ pub struct GraphStats {
     pub folded: u64,
     /// Latencies recorded into a neighbouring histogram bin for the same reason.
     pub coarsened: u64,
-    /// Times the memory of which connection was counted from which vantage point was
-    /// forgotten (a connection seen from several vantage points may then count twice).
-    pub views_forgotten: u64,
 }
 
 /// Builds the graph as a [`Sink`] of a run.
@@ -218,10 +213,6 @@ pub struct GraphBuilder {
     graph: DiGraph<NodeId, EdgeStats>,
     nodes: FxHashMap<NodeId, NodeIndex>,
     edges: FxHashMap<(NodeIndex, NodeIndex, &'static str), EdgeIndex>,
-    /// Per connection (uid hash): counted (first vantage) or not (a duplicate view).
-    counted: FxHashMap<u64, bool>,
-    /// Per 4-tuple and transport: the vantage point counted (hash) and the connection's start.
-    first_view: FxHashMap<(Endpoint, Endpoint), (u64, Ts)>,
     /// Per connection (uid hash): the server's node named by an exchange's `server_name` (TLS
     /// SNI), for the connection's own counts when it ends.
     named_server: FxHashMap<u64, NodeId>,
@@ -247,13 +238,6 @@ fn hash_of<T: std::hash::Hash + ?Sized>(v: &T) -> u64 {
     BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(v)
 }
 
-fn vantage_key(v: &Vantage) -> u64 {
-    match v {
-        Vantage::Packets { .. } => 0,
-        Vantage::Socket { pid, cookie, .. } => hash_of(&(1u8, *pid, *cookie)),
-    }
-}
-
 /// The node unnamed ends are folded into once the graph's memory is spent.
 fn others() -> NodeId {
     NodeId {
@@ -275,8 +259,6 @@ impl GraphBuilder {
             graph: DiGraph::default(),
             nodes: FxHashMap::default(),
             edges: FxHashMap::default(),
-            counted: FxHashMap::default(),
-            first_view: FxHashMap::default(),
             named_server: FxHashMap::default(),
             memory: DEFAULT_MEMORY,
             used: 0,
@@ -364,37 +346,6 @@ impl GraphBuilder {
         i
     }
 
-    /// Whether this view of a connection is the one counted.
-    fn counts(
-        &mut self,
-        uid: &str,
-        orig: Endpoint,
-        resp: Endpoint,
-        v: &Vantage,
-        first: Ts,
-    ) -> bool {
-        let uid = hash_of(uid);
-        if let Some(c) = self.counted.get(&uid) {
-            return *c;
-        }
-        if self.counted.len() >= self.max_views || self.first_view.len() >= self.max_views {
-            self.stats.views_forgotten += 1;
-            self.counted.clear();
-            self.first_view.clear();
-            self.named_server.clear();
-        }
-        let vk = vantage_key(v);
-        let keep = match self.first_view.get(&(orig, resp)) {
-            Some((k, ts)) if *k != vk && first.abs_diff(*ts) < SAME_CONN_NS => false,
-            _ => {
-                self.first_view.insert((orig, resp), (vk, first));
-                true
-            }
-        };
-        self.counted.insert(uid, keep);
-        keep
-    }
-
     fn wanted(&self, a: &NodeId, b: &NodeId, protocol: &str) -> bool {
         if self.opts.protocol.as_deref().is_some_and(|p| p != protocol) {
             return false;
@@ -475,7 +426,8 @@ impl GraphBuilder {
             return;
         }
         let c = &ex.conn;
-        if !self.counts(&c.uid, c.orig, c.resp, &c.vantage, c.first_ts) {
+        if c.duplicate {
+            // Counted from the vantage point that saw the connection first (conn::views).
             return;
         }
         let a = self.node_id(ex.peers.client.as_deref(), ip_of(&c.orig));
@@ -521,7 +473,8 @@ impl GraphBuilder {
         let c = &s.info;
         // Connections no parser recognized are edges of their own ("tcp"/"udp").
         let protocol = s.protocol.unwrap_or(c.transport.as_str());
-        if !self.counts(&c.uid, c.orig, c.resp, &c.vantage, c.first_ts) {
+        if c.duplicate {
+            // Counted from the vantage point that saw the connection first (conn::views).
             return;
         }
         let a = self.node_id(s.peers.client.as_deref(), ip_of(&c.orig));
@@ -898,7 +851,6 @@ impl Sink for GraphBuilder {
         vec![
             ("graph_exchanges_folded", self.stats.folded),
             ("graph_latencies_coarsened", self.stats.coarsened),
-            ("graph_views_forgotten", self.stats.views_forgotten),
         ]
     }
 }

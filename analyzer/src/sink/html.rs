@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
+use crate::conn::views::LinkedConn;
 use crate::input::Iface;
 use crate::model::{ConnSummary, Exchange, Peer};
 use crate::pipeline::{RunSummary, Sink};
@@ -99,6 +100,10 @@ impl HtmlReport {
         let Some(p) = proto::by_name(ex.protocol) else {
             return;
         };
+        if ex.conn.duplicate {
+            // Listed from the vantage point that saw the connection first.
+            return;
+        }
         let s = (p.summarize)(ex);
         let row = || Row {
             latency: ex.latency_ns().unwrap_or(0),
@@ -485,6 +490,10 @@ impl Sink for HtmlReport {
     fn connections(&mut self, c: &[ConnSummary]) -> Result<()> {
         self.text.connections(c)?;
         self.graph.connections(c)
+    }
+
+    fn linked(&mut self, l: &[LinkedConn], ifaces: &[Iface]) -> Result<()> {
+        self.text.linked(l, ifaces)
     }
 
     fn finish(&mut self, s: &RunSummary) -> Result<()> {

@@ -107,6 +107,8 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
         }
     }
     j.close();
+    j.key("duplicate");
+    j.bool(c.duplicate);
     if let Some(t) = &c.tunnel {
         j.key("tunnel");
         j.open();

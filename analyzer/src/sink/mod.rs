@@ -4,6 +4,7 @@
 
 #[cfg(feature = "export")]
 pub mod export;
+pub mod fidelity;
 pub mod graph;
 pub mod hist;
 pub mod html;

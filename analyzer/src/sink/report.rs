@@ -13,10 +13,12 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use rustc_hash::FxHashMap;
 
+use crate::conn::views::LinkedConn;
 use crate::input::Iface;
 use crate::model::{ConnState, ConnSummary, Exchange, Outcome, Vantage};
 use crate::pipeline::{RunSummary, Sink};
 use crate::proto;
+use crate::sink::fidelity::Fidelity;
 use crate::sink::hist::Latency;
 use crate::sink::jsonl::rfc3339;
 
@@ -74,6 +76,15 @@ struct ProtoAgg {
 pub struct Report {
     protos: BTreeMap<&'static str, ProtoAgg>,
     conns: u64,
+    /// Views of connections counted from another vantage point (`ConnInfo::duplicate`).
+    duplicate_views: u64,
+    /// Exchanges of such views.
+    duplicate_exchanges: u64,
+    /// Outcomes of the exchanges counted (one view per connection).
+    outcomes: BTreeMap<&'static str, u64>,
+    /// Protocols of the connections counted (`-`: none recognized).
+    conn_protocols: BTreeMap<&'static str, u64>,
+    fidelity: Fidelity,
     conn_states: BTreeMap<&'static str, u64>,
     conn_bytes: [u64; 2],
     top: usize,
@@ -157,6 +168,11 @@ impl Report {
         Report {
             protos: BTreeMap::new(),
             conns: 0,
+            duplicate_views: 0,
+            duplicate_exchanges: 0,
+            outcomes: BTreeMap::new(),
+            conn_protocols: BTreeMap::new(),
+            fidelity: Fidelity::default(),
             conn_states: BTreeMap::new(),
             conn_bytes: [0; 2],
             top,
@@ -185,8 +201,21 @@ impl Report {
         let Some(p) = proto::by_name(ex.protocol) else {
             return;
         };
-        let s = (p.summarize)(ex);
         let a = self.protos.entry(ex.protocol).or_default();
+        let vantage = match &ex.conn.vantage {
+            Vantage::Packets { .. } => "packets".to_string(),
+            Vantage::Socket { comm, .. } => format!("socket:{comm}"),
+        };
+        if a.vantages.len() < MAX_KEYS || a.vantages.contains_key(&vantage) {
+            *a.vantages.entry(vantage).or_default() += 1;
+        }
+        if ex.conn.duplicate {
+            // Counted from the vantage point that saw the connection first (conn::views).
+            self.duplicate_exchanges += 1;
+            return;
+        }
+        *self.outcomes.entry(ex.outcome.as_str()).or_default() += 1;
+        let s = (p.summarize)(ex);
         a.exchanges += 1;
         *a.outcomes.entry(ex.outcome.as_str()).or_default() += 1;
         *a.statuses
@@ -199,13 +228,6 @@ impl Report {
             .or_default() += 1;
         if s.failed {
             a.failed += 1;
-        }
-        let vantage = match &ex.conn.vantage {
-            Vantage::Packets { .. } => "packets".to_string(),
-            Vantage::Socket { comm, .. } => format!("socket:{comm}"),
-        };
-        if a.vantages.len() < MAX_KEYS || a.vantages.contains_key(&vantage) {
-            *a.vantages.entry(vantage).or_default() += 1;
         }
         let lat = ex.latency_ns();
         if let Some(l) = lat {
@@ -396,13 +418,24 @@ impl Report {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         let _ = writeln!(o, "  states       {}", st.join(", "));
+        if self.duplicate_views > 0 {
+            let _ = writeln!(
+                o,
+                "  views        {} more of the same connections from other vantage points (counted once, from the first)",
+                self.duplicate_views
+            );
+        }
         let _ = writeln!(
             o,
             "  payload      to servers {}, to clients {}",
             bytes(self.conn_bytes[0]),
             bytes(self.conn_bytes[1])
         );
-        let mut protos: Vec<_> = s.l7.protocols.iter().collect();
+        let mut protos: Vec<_> = if self.duplicate_views > 0 {
+            self.conn_protocols.iter().collect()
+        } else {
+            s.l7.protocols.iter().collect()
+        };
         protos.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         let pl: Vec<String> = protos
             .iter()
@@ -434,20 +467,30 @@ impl Report {
             let l: Vec<String> = cuts.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(o, "  memory budget {}: {}", bytes(s.memory), l.join(", "));
         }
-        if s.flows.other_iface_packets > 0 {
-            let _ = writeln!(
-                o,
-                "  duplicates   {} packets of connections already seen on another interface",
-                s.flows.other_iface_packets
-            );
-        }
         let _ = writeln!(o);
         let m = &s.l7.matching;
+        let (complete, truncated, no_response, no_request) = if self.duplicate_exchanges > 0 {
+            let n = |k: &str| self.outcomes.get(k).copied().unwrap_or(0);
+            (
+                n("complete"),
+                n("truncated"),
+                n("no_response"),
+                n("no_request"),
+            )
+        } else {
+            (m.complete, m.truncated, m.no_response, m.no_request)
+        };
         let _ = writeln!(
             o,
-            "Exchanges      {} complete, {} truncated, {} without response, {} without request",
-            m.complete, m.truncated, m.no_response, m.no_request
+            "Exchanges      {complete} complete, {truncated} truncated, {no_response} without response, {no_request} without request"
         );
+        if self.duplicate_exchanges > 0 {
+            let _ = writeln!(
+                o,
+                "  views        {} more of the same exchanges from other vantage points (counted once, from the first)",
+                self.duplicate_exchanges
+            );
+        }
         if m.overflow + m.overflow_answers > 0 {
             let _ = writeln!(
                 o,
@@ -541,6 +584,9 @@ impl Report {
                 );
             }
         }
+        if self.fidelity.worth_showing() {
+            self.fidelity.render(&mut o);
+        }
         if !s.recorder_counters.is_empty() {
             let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
             for ((name, _), v) in &s.recorder_counters {
@@ -591,7 +637,15 @@ impl Sink for Report {
 
     fn connections(&mut self, c: &[ConnSummary]) -> Result<()> {
         for s in c {
+            if s.info.duplicate {
+                self.duplicate_views += 1;
+                continue;
+            }
             self.conns += 1;
+            *self
+                .conn_protocols
+                .entry(s.protocol.unwrap_or("-"))
+                .or_default() += 1;
             let st = match s.state {
                 ConnState::Open => "open at end",
                 ConnState::Closed => "closed",
@@ -601,6 +655,11 @@ impl Sink for Report {
             self.conn_bytes[0] += s.bytes[0];
             self.conn_bytes[1] += s.bytes[1];
         }
+        Ok(())
+    }
+
+    fn linked(&mut self, l: &[LinkedConn], ifaces: &[Iface]) -> Result<()> {
+        self.fidelity.add(l, ifaces);
         Ok(())
     }
 

@@ -155,7 +155,6 @@ pub fn summary_json(s: &RunSummary, sink_cuts: &[(&str, u64)], peak_rss: Option<
             ("tcp_packets", f.tcp_packets),
             ("udp_packets", f.udp_packets),
             ("late_packets", f.late_packets),
-            ("other_interface_packets", f.other_iface_packets),
         ],
     );
     let r = &s.reasm;

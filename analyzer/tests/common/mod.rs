@@ -253,3 +253,33 @@ pub fn expect_status(out: &Output, want: i32) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The virtualenv's Python, with duckdb, polars and pyarrow.
+pub fn python() -> PathBuf {
+    let venv = std::env::var_os("JUNO_VENV").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/juno/venv"),
+        PathBuf::from,
+    );
+    let py = venv.join("bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/setup.sh (it installs duckdb, polars and pyarrow there)",
+        py.display()
+    );
+    py
+}
+
+/// What DuckDB and polars see in the dataset (scripts/check-dataset.py).
+pub fn read_dataset(ds: &Path) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(root().join("scripts/check-dataset.py"))
+        .arg(ds)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "check-dataset.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+}

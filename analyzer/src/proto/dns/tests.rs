@@ -570,6 +570,7 @@ fn udp_conn(orig: ([u8; 4], u16), resp: ([u8; 4], u16)) -> std::sync::Arc<ConnIn
         partial: false,
         tunnel: None,
         community_id: String::new(),
+        duplicate: false,
     })
 }
 
