@@ -632,20 +632,28 @@ fn pods_traffic_is_recorded_as_socket_payload_and_packet_headers() {
 }
 
 /// `--packet-payload all`: the packets keep their payload too, and every exchange is read from
-/// them as well (on the client pod's veth: the copy on the server's is a duplicate).
+/// them as well (on both pods' veths: views of one connection, counted once).
 #[test]
 fn packet_payload_all_keeps_whole_packets_beside_socket_payload() {
     let r = pods_traffic(&["--packet-payload", "all", "--self-cost", "always"]);
     r.sockets_hold_everything();
     assert_eq!(r.packets(), r.want, "exchanges seen as packets");
-    assert!(
-        r.got
-            .0
+    // Each connection was seen four times — both pods' veths, curl's socket, nginx's socket —
+    // and is one connection: one uid, one view counted, the others duplicates (docs/fidelity.md).
+    let mut views: BTreeMap<&str, Vec<&Exchange>> = BTreeMap::new();
+    for e in r.got.0.iter().filter(|e| e.protocol == "http") {
+        views.entry(e.conn.uid.as_str()).or_default().push(e);
+    }
+    assert_eq!(views.len(), r.want.len(), "one connection per curl");
+    for (uid, v) in &views {
+        let mut seen: Vec<String> = v
             .iter()
-            .filter(|e| e.protocol == "http")
-            .all(|e| !matches!(e.conn.vantage, Vantage::Packets { .. })
-                || r.iface_name(e).as_deref() == Some("jrtc-h"))
-    );
+            .map(|e| r.iface_name(e).or_else(|| comm(e)).unwrap())
+            .collect();
+        seen.sort();
+        assert_eq!(seen, ["curl", "jrtc-h", "jrts-h", "nginx"], "{uid}");
+        assert_eq!(v.iter().filter(|e| !e.conn.duplicate).count(), 1, "{uid}");
+    }
     assert!(!r.log.contains("packets kept as headers only"), "{}", r.log);
     // What it cost, measured all the time: per program, in the archive and in the log.
     let stats = stats_counters(&r.files);
@@ -676,6 +684,87 @@ fn packet_payload_all_keeps_whole_packets_beside_socket_payload() {
     assert!(
         cost.contains("sock_recv_length") && !cost.contains("measured over"),
         "{cost}"
+    );
+}
+
+/// Loss on the way (an nftables rule in the host's forward path drops one in twenty of the
+/// server's packets: after the server pod's veth saw them, before the client pod's did — this
+/// kernel has no netem) is seen by the packet views as retransmissions and never by the
+/// sockets; the four views of each connection still agree on its bytes, and `juno-analyze
+/// report` says all of it in its capture-fidelity section (docs/fidelity.md).
+#[test]
+fn loss_on_the_wire_shows_in_the_packet_views_and_not_in_the_sockets() {
+    let _fwd = Forwarding::on();
+    let srv = Pod::new("jrl-srv", "jrls-h", 21);
+    let cli = Pod::new("jrl-cli", "jrlc-h", 22);
+    let tmp = tempfile::tempdir().unwrap();
+    let _nginx = nginx(&srv, tmp.path());
+    let _loss = NftTable::lossy("jrlloss", &cli.addr, 20);
+    let out = tmp.path().join("archives");
+    let rec = Recorder::start(
+        &out,
+        &[
+            "--iface",
+            "^jrl[sc]-h$",
+            "--node-name",
+            "itest",
+            "--packet-payload",
+            "all",
+        ],
+    );
+    let fetches = 5;
+    for _ in 0..fetches {
+        let code = cli.exec(&format!(
+            "curl -s --max-time 60 -o /dev/null -w '%{{http_code}}' http://{}/big.bin",
+            srv.addr
+        ));
+        assert_eq!(code, "200");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    rec.stop();
+    let files = sealed(&out);
+    let report = Command::new(juno_analyze_bin())
+        .args(["--progress", "never", "report"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&report.stdout).into_owned();
+    let fidelity = report
+        .split("Capture fidelity")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no capture-fidelity section in\n{report}"));
+    let line = |start: &str| -> String {
+        fidelity
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?} in\n{report}"))
+            .to_string()
+    };
+    // Four views of every connection, all agreeing on its bytes.
+    assert_eq!(
+        line("  connections  "),
+        format!("  connections  {fetches} seen from several vantage points; from one only: none"),
+        "{report}"
+    );
+    assert_eq!(
+        line("  agreement    "),
+        format!(
+            "  agreement    {fetches} connections whose views saw the same stream length, 0 that differ"
+        ),
+        "{report}"
+    );
+    // Retransmissions in the packet views (both veths saw each copy), none in the sockets.
+    let packets = line("  packets      ");
+    assert!(
+        packets.starts_with(&format!("  packets      {} views:", 2 * fetches))
+            && !packets.ends_with("retransmitted 0 B"),
+        "{report}"
+    );
+    let sockets = line("  socket       ");
+    assert!(
+        sockets.starts_with(&format!("  socket       {} views:", 2 * fetches))
+            && sockets.ends_with("retransmitted 0 B"),
+        "{report}"
     );
 }
 
@@ -1048,6 +1137,24 @@ impl NftTable {
             "nft add table ip {name} \
              && nft add chain ip {name} prerouting '{{ type nat hook prerouting priority dstnat; policy accept; }}' \
              && nft add rule ip {name} prerouting ip daddr {cluster_ip} tcp dport {port} dnat to {pod_ip}:{target_port}"
+        ));
+        t
+    }
+}
+
+impl NftTable {
+    /// Drops one in `one_in` of the TCP packets from port 80 forwarded to `to`, at random.
+    fn lossy(name: &str, to: &str, one_in: u32) -> NftTable {
+        assert!(
+            sh_ok("command -v nft"),
+            "nft is missing (Debian package nftables; scripts/setup.sh installs it)"
+        );
+        let t = NftTable(name.into());
+        sh_ok(&format!("nft delete table ip {name}"));
+        sh(&format!(
+            "nft add table ip {name} \
+             && nft add chain ip {name} lossy '{{ type filter hook forward priority 0; policy accept; }}' \
+             && nft add rule ip {name} lossy ip daddr {to} tcp sport 80 numgen random mod {one_in} 0 drop"
         ));
         t
     }
