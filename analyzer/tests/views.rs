@@ -232,7 +232,10 @@ fn two_nodes_views_of_one_connection_are_linked_and_compared() {
         "  packets      4 views:",
         // The lost response is a gap node B's view knows about: missing, and yet the same
         // stream as node A's.
-        &format!("missing {} B (in 1 views)", RESP.len()),
+        &format!(
+            "missing {n} B in 1 views (lost {n} B, not captured 0 B)",
+            n = RESP.len()
+        ),
         "  agreement    1 connections whose views saw the same stream length, 1 that differ",
     ] {
         assert!(report.contains(want), "{want:?} in\n{report}");

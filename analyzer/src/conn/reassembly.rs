@@ -194,6 +194,8 @@ impl Reassembler {
             self.next += data.len() as u64;
             sink(Delivery::Data { ts, data, seq, ack });
         }
+        // A packet's tail the capture did not keep (snap length).
+        self.stats.cut_bytes = self.stats.cut_bytes.saturating_add(missing);
         self.gap(ts, missing, sink);
     }
 

@@ -325,6 +325,7 @@ impl SocketTable {
             self.stats.cut_bytes = self.stats.cut_bytes.saturating_add(missing_tail);
             s.reasm.gaps += 1;
             s.reasm.gap_bytes = s.reasm.gap_bytes.saturating_add(missing_tail);
+            s.reasm.cut_bytes = s.reasm.cut_bytes.saturating_add(missing_tail);
             s.session.gap(dir, ev.ts_ns, missing_tail, ctx);
         }
     }

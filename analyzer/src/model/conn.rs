@@ -150,6 +150,9 @@ pub struct ReasmStats {
     pub gaps: u64,
     /// Bytes in those gaps.
     pub gap_bytes: u64,
+    /// Of `gap_bytes`, those the capture cut on purpose — a snap length, the recorder's
+    /// payload limit — rather than lost.
+    pub cut_bytes: u64,
     /// Times the out-of-order buffer hit its bound and a hole was given up early.
     pub ooo_overflows: u64,
     /// Segments held back until the other direction's bytes they acknowledge were delivered
@@ -170,6 +173,7 @@ impl ReasmStats {
         self.ooo_segments += o.ooo_segments;
         self.gaps += o.gaps;
         self.gap_bytes = self.gap_bytes.saturating_add(o.gap_bytes);
+        self.cut_bytes = self.cut_bytes.saturating_add(o.cut_bytes);
         self.ooo_overflows += o.ooo_overflows;
         self.ack_held += o.ack_held;
         self.ack_forced += o.ack_forced;

@@ -395,6 +395,7 @@ fn connection_columns() -> Vec<(&'static str, Kind)> {
         ("out_of_order_segments", Kind::U64),
         ("gaps", Kind::U64),
         ("gap_bytes", Kind::U64),
+        ("cut_bytes", Kind::U64),
         // Zeek's conn.log view (packet vantage; null for sockets).
         ("orig_is_client", Kind::Bool),
         ("conn_state", Kind::Str),
@@ -786,6 +787,7 @@ impl Sink for Exporter {
                 r.ooo_segments,
                 r.gaps,
                 r.gap_bytes,
+                r.cut_bytes,
             ] {
                 t.u64(Some(v));
             }

@@ -30,6 +30,8 @@ pub struct KindTotals {
     pub read: u64,
     /// Bytes known missing (gaps: lost packets or events, payload not captured).
     pub missing: u64,
+    /// Of `missing`, bytes the capture cut on purpose (snap length, payload limit).
+    pub cut: u64,
     /// Views with something missing.
     pub views_missing: u64,
     /// Bytes seen twice (retransmissions).
@@ -104,6 +106,7 @@ impl Fidelity {
                 k.views += 1;
                 k.read = k.read.saturating_add(v.reasm.delivered);
                 k.missing = k.missing.saturating_add(v.reasm.gap_bytes);
+                k.cut = k.cut.saturating_add(v.reasm.cut_bytes);
                 k.views_missing += u64::from(v.reasm.gap_bytes > 0);
                 k.retransmitted = k.retransmitted.saturating_add(v.reasm.retrans_bytes);
             }
@@ -120,7 +123,12 @@ impl Fidelity {
                     .map(|v| {
                         let mut s = format!("{} {}", label(v, ifaces), bytes(stream_len(v)));
                         if v.reasm.gap_bytes > 0 {
-                            let _ = write!(s, " (missing {})", bytes(v.reasm.gap_bytes));
+                            let _ = write!(
+                                s,
+                                " (missing {}, of which not captured {})",
+                                bytes(v.reasm.gap_bytes),
+                                bytes(v.reasm.cut_bytes)
+                            );
                         }
                         s
                     })
@@ -160,11 +168,13 @@ impl Fidelity {
         for (k, t) in &self.kinds {
             let _ = writeln!(
                 o,
-                "  {k:<12} {} views: payload read {}, missing {} (in {} views), retransmitted {}",
+                "  {k:<12} {} views: payload read {}, missing {} in {} views (lost {}, not captured {}), retransmitted {}",
                 t.views,
                 bytes(t.read),
                 bytes(t.missing),
                 t.views_missing,
+                bytes(t.missing.saturating_sub(t.cut)),
+                bytes(t.cut),
                 bytes(t.retransmitted)
             );
         }
