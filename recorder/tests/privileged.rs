@@ -1131,9 +1131,9 @@ fn the_cgroup_filter_keeps_processes_in_a_cgroup_and_the_cgroups_created_under_i
 struct NftTable(String);
 
 impl NftTable {
-    /// What kube-proxy's iptables/nftables mode does for a ClusterIP: DNAT in prerouting from
-    /// `cluster_ip:port` to `pod_ip:target_port`.
-    fn dnat(name: &str, cluster_ip: &str, port: u16, pod_ip: &str, target_port: u16) -> NftTable {
+    /// A table `name` with one chain `chain` (its nftables spec: type, hook, priority) holding
+    /// one `rule`.
+    fn with_rule(name: &str, chain: &str, spec: &str, rule: &str) -> NftTable {
         assert!(
             sh_ok("command -v nft"),
             "nft is missing (Debian package nftables; scripts/setup.sh installs it)"
@@ -1142,28 +1142,31 @@ impl NftTable {
         sh_ok(&format!("nft delete table ip {name}"));
         sh(&format!(
             "nft add table ip {name} \
-             && nft add chain ip {name} prerouting '{{ type nat hook prerouting priority dstnat; policy accept; }}' \
-             && nft add rule ip {name} prerouting ip daddr {cluster_ip} tcp dport {port} dnat to {pod_ip}:{target_port}"
+             && nft add chain ip {name} {chain} '{{ {spec}; policy accept; }}' \
+             && nft add rule ip {name} {chain} {rule}"
         ));
         t
     }
-}
 
-impl NftTable {
+    /// What kube-proxy's iptables/nftables mode does for a ClusterIP: DNAT in prerouting from
+    /// `cluster_ip:port` to `pod_ip:target_port`.
+    fn dnat(name: &str, cluster_ip: &str, port: u16, pod_ip: &str, target_port: u16) -> NftTable {
+        NftTable::with_rule(
+            name,
+            "prerouting",
+            "type nat hook prerouting priority dstnat",
+            &format!("ip daddr {cluster_ip} tcp dport {port} dnat to {pod_ip}:{target_port}"),
+        )
+    }
+
     /// Drops one in `one_in` of the TCP packets from port 80 forwarded to `to`, at random.
     fn lossy(name: &str, to: &str, one_in: u32) -> NftTable {
-        assert!(
-            sh_ok("command -v nft"),
-            "nft is missing (Debian package nftables; scripts/setup.sh installs it)"
-        );
-        let t = NftTable(name.into());
-        sh_ok(&format!("nft delete table ip {name}"));
-        sh(&format!(
-            "nft add table ip {name} \
-             && nft add chain ip {name} lossy '{{ type filter hook forward priority 0; policy accept; }}' \
-             && nft add rule ip {name} lossy ip daddr {to} tcp sport 80 numgen random mod {one_in} 0 drop"
-        ));
-        t
+        NftTable::with_rule(
+            name,
+            "lossy",
+            "type filter hook forward priority 0",
+            &format!("ip daddr {to} tcp sport 80 numgen random mod {one_in} 0 drop"),
+        )
     }
 }
 
@@ -1603,14 +1606,12 @@ fn pods_workloads_and_services_name_both_ends_of_every_exchange() {
             (vantage, what, end(&v["client"]), end(&v["server"]))
         })
         .collect();
-    // A connection straight to a pod keeps its 5-tuple across both veths, so its copy on the
-    // server's veth is a duplicate, not analyzed again — unless conntrack gave it another
-    // source port on the way: a NAT table is loaded (the service's), and when the reply tuple
-    // of a new connection clashes with an entry conntrack still holds (a connection through
-    // the service from the same client port, possibly of an earlier run: conntrack keeps
-    // closed connections for two minutes), nf_nat picks another port. The client's socket
-    // and the server's then disagree on the port, and the server's veth sees a connection of
-    // its own, named the same way.
+    // A connection straight to a pod is seen on both veths: the server's veth has a view of
+    // its own (the same connection, linked: docs/fidelity.md), named the same way. (When
+    // conntrack gave the connection another source port on the way — a NAT table is loaded
+    // (the service's), and when the reply tuple of a new connection clashes with an entry
+    // conntrack still holds, nf_nat picks another port — the client's socket and the server's
+    // disagree on the port and the server's veth sees another 5-tuple; counted below.)
     let mut rewritten = 0;
     for (what, me, veth, server, cli, srv) in &straight {
         let port = |comm: &str| {
@@ -1622,13 +1623,13 @@ fn pods_workloads_and_services_name_both_ends_of_every_exchange() {
         assert!(c.is_some() && s.is_some(), "{what}: {c:?} {s:?}");
         if c != s {
             rewritten += 1;
-            want.push((
-                format!("packets:{veth}"),
-                what.clone(),
-                me.clone(),
-                server.clone(),
-            ));
         }
+        want.push((
+            format!("packets:{veth}"),
+            what.clone(),
+            me.clone(),
+            server.clone(),
+        ));
     }
     got.sort();
     want.sort();
