@@ -27,8 +27,8 @@ bin=target/release/juno-analyze
 out=$(mktemp -d /tmp/juno-bench-part.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
-# Median of RUNS measurements of a command (the dataset directory emptied before each):
-# prints "seconds peak_kb".
+# Median of RUNS measurements of a command (the dataset directories emptied before each; the
+# last run's output left in $out/stdout): prints "seconds peak_kb".
 measure() {
     local i
     for i in $(seq "$runs"); do
@@ -118,13 +118,8 @@ for cap in "${caps[@]}"; do
     read -r qs qedges qreq < <(duckdb_graph "$out/ds")
     # The same two batches as one graph run: the capture under each node name is the same
     # traffic, so the graph of the capture counts each edge once and the dataset twice.
-    for i in $(seq "$runs"); do
-        /usr/bin/time -o "$out/time" -f "%e %M" "$bin" --progress never graph --format json "$cap" \
-            >"$out/graph.json" 2>"$out/stderr" || { cat "$out/stderr" >&2; exit 1; }
-        cat "$out/time"
-    done | sort -n | awk -v n="$runs" 'NR == int((n + 1) / 2)' >"$out/gtime"
-    read -r gs gkb <"$out/gtime"
-    read -r gedges greq < <(graph_edges "$out/graph.json" "$out/graph-edges.json")
+    read -r gs gkb < <(measure "$bin" --progress never graph --format json "$cap")
+    read -r gedges greq < <(graph_edges "$out/stdout" "$out/graph-edges.json")
     same=$("$py" -c '
 import json, sys
 a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))

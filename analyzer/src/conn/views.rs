@@ -98,15 +98,21 @@ struct View {
 
 #[derive(Debug)]
 struct Group {
-    key: ConnKey,
-    /// The connection: the first view's info.
+    /// The connection: the first view's info (its 5-tuple and first time are the group's).
     info: Arc<ConnInfo>,
-    first: Ts,
     last: Ts,
     views: Vec<View>,
 }
 
 impl Group {
+    fn key(&self) -> ConnKey {
+        ConnKey::new(self.info.orig, self.info.resp, self.info.transport)
+    }
+
+    fn first(&self) -> Ts {
+        self.info.first_ts
+    }
+
     fn all_ended(&self) -> bool {
         self.views.iter().all(|v| v.ended.is_some())
     }
@@ -188,13 +194,13 @@ impl Linker {
                 // A handshake after every view of the connection ended: a new connection.
                 return false;
             }
-            t.abs_diff(g.first) <= SAME_CONN_NS || (live && t >= g.first)
+            t.abs_diff(g.first()) <= SAME_CONN_NS || (live && t >= g.first())
         };
         let found = self.by_key.get(&key).and_then(|serials| {
             serials
                 .iter()
                 .filter(|s| joins(&self.groups[s]))
-                .min_by_key(|s| (t.abs_diff(self.groups[s].first), **s))
+                .min_by_key(|s| (t.abs_diff(self.groups[s].first()), **s))
                 .copied()
         });
         if self.used + VIEW_BYTES + GROUP_BYTES > self.max_bytes {
@@ -229,9 +235,7 @@ impl Linker {
                 self.groups.insert(
                     s,
                     Group {
-                        key,
                         info: info.clone(),
-                        first: t,
                         last: t,
                         views: vec![View {
                             id,
@@ -248,10 +252,10 @@ impl Linker {
         }
     }
 
-    /// The linked form of a view's info: the connection's uid, marked duplicate unless it is
-    /// the connection's first view (then `info` itself). `None`: not linked.
-    fn linked(&mut self, info: &Arc<ConnInfo>, ts: Ts) -> Option<Arc<ConnInfo>> {
-        let id = view_id(info);
+    /// The linked form of the view `id`'s info `info`, seen at `ts`: the connection's uid,
+    /// marked duplicate unless it is the connection's first view (then `info` itself). `None`:
+    /// not linked.
+    fn linked(&mut self, id: u64, info: &Arc<ConnInfo>, ts: Ts) -> Option<Arc<ConnInfo>> {
         let s = *self.by_view.get(&id)?;
         let g = self.groups.get_mut(&s)?;
         g.last = g.last.max(ts);
@@ -273,7 +277,7 @@ impl Linker {
     pub fn exchanges(&mut self, ex: &mut [Exchange]) {
         for e in ex {
             let ts = e.ts();
-            if let Some(l) = self.linked(&e.conn, ts) {
+            if let Some(l) = self.linked(view_id(&e.conn), &e.conn, ts) {
                 e.conn = l;
             }
         }
@@ -283,10 +287,10 @@ impl Linker {
     pub fn ended(&mut self, conns: &mut [ConnSummary]) {
         for c in conns {
             let own = c.info.clone();
-            if let Some(l) = self.linked(&c.info, c.last_ts) {
+            let id = view_id(&own);
+            if let Some(l) = self.linked(id, &own, c.last_ts) {
                 c.info = l;
             }
-            let id = view_id(&own);
             let Some(s) = self.by_view.remove(&id) else {
                 continue;
             };
@@ -343,10 +347,11 @@ impl Linker {
             let Some(g) = self.groups.remove(&s) else {
                 continue;
             };
-            if let Some(v) = self.by_key.get_mut(&g.key) {
+            let key = g.key();
+            if let Some(v) = self.by_key.get_mut(&key) {
                 v.retain(|x| *x != s);
                 if v.is_empty() {
-                    self.by_key.remove(&g.key);
+                    self.by_key.remove(&key);
                 }
             }
             let mut views_open = 0;

@@ -80,8 +80,6 @@ pub struct Report {
     duplicate_views: u64,
     /// Exchanges of such views.
     duplicate_exchanges: u64,
-    /// Outcomes of the exchanges counted (one view per connection).
-    outcomes: BTreeMap<&'static str, u64>,
     /// Protocols of the connections counted (`-`: none recognized).
     conn_protocols: BTreeMap<&'static str, u64>,
     fidelity: Fidelity,
@@ -170,7 +168,6 @@ impl Report {
             conns: 0,
             duplicate_views: 0,
             duplicate_exchanges: 0,
-            outcomes: BTreeMap::new(),
             conn_protocols: BTreeMap::new(),
             fidelity: Fidelity::default(),
             conn_states: BTreeMap::new(),
@@ -214,7 +211,6 @@ impl Report {
             self.duplicate_exchanges += 1;
             return;
         }
-        *self.outcomes.entry(ex.outcome.as_str()).or_default() += 1;
         let s = (p.summarize)(ex);
         a.exchanges += 1;
         *a.outcomes.entry(ex.outcome.as_str()).or_default() += 1;
@@ -470,7 +466,9 @@ impl Report {
         let _ = writeln!(o);
         let m = &s.l7.matching;
         let (complete, truncated, no_response, no_request) = if self.duplicate_exchanges > 0 {
-            let n = |k: &str| self.outcomes.get(k).copied().unwrap_or(0);
+            // The exchanges counted (one view per connection), from the protocols' tallies.
+            let n =
+                |k: &str| -> u64 { self.protos.values().filter_map(|a| a.outcomes.get(k)).sum() };
             (
                 n("complete"),
                 n("truncated"),
