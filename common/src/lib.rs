@@ -30,6 +30,10 @@ pub mod kind {
     /// accept. Data events of the `sock` hooks carry no addresses (`family` 0): the recorder
     /// fills them in from the socket's first event.
     pub const OPEN: u8 = 7;
+    /// Plaintext a process read or wrote through a TLS library (uprobes on OpenSSL's
+    /// `SSL_read`/`SSL_write` and their `_ex` forms), on the socket the library used: its
+    /// own byte stream per direction, beside the socket's ciphertext stream.
+    pub const TLS_DATA: u8 = 8;
 }
 
 /// Direction of data events (same numbering as the archive).
@@ -81,6 +85,14 @@ pub mod hook {
     pub const SOCK_SEND: u16 = 17;
     /// `sock/sock_recv_length` likewise (io_uring, recvmmsg, kernel users).
     pub const SOCK_RECV: u16 = 18;
+    /// OpenSSL `SSL_write` (and BoringSSL's, same symbol)
+    pub const SSL_WRITE: u16 = 19;
+    /// OpenSSL `SSL_read`
+    pub const SSL_READ: u16 = 20;
+    /// OpenSSL `SSL_write_ex`
+    pub const SSL_WRITE_EX: u16 = 21;
+    /// OpenSSL `SSL_read_ex`
+    pub const SSL_READ_EX: u16 = 22;
 }
 
 /// Packet direction on the interface.
@@ -116,8 +128,17 @@ pub mod counter {
     pub const PAYLOAD_UNAVAILABLE: u32 = 9;
     /// Packets cut to their headers because the socket events carry their payload.
     pub const PACKETS_HEADERS_ONLY: u32 = 10;
+    /// TLS library calls whose plaintext was not recorded because the socket they used was
+    /// not known (no system call of the call or of an earlier one on the same `SSL` object
+    /// reached a socket: a memory BIO, or a socket the recorder never saw).
+    pub const TLS_NO_SOCKET: u32 = 11;
+    /// TLS library calls that returned without their entry (the calls map was full).
+    pub const TLS_NO_ENTRY: u32 = 12;
+    /// Socket data events inside a TLS library call whose ciphertext was not copied (the
+    /// plaintext is recorded instead).
+    pub const TLS_CIPHERTEXT_SKIPPED: u32 = 13;
     /// Number of counters.
-    pub const COUNT: u32 = 11;
+    pub const COUNT: u32 = 14;
 
     /// Names, for logs and the archive.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -132,6 +153,9 @@ pub mod counter {
         "payload_read_failed",
         "payload_unavailable",
         "packets_headers_only",
+        "tls_no_socket",
+        "tls_no_entry",
+        "tls_ciphertext_skipped",
     ];
 }
 
@@ -228,6 +252,9 @@ pub mod flags {
     /// Packets of a connection direction whose payload the socket events carry keep only
     /// their headers (with their length on the wire).
     pub const DEDUP: u32 = 64;
+    /// TLS plaintext from the uprobes on TLS libraries (needs [`SOCK_HOOKS`]): system calls
+    /// made inside a TLS library call carry the length of their ciphertext, not its bytes.
+    pub const TLS: u32 = 128;
 }
 
 /// What the programs need to know, in the single entry of the `CONFIG` array.

@@ -45,10 +45,12 @@ use aya_ebpf::helpers::{
     bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
     bpf_probe_read_kernel, bpf_probe_read_user,
 };
-use aya_ebpf::macros::{classifier, map, raw_tracepoint, tracepoint};
+use aya_ebpf::macros::{classifier, map, raw_tracepoint, tracepoint, uprobe, uretprobe};
 use aya_ebpf::maps::lpm_trie::Key;
 use aya_ebpf::maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf};
-use aya_ebpf::programs::{RawTracePointContext, TcContext, TracePointContext};
+use aya_ebpf::programs::{
+    ProbeContext, RawTracePointContext, RetProbeContext, TcContext, TracePointContext,
+};
 use juno_common::{
     Config, IfStat, MAX_PAYLOAD, MAX_SNAPLEN, Offsets, PacketHdr, SockHdr, counter, dir, flags,
     hook, kind, pkt_dir,
@@ -157,6 +159,14 @@ static SOCKS: LruHashMap<u64, SockState> = LruHashMap::with_max_entries(65536, 0
 /// carry its payload (`traced`).
 #[map]
 static TRACED: LruHashMap<FlowKey, u8> = LruHashMap::with_max_entries(65536, 0);
+/// Per thread (`pid_tgid`): the TLS library call in flight. LRU: an entry left by a thread
+/// that died inside a call is evicted, never blocks the map.
+#[map]
+static TLS_CALLS: LruHashMap<u64, TlsCall> = LruHashMap::with_max_entries(16384, 0);
+/// Per `SSL *` of a process: the socket its system calls used last. A read served from the
+/// library's buffer makes no system call; its socket is the one found here.
+#[map]
+static SSL_SOCKS: LruHashMap<SslKey, u64> = LruHashMap::with_max_entries(65536, 0);
 #[map]
 static CIDRS_V4: LpmTrie<[u8; 4], u8> = LpmTrie::with_max_entries(1024, BPF_F_NO_PREALLOC);
 #[map]
@@ -220,6 +230,9 @@ struct SockState {
     /// Per direction bit: `TRACED` says KEEP (payload could not be carried once).
     kept: u8,
     _pad: u32,
+    /// TLS plaintext moved so far through a TLS library on this socket, per direction: the
+    /// next TLS data event's stream offset.
+    tls_moved: [u64; 2],
 }
 
 impl SockState {
@@ -231,7 +244,34 @@ impl SockState {
         wanted: 0,
         kept: 0,
         _pad: 0,
+        tls_moved: [0; 2],
     };
+}
+
+/// A TLS library call in flight on a thread (`TLS_CALLS`), from its entry to its return.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TlsCall {
+    /// The `SSL *`.
+    ssl: u64,
+    /// The plaintext buffer.
+    buf: u64,
+    /// `SSL_*_ex`: where the library stores the bytes moved (`size_t *`); 0 for the plain
+    /// calls, which return them.
+    out_len: u64,
+    /// The socket a system call made inside the call moved bytes on (0: none yet).
+    sk: u64,
+    hook: u16,
+    dir: u8,
+    _pad: [u8; 5],
+}
+
+/// An `SSL *` of a process (`SSL_SOCKS`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SslKey {
+    tgid: u64,
+    ssl: u64,
 }
 
 /// A connection direction as packets carry it: source and destination address (IPv4 in the
@@ -1188,6 +1228,7 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     }
     let moved = ret as u64;
     let di = usize::from(d & 1);
+    let in_tls = cfg.flags & flags::TLS != 0 && tls_call_uses(sk);
     let s = sock_scratch()?;
     let h = &mut s.hdr;
     fill_task(h);
@@ -1205,7 +1246,23 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     h.stream_offset = st.moved[di];
     st.moved[di] += moved;
     h.orig_len = moved as u32;
-    let (copied, whole) = match user_buffer(sk, d, st, o) {
+    let buffer = if in_tls {
+        None
+    } else {
+        user_buffer(sk, d, st, o)
+    };
+    let (copied, whole) = match buffer {
+        // Ciphertext of a TLS library call: its plaintext is recorded instead, when the call
+        // returns; this event keeps the length (and so the stream offsets).
+        None if in_tls => {
+            s.hdr.hook = if d == dir::SEND {
+                hook::SOCK_SEND
+            } else {
+                hook::SOCK_RECV
+            };
+            count(counter::TLS_CIPHERTEXT_SKIPPED);
+            (0, true)
+        }
         Some((hk, buf, cnt, iov)) => {
             s.hdr.hook = hk;
             let c = copy_user(s, moved, buf, cnt, iov, cfg);
@@ -1232,6 +1289,154 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     if cfg.flags & flags::DEDUP != 0 && !(whole && out) {
         keep_payload(sk, d, st, o);
     }
+    Some(())
+}
+
+/// Whether the current thread is inside a TLS library call; if so, notes `sk` as the socket
+/// the call uses (the first one it moved bytes on).
+fn tls_call_uses(sk: u64) -> bool {
+    let Some(c) = TLS_CALLS.get_ptr_mut(bpf_get_current_pid_tgid()) else {
+        return false;
+    };
+    // SAFETY: this thread's entry; only this thread's programs touch it.
+    let c = unsafe { &mut *c };
+    if c.sk == 0 {
+        c.sk = sk;
+    }
+    true
+}
+
+// ------------------------------------------------------------------------------------------
+// TLS plaintext: uprobes on OpenSSL's SSL_write/SSL_read (and the _ex forms)
+
+#[uprobe]
+pub fn ssl_write(ctx: ProbeContext) -> u32 {
+    let _ = tls_enter(&ctx, hook::SSL_WRITE, dir::SEND, false);
+    0
+}
+
+#[uprobe]
+pub fn ssl_read(ctx: ProbeContext) -> u32 {
+    let _ = tls_enter(&ctx, hook::SSL_READ, dir::RECV, false);
+    0
+}
+
+#[uprobe]
+pub fn ssl_write_ex(ctx: ProbeContext) -> u32 {
+    let _ = tls_enter(&ctx, hook::SSL_WRITE_EX, dir::SEND, true);
+    0
+}
+
+#[uprobe]
+pub fn ssl_read_ex(ctx: ProbeContext) -> u32 {
+    let _ = tls_enter(&ctx, hook::SSL_READ_EX, dir::RECV, true);
+    0
+}
+
+/// The return of every one of the four calls (the entry says which it was).
+#[uretprobe]
+pub fn ssl_return(ctx: RetProbeContext) -> u32 {
+    let _ = tls_return(&ctx);
+    0
+}
+
+/// Notes the call in `TLS_CALLS`: `(SSL *ssl, void *buf, int num)` or, for the `_ex` forms,
+/// `(SSL *ssl, void *buf, size_t num, size_t *moved)`.
+fn tls_enter(ctx: &ProbeContext, h: u16, d: u8, ex: bool) -> Option<()> {
+    let cfg = config()?;
+    if cfg.flags & flags::TLS == 0 || !task_wanted(cfg) {
+        return None;
+    }
+    let call = TlsCall {
+        ssl: ctx.arg(0)?,
+        buf: ctx.arg(1)?,
+        out_len: if ex { ctx.arg(3)? } else { 0 },
+        sk: 0,
+        hook: h,
+        dir: d,
+        _pad: [0; 5],
+    };
+    if TLS_CALLS
+        .insert(bpf_get_current_pid_tgid(), call, 0)
+        .is_err()
+    {
+        count(counter::TLS_NO_ENTRY);
+    }
+    Some(())
+}
+
+/// At the call's return: the plaintext it moved, as a TLS data event on its socket.
+fn tls_return(ctx: &RetProbeContext) -> Option<()> {
+    let cfg = config()?;
+    if cfg.flags & flags::TLS == 0 {
+        return None;
+    }
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: reading a value of a map this program owns (this thread's entry).
+    let call = *unsafe { TLS_CALLS.get(id) }?;
+    let _ = TLS_CALLS.remove(id);
+    // Both forms return an int: the bytes moved, or 1 for success (`_ex`).
+    let ret = ctx.ret::<u64>() as i32;
+    let moved = if call.out_len != 0 {
+        if ret != 1 {
+            return None;
+        }
+        ru::<u64>(call.out_len)?
+    } else if ret > 0 {
+        ret as u64
+    } else {
+        return None;
+    };
+    if moved == 0 {
+        return None;
+    }
+    let key = SslKey {
+        tgid: id >> 32,
+        ssl: call.ssl,
+    };
+    // SAFETY: reading a value of a map this program owns.
+    let known = unsafe { SSL_SOCKS.get(key) }.copied();
+    let sk = if call.sk != 0 {
+        if known != Some(call.sk) {
+            let _ = SSL_SOCKS.insert(key, call.sk, 0);
+        }
+        call.sk
+    } else if let Some(sk) = known {
+        sk
+    } else {
+        count(counter::TLS_NO_SOCKET);
+        return None;
+    };
+    let Some(st) = SOCKS.get_ptr_mut(sk) else {
+        count(counter::TLS_NO_SOCKET);
+        return None;
+    };
+    // SAFETY: a value of a map this program owns: the entry of this socket.
+    let st = unsafe { &mut *st };
+    if st.wanted != 1 || st.opened == 0 {
+        return None;
+    }
+    let di = usize::from(call.dir & 1);
+    let s = sock_scratch()?;
+    let h = &mut s.hdr;
+    fill_task(h);
+    h.sk = sk;
+    h.kind = kind::TLS_DATA;
+    h.direction = call.dir;
+    h.hook = call.hook;
+    h.old_state = 0;
+    h.new_state = 0;
+    h._pad = 0;
+    h.family = 0;
+    h.netns = 0;
+    h.lport = 0;
+    h.rport = 0;
+    h.stream_offset = st.tls_moved[di];
+    st.tls_moved[di] += moved;
+    h.orig_len = moved.min(u64::from(u32::MAX)) as u32;
+    let copied = copy_user(s, moved, call.buf, 0, false, cfg);
+    s.hdr.cap_len = copied as u32;
+    output_sock(s, copied, cfg);
     Some(())
 }
 

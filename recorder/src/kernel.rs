@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use aya::maps::{
     Array, HashMap as AyaHashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf,
 };
-use aya::programs::{RawTracePoint, SchedClassifier, TcAttachType, TracePoint};
+use aya::programs::{RawTracePoint, SchedClassifier, TcAttachType, TracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
 use juno_common::{Config, IfStat, PacketHdr, SockHdr, counter, flags, parse};
 
@@ -62,7 +62,22 @@ pub trait Kernel {
         let _ = on;
         false
     }
+    /// Attaches the TLS plaintext uprobes to a TLS library (a path on this host's file
+    /// system, e.g. under `/proc/PID/root` for a container's); returns the functions probed.
+    fn attach_tls(&mut self, lib: &std::path::Path) -> Result<Vec<&'static str>> {
+        bail!("no TLS hooks here ({})", lib.display())
+    }
 }
+
+/// The TLS library functions probed: (function, entry program). Every one's return goes to
+/// `ssl_return`. The `_ex` forms came with OpenSSL 1.1.1; a library without them is probed
+/// on the others.
+pub const TLS_PROBES: [(&str, &str); 4] = [
+    ("SSL_write", "ssl_write"),
+    ("SSL_read", "ssl_read"),
+    ("SSL_write_ex", "ssl_write_ex"),
+    ("SSL_read_ex", "ssl_read_ex"),
+];
 
 /// The syscall tracepoints and the argument offsets the programs read (`field:…offset:N`
 /// lines of the tracepoint's format file). A tracepoint whose format differs is not attached.
@@ -304,6 +319,31 @@ impl AyaKernel {
                             }
                         }
                     }
+                    if cfg.flags & flags::TLS != 0 {
+                        if socket_hooks != "sock" {
+                            cfg.flags &= !flags::TLS;
+                            unavailable.push((
+                                "TLS plaintext (uprobes on TLS libraries)".into(),
+                                "needs the sock hooks (sock_send_length/sock_recv_length) to \
+                                 tie library calls to their sockets"
+                                    .into(),
+                            ));
+                        } else {
+                            match load_tls_probes(&mut ebpf) {
+                                Ok(()) => {
+                                    programs.extend(TLS_PROBES.iter().map(|(_, p)| *p));
+                                    programs.push("ssl_return");
+                                }
+                                Err(e) => {
+                                    cfg.flags &= !flags::TLS;
+                                    unavailable.push((
+                                        "TLS plaintext (uprobes on TLS libraries)".into(),
+                                        format!("{e:#}"),
+                                    ));
+                                }
+                            }
+                        }
+                    }
                     let (name, fields) = STATE_HOOK;
                     match attach_tracepoint(&mut ebpf, tfs, "sock", name, fields) {
                         Ok(()) => programs.push(name),
@@ -311,6 +351,9 @@ impl AyaKernel {
                     }
                 }
             }
+        }
+        if cfg.flags & flags::SOCK_HOOKS == 0 {
+            cfg.flags &= !flags::TLS;
         }
         if cfg.flags & flags::SOCKETS == 0 || cfg.flags & flags::PACKETS == 0 {
             cfg.flags &= !flags::DEDUP;
@@ -411,6 +454,19 @@ fn attach_sock_hooks(ebpf: &mut Ebpf, tracefs: &str) -> Result<()> {
     Ok(())
 }
 
+/// Loads the TLS uprobe programs (attached per library by [`Kernel::attach_tls`]).
+fn load_tls_probes(ebpf: &mut Ebpf) -> Result<()> {
+    for name in TLS_PROBES.iter().map(|(_, p)| *p).chain(["ssl_return"]) {
+        let p: &mut UProbe = ebpf
+            .program_mut(name)
+            .ok_or_else(|| anyhow!("no program {name}"))?
+            .try_into()?;
+        p.load()
+            .with_context(|| format!("loading {name} (verifier)"))?;
+    }
+    Ok(())
+}
+
 fn bump_memlock() -> std::io::Result<()> {
     let lim = nix::sys::resource::Resource::RLIMIT_MEMLOCK;
     nix::sys::resource::setrlimit(
@@ -447,6 +503,47 @@ impl Kernel for AyaKernel {
         }
         self.links.insert(ifindex, links);
         Ok(())
+    }
+
+    fn attach_tls(&mut self, lib: &std::path::Path) -> Result<Vec<&'static str>> {
+        use aya::programs::uprobe::UProbeScope;
+        if self.flags & flags::TLS == 0 {
+            bail!("TLS plaintext is off");
+        }
+        let mut probed = Vec::new();
+        for (func, prog) in TLS_PROBES {
+            // The return probe first: an entry without its return would leave the thread
+            // looking as if inside a call. A missing symbol (no `_ex` forms before OpenSSL
+            // 1.1.1) leaves that function out.
+            let r: &mut UProbe = self
+                .ebpf
+                .program_mut("ssl_return")
+                .ok_or_else(|| anyhow!("no program ssl_return"))?
+                .try_into()?;
+            let Ok(ret) = r.attach(func, lib, UProbeScope::AllProcesses) else {
+                continue;
+            };
+            let p: &mut UProbe = self
+                .ebpf
+                .program_mut(prog)
+                .ok_or_else(|| anyhow!("no program {prog}"))?
+                .try_into()?;
+            if p.attach(func, lib, UProbeScope::AllProcesses).is_err() {
+                if let Ok(r) = <&mut UProbe>::try_from(
+                    self.ebpf
+                        .program_mut("ssl_return")
+                        .ok_or_else(|| anyhow!("no program ssl_return"))?,
+                ) {
+                    let _ = r.detach(ret);
+                }
+                continue;
+            }
+            probed.push(func);
+        }
+        if probed.is_empty() {
+            bail!("none of SSL_write, SSL_read, SSL_write_ex, SSL_read_ex could be probed");
+        }
+        Ok(probed)
     }
 
     fn detach_iface(&mut self, ifindex: u32) {

@@ -6,7 +6,8 @@
 //! following interfaces over rtnetlink; [`netns`] what a veth's peer namespace shows (its
 //! addresses: the pod's); [`node`] what the node shows (containers from cgroup
 //! paths, connections that predate the recorder); [`kube`] pods, workloads and services from
-//! the Kubernetes API; [`redaction`] secrets overwritten before anything is written; [`meta`] the seam through which metadata reaches the loop and the
+//! the Kubernetes API; [`redaction`] secrets overwritten before anything is written; [`tls`] the TLS libraries the
+//! TLS plaintext uprobes go on; [`meta`] the seam through which metadata reaches the loop and the
 //! snapshot; [`btf`] kernel structure offsets; [`cli`] the command line.
 
 pub mod btf;
@@ -22,6 +23,7 @@ pub mod output;
 pub mod recorder;
 pub mod redaction;
 pub mod socks;
+pub mod tls;
 
 /// Writes one timestamped line to stderr: the recorder's log (a DaemonSet's log is its stderr).
 pub fn log(msg: impl std::fmt::Display) {

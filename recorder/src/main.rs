@@ -136,6 +136,9 @@ fn record(a: RecordArgs) -> Result<()> {
     }
     if !a.no_sockets {
         fl |= flags::SOCKETS;
+        if !a.no_tls {
+            fl |= flags::TLS;
+        }
     }
     if !cgroup_ids.is_empty() {
         fl |= flags::FILTER_CGROUPS;
@@ -169,6 +172,7 @@ fn record(a: RecordArgs) -> Result<()> {
         self_cost: a.self_cost != juno_record::cli::SelfCost::Off,
     })?;
     let (hooks_used, dedup) = (kernel.socket_hooks, kernel.flags & flags::DEDUP != 0);
+    let tls = kernel.flags & flags::TLS != 0;
     for (hook, why) in &kernel.unavailable {
         log(format!(
             "hook unavailable, continuing without it: {hook}: {why}"
@@ -239,6 +243,9 @@ fn record(a: RecordArgs) -> Result<()> {
     for i in ifaces::list()? {
         rec.iface_change(Change::Up(i));
     }
+    if tls {
+        rec.set_tls(juno_record::tls::TlsLibs::new("/proc"));
+    }
     if !a.no_sockets {
         let conns: Vec<_> = node::existing_connections(100_000)
             .into_iter()
@@ -267,7 +274,7 @@ fn record(a: RecordArgs) -> Result<()> {
         ));
     }
     log(format!(
-        "recording into {} as node {node_name} (packets: {}, socket events: {}{})",
+        "recording into {} as node {node_name} (packets: {}, socket events: {}{}{})",
         out_dir.display(),
         match (a.no_packets, dedup) {
             (true, _) => "off",
@@ -276,6 +283,7 @@ fn record(a: RecordArgs) -> Result<()> {
         },
         if a.no_sockets { "off" } else { "on, from " },
         if a.no_sockets { "" } else { hooks_used },
+        if tls { ", with TLS plaintext" } else { "" },
     ));
     let report = rec.run(
         &signals,
@@ -318,6 +326,15 @@ fn record(a: RecordArgs) -> Result<()> {
             "socket events without payload (sendfile, splice, io_uring, ...): {}; packets kept as headers only (their payload in socket events): {}",
             k(counter::PAYLOAD_UNAVAILABLE),
             k(counter::PACKETS_HEADERS_ONLY),
+        ));
+    }
+    if tls {
+        log(format!(
+            "TLS plaintext: {} libraries probed; calls not recorded: {} (socket unknown), {} (no entry); ciphertext calls recorded as lengths: {}",
+            report.tls_libs,
+            k(counter::TLS_NO_SOCKET),
+            k(counter::TLS_NO_ENTRY),
+            k(counter::TLS_CIPHERTEXT_SKIPPED),
         ));
     }
     if let Some(c) = &report.cost {

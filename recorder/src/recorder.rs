@@ -174,6 +174,8 @@ pub struct LoopReport {
     pub kernel: [u64; counter::COUNT as usize],
     /// What the whole run cost (first to last statistics reading).
     pub cost: Option<crate::cost::Cost>,
+    /// TLS library files probed over the run.
+    pub tls_libs: u64,
 }
 
 impl LoopReport {
@@ -193,6 +195,8 @@ pub type Describer = Box<dyn FnMut(&crate::ifaces::Iface) -> Option<IfaceOwner> 
 /// Metadata records taken from a source's channel per loop turn at most, so that a re-list of
 /// a large cluster cannot hold up draining the ring buffers for long.
 const META_PER_TURN: usize = 4096;
+/// How often the node's processes are looked at for TLS libraries not probed yet.
+pub const TLS_SCAN_EVERY: Duration = Duration::from_secs(2);
 
 /// The event loop.
 pub struct Recorder<K: Kernel> {
@@ -224,6 +228,9 @@ pub struct Recorder<K: Kernel> {
     /// Cost readings: the first of the run, and the one the last cost line started from.
     cost_first: Option<crate::cost::Sample>,
     cost_logged: Option<crate::cost::Sample>,
+    /// The TLS libraries to probe, when TLS plaintext is on, and when they were last looked
+    /// for.
+    tls: Option<(crate::tls::TlsLibs, Instant)>,
 }
 
 impl<K: Kernel> std::fmt::Debug for Recorder<K> {
@@ -266,6 +273,36 @@ impl<K: Kernel> Recorder<K> {
             stats_measured: Duration::ZERO,
             cost_first: None,
             cost_logged: None,
+            tls: None,
+        }
+    }
+
+    /// Probes the TLS libraries `libs` finds, now and every [`TLS_SCAN_EVERY`] while running.
+    pub fn set_tls(&mut self, libs: crate::tls::TlsLibs) {
+        self.tls = Some((libs, Instant::now()));
+        self.scan_tls();
+    }
+
+    fn scan_tls(&mut self) {
+        let Some((libs, last)) = self.tls.as_mut() else {
+            return;
+        };
+        *last = Instant::now();
+        for lib in libs.scan() {
+            match self.kernel.attach_tls(&lib) {
+                Ok(funcs) => {
+                    self.report.tls_libs += 1;
+                    crate::log(format!(
+                        "TLS plaintext: probing {} ({})",
+                        lib.display(),
+                        funcs.join(", ")
+                    ));
+                }
+                Err(e) => crate::log(format!(
+                    "TLS plaintext: cannot probe {}: {e:#}",
+                    lib.display()
+                )),
+            }
         }
     }
 
@@ -564,6 +601,13 @@ impl<K: Kernel> Recorder<K> {
                 {
                     self.stats_since = Some(Instant::now());
                 }
+            }
+            if self
+                .tls
+                .as_ref()
+                .is_some_and(|(_, last)| last.elapsed() >= TLS_SCAN_EVERY)
+            {
+                self.scan_tls();
             }
             if cfg.self_cost == SelfCost::Sampled
                 && let Some(since) = self.stats_since

@@ -112,23 +112,31 @@ impl Redaction {
     /// Redacts a socket event's payload; a socket's last state change drops its state.
     pub fn socket(&mut self, ev: &SocketEvent<'_>, payload: &mut [u8]) {
         match ev.kind {
-            SocketEventKind::Data => {
+            SocketEventKind::Data | SocketEventKind::TlsData => {
                 let dir = match ev.direction {
                     DataDirection::Send => juno_redact::DIR_SEND,
                     DataDirection::Recv => juno_redact::DIR_RECV,
                     _ => return,
                 };
+                let stream = if ev.kind == SocketEventKind::TlsData {
+                    juno_redact::tls_stream(ev.cookie)
+                } else {
+                    ev.cookie
+                };
                 let t = Instant::now();
                 self.r
-                    .socket_data(ev.cookie, dir, ev.stream_offset, ev.orig_len, payload);
+                    .socket_data(stream, dir, ev.stream_offset, ev.orig_len, payload);
                 self.ns += t.elapsed().as_nanos() as u64;
             }
-            SocketEventKind::Close => self.r.socket_closed(ev.cookie),
-            SocketEventKind::StateChange if ev.new_state == TCP_CLOSE => {
-                self.r.socket_closed(ev.cookie)
-            }
+            SocketEventKind::Close => self.closed(ev.cookie),
+            SocketEventKind::StateChange if ev.new_state == TCP_CLOSE => self.closed(ev.cookie),
             _ => {}
         }
+    }
+
+    fn closed(&mut self, cookie: u64) {
+        self.r.socket_closed(cookie);
+        self.r.socket_closed(juno_redact::tls_stream(cookie));
     }
 
     /// The counts and the cost, as statistics counters (totals since the start).

@@ -41,7 +41,7 @@ impl SockAddrs {
     /// Returns false for records that are not archive events (open).
     pub fn apply(&mut self, h: &mut SockHdr) -> bool {
         match h.kind {
-            kind::DATA if h.family == 0 => {
+            kind::DATA | kind::TLS_DATA if h.family == 0 => {
                 let a = match self.cur.get(&h.sk) {
                     Some(a) => Some(*a),
                     None => self.old.remove(&h.sk).inspect(|a| self.insert(h.sk, *a)),

@@ -2450,3 +2450,280 @@ fn secrets_never_reach_the_archive_and_encrypted_archives_need_their_identity() 
     assert!(!with_key.stdout.is_empty());
     assert_eq!(with_key.stdout, of_plain.stdout);
 }
+
+/// Runs nginx in `pod` with TLS (HTTP/1.1 and HTTP/2 over `https` on port 443, a certificate
+/// for `juno-tls.test` made here with openssl), serving what [`nginx_on`] serves.
+fn nginx_tls(pod: &Pod, dir: &Path) -> Server {
+    let www = dir.join("www");
+    std::fs::create_dir_all(www.join("api")).unwrap();
+    for i in 0..10 {
+        std::fs::write(
+            www.join(format!("api/item{i}.json")),
+            format!("{{\"item\": {i}, \"pad\": \"{}\"}}\n", "x".repeat(200 * i)),
+        )
+        .unwrap();
+    }
+    std::fs::write(www.join("big.bin"), vec![b'B'; 300_000]).unwrap();
+    let d = dir.display();
+    sh(&format!(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout {d}/tls.key -out {d}/tls.crt -days 2 \
+         -subj /CN=juno-tls.test -addext subjectAltName=DNS:juno-tls.test 2>/dev/null"
+    ));
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1; user root; daemon off; pid {d}/nginx.pid; error_log {d}/nginx-error.log;
+             events {{ worker_connections 128; }}
+             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
+                     uwsgi_temp_path {d}; scgi_temp_path {d};
+                     server {{ listen {a}:443 ssl http2; server_name juno-tls.test; root {d}/www;
+                               ssl_certificate {d}/tls.crt; ssl_certificate_key {d}/tls.key; }} }}",
+            a = pod.addr
+        ),
+    )
+    .unwrap();
+    let c = Server(pod.spawn(
+        &format!("exec nginx -c {}", conf.display()),
+        &dir.join("nginx.out"),
+    ));
+    let addr = pod.addr.clone();
+    wait_for("nginx with TLS", Duration::from_secs(10), || {
+        sh_ok(&format!(
+            "curl -sk -o /dev/null --resolve juno-tls.test:443:{addr} https://juno-tls.test/api/item0.json"
+        ))
+    });
+    c
+}
+
+/// TLS plaintext from OpenSSL (issue 17, part 2): nginx with TLS in one pod (started before
+/// the recorder), and in another pod curl over HTTP/1.1 and HTTP/2 and python3's urllib,
+/// started after it. Every request is read from the plaintext that the TLS library calls
+/// moved, as seen by each client and by nginx, attributed to the process; the handshake is
+/// read from the socket events (SNI, version); the ciphertext inside the library calls is
+/// recorded as lengths only; secrets in the plaintext are redacted like any other payload.
+#[test]
+fn tls_plaintext_is_recorded_from_openssl_in_every_process() {
+    let _fwd = Forwarding::on();
+    let srv = Pod::new("jtls-srv", "jtss-h", 71);
+    let cli = Pod::new("jtls-cli", "jtsc-h", 72);
+    let tmp = tempfile::tempdir().unwrap();
+    let _nginx = nginx_tls(&srv, tmp.path());
+    let out = tmp.path().join("archives");
+    let rec = Recorder::start(
+        &out,
+        &[
+            "--iface",
+            "^jts[sc]-h$",
+            "--node-name",
+            "itest",
+            "--self-cost",
+            "always",
+        ],
+    );
+    assert!(
+        rec_log(&rec).contains("with TLS plaintext"),
+        "{}",
+        rec_log(&rec)
+    );
+    let resolve = format!("--resolve juno-tls.test:443:{}", srv.addr);
+    let base = "https://juno-tls.test";
+    // HTTP/1.1: five requests on one connection, one with a bearer token.
+    // (curl's -o applies to one URL: each URL gets its own.)
+    let urls: Vec<String> = (0..5)
+        .map(|i| format!("-o /dev/null {base}/api/item{i}.json"))
+        .collect();
+    let codes = cli.exec(&format!(
+        "curl -sk --http1.1 {resolve} -H 'Authorization: Bearer SECRET-TLS-TOKEN-7' \
+         -w '%{{http_code}} ' {}",
+        urls.join(" ")
+    ));
+    assert_eq!(codes.trim(), "200 200 200 200 200");
+    // HTTP/2: five streams on one connection, and a large body.
+    let urls: Vec<String> = (5..10)
+        .map(|i| format!("-o /dev/null {base}/api/item{i}.json"))
+        .collect();
+    let codes = cli.exec(&format!(
+        "curl -sk --http2 {resolve} -w '%{{http_code}} ' {} -o /dev/null {base}/big.bin",
+        urls.join(" ")
+    ));
+    assert_eq!(codes.trim(), "200 200 200 200 200 200");
+    // python3 (the ssl module, SSL_read_ex/SSL_write_ex), with a token in the URL.
+    let py = format!(
+        "import ssl, urllib.request; c = ssl._create_unverified_context(); \
+         r = urllib.request.urlopen('https://{}/missing?token=SECRET-TLS-URL-8', context=c)",
+        srv.addr
+    );
+    let st = cli.exec(&format!(
+        "/usr/bin/python3 -c \"{py}\" 2>&1 | grep -o 'HTTP Error 404' || true"
+    ));
+    assert_eq!(st.trim(), "HTTP Error 404");
+    std::thread::sleep(Duration::from_millis(500));
+    let log = rec.stop();
+    assert!(log.contains("TLS plaintext: probing"), "{log}");
+    let files = sealed(&out);
+    let got = analyze(&files);
+
+    // (process, protocol) → the paths and statuses read from TLS plaintext.
+    let mut seen: BTreeMap<(String, &str), BTreeMap<String, u64>> = BTreeMap::new();
+    for e in &got.0 {
+        if let Vantage::Socket {
+            comm, tls: true, ..
+        } = &e.conn.vantage
+        {
+            let f = &e.fields;
+            seen.entry((comm.clone(), e.protocol)).or_default().insert(
+                String::from_utf8_lossy(f.text("uri").unwrap_or(b"?")).into_owned(),
+                f.u64("status_code").unwrap_or(0),
+            );
+        }
+    }
+    let want = |range: std::ops::Range<u32>, extra: &[(&str, u64)]| {
+        let mut m: BTreeMap<String, u64> =
+            range.map(|i| (format!("/api/item{i}.json"), 200)).collect();
+        for (p, s) in extra {
+            m.insert((*p).to_string(), *s);
+        }
+        m
+    };
+    let py_path = "/missing?token=[redacted]";
+    for side in ["curl", "nginx"] {
+        let h1 = if side == "nginx" {
+            want(0..5, &[(py_path, 404)])
+        } else {
+            want(0..5, &[])
+        };
+        assert_eq!(
+            seen.get(&(side.to_string(), "http")),
+            Some(&h1),
+            "{side}: {seen:?}"
+        );
+        assert_eq!(
+            seen.get(&(side.to_string(), "http2")),
+            Some(&want(5..10, &[("/big.bin", 200)])),
+            "{side}: {seen:?}"
+        );
+    }
+    assert_eq!(
+        seen.get(&("python3".to_string(), "http")),
+        Some(&want(0..0, &[(py_path, 404)])),
+        "{seen:?}"
+    );
+    // The handshakes, from the socket events: three connections, each seen by both ends.
+    let hellos: Vec<&Exchange> = got
+        .0
+        .iter()
+        .filter(|e| {
+            e.protocol == "tls" && matches!(e.conn.vantage, Vantage::Socket { tls: false, .. })
+        })
+        .collect();
+    assert_eq!(hellos.len(), 6, "{hellos:?}");
+    let sni: Vec<Option<&[u8]>> = hellos
+        .iter()
+        .map(|e| e.fields.text("server_name"))
+        .collect();
+    assert_eq!(
+        sni.iter()
+            .filter(|s| **s == Some(&b"juno-tls.test"[..]))
+            .count(),
+        4,
+        "curl names the server, python3 was given an address: {sni:?}"
+    );
+    // Each connection: one uid for its socket and plaintext views; the plaintext counted
+    // once (the client's), the socket bytes once.
+    for e in got.0.iter().filter(|e| e.protocol == "http2") {
+        let n = got
+            .0
+            .iter()
+            .filter(|o| o.conn.uid == e.conn.uid && o.protocol == "http2" && !o.conn.duplicate)
+            .count();
+        assert_eq!(n, 6, "six streams counted once: {}", e.conn.uid);
+    }
+    // The ciphertext inside the library calls was not copied: nginx's socket payload is the
+    // handshakes (a few KB), although it sent a 300 KB body.
+    let stats = stats_counters(&files);
+    let stat = |name: &str| stats.get(name).copied().unwrap_or(0);
+    assert!(stat("tls_ciphertext_skipped") > 20, "{stats:?}\n{log}");
+    assert_eq!(stat("tls_no_socket"), 0, "{stats:?}");
+    let ciphertext = socket_payloads(&files);
+    assert!(
+        ciphertext.get("nginx").map_or(0, Vec::len) < 32 * 1024,
+        "{:?}",
+        ciphertext
+            .iter()
+            .map(|(k, v)| (k, v.len()))
+            .collect::<Vec<_>>()
+    );
+    // Secrets in the plaintext are redacted before anything is written.
+    let raw = decompressed(&files);
+    for s in ["SECRET-TLS-TOKEN-7", "SECRET-TLS-URL-8"] {
+        assert!(
+            !raw.windows(s.len()).any(|w| w == s.as_bytes()),
+            "{s} reached the archive"
+        );
+    }
+    // The TLS programs' cost is reported like the others'.
+    assert!(log.contains("ssl_return"), "{log}");
+}
+
+fn rec_log(r: &Recorder) -> String {
+    std::fs::read_to_string(&r.log).unwrap_or_default()
+}
+
+/// A process started after the recorder with a libssl of its own — another file at the
+/// usual path, bind-mounted in a mount namespace of its own, as a container brings one — is
+/// found by the recorder's rescan of the node's processes (through `/proc/PID/root`), probed,
+/// and its plaintext recorded once probed.
+#[test]
+fn a_libssl_that_arrives_with_a_new_process_is_probed() {
+    let _fwd = Forwarding::on();
+    let srv = Pod::new("jtln-srv", "jtns-h", 73);
+    let cli = Pod::new("jtln-cli", "jtnc-h", 74);
+    let tmp = tempfile::tempdir().unwrap();
+    let _nginx = nginx_tls(&srv, tmp.path());
+    let lib = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+    let copy = tmp.path().join("libssl.so.3");
+    std::fs::copy(lib, &copy).unwrap();
+    let out = tmp.path().join("archives");
+    let rec = Recorder::start(&out, &["--iface", "^jtn[sc]-h$", "--node-name", "itest"]);
+    // The process maps its own copy, waits for the recorder's next scan (every 2 s), then
+    // makes its requests.
+    let py = tmp.path().join("client.py");
+    std::fs::write(
+        &py,
+        format!(
+            "import ssl, time, urllib.request\ntime.sleep(4)\nc = ssl._create_unverified_context()\n\
+             for i in range(3):\n    urllib.request.urlopen('https://{}/api/item%d.json' % i, context=c).read()\n",
+            srv.addr
+        ),
+    )
+    .unwrap();
+    cli.exec(&format!(
+        "unshare -m sh -c 'mount --bind {} {lib} && exec /usr/bin/python3 {}'",
+        copy.display(),
+        py.display()
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = rec.stop();
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("TLS plaintext: probing"))
+            .count()
+            >= 2,
+        "the copy was probed as a file of its own: {log}"
+    );
+    let got = analyze(&sealed(&out));
+    let paths: Vec<String> = got
+        .0
+        .iter()
+        .filter(|e| {
+            matches!(&e.conn.vantage, Vantage::Socket { tls: true, comm, .. } if comm == "python3")
+        })
+        .map(|e| String::from_utf8_lossy(e.fields.text("uri").unwrap_or(b"?")).into_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/api/item0.json", "/api/item1.json", "/api/item2.json"],
+        "{log}"
+    );
+}

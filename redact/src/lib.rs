@@ -48,7 +48,7 @@ mod text;
 pub use mark::{is_filled, mark_url};
 pub use packet::linktype;
 pub use policy::{DEFAULT_HEADERS, DEFAULT_PARAMS, Policy, PolicyError, Rule};
-pub use table::{DIR_RECV, DIR_SEND, OFFSET_UNKNOWN, Redactor};
+pub use table::{DIR_RECV, DIR_SEND, OFFSET_UNKNOWN, Redactor, tls_stream};
 
 /// The byte secret values are overwritten with: a visible character that is valid in header
 /// values, URLs and RESP inline commands, so every parser still reads the message.

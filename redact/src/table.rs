@@ -18,6 +18,13 @@ use crate::{Counts, FILL, Policy};
 
 /// Direction of a socket data event: bytes the socket sent.
 pub const DIR_SEND: u8 = 1;
+
+/// The stream id under which a socket's TLS plaintext (Juno's TLS data events) is redacted,
+/// apart from the socket's own (ciphertext) stream `cookie`: its complement (a socket cookie
+/// is a kernel address, so the complement is never another socket's).
+pub fn tls_stream(cookie: u64) -> u64 {
+    !cookie
+}
 /// Direction of a socket data event: bytes the socket received.
 pub const DIR_RECV: u8 = 2;
 /// A stream offset that is not known.

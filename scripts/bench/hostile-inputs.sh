@@ -12,18 +12,20 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=${1:-bench-data/hostile}
 threads=${2:-32}
-cargo build --release -q -p juno-analyze
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/juno-analyze
 if [ ! -e "$dir/files-1500" ]; then
     JUNO_HOSTILE_DIR=$PWD/$dir cargo test --release -q -p juno-analyze --no-default-features \
         --test hostile -- --ignored write_hostile_inputs >&2
 fi
+# After the generator: its build (without default features) leaves a juno-analyze binary
+# without `export` in the same target directory.
+cargo build --release -q -p juno-analyze
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/juno-analyze
 out=$(mktemp -d /tmp/juno-hostile.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
 # Runs a command once: prints "seconds peak_kb status".
 measure() {
-    rm -rf "$out/x"
+    rm -rf "$out/x" "$out/summary.json"
     local status=0
     /usr/bin/time -o "$out/time" -f "%e %M" "$@" >/dev/null 2>"$out/stderr" || status=$?
     # /usr/bin/time exits with the command's status; its output still has the measurement.
@@ -31,6 +33,7 @@ measure() {
 }
 
 cuts() {
+    [ -s "$out/summary.json" ] || { echo "- (no summary: $(head -c 200 "$out/stderr" | tr '\n|' '  '))"; return; }
     python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -64,10 +64,14 @@ struct Stream {
     reasm: ReasmStats,
 }
 
+/// A stream: socket cookie, network namespace, and whether it is the plaintext a TLS
+/// library moved on the socket (a stream of its own) rather than the socket's bytes.
+type StreamKey = (u64, u32, bool);
+
 /// The socket streams of one shard.
 #[derive(Default)]
 pub struct SocketTable {
-    streams: FxHashMap<(u64, u32), Stream>,
+    streams: FxHashMap<StreamKey, Stream>,
     /// Seed of the streams' Community IDs.
     community_id_seed: u16,
     /// Counters.
@@ -97,7 +101,7 @@ impl SocketTable {
         }
     }
 
-    fn open(&mut self, ev: &SocketEvent<'_>, client: Option<bool>) -> Stream {
+    fn open(&mut self, ev: &SocketEvent<'_>, client: Option<bool>, tls: bool) -> Stream {
         let local = Endpoint::new(ev.local.ip(), ev.local.port());
         let remote = Endpoint::new(ev.remote.ip(), ev.remote.port());
         let (client, role_by) = match client {
@@ -119,7 +123,7 @@ impl SocketTable {
         let info = Arc::new(ConnInfo {
             uid: make_uid(
                 &ConnKey::new(orig, resp, Transport::Tcp),
-                ev.ts_ns ^ ev.cookie.rotate_left(17),
+                ev.ts_ns ^ ev.cookie.rotate_left(17) ^ u64::from(tls),
             ),
             orig,
             resp,
@@ -130,6 +134,7 @@ impl SocketTable {
                 cookie: ev.cookie,
                 cgroup: ev.cgroup_id,
                 client,
+                tls,
             },
             first_ts: ev.ts_ns,
             partial: role_by != RoleBy::Handshake,
@@ -196,18 +201,15 @@ impl SocketTable {
         ctx: &mut Ctx,
         ended: &mut Vec<ConnSummary>,
     ) -> usize {
-        let mut order: Vec<(Ts, u64, u32)> = self
-            .streams
-            .iter()
-            .map(|(k, s)| (s.last_ts, k.0, k.1))
-            .collect();
+        let mut order: Vec<(Ts, StreamKey)> =
+            self.streams.iter().map(|(k, s)| (s.last_ts, *k)).collect();
         order.sort_unstable();
         let mut freed = 0;
-        for (_, cookie, netns) in order {
+        for (_, key) in order {
             if freed >= bytes {
                 break;
             }
-            let Some(mut s) = self.streams.remove(&(cookie, netns)) else {
+            let Some(mut s) = self.streams.remove(&key) else {
                 continue;
             };
             freed += cost + s.session.mem();
@@ -233,41 +235,56 @@ impl SocketTable {
         ctx: &mut Ctx,
         ended: &mut Vec<ConnSummary>,
     ) {
-        let key = (ev.cookie, ev.netns);
+        let key = (ev.cookie, ev.netns, false);
+        let tls_key = (ev.cookie, ev.netns, true);
         match ev.kind {
             SocketEventKind::Existing => self.stats.existing += 1,
             SocketEventKind::Connect | SocketEventKind::Accept => {
-                if let Some(mut old) = self.streams.remove(&key) {
-                    // The socket was reused: the old stream's end was not seen.
-                    Self::close(&mut old, ev.ts_ns, ConnState::Open, ctx, ended);
+                for k in [key, tls_key] {
+                    if let Some(mut old) = self.streams.remove(&k) {
+                        // The socket was reused: the old stream's end was not seen.
+                        Self::close(&mut old, ev.ts_ns, ConnState::Open, ctx, ended);
+                    }
                 }
-                let s = self.open(ev, Some(ev.kind == SocketEventKind::Connect));
+                let s = self.open(ev, Some(ev.kind == SocketEventKind::Connect), false);
                 ctx.opened.push(s.info.clone());
                 self.streams.insert(key, s);
             }
             SocketEventKind::Close => {
-                if let Some(mut s) = self.streams.remove(&key) {
-                    s.last_ts = s.last_ts.max(ev.ts_ns);
-                    Self::close(&mut s, ev.ts_ns, ConnState::Closed, ctx, ended);
+                for k in [key, tls_key] {
+                    if let Some(mut s) = self.streams.remove(&k) {
+                        s.last_ts = s.last_ts.max(ev.ts_ns);
+                        Self::close(&mut s, ev.ts_ns, ConnState::Closed, ctx, ended);
+                    }
                 }
             }
             SocketEventKind::StateChange => {
-                if ev.new_state == TCP_CLOSE
-                    && let Some(mut s) = self.streams.remove(&key)
-                {
-                    Self::close(&mut s, ev.ts_ns, ConnState::Closed, ctx, ended);
+                if ev.new_state == TCP_CLOSE {
+                    for k in [key, tls_key] {
+                        if let Some(mut s) = self.streams.remove(&k) {
+                            Self::close(&mut s, ev.ts_ns, ConnState::Closed, ctx, ended);
+                        }
+                    }
                 }
             }
-            SocketEventKind::Data => self.data(ev, payload, ctx),
+            SocketEventKind::Data => self.data(ev, payload, ctx, false),
+            SocketEventKind::TlsData => self.data(ev, payload, ctx, true),
             SocketEventKind::Unknown(_) => {}
         }
     }
 
-    fn data(&mut self, ev: &SocketEvent<'_>, payload: &[u8], ctx: &mut Ctx) {
+    fn data(&mut self, ev: &SocketEvent<'_>, payload: &[u8], ctx: &mut Ctx, tls: bool) {
         self.stats.data_events += 1;
-        let key = (ev.cookie, ev.netns);
+        let key = (ev.cookie, ev.netns, tls);
         if !self.streams.contains_key(&key) {
-            let s = self.open(ev, None);
+            // A TLS stream takes its role from the socket's own stream (its connect or
+            // accept), when there is one.
+            let role = tls
+                .then(|| self.streams.get(&(ev.cookie, ev.netns, false)))
+                .flatten()
+                .filter(|s| s.role_by == RoleBy::Handshake)
+                .map(|s| s.client);
+            let s = self.open(ev, role, tls);
             ctx.opened.push(s.info.clone());
             self.streams.insert(key, s);
         }
@@ -332,7 +349,7 @@ impl SocketTable {
 
     /// Finishes streams idle for longer than `idle_ns` at time `now`.
     pub fn sweep(&mut self, now: Ts, idle_ns: u64, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
-        let idle: Vec<(u64, u32)> = self
+        let idle: Vec<StreamKey> = self
             .streams
             .iter()
             .filter(|(_, s)| now.saturating_sub(s.last_ts) > idle_ns)
@@ -348,7 +365,7 @@ impl SocketTable {
 
     /// End of input: finishes every stream.
     pub fn finish_all(&mut self, ctx: &mut Ctx, ended: &mut Vec<ConnSummary>) {
-        let mut keys: Vec<(u64, u32)> = self.streams.keys().copied().collect();
+        let mut keys: Vec<StreamKey> = self.streams.keys().copied().collect();
         keys.sort_by_key(|k| self.streams.get(k).map(|s| (s.info.first_ts, k.0)));
         for k in keys {
             if let Some(mut s) = self.streams.remove(&k) {
@@ -458,6 +475,57 @@ mod tests {
         assert_eq!(states, vec![ConnState::Closed, ConnState::Open]);
         assert_eq!(t.stats.streams, 2);
         assert_eq!(t.stats.data_events, 2);
+    }
+
+    #[test]
+    fn tls_data_is_a_stream_of_its_own_with_the_sockets_role() {
+        let (mut t, mut ctx, mut ended) = (SocketTable::default(), Ctx::default(), Vec::new());
+        // The process accepted (it is the server, whatever the ports say).
+        t.event(
+            &ev(SocketEventKind::Accept, 1, 1),
+            &[],
+            &mut ctx,
+            &mut ended,
+        );
+        // Ciphertext inside the library calls: lengths only.
+        let cipher = SocketEvent {
+            direction: DataDirection::Recv,
+            stream_offset: 0,
+            orig_len: 40,
+            ..ev(SocketEventKind::Data, 1, 2)
+        };
+        t.event(&cipher, &[], &mut ctx, &mut ended);
+        let tls = |ts, dir, at, payload: &'static [u8]| SocketEvent {
+            kind: SocketEventKind::TlsData,
+            ..data(1, ts, dir, at, payload)
+        };
+        let e = tls(3, DataDirection::Recv, 0, b"*1\r\n$4\r\nPING\r\n");
+        t.event(&e, e.payload, &mut ctx, &mut ended);
+        let e = tls(4, DataDirection::Send, 0, b"+PONG\r\n");
+        t.event(&e, e.payload, &mut ctx, &mut ended);
+        assert_eq!(t.live(), 2);
+        t.event(&ev(SocketEventKind::Close, 1, 5), &[], &mut ctx, &mut ended);
+        assert_eq!(t.live(), 0, "the socket's close ends both streams");
+        let views: Vec<(bool, bool, Option<&str>, ConnState, u64)> = ended
+            .iter()
+            .map(|c| match &c.info.vantage {
+                Vantage::Socket { tls, client, .. } => {
+                    (*tls, *client, c.protocol, c.state, c.reasm.cut_bytes)
+                }
+                Vantage::Packets { .. } => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            views,
+            vec![
+                (false, false, None, ConnState::Closed, 40),
+                (true, false, Some("redis"), ConnState::Closed, 0),
+            ]
+        );
+        assert_ne!(
+            ended[0].info.uid, ended[1].info.uid,
+            "views get uids of their own"
+        );
     }
 
     #[test]

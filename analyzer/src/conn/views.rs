@@ -90,6 +90,8 @@ struct View {
     /// Hash of the view's own uid and vantage point ([`view_id`]).
     id: u64,
     vantage: u64,
+    /// A TLS library's plaintext ([`Vantage::kind`] `tls`).
+    tls: bool,
     /// The view's `ConnInfo` as the shard has it (pointer) and as linked; `None` for the
     /// group's first view, which keeps its own.
     rewritten: Option<(usize, Arc<ConnInfo>)>,
@@ -128,6 +130,9 @@ pub struct Linker {
     next: u64,
     used: usize,
     max_bytes: usize,
+    /// Groups whose views have all ended: what a full linker may cut, found without a scan
+    /// of every group (a scan per new view made a flood of connections quadratic).
+    all_ended: rustc_hash::FxHashSet<u64>,
     /// What the bound cost.
     pub stats: LinkStats,
 }
@@ -137,11 +142,17 @@ fn hash_of<T: std::hash::Hash + ?Sized>(v: &T) -> u64 {
     BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(v)
 }
 
+fn is_tls(v: &Vantage) -> bool {
+    matches!(v, Vantage::Socket { tls: true, .. })
+}
+
 /// Two views from the same vantage point are never one connection.
 fn vantage_key(v: &Vantage) -> u64 {
     match v {
         Vantage::Packets { iface } => hash_of(&(0u8, *iface)),
-        Vantage::Socket { pid, cookie, .. } => hash_of(&(1u8, *pid, *cookie)),
+        Vantage::Socket {
+            pid, cookie, tls, ..
+        } => hash_of(&(1u8 + u8::from(*tls), *pid, *cookie)),
     }
 }
 
@@ -161,6 +172,7 @@ impl Linker {
             next: 0,
             used: 0,
             max_bytes: max_bytes.max(GROUP_BYTES + VIEW_BYTES),
+            all_ended: rustc_hash::FxHashSet::default(),
             stats: LinkStats::default(),
         }
     }
@@ -213,18 +225,23 @@ impl Linker {
         match found {
             Some(s) => {
                 let g = self.groups.get_mut(&s).expect("indexed group");
+                // A TLS library's plaintext is another layer of the connection, not another
+                // copy of its bytes: it is counted once among the plaintext views.
+                let tls = is_tls(&info.vantage);
                 let linked = Arc::new(ConnInfo {
                     uid: g.info.uid.clone(),
-                    duplicate: true,
+                    duplicate: g.views.iter().any(|v| v.tls == tls),
                     ..(**info).clone()
                 });
                 g.views.push(View {
                     id,
                     vantage: vk,
+                    tls,
                     rewritten: Some((Arc::as_ptr(info) as usize, linked)),
                     ended: None,
                 });
                 g.last = g.last.max(t);
+                self.all_ended.remove(&s);
                 self.by_view.insert(id, s);
                 self.used += VIEW_BYTES;
                 self.stats.linked += 1;
@@ -240,6 +257,7 @@ impl Linker {
                         views: vec![View {
                             id,
                             vantage: vk,
+                            tls: is_tls(&info.vantage),
                             rewritten: None,
                             ended: None,
                         }],
@@ -266,7 +284,7 @@ impl Linker {
             *ptr = Arc::as_ptr(info) as usize;
             *linked = Arc::new(ConnInfo {
                 uid: g.info.uid.clone(),
-                duplicate: true,
+                duplicate: linked.duplicate,
                 ..(**info).clone()
             });
         }
@@ -311,32 +329,34 @@ impl Linker {
                     protocol: c.protocol,
                 });
             }
+            if g.all_ended() {
+                self.all_ended.insert(s);
+            }
         }
     }
 
     /// Finishes the groups whose views all ended more than [`SAME_CONN_NS`] before `now`
     /// (every group when `now` is `None`: the end of the input).
     pub fn sweep(&mut self, now: Option<Ts>, done: &mut Vec<LinkedConn>) {
-        let due: Vec<u64> = self
-            .groups
-            .iter()
-            .filter(|(_, g)| match now {
-                None => true,
-                Some(n) => g.all_ended() && n > g.last.saturating_add(SAME_CONN_NS),
-            })
-            .map(|(s, _)| *s)
-            .collect();
+        let due: Vec<u64> = match now {
+            None => self.groups.keys().copied().collect(),
+            Some(n) => self
+                .all_ended
+                .iter()
+                .filter(|s| {
+                    self.groups
+                        .get(s)
+                        .is_some_and(|g| n > g.last.saturating_add(SAME_CONN_NS))
+                })
+                .copied()
+                .collect(),
+        };
         self.finish(due, done);
     }
 
     /// Finishes every ended group early (the memory bound).
     fn cut_ended(&mut self, done: &mut Vec<LinkedConn>) {
-        let due: Vec<u64> = self
-            .groups
-            .iter()
-            .filter(|(_, g)| g.all_ended())
-            .map(|(s, _)| *s)
-            .collect();
+        let due: Vec<u64> = self.all_ended.drain().collect();
         self.stats.groups_cut += due.len() as u64;
         self.finish(due, done);
     }
@@ -344,6 +364,7 @@ impl Linker {
     fn finish(&mut self, mut due: Vec<u64>, done: &mut Vec<LinkedConn>) {
         due.sort_unstable();
         for s in due {
+            self.all_ended.remove(&s);
             let Some(g) = self.groups.remove(&s) else {
                 continue;
             };
@@ -403,6 +424,18 @@ mod tests {
             cookie,
             cgroup: 0,
             client: true,
+            tls: false,
+        }
+    }
+
+    fn tls(pid: u32, cookie: u64) -> Vantage {
+        Vantage::Socket {
+            pid,
+            comm: "p".into(),
+            cookie,
+            cgroup: 0,
+            client: true,
+            tls: true,
         }
     }
 
@@ -452,6 +485,66 @@ mod tests {
         let names: Vec<&str> = done[0].views.iter().map(|v| v.view_uid.as_str()).collect();
         assert_eq!(names, ["Cpackets", "Cclient", "Cserver"]);
         assert_eq!(l.used(), 0);
+    }
+
+    #[test]
+    fn tls_plaintext_views_share_the_uid_and_are_counted_once_among_themselves() {
+        let mut l = Linker::new(1 << 20);
+        let mut done = Vec::new();
+        let p = view(Vantage::Packets { iface: 0 }, 1_000, false, "Cpackets");
+        let c = view(sock(10, 1), 1_010, false, "Cclient");
+        let ct = view(tls(10, 1), 1_400, false, "Cclient-tls");
+        let st = view(tls(20, 2), 1_450, false, "Cserver-tls");
+        l.open(&[p.clone(), c.clone(), ct.clone(), st.clone()], &mut done);
+        assert_eq!(
+            l.stats.linked, 3,
+            "one socket's bytes and its plaintext are two views"
+        );
+        let mut ended = vec![
+            end(&c, 9_000, [10, 20]),
+            end(&ct, 9_000, [3, 5]),
+            end(&st, 9_100, [3, 5]),
+            end(&p, 9_200, [10, 20]),
+        ];
+        l.ended(&mut ended);
+        assert!(ended.iter().all(|e| e.info.uid == "Cpackets"));
+        let dup: Vec<bool> = ended.iter().map(|e| e.info.duplicate).collect();
+        // The client's socket bytes copy the packets'; the client's plaintext is the first
+        // plaintext view (counted), the server's a copy of it.
+        assert_eq!(dup, [true, false, true, false]);
+        l.sweep(Some(9_201 + SAME_CONN_NS), &mut done);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].views.len(), 4);
+    }
+
+    #[test]
+    fn a_full_linker_does_not_rescan_its_groups_for_every_new_view() {
+        // Room for two groups; one connection seen by two processes fills most of it; a
+        // flood of live connections after it stays unlinked and costs no scan; once its
+        // views end, the group is cut to make room.
+        let mut l = Linker::new(2 * (GROUP_BYTES + VIEW_BYTES));
+        let mut done = Vec::new();
+        let a = view(sock(1, 1), 1_000, false, "Ca");
+        let b = view(sock(2, 2), 1_000, false, "Cb");
+        l.open(&[a.clone(), b.clone()], &mut done);
+        let flood: Vec<Arc<ConnInfo>> = (0..1000)
+            .map(|i| {
+                let mut v = (*view(sock(3, 100 + i), 2_000, false, "Cflood")).clone();
+                v.orig = Endpoint::new([10, 0, 1, (i % 250) as u8].into(), 1000 + i as u16);
+                Arc::new(v)
+            })
+            .collect();
+        l.open(&flood, &mut done);
+        assert_eq!(l.stats.views_unlinked, 1000);
+        assert!(l.all_ended.is_empty());
+        l.ended(&mut [end(&a, 3_000, [1, 1])]);
+        assert!(l.all_ended.is_empty(), "one of its two views is still open");
+        l.ended(&mut [end(&b, 3_000, [1, 1])]);
+        assert_eq!(l.all_ended.len(), 1);
+        l.open(&flood[..1], &mut done);
+        assert_eq!(l.stats.groups_cut, 1);
+        assert_eq!(done.len(), 1);
+        assert_eq!(l.stats.views_unlinked, 1000, "the cut made room for it");
     }
 
     #[test]

@@ -437,6 +437,7 @@ mod tests {
                 cookie: 9,
                 cgroup,
                 client,
+                tls: false,
             },
             first_ts: 100,
             partial: false,

@@ -707,27 +707,30 @@ fn redact_socket(
 ) -> bool {
     use juno_archive::{DataDirection, SocketEventKind};
     let cookie = ev.cookie ^ salt;
+    let dir = match ev.direction {
+        DataDirection::Send => juno_redact::DIR_SEND,
+        _ => juno_redact::DIR_RECV,
+    };
     match (ev.kind, ev.direction) {
-        (SocketEventKind::Data, DataDirection::Send) => r.socket_data(
-            cookie,
-            juno_redact::DIR_SEND,
-            ev.stream_offset,
-            ev.orig_len,
-            b,
-        ),
-        (SocketEventKind::Data, DataDirection::Recv) => r.socket_data(
-            cookie,
-            juno_redact::DIR_RECV,
+        (SocketEventKind::Data, DataDirection::Send | DataDirection::Recv) => {
+            r.socket_data(cookie, dir, ev.stream_offset, ev.orig_len, b)
+        }
+        // A TLS library's plaintext: a stream of its own.
+        (SocketEventKind::TlsData, DataDirection::Send | DataDirection::Recv) => r.socket_data(
+            juno_redact::tls_stream(cookie),
+            dir,
             ev.stream_offset,
             ev.orig_len,
             b,
         ),
         (SocketEventKind::Close, _) => {
             r.socket_closed(cookie);
+            r.socket_closed(juno_redact::tls_stream(cookie));
             false
         }
         (SocketEventKind::StateChange, _) if ev.new_state == 7 => {
             r.socket_closed(cookie);
+            r.socket_closed(juno_redact::tls_stream(cookie));
             false
         }
         _ => false,

@@ -26,7 +26,22 @@ pub enum Vantage {
         cgroup: u64,
         /// The process is the client (its end is `orig`), else the server (`resp`).
         client: bool,
+        /// The plaintext the process read and wrote through a TLS library on this socket
+        /// (the recorder's TLS uprobes), not the socket's own bytes.
+        tls: bool,
     },
+}
+
+impl Vantage {
+    /// The kind of vantage point: `packets`, `socket` (a process's socket bytes) or `tls`
+    /// (a process's plaintext inside TLS).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Vantage::Packets { .. } => "packets",
+            Vantage::Socket { tls: false, .. } => "socket",
+            Vantage::Socket { tls: true, .. } => "tls",
+        }
+    }
 }
 
 /// A connection, as exchanges refer to it.

@@ -685,7 +685,7 @@ fn vantage(t: &mut Table, c: &ConnInfo, ifaces: &[Iface]) {
             t.str(None);
         }
         Vantage::Socket { pid, comm, .. } => {
-            t.str(Some("socket"));
+            t.str(Some(c.vantage.kind()));
             t.str(None);
             t.u32(Some(*pid));
             t.str(Some(comm));

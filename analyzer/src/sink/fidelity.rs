@@ -57,14 +57,6 @@ pub struct Fidelity {
     pub views_open: u64,
 }
 
-/// `packets` or `socket`.
-pub fn kind(v: &Vantage) -> &'static str {
-    match v {
-        Vantage::Packets { .. } => "packets",
-        Vantage::Socket { .. } => "socket",
-    }
-}
-
 /// The view's stream: payload read plus what it knows it missed, both directions.
 pub fn stream_len(v: &ViewTotals) -> u64 {
     v.reasm.delivered.saturating_add(v.reasm.gap_bytes)
@@ -78,7 +70,7 @@ fn label(v: &ViewTotals, ifaces: &[Iface]) -> String {
                 None => format!("packets (interface {iface})"),
             }
         }
-        Vantage::Socket { comm, pid, .. } => format!("socket:{comm} (pid {pid})"),
+        Vantage::Socket { comm, pid, .. } => format!("{}:{comm} (pid {pid})", v.vantage.kind()),
     }
 }
 
@@ -97,12 +89,12 @@ impl Fidelity {
                 continue;
             };
             if l.views.len() == 1 {
-                *self.single.entry(kind(&first.vantage)).or_default() += 1;
+                *self.single.entry(first.vantage.kind()).or_default() += 1;
                 continue;
             }
             self.shared += 1;
             for v in &l.views {
-                let k = self.kinds.entry(kind(&v.vantage)).or_default();
+                let k = self.kinds.entry(v.vantage.kind()).or_default();
                 k.views += 1;
                 k.read = k.read.saturating_add(v.reasm.delivered);
                 k.missing = k.missing.saturating_add(v.reasm.gap_bytes);
@@ -110,8 +102,18 @@ impl Fidelity {
                 k.views_missing += u64::from(v.reasm.gap_bytes > 0);
                 k.retransmitted = k.retransmitted.saturating_add(v.reasm.retrans_bytes);
             }
-            let lens: Vec<u64> = l.views.iter().map(stream_len).collect();
-            if lens.iter().all(|n| *n == lens[0]) {
+            // Plaintext from a TLS library is compared with plaintext only: its length is not
+            // the ciphertext's.
+            let same = |tls: bool| {
+                let mut lens = l
+                    .views
+                    .iter()
+                    .filter(|v| (v.vantage.kind() == "tls") == tls)
+                    .map(stream_len);
+                let first = lens.next();
+                lens.all(|n| Some(n) == first)
+            };
+            if same(false) && same(true) {
                 self.agree += 1;
                 continue;
             }

@@ -95,7 +95,7 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
             ..
         } => {
             j.key("kind");
-            j.str("socket");
+            j.str(c.vantage.kind());
             j.key("pid");
             j.u64(u64::from(*pid));
             j.key("comm");

@@ -201,7 +201,7 @@ impl Report {
         let a = self.protos.entry(ex.protocol).or_default();
         let vantage = match &ex.conn.vantage {
             Vantage::Packets { .. } => "packets".to_string(),
-            Vantage::Socket { comm, .. } => format!("socket:{comm}"),
+            Vantage::Socket { comm, .. } => format!("{}:{comm}", ex.conn.vantage.kind()),
         };
         if a.vantages.len() < MAX_KEYS || a.vantages.contains_key(&vantage) {
             *a.vantages.entry(vantage).or_default() += 1;

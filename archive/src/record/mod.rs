@@ -41,8 +41,8 @@ pub const JUNO_PEN: u32 = 32473;
 pub const MAGIC: [u8; 4] = *b"JUNO";
 /// Major version written by this crate.
 pub const MAJOR: u8 = 1;
-/// Minor version written by this crate (1: the file-info `REDACTION` field).
-pub const MINOR: u8 = 1;
+/// Minor version written by this crate (1: the file-info `REDACTION` field; 2: TLS data events).
+pub const MINOR: u8 = 2;
 /// Length of the record header.
 pub const HEADER_LEN: usize = 16;
 

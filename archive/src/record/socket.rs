@@ -19,6 +19,9 @@ pub enum SocketEventKind {
     StateChange,
     /// A connection that existed when the recorder started (found in /proc).
     Existing,
+    /// Plaintext a process read or wrote through a TLS library on this socket (format 1.2):
+    /// a byte stream of its own per direction, beside the socket's (ciphertext) `Data`.
+    TlsData,
     /// A kind this reader does not know.
     Unknown(u8),
 }
@@ -32,6 +35,7 @@ impl From<u8> for SocketEventKind {
             4 => Self::Data,
             5 => Self::StateChange,
             6 => Self::Existing,
+            8 => Self::TlsData,
             other => Self::Unknown(other),
         }
     }
@@ -46,6 +50,7 @@ impl From<SocketEventKind> for u8 {
             SocketEventKind::Data => 4,
             SocketEventKind::StateChange => 5,
             SocketEventKind::Existing => 6,
+            SocketEventKind::TlsData => 8,
             SocketEventKind::Unknown(other) => other,
         }
     }
