@@ -103,12 +103,14 @@ pub struct RecordArgs {
     /// Do not capture socket events.
     #[arg(long)]
     pub no_sockets: bool,
-    /// Do not record TLS plaintext. By default, with socket events on the `sock` hooks,
-    /// uprobes on OpenSSL's SSL_read/SSL_write (and _ex) in every libssl the node's
-    /// processes map record what processes read and wrote through TLS, tied to the socket
-    /// (docs/tls.md); the ciphertext of those calls is then recorded as lengths only.
+    /// Record TLS plaintext: uprobes on OpenSSL's SSL_read/SSL_write (and _ex) in every
+    /// libssl the node's processes map record what processes read and wrote through TLS,
+    /// tied to the socket (needs the `sock` hooks; docs/tls.md); the ciphertext of those
+    /// calls is then recorded as lengths only. Off by default: each probed call costs the
+    /// calling process two traps (about 9 µs of CPU measured on a 2-vCPU VM,
+    /// docs/benchmarks.md), whether or not the process's events are kept.
     #[arg(long)]
-    pub no_tls: bool,
+    pub tls: bool,
     /// Where socket events come from: `sock` (the `sock_send_length`/`sock_recv_length`
     /// tracepoints, Linux 6.3 and later, x86_64: only socket I/O pays), `syscalls` (the
     /// read/write/send/recv/... syscall tracepoints: every such syscall of every process

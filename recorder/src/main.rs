@@ -136,7 +136,7 @@ fn record(a: RecordArgs) -> Result<()> {
     }
     if !a.no_sockets {
         fl |= flags::SOCKETS;
-        if !a.no_tls {
+        if a.tls {
             fl |= flags::TLS;
         }
     }

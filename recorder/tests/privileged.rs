@@ -598,6 +598,7 @@ fn stats_counters(paths: &[PathBuf]) -> BTreeMap<String, u64> {
 fn pods_traffic_is_recorded_as_socket_payload_and_packet_headers() {
     let r = pods_traffic(&[]);
     assert!(r.log.contains("socket events: on, from sock"), "{}", r.log);
+    assert!(!r.log.contains("TLS plaintext"), "TLS plaintext is opt-in: {}", r.log);
     r.sockets_hold_everything();
     assert_eq!(
         r.packets(),
@@ -2496,7 +2497,7 @@ fn nginx_tls(pod: &Pod, dir: &Path) -> Server {
     c
 }
 
-/// TLS plaintext from OpenSSL (issue 17, part 2): nginx with TLS in one pod (started before
+/// TLS plaintext from OpenSSL (issue 17, part 2; `--tls`): nginx with TLS in one pod (started before
 /// the recorder), and in another pod curl over HTTP/1.1 and HTTP/2 and python3's urllib,
 /// started after it. Every request is read from the plaintext that the TLS library calls
 /// moved, as seen by each client and by nginx, attributed to the process; the handshake is
@@ -2519,6 +2520,7 @@ fn tls_plaintext_is_recorded_from_openssl_in_every_process() {
             "itest",
             "--self-cost",
             "always",
+            "--tls",
         ],
     );
     assert!(
@@ -2685,7 +2687,10 @@ fn a_libssl_that_arrives_with_a_new_process_is_probed() {
     let copy = tmp.path().join("libssl.so.3");
     std::fs::copy(lib, &copy).unwrap();
     let out = tmp.path().join("archives");
-    let rec = Recorder::start(&out, &["--iface", "^jtn[sc]-h$", "--node-name", "itest"]);
+    let rec = Recorder::start(
+        &out,
+        &["--iface", "^jtn[sc]-h$", "--node-name", "itest", "--tls"],
+    );
     // The process maps its own copy, waits for the recorder's next scan (every 2 s), then
     // makes its requests.
     let py = tmp.path().join("client.py");

@@ -5,7 +5,10 @@
 # exchanges juno-analyze finds in what they wrote. Source it after setting:
 #   work   a scratch directory (removed by the caller)
 #   mix    json | gzip | small
-# It defines SADDR (the server's address), start_server, and the functions below.
+#   TLS    (optional) 1: nginx serves HTTPS on port 443 (a self-signed certificate made
+#          here; URL gives the scheme and address); the "-tls" modes (sockets-tls,
+#          pod-sockets-tls, both-tls) are the socket modes with --tls (TLS plaintext).
+# It defines SADDR (the server's address), URL, start_server, and the functions below.
 #
 # nginx runs in a cgroup v2 of its own (juno-rbench-pod), a stand-in for a pod's:
 # the "pod-" modes trace the socket events of that cgroup only (--cgroup), as a DaemonSet
@@ -25,6 +28,8 @@ POD_CGROUP=/juno-rbench-pod
 CG_ROOT=/sys/fs/cgroup
 [ -e "$CG_ROOT/cgroup.controllers" ] || CG_ROOT=/sys/fs/cgroup/unified
 case ${mix:?} in json | small) gzip=off ;; gzip) gzip=on ;; *) echo "MIX: json, gzip or small" >&2; exit 1 ;; esac
+
+if [ "${TLS:-0}" = 1 ]; then URL=https://$SADDR; else URL=http://$SADDR; fi
 
 rec=${JUNO_RECORD:-$PWD/target/release/juno-record}
 ana=$PWD/target/release/juno-analyze
@@ -66,6 +71,12 @@ for v in range(61):
     with open(f"{sys.argv[1]}/list-{v}.json", "w") as f:
         f.write(json.dumps([record(i) for i in range(140)]))
 PY
+    local listen_tls=""
+    if [ "${TLS:-0}" = 1 ]; then
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/tls.key" -out "$work/tls.crt" \
+            -days 2 -subj /CN=juno-bench.test 2>/dev/null
+        listen_tls="listen $SADDR:443 ssl; ssl_certificate $work/tls.crt; ssl_certificate_key $work/tls.key;"
+    fi
     cat >"$work/nginx.conf" <<CONF
 worker_processes 1;
 user root;
@@ -84,6 +95,7 @@ http {
     keepalive_requests 1000;
     server {
         listen $SADDR:80;
+        $listen_tls
         root $work/www;
         gzip $gzip;
         gzip_types application/json;
@@ -130,7 +142,7 @@ for line in open(sys.argv[1]):
     e = json.loads(line)
     if e.get("protocol") == "http":
         v = e["vantage"]
-        c["packets" if v["kind"] == "packets" else f"socket:{v['comm']}"] += 1
+        c["packets" if v["kind"] == "packets" else f"{v['kind']}:{v['comm']}"] += 1
 print(",".join(f"{k}={n}" for k, n in sorted(c.items())) or "none")
 PY
 }
@@ -141,12 +153,13 @@ recorder_start() {
     local mode=$1
     rm -rf "$work/out" && mkdir -p "$work/out"
     case $mode in
-    packets | sockets | both | pod-sockets | pod-both)
-        local flags=()
-        [ "$mode" = packets ] && flags=(--no-sockets)
-        [ "$mode" = sockets ] && flags=(--no-packets)
-        [ "$mode" = pod-sockets ] && flags=(--no-packets --cgroup "$POD_CGROUP")
-        [ "$mode" = pod-both ] && flags=(--cgroup "$POD_CGROUP")
+    packets | sockets | both | pod-sockets | pod-both | *-tls)
+        local flags=() base=${mode%-tls}
+        [ "$base" != "$mode" ] && flags=(--tls)
+        [ "$base" = packets ] && flags+=(--no-sockets)
+        [ "$base" = sockets ] && flags+=(--no-packets)
+        [ "$base" = pod-sockets ] && flags+=(--no-packets --cgroup "$POD_CGROUP")
+        [ "$base" = pod-both ] && flags+=(--cgroup "$POD_CGROUP")
         /usr/bin/time -o "$work/time" -f "%U %S" "$rec" --out-dir "$work/out" \
             --iface "^$HIF\$" "${flags[@]}" ${JUNO_RECORD_ARGS:-} >"$work/rec.log" 2>&1 &
         REC_TIME_PID=$!
@@ -169,7 +182,7 @@ recorder_stop() {
     local mode=$1
     cpu=0 events=0 dropped=0 bytes=0 ex=none ebpf_share=0 ebpf_ns=0 ebpf_runs=0
     case $mode in
-    packets | sockets | both | pod-sockets | pod-both)
+    packets | sockets | both | pod-sockets | pod-both | *-tls)
         kill -INT "$(cat "$work/out/.juno-record.pid")"
         wait "$REC_TIME_PID"
         REC_TIME_PID=

@@ -6,7 +6,9 @@
 #
 #   sudo scripts/bench/record-vs-tcpdump.sh [SECONDS] [ROUNDS] [MIX]
 #
-# MIX is "json", "gzip" or "small" (scripts/bench/lib-record.sh describes them).
+# MIX is "json", "gzip" or "small" (scripts/bench/lib-record.sh describes them). TLS=1 serves
+# them over HTTPS (wrk's TLS and nginx's through OpenSSL); MODES may then add sockets-tls,
+# pod-sockets-tls, both-tls (with --tls: TLS plaintext instead of ciphertext).
 # JUNO_RECORD=PATH benchmarks another juno-record binary; JUNO_RECORD_ARGS adds options;
 # MODES="off both tcpdump" runs some of the modes (off and tcpdump are always needed): off,
 # packets, sockets, both, pod-sockets, pod-both (socket events of nginx's cgroup only, as a
@@ -37,7 +39,7 @@ start_server
 
 # Runs wrk for $secs seconds; prints "requests req_per_s".
 run_wrk() {
-    wrk -t 1 -c 32 -d "${secs}s" -s "$work/mix.lua" "http://$SADDR/" >"$work/wrk.log" 2>&1
+    wrk -t 1 -c 32 -d "${secs}s" -s "$work/mix.lua" "$URL/" >"$work/wrk.log" 2>&1
     local n rps
     n=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$work/wrk.log")
     rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' "$work/wrk.log")
@@ -96,6 +98,9 @@ names = {"off": "nothing recording", "packets": "juno-record, packets (tc on the
          "pod-sockets": "juno-record, socket events of the pod (nginx's cgroup)",
          "pod-both": "juno-record, packets and the pod's socket events",
          "tcpdump": "tcpdump -w (same veth)"}
+for m in list(names):
+    if m in ("sockets", "both", "pod-sockets", "pod-both"):
+        names[m + "-tls"] = names[m] + ", --tls (TLS plaintext)"
 modes = sys.argv[4].split()
 print("| recording | req/s | vs off | vs tcpdump | process CPU % of a core | eBPF CPU % of a core | eBPF ns/run | events/s | dropped | bytes/request | HTTP exchanges found / wrk's requests (lowest over rounds) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
