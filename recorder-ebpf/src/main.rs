@@ -1292,8 +1292,9 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     Some(())
 }
 
-/// Whether the current thread is inside a TLS library call; if so, notes `sk` as the socket
-/// the call uses (the first one it moved bytes on).
+/// Whether the current thread is inside a TLS library call that moves plaintext (its socket
+/// events' ciphertext is then not copied); inside any TLS call (a handshake too), notes `sk`
+/// as the socket the call uses (the first one it moved bytes on).
 fn tls_call_uses(sk: u64) -> bool {
     let Some(c) = TLS_CALLS.get_ptr_mut(bpf_get_current_pid_tgid()) else {
         return false;
@@ -1303,7 +1304,7 @@ fn tls_call_uses(sk: u64) -> bool {
     if c.sk == 0 {
         c.sk = sk;
     }
-    true
+    c.dir != dir::NONE
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1333,7 +1334,17 @@ pub fn ssl_read_ex(ctx: ProbeContext) -> u32 {
     0
 }
 
-/// The return of every one of the four calls (the entry says which it was).
+/// `SSL_do_handshake` (which `SSL_connect` and `SSL_accept` run): no plaintext, but its
+/// socket calls tie the `SSL *` to its socket before the first `SSL_read`, which may be
+/// served from what the handshake read ahead and make no socket call of its own. Its
+/// ciphertext (the handshake) is recorded as usual.
+#[uprobe]
+pub fn ssl_do_handshake(ctx: ProbeContext) -> u32 {
+    let _ = tls_enter(&ctx, 0, dir::NONE, false);
+    0
+}
+
+/// The return of every one of the calls (the entry says which it was).
 #[uretprobe]
 pub fn ssl_return(ctx: RetProbeContext) -> u32 {
     let _ = tls_return(&ctx);
@@ -1341,7 +1352,8 @@ pub fn ssl_return(ctx: RetProbeContext) -> u32 {
 }
 
 /// Notes the call in `TLS_CALLS`: `(SSL *ssl, void *buf, int num)` or, for the `_ex` forms,
-/// `(SSL *ssl, void *buf, size_t num, size_t *moved)`.
+/// `(SSL *ssl, void *buf, size_t num, size_t *moved)`; a handshake (`d` is `dir::NONE`) has
+/// only `ssl`.
 fn tls_enter(ctx: &ProbeContext, h: u16, d: u8, ex: bool) -> Option<()> {
     let cfg = config()?;
     if cfg.flags & flags::TLS == 0 || !task_wanted(cfg) {
@@ -1349,7 +1361,7 @@ fn tls_enter(ctx: &ProbeContext, h: u16, d: u8, ex: bool) -> Option<()> {
     }
     let call = TlsCall {
         ssl: ctx.arg(0)?,
-        buf: ctx.arg(1)?,
+        buf: if d == dir::NONE { 0 } else { ctx.arg(1)? },
         out_len: if ex { ctx.arg(3)? } else { 0 },
         sk: 0,
         hook: h,
@@ -1375,6 +1387,17 @@ fn tls_return(ctx: &RetProbeContext) -> Option<()> {
     // SAFETY: reading a value of a map this program owns (this thread's entry).
     let call = *unsafe { TLS_CALLS.get(id) }?;
     let _ = TLS_CALLS.remove(id);
+    let key = SslKey {
+        tgid: id >> 32,
+        ssl: call.ssl,
+    };
+    if call.dir == dir::NONE {
+        // A handshake: only which socket the `SSL *` uses.
+        if call.sk != 0 {
+            let _ = SSL_SOCKS.insert(key, call.sk, 0);
+        }
+        return None;
+    }
     // Both forms return an int: the bytes moved, or 1 for success (`_ex`).
     let ret = ctx.ret::<u64>() as i32;
     let moved = if call.out_len != 0 {
@@ -1390,10 +1413,6 @@ fn tls_return(ctx: &RetProbeContext) -> Option<()> {
     if moved == 0 {
         return None;
     }
-    let key = SslKey {
-        tgid: id >> 32,
-        ssl: call.ssl,
-    };
     // SAFETY: reading a value of a map this program owns.
     let known = unsafe { SSL_SOCKS.get(key) }.copied();
     let sk = if call.sk != 0 {

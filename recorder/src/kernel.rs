@@ -72,11 +72,13 @@ pub trait Kernel {
 /// The TLS library functions probed: (function, entry program). Every one's return goes to
 /// `ssl_return`. The `_ex` forms came with OpenSSL 1.1.1; a library without them is probed
 /// on the others.
-pub const TLS_PROBES: [(&str, &str); 4] = [
+pub const TLS_PROBES: [(&str, &str); 5] = [
     ("SSL_write", "ssl_write"),
     ("SSL_read", "ssl_read"),
     ("SSL_write_ex", "ssl_write_ex"),
     ("SSL_read_ex", "ssl_read_ex"),
+    // No plaintext: ties the SSL object to its socket before its first read.
+    ("SSL_do_handshake", "ssl_do_handshake"),
 ];
 
 /// The syscall tracepoints and the argument offsets the programs read (`field:…offset:N`

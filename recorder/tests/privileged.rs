@@ -598,7 +598,11 @@ fn stats_counters(paths: &[PathBuf]) -> BTreeMap<String, u64> {
 fn pods_traffic_is_recorded_as_socket_payload_and_packet_headers() {
     let r = pods_traffic(&[]);
     assert!(r.log.contains("socket events: on, from sock"), "{}", r.log);
-    assert!(!r.log.contains("TLS plaintext"), "TLS plaintext is opt-in: {}", r.log);
+    assert!(
+        !r.log.contains("TLS plaintext"),
+        "TLS plaintext is opt-in: {}",
+        r.log
+    );
     r.sockets_hold_everything();
     assert_eq!(
         r.packets(),
@@ -2560,6 +2564,18 @@ fn tls_plaintext_is_recorded_from_openssl_in_every_process() {
         "/usr/bin/python3 -c \"{py}\" 2>&1 | grep -o 'HTTP Error 404' || true"
     ));
     assert_eq!(st.trim(), "HTTP Error 404");
+    // wrk: 32 new connections whose first request often arrives with the handshake's last
+    // bytes, so that nginx's first SSL_read is served from what the handshake read ahead
+    // and makes no socket call of its own (the handshake probe ties the socket first:
+    // `tls_no_socket` stays 0, asserted below).
+    let wrk = cli.exec(&format!(
+        "wrk -t 1 -c 32 -d 1s https://{}/api/item1.json",
+        srv.addr
+    ));
+    let wrk_requests: u64 = wrk
+        .lines()
+        .find_map(|l| l.trim().split(" requests in ").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{wrk}"));
     std::thread::sleep(Duration::from_millis(500));
     let log = rec.stop();
     assert!(log.contains("TLS plaintext: probing"), "{log}");
@@ -2589,6 +2605,23 @@ fn tls_plaintext_is_recorded_from_openssl_in_every_process() {
         m
     };
     let py_path = "/missing?token=[redacted]";
+    // Every wrk request read from wrk's plaintext. (nginx's view of these connections is
+    // not asserted: in one run of three its first request on some connections was missed
+    // and the response logged without it — a known bug, docs/tls.md.)
+    let by_wrk = got
+        .0
+        .iter()
+        .filter(|e| {
+            matches!(&e.conn.vantage, Vantage::Socket { tls: true, comm, .. } if comm == "wrk")
+                && e.outcome == juno_analyze::model::Outcome::Complete
+                && e.fields.text("uri") == Some(&b"/api/item1.json"[..])
+        })
+        .count() as u64;
+    assert!(
+        by_wrk >= wrk_requests,
+        "wrk's view: {by_wrk} of {wrk_requests}"
+    );
+    seen.remove(&("wrk".to_string(), "http"));
     for side in ["curl", "nginx"] {
         let h1 = if side == "nginx" {
             want(0..5, &[(py_path, 404)])
@@ -2611,26 +2644,41 @@ fn tls_plaintext_is_recorded_from_openssl_in_every_process() {
         Some(&want(0..0, &[(py_path, 404)])),
         "{seen:?}"
     );
-    // The handshakes, from the socket events: three connections, each seen by both ends.
-    let hellos: Vec<&Exchange> = got
+    // The handshakes, from the socket events: curl's two connections and python3's, each
+    // seen by both ends (wrk's are left out).
+    let hello = |e: &&Exchange| {
+        e.protocol == "tls" && matches!(e.conn.vantage, Vantage::Socket { tls: false, .. })
+    };
+    let clients: Vec<(String, Option<Vec<u8>>)> = got
         .0
         .iter()
-        .filter(|e| {
-            e.protocol == "tls" && matches!(e.conn.vantage, Vantage::Socket { tls: false, .. })
+        .filter(hello)
+        .filter_map(|e| match &e.conn.vantage {
+            Vantage::Socket { comm, .. } if comm == "curl" || comm == "python3" => Some((
+                e.conn.uid.clone(),
+                e.fields.text("server_name").map(<[u8]>::to_vec),
+            )),
+            _ => None,
         })
         .collect();
-    assert_eq!(hellos.len(), 6, "{hellos:?}");
-    let sni: Vec<Option<&[u8]>> = hellos
-        .iter()
-        .map(|e| e.fields.text("server_name"))
-        .collect();
+    assert_eq!(clients.len(), 3, "{clients:?}");
     assert_eq!(
-        sni.iter()
-            .filter(|s| **s == Some(&b"juno-tls.test"[..]))
+        clients
+            .iter()
+            .filter(|(_, sni)| sni.as_deref() == Some(&b"juno-tls.test"[..]))
             .count(),
-        4,
-        "curl names the server, python3 was given an address: {sni:?}"
+        2,
+        "curl names the server, python3 was given an address: {clients:?}"
     );
+    for (uid, _) in &clients {
+        let ends = got
+            .0
+            .iter()
+            .filter(hello)
+            .filter(|e| &e.conn.uid == uid)
+            .count();
+        assert_eq!(ends, 2, "both ends' handshake of {uid}");
+    }
     // Each connection: one uid for its socket and plaintext views; the plaintext counted
     // once (the client's), the socket bytes once.
     for e in got.0.iter().filter(|e| e.protocol == "http2") {
@@ -2642,14 +2690,14 @@ fn tls_plaintext_is_recorded_from_openssl_in_every_process() {
         assert_eq!(n, 6, "six streams counted once: {}", e.conn.uid);
     }
     // The ciphertext inside the library calls was not copied: nginx's socket payload is the
-    // handshakes (a few KB), although it sent a 300 KB body.
+    // handshakes (about 2.5 KB each, 35 connections), although it sent a 300 KB body.
     let stats = stats_counters(&files);
     let stat = |name: &str| stats.get(name).copied().unwrap_or(0);
     assert!(stat("tls_ciphertext_skipped") > 20, "{stats:?}\n{log}");
     assert_eq!(stat("tls_no_socket"), 0, "{stats:?}");
     let ciphertext = socket_payloads(&files);
     assert!(
-        ciphertext.get("nginx").map_or(0, Vec::len) < 32 * 1024,
+        ciphertext.get("nginx").map_or(0, Vec::len) < 160 * 1024,
         "{:?}",
         ciphertext
             .iter()
