@@ -24,6 +24,11 @@ use crate::model::{
 
 /// TCP_CLOSE in the kernel's numbering.
 const TCP_CLOSE: u8 = 7;
+/// How long a socket's TLS stream outlives the socket's close: a TLS library call's
+/// plaintext is written when the call returns, which may be after the kernel closed the
+/// socket under it (a reset arrived while the call was sending). Events of the closed
+/// socket in that time still belong to the stream.
+const TLS_LATE_NS: u64 = 1_000_000_000;
 
 /// Counters of socket-event processing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,6 +67,8 @@ struct Stream {
     packets: [u64; 2],
     bytes: [u64; 2],
     reasm: ReasmStats,
+    /// TLS streams: when the socket closed (the stream is finished [`TLS_LATE_NS`] later).
+    closed_at: Option<Ts>,
 }
 
 /// A stream: socket cookie, network namespace, and whether it is the plaintext a TLS
@@ -152,6 +159,7 @@ impl SocketTable {
             packets: [0; 2],
             bytes: [0; 2],
             reasm: ReasmStats::default(),
+            closed_at: None,
         }
     }
 
@@ -251,25 +259,30 @@ impl SocketTable {
                 self.streams.insert(key, s);
             }
             SocketEventKind::Close => {
-                for k in [key, tls_key] {
-                    if let Some(mut s) = self.streams.remove(&k) {
-                        s.last_ts = s.last_ts.max(ev.ts_ns);
-                        Self::close(&mut s, ev.ts_ns, ConnState::Closed, ctx, ended);
-                    }
+                if let Some(mut s) = self.streams.remove(&key) {
+                    s.last_ts = s.last_ts.max(ev.ts_ns);
+                    Self::close(&mut s, ev.ts_ns, ConnState::Closed, ctx, ended);
                 }
+                self.tls_closed(tls_key, ev.ts_ns);
             }
             SocketEventKind::StateChange => {
                 if ev.new_state == TCP_CLOSE {
-                    for k in [key, tls_key] {
-                        if let Some(mut s) = self.streams.remove(&k) {
-                            Self::close(&mut s, ev.ts_ns, ConnState::Closed, ctx, ended);
-                        }
+                    if let Some(mut s) = self.streams.remove(&key) {
+                        Self::close(&mut s, ev.ts_ns, ConnState::Closed, ctx, ended);
                     }
+                    self.tls_closed(tls_key, ev.ts_ns);
                 }
             }
             SocketEventKind::Data => self.data(ev, payload, ctx, false),
             SocketEventKind::TlsData => self.data(ev, payload, ctx, true),
             SocketEventKind::Unknown(_) => {}
+        }
+    }
+
+    /// The socket of TLS stream `key` closed at `ts`: the stream ends [`TLS_LATE_NS`] later.
+    fn tls_closed(&mut self, key: StreamKey, ts: Ts) {
+        if let Some(s) = self.streams.get_mut(&key) {
+            s.closed_at.get_or_insert(ts);
         }
     }
 
@@ -352,13 +365,22 @@ impl SocketTable {
         let idle: Vec<StreamKey> = self
             .streams
             .iter()
-            .filter(|(_, s)| now.saturating_sub(s.last_ts) > idle_ns)
+            .filter(|(_, s)| {
+                now.saturating_sub(s.last_ts) > idle_ns
+                    || s.closed_at
+                        .is_some_and(|c| now.saturating_sub(c) > TLS_LATE_NS)
+            })
             .map(|(k, _)| *k)
             .collect();
         for k in idle {
             if let Some(mut s) = self.streams.remove(&k) {
                 let ts = s.last_ts;
-                Self::close(&mut s, ts, ConnState::Open, ctx, ended);
+                let state = if s.closed_at.is_some() {
+                    ConnState::Closed
+                } else {
+                    ConnState::Open
+                };
+                Self::close(&mut s, ts, state, ctx, ended);
             }
         }
     }
@@ -370,7 +392,12 @@ impl SocketTable {
         for k in keys {
             if let Some(mut s) = self.streams.remove(&k) {
                 let ts = s.last_ts;
-                Self::close(&mut s, ts, ConnState::Open, ctx, ended);
+                let state = if s.closed_at.is_some() {
+                    ConnState::Closed
+                } else {
+                    ConnState::Open
+                };
+                Self::close(&mut s, ts, state, ctx, ended);
             }
         }
     }
@@ -501,11 +528,17 @@ mod tests {
         };
         let e = tls(3, DataDirection::Recv, 0, b"*1\r\n$4\r\nPING\r\n");
         t.event(&e, e.payload, &mut ctx, &mut ended);
-        let e = tls(4, DataDirection::Send, 0, b"+PONG\r\n");
-        t.event(&e, e.payload, &mut ctx, &mut ended);
         assert_eq!(t.live(), 2);
-        t.event(&ev(SocketEventKind::Close, 1, 5), &[], &mut ctx, &mut ended);
-        assert_eq!(t.live(), 0, "the socket's close ends both streams");
+        // The socket closes (a reset) while the reply's SSL_write is still returning: its
+        // plaintext comes after the close, and still belongs to the stream.
+        t.event(&ev(SocketEventKind::Close, 1, 4), &[], &mut ctx, &mut ended);
+        assert_eq!(t.live(), 1, "the TLS stream outlives the socket a little");
+        let e = tls(5, DataDirection::Send, 0, b"+PONG\r\n");
+        t.event(&e, e.payload, &mut ctx, &mut ended);
+        t.sweep(4 + TLS_LATE_NS, u64::MAX, &mut ctx, &mut ended);
+        assert_eq!(t.live(), 1);
+        t.sweep(5 + TLS_LATE_NS, u64::MAX, &mut ctx, &mut ended);
+        assert_eq!(t.live(), 0, "then it ends, closed");
         let views: Vec<(bool, bool, Option<&str>, ConnState, u64)> = ended
             .iter()
             .map(|c| match &c.info.vantage {
