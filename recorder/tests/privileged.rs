@@ -241,8 +241,9 @@ fn nginx(pod: &Pod, dir: &Path) -> Server {
     nginx_on(pod, dir, 80)
 }
 
-/// Runs nginx in `pod`, serving a few files on `port`.
-fn nginx_on(pod: &Pod, dir: &Path, port: u16) -> Server {
+/// The files the nginx servers serve, under `dir/www`: ten JSON documents of growing size
+/// (`/api/item0.json` ...) and a 300 KB `/big.bin`.
+fn write_www(dir: &Path) {
     let www = dir.join("www");
     std::fs::create_dir_all(www.join("api")).unwrap();
     for i in 0..10 {
@@ -253,6 +254,11 @@ fn nginx_on(pod: &Pod, dir: &Path, port: u16) -> Server {
         .unwrap();
     }
     std::fs::write(www.join("big.bin"), vec![b'B'; 300_000]).unwrap();
+}
+
+/// Runs nginx in `pod`, serving a few files on `port`.
+fn nginx_on(pod: &Pod, dir: &Path, port: u16) -> Server {
+    write_www(dir);
     let conf = dir.join("nginx.conf");
     let d = dir.display();
     std::fs::write(
@@ -2459,16 +2465,7 @@ fn secrets_never_reach_the_archive_and_encrypted_archives_need_their_identity() 
 /// Runs nginx in `pod` with TLS (HTTP/1.1 and HTTP/2 over `https` on port 443, a certificate
 /// for `juno-tls.test` made here with openssl), serving what [`nginx_on`] serves.
 fn nginx_tls(pod: &Pod, dir: &Path) -> Server {
-    let www = dir.join("www");
-    std::fs::create_dir_all(www.join("api")).unwrap();
-    for i in 0..10 {
-        std::fs::write(
-            www.join(format!("api/item{i}.json")),
-            format!("{{\"item\": {i}, \"pad\": \"{}\"}}\n", "x".repeat(200 * i)),
-        )
-        .unwrap();
-    }
-    std::fs::write(www.join("big.bin"), vec![b'B'; 300_000]).unwrap();
+    write_www(dir);
     let d = dir.display();
     sh(&format!(
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout {d}/tls.key -out {d}/tls.crt -days 2 \
