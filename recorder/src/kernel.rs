@@ -459,14 +459,19 @@ fn attach_sock_hooks(ebpf: &mut Ebpf, tracefs: &str) -> Result<()> {
 /// Loads the TLS uprobe programs (attached per library by [`Kernel::attach_tls`]).
 fn load_tls_probes(ebpf: &mut Ebpf) -> Result<()> {
     for name in TLS_PROBES.iter().map(|(_, p)| *p).chain(["ssl_return"]) {
-        let p: &mut UProbe = ebpf
-            .program_mut(name)
-            .ok_or_else(|| anyhow!("no program {name}"))?
-            .try_into()?;
-        p.load()
+        uprobe(ebpf, name)?
+            .load()
             .with_context(|| format!("loading {name} (verifier)"))?;
     }
     Ok(())
+}
+
+/// The uprobe program `name`.
+fn uprobe<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut UProbe> {
+    Ok(ebpf
+        .program_mut(name)
+        .ok_or_else(|| anyhow!("no program {name}"))?
+        .try_into()?)
 }
 
 fn bump_memlock() -> std::io::Result<()> {
@@ -517,27 +522,16 @@ impl Kernel for AyaKernel {
             // The return probe first: an entry without its return would leave the thread
             // looking as if inside a call. A missing symbol (no `_ex` forms before OpenSSL
             // 1.1.1) leaves that function out.
-            let r: &mut UProbe = self
-                .ebpf
-                .program_mut("ssl_return")
-                .ok_or_else(|| anyhow!("no program ssl_return"))?
-                .try_into()?;
-            let Ok(ret) = r.attach(func, lib, UProbeScope::AllProcesses) else {
+            let Ok(ret) =
+                uprobe(&mut self.ebpf, "ssl_return")?.attach(func, lib, UProbeScope::AllProcesses)
+            else {
                 continue;
             };
-            let p: &mut UProbe = self
-                .ebpf
-                .program_mut(prog)
-                .ok_or_else(|| anyhow!("no program {prog}"))?
-                .try_into()?;
-            if p.attach(func, lib, UProbeScope::AllProcesses).is_err() {
-                if let Ok(r) = <&mut UProbe>::try_from(
-                    self.ebpf
-                        .program_mut("ssl_return")
-                        .ok_or_else(|| anyhow!("no program ssl_return"))?,
-                ) {
-                    let _ = r.detach(ret);
-                }
+            if uprobe(&mut self.ebpf, prog)?
+                .attach(func, lib, UProbeScope::AllProcesses)
+                .is_err()
+            {
+                let _ = uprobe(&mut self.ebpf, "ssl_return")?.detach(ret);
                 continue;
             }
             probed.push(func);

@@ -75,6 +75,19 @@ struct Stream {
 /// library moved on the socket (a stream of its own) rather than the socket's bytes.
 type StreamKey = (u64, u32, bool);
 
+impl Stream {
+    /// How a stream finished without an end of its own (idle, or at the end of the input)
+    /// ended: `Closed` when its socket had closed (a TLS stream waiting for late events),
+    /// else still `Open`.
+    fn state_at_end(&self) -> ConnState {
+        if self.closed_at.is_some() {
+            ConnState::Closed
+        } else {
+            ConnState::Open
+        }
+    }
+}
+
 /// The socket streams of one shard.
 #[derive(Default)]
 pub struct SocketTable {
@@ -375,11 +388,7 @@ impl SocketTable {
         for k in idle {
             if let Some(mut s) = self.streams.remove(&k) {
                 let ts = s.last_ts;
-                let state = if s.closed_at.is_some() {
-                    ConnState::Closed
-                } else {
-                    ConnState::Open
-                };
+                let state = s.state_at_end();
                 Self::close(&mut s, ts, state, ctx, ended);
             }
         }
@@ -392,11 +401,7 @@ impl SocketTable {
         for k in keys {
             if let Some(mut s) = self.streams.remove(&k) {
                 let ts = s.last_ts;
-                let state = if s.closed_at.is_some() {
-                    ConnState::Closed
-                } else {
-                    ConnState::Open
-                };
+                let state = s.state_at_end();
                 Self::close(&mut s, ts, state, ctx, ended);
             }
         }
