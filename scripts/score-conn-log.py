@@ -4,9 +4,10 @@
 Usage: score-conn-log.py [--analyzer BIN] [--corpus DIR] [--min PCT] [--verbose]
 
 The corpus (default fixtures/zeek-conn) has a manifest.tsv of Zeek test traces (paths relative
-to it; one, also in the shared corpus, is read from ../shared/corpus) and the
-conn.log Zeek's test suite stores for each (zeek/zeek testing/btest, BSD licence). Each
-trace is run through `juno-analyze logs --format zeek`; rows are aligned with Zeek's by
+to it; one, also in the shared corpus, is read from ../shared/corpus), the
+conn.log Zeek's test suite stores for each (zeek/zeek testing/btest, BSD licence) and the
+options Zeek's test ran with, as juno-analyze's (`-C` is `--ignore-checksums`). Each
+trace is run through `juno-analyze logs --format zeek` with them; rows are aligned with Zeek's by
 protocol and 5-tuple in either orientation (Zeek's baselines have no timestamps and random
 uids), repeats of a 5-tuple in order. Per field group the share of Zeek's values reproduced is
 printed; a Zeek row Juno has no row for counts as a miss in every group. With --min, exits 1
@@ -115,12 +116,14 @@ def main():
     rows = [0, 0, 0]
     with open(os.path.join(a.corpus, "manifest.tsv"), encoding="utf-8") as m:
         cases = [l.rstrip("\n").split("\t") for l in m if l.strip() and not l.startswith("#")]
-    for trace, baseline, *_ in cases:
+    for trace, baseline, *rest in cases:
+        # Zeek's test options, as juno-analyze's (its -C is --ignore-checksums).
+        options = rest[2].split() if len(rest) > 2 else []
         expected = read_log(os.path.join(a.corpus, baseline))
         with tempfile.TemporaryDirectory() as out:
             run = subprocess.run([a.analyzer, "--progress", "never", "-q", "logs",
                                   os.path.join(a.corpus, trace), "--format", "zeek",
-                                  "--out-dir", out], capture_output=True, text=True)
+                                  "--out-dir", out, *options], capture_output=True, text=True)
             if run.returncode != 0:
                 print(f"{trace}: juno-analyze failed: {run.stderr.strip()}")
                 return 1

@@ -189,7 +189,7 @@ impl RunSummary {
             .collect();
         if let Some(n) = self.skipped_packets.get(Skip::BadIpChecksum.name()) {
             w.push(format!(
-                "{n} IPv4 packets skipped: their header checksum is wrong (routers and hosts drop them; --ignore-checksums reads them)"
+                "{n} IPv4 packets skipped: their header checksum is wrong (routers and hosts drop them, and so does Zeek without -C; a capture taken on a host that offloads checksums to its NIC shows its own packets so: --ignore-checksums reads them)"
             ));
         }
         let d = &self.defrag;

@@ -16,12 +16,13 @@
 //!
 //! IPv4 header checksums are verified (outer and tunnelled headers alike): a packet whose
 //! header checksum is wrong is skipped ([`Skip::BadIpChecksum`]), as the next router or the
-//! receiving host drops it and as Zeek does (its `bad_IP_checksum` weird) — except a zero
-//! checksum, which is read as not filled in: hosts that offload the IPv4 header checksum to
-//! the NIC (macOS, Windows) capture their own packets with 0 there, as tshark notes; Zeek
-//! drops those unless run with `-C`. Linux computes IPv4 header checksums in software, so a
-//! node's own captures have them right. Captures whose headers were rewritten without fixing
-//! them are read with [`Options::ignore_checksums`] (`--ignore-checksums`, Zeek's `-C`). TCP
+//! receiving host drops it and as Zeek does (its `bad_IP_checksum` weird), a zero checksum
+//! included. Hosts that offload the IPv4 header checksum to the NIC (Windows, some macOS
+//! drivers) capture their own packets with 0 there; Zeek drops those unless run with `-C`,
+//! and so does this decoder (the warning says so and names the option). Linux computes IPv4
+//! header checksums in software, so a node's own captures — and the recorder's archives —
+//! have them right. Such captures, and those whose headers were rewritten without fixing
+//! them, are read with [`Options::ignore_checksums`] (`--ignore-checksums`, Zeek's `-C`). TCP
 //! and UDP checksums are not verified: offload leaves them unfilled in captures taken on the
 //! sending host.
 
@@ -340,7 +341,7 @@ fn walk(start: Start, data: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
     let (src, dst, pl) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
-            if !cx.opts.ignore_checksums && h.header_checksum() != 0 && !checksum_ok(h.slice()) {
+            if !cx.opts.ignore_checksums && !checksum_ok(h.slice()) {
                 return Err(Skip::BadIpChecksum);
             }
             (
@@ -1038,10 +1039,11 @@ mod tests {
             decode_frame_with(1, &bad, ignore),
             Ok(Frame::Packet(_))
         ));
-        // A zero checksum is read as not filled in (offloaded by the capturing host).
+        // A zero checksum is wrong too (Zeek's rule: a host that offloads the checksum to
+        // its NIC captures its own packets so, and they need --ignore-checksums, Zeek's -C).
         let mut zero = good.clone();
         zero[24..26].copy_from_slice(&[0, 0]);
-        assert!(decode(1, &zero).is_ok());
+        assert_eq!(decode(1, &zero), Err(Skip::BadIpChecksum));
         // A header with options: the checksum covers all of it.
         let mut h = Ipv4Header::new(3, 64, IpNumber::TCP, A, B).unwrap();
         h.options = [1, 1, 1, 0].as_slice().try_into().unwrap();

@@ -169,6 +169,12 @@ impl Pcap {
         self.records[self.last + 14 + 10] ^= 0x5a;
     }
 
+    /// Sets the last packet's IPv4 header checksum to 0, as a sending host that offloads
+    /// it to its NIC captures its own packets.
+    pub fn zero_last_ip_checksum(&mut self) {
+        self.records[self.last + 14 + 10..self.last + 14 + 12].fill(0);
+    }
+
     /// The file's bytes.
     pub fn bytes(&self) -> Vec<u8> {
         let mut b = Vec::new();

@@ -263,6 +263,9 @@ enum Shape {
     /// Could be (a client's inline Redis command; a server's simple string with spaces,
     /// which other line protocols' greetings look like too).
     Weak,
+    /// A client's inline line whose first word is no Redis command (`FAKE COMMAND`, a
+    /// module's command): Redis only on Redis's port, with a RESP answer.
+    Unknown,
     /// Not Redis.
     No,
 }
@@ -315,12 +318,26 @@ fn client_shape(b: &[u8]) -> (Shape, bool) {
     let Some(first) = words.next() else {
         return (Shape::No, false);
     };
-    let name = String::from_utf8_lossy(first).to_ascii_lowercase();
-    if COMMANDS.binary_search(&name.as_str()).is_err() {
-        return (Shape::No, false);
-    }
     if line.windows(5).any(|w| w.eq_ignore_ascii_case(b"HTTP/")) {
         return (Shape::No, false);
+    }
+    let name = String::from_utf8_lossy(first).to_ascii_lowercase();
+    if COMMANDS.binary_search(&name.as_str()).is_err() {
+        // Zeek attaches its Redis analyzer by port: any command is parsed there.
+        let words = line
+            .iter()
+            .all(|c| c.is_ascii_graphic() || *c == b' ' || *c == b'\t');
+        let ident = first
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_-.|".contains(c));
+        return (
+            if words && ident {
+                Shape::Unknown
+            } else {
+                Shape::No
+            },
+            false,
+        );
     }
     let method = HTTP_METHOD_COMMANDS.contains(&name.as_str());
     if method && words.next().is_some_and(|w| w.starts_with(b"/")) {
@@ -395,11 +412,17 @@ fn server_shape(b: &[u8]) -> Shape {
 /// Content decides: a client array of bulk strings is Redis whatever the server says; an
 /// inline command needs a RESP-shaped answer (or, for `GET`-like commands that HTTP would
 /// otherwise claim, a line that is no HTTP request); a server speaking alone waits for the
-/// client. The port only breaks ties when the connection ends undecided.
+/// client. The port only breaks ties when the connection ends undecided, and lets an inline
+/// command Redis does not know count when the server answers in RESP (as Zeek, which
+/// attaches its analyzer to the port, logs it).
 pub(super) fn probe(p: &ProbeInput<'_>) -> Probe {
     let (c, method) = client_shape(p.to_server);
     let s = server_shape(p.to_client);
+    let on_port = super::PROTOCOL.ports.contains(&p.server_port);
     match (c, s) {
+        (Shape::Unknown, Shape::Strong) if on_port => Probe::Yes,
+        (Shape::Unknown, Shape::Empty | Shape::Partial) if on_port => Probe::NeedMore,
+        (Shape::Unknown, _) => Probe::No,
         (Shape::No, _) | (_, Shape::No) if c != Shape::Strong => Probe::No,
         (Shape::Strong, _) => Probe::Yes,
         (Shape::Weak, Shape::Strong) => Probe::Yes,

@@ -739,6 +739,12 @@ fn probe_decides_on_content() {
         (b"PI", b"", NeedMore),
         (b"HELLO 3\r\n", b"%7\r\n", Yes),
         (b"PING\r\n", b">3\r", NeedMore),
+        // Not a Redis command: Redis on Redis's port when the server answers in RESP.
+        (b"FAKE COMMAND\r\n", b"*3\r\n:1\r\n", Yes),
+        (b"FAKE2 COMMAND2\r\n", b"|1\r\n+key-popularity\r\n", Yes),
+        (b"FAKE COMMAND\r\n", b"", NeedMore),
+        (b"FAKE COMMAND\r\n", b"+hello world\r\n", No),
+        (b"FAKE \x01\r\n", b"*3\r\n", No),
     ];
     for (c, s, want) in cases {
         assert_eq!(
@@ -749,6 +755,9 @@ fn probe_decides_on_content() {
             String::from_utf8_lossy(s)
         );
     }
+    // Elsewhere an unknown command is not Redis, whatever the answer.
+    assert_eq!(p(b"FAKE COMMAND\r\n", b"*3\r\n:1\r\n", 7000), No);
+    assert_eq!(p(b"FAKE COMMAND\r\n", b"", 7000), No);
     // Redis comes before HTTP in the registry: HTTP keeps its connections.
     let input = ProbeInput {
         to_server: b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -775,4 +784,23 @@ fn probe_decides_on_content() {
 #[test]
 fn commands_list_is_sorted() {
     assert!(COMMANDS.windows(2).all(|w| w[0] < w[1]));
+}
+
+/// A command Redis does not know, on Redis's port, answered in RESP, with a stray line feed
+/// after the reply (as in Zeek's redis/attr.pcap): the exchange is logged, then the parser
+/// gives up on the byte no RESP value begins with.
+#[test]
+fn unknown_inline_command_then_stray_line_feed() {
+    let r = run_with(
+        &[
+            C(b"FAKE COMMAND\r\n"),
+            S(b"*3\r\n:1\r\n:2\r\n|1\r\n+ttl\r\n:3600\r\n:3\r\n\n"),
+        ],
+        false,
+    );
+    assert_eq!(
+        rows(&r),
+        vec![(Some("FAKE"), Some("[1, 2, 3]"), Some(true))]
+    );
+    assert_eq!(r.state, ParserState::GaveUp);
 }
