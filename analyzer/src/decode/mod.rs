@@ -1,12 +1,15 @@
 //! Decode: link layer → IP → tunnels → TCP/UDP, with etherparse's lax slicing so that
 //! truncated (snaplen) and slightly malformed packets still yield what they carry.
 //!
-//! Link types: Ethernet (with VLAN/QinQ), Linux cooked v1 and v2, raw IP (101, 12, 14, 228,
-//! 229), BSD loopback/null (0, 108). Anything else is counted by link type
-//! ([`linktype_name`] names it), not guessed at.
+//! Link types: Ethernet (with VLAN/QinQ, MPLS label stacks, PPPoE sessions, 802.2 LLC/SNAP),
+//! Linux cooked v1 and v2, raw IP (101, 12, 14, 228, 229), BSD loopback/null (0, 108),
+//! NFLOG (239). Anything else is counted by link type ([`linktype_name`] names it), not
+//! guessed at.
 //!
 //! Tunnels are opened ([`tunnel`] reads their headers): VXLAN (UDP 4789, 8472), Geneve (UDP
-//! 6081), GRE carrying IP or Ethernet, ERSPAN types I–III, and IPv4/IPv6 in IPv4/IPv6. The
+//! 6081), GRE carrying IP, PPP (PPTP) or Ethernet, in IP or in UDP (4754), ERSPAN types
+//! I–III, IPv4/IPv6 in IPv4/IPv6, Teredo (UDP 3544), AYIYA (UDP 5072) and GTPv1-U (UDP
+//! 2152) — the set Zeek opens by default. The
 //! inner packet is what is analyzed; the innermost tunnel is kept on it as context
 //! ([`Decoded::tunnel`]). At most [`MAX_NESTING`] tunnels are opened, one inside the other.
 //!
@@ -37,7 +40,7 @@ use etherparse::{
 };
 
 use crate::model::{Endpoint, Transport, Tunnel, TunnelKind};
-use crate::read::{be_u16, be_u32, le_u32};
+use crate::read::{be_u16, be_u32, le_u16, le_u32};
 use defrag::Datagram;
 use tunnel::Inner;
 
@@ -233,6 +236,8 @@ pub fn decode_frame_with(linktype: u32, data: &[u8], opts: Options) -> Result<Fr
         }
         // DLT_RAW (and its platform aliases), LINKTYPE_IPV4, LINKTYPE_IPV6.
         101 | 12 | 14 | 228 | 229 => walk(Start::Ip, data, cx),
+        // LINKTYPE_NFLOG: Linux netfilter's log records.
+        239 => walk(Start::Ip, nflog(data)?, cx),
         _ => Err(Skip::UnknownLinktype),
     }
 }
@@ -332,11 +337,19 @@ fn walk(start: Start, data: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
         Start::Ip => LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed)?,
     };
     let Some(net) = &sliced.net else {
-        return Err(if sliced.stop_err.is_some() {
-            Skip::Truncated
-        } else {
-            Skip::NotIp
-        });
+        if sliced.stop_err.is_some() {
+            return Err(Skip::Truncated);
+        }
+        let ether = match start {
+            Start::Ethernet => sliced.ether_payload().map(|p| (p.ether_type.0, p.payload)),
+            Start::EtherType(t) if sliced.link_exts.is_empty() => Some((t, data)),
+            Start::EtherType(_) => sliced.ether_payload().map(|p| (p.ether_type.0, p.payload)),
+            Start::Ip => None,
+        };
+        return match ether {
+            Some((t, b)) => below_ip(t, b, cx),
+            None => Err(Skip::NotIp),
+        };
     };
     let (src, dst, pl) = match net {
         LaxNetSlice::Ipv4(v4) => {
@@ -380,6 +393,63 @@ fn walk(start: Start, data: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
         },
     };
     above_ip(ip, sliced.transport, cx)
+}
+
+/// What an EtherType etherparse does not read carries: MPLS, PPPoE sessions and 802.2
+/// LLC/SNAP (an 802.3 length in the EtherType's place) lead to an IP packet; anything else
+/// is not IP. Each step consumes its header and leads to IP or to an EtherType of at least
+/// 0x0600 that is not SNAP again, so the recursion is bounded.
+fn below_ip(ether_type: u16, b: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
+    match ether_type {
+        0x8847 | 0x8848 => {
+            let at = tunnel::mpls(b).ok_or(Skip::Truncated)?;
+            walk(Start::Ip, &b[at..], cx)
+        }
+        0x8864 => {
+            let (t, at) = tunnel::pppoe_session(b).ok_or(Skip::NotIp)?;
+            walk(Start::EtherType(t), &b[at..], cx)
+        }
+        t if t < 0x0600 => {
+            let (t, at) = tunnel::snap(b).ok_or(Skip::NotIp)?;
+            if t == 0x8847 || t == 0x8848 || t == 0x8864 {
+                return below_ip(t, &b[at..], cx);
+            }
+            walk(Start::EtherType(t), &b[at..], cx)
+        }
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// The IP packet of an NFLOG record (link type 239: a 4-byte header — address family,
+/// version, resource id — then type-length-value attributes, each padded to 4 bytes, whose
+/// length and type are in the capturing host's byte order): the payload attribute (type 9).
+fn nflog(data: &[u8]) -> Result<&[u8], Skip> {
+    match *data.first().ok_or(Skip::Truncated)? {
+        2 | 10 => {}
+        _ => return Err(Skip::NotIp),
+    }
+    // The byte order: the one in which the first attribute's length fits.
+    let u16_at = |le: bool, at: usize| {
+        if le {
+            le_u16(data, at)
+        } else {
+            be_u16(data, at)
+        }
+    };
+    let fits = |n: Option<u16>| n.is_some_and(|n| n >= 4 && usize::from(n) + 4 <= data.len());
+    let le = fits(u16_at(true, 4)) || !fits(u16_at(false, 4));
+    let mut at = 4;
+    while let (Some(len), Some(ty)) = (u16_at(le, at), u16_at(le, at + 2)) {
+        let len = usize::from(len);
+        if len < 4 {
+            return Err(Skip::Malformed);
+        }
+        if ty == 9 {
+            return data.get(at + 4..at + len).ok_or(Skip::Truncated);
+        }
+        at += (len + 3) & !3;
+    }
+    Err(Skip::NotIp)
 }
 
 /// Whether an IPv4 header's checksum is right: the ones' complement sum of its 16-bit words,
@@ -464,7 +534,7 @@ fn fragment<'a>(
 fn above_ip<'a>(ip: Ip<'a>, t: Option<TransportSlice<'a>>, cx: Cx) -> Result<Frame<'a>, Skip> {
     match ip.proto {
         IpNumber::TCP | IpNumber::UDP => {}
-        IpNumber::GRE => return gre(&ip, cx),
+        IpNumber::GRE => return gre(ip.payload, ip.src, ip.dst, cx),
         IpNumber::IPV4 | IpNumber::IPV6 => {
             let cx = cx.enter(TunnelKind::IpInIp, None, ip.src, ip.dst)?;
             return walk(Start::Ip, ip.payload, cx);
@@ -524,12 +594,24 @@ fn above_ip<'a>(ip: Ip<'a>, t: Option<TransportSlice<'a>>, cx: Cx) -> Result<Fra
         _ => return Err(Skip::OtherTransport),
     };
     if transport == Transport::Udp {
+        let either = |p: u16| src_port == p || dst_port == p;
         let header = if tunnel::VXLAN_PORTS.contains(&dst_port) {
             tunnel::vxlan(payload).map(|h| (TunnelKind::Vxlan, h))
         } else if dst_port == tunnel::GENEVE_PORT {
             tunnel::geneve(payload).map(|h| (TunnelKind::Geneve, h))
+        } else if dst_port == tunnel::GRE_UDP_PORT && tunnel::gre(payload).is_some() {
+            return gre(payload, ip.src, ip.dst, cx);
+        } else if either(tunnel::GTP_U_PORT) {
+            tunnel::gtp_u(payload).map(|h| (TunnelKind::Gtp, h))
         } else {
-            None
+            // Teredo and AYIYA on their ports, and elsewhere by content (Zeek's protocol
+            // detection for UDP).
+            tunnel::teredo(payload, either(tunnel::TEREDO_PORT))
+                .map(|h| (TunnelKind::Teredo, h))
+                .or_else(|| {
+                    tunnel::ayiya(payload, either(tunnel::AYIYA_PORT))
+                        .map(|h| (TunnelKind::Ayiya, h))
+                })
         };
         if let Some((kind, h)) = header {
             let cx = cx.enter(kind, h.id, ip.src, ip.dst)?;
@@ -560,19 +642,24 @@ fn above_ip<'a>(ip: Ip<'a>, t: Option<TransportSlice<'a>>, cx: Cx) -> Result<Fra
     }))
 }
 
-/// A GRE packet: IP (`gre`), Ethernet (`gretap`) or a mirrored frame (ERSPAN).
-fn gre<'a>(ip: &Ip<'a>, cx: Cx) -> Result<Frame<'a>, Skip> {
-    let g = tunnel::gre(ip.payload).ok_or(Skip::OtherTransport)?;
-    let rest = &ip.payload[g.len..];
+/// A GRE packet (in IP, or in UDP): IP (`gre`, PPTP's PPP), Ethernet (`gretap`) or a
+/// mirrored frame (ERSPAN).
+fn gre<'a>(b: &'a [u8], src: IpAddr, dst: IpAddr, cx: Cx) -> Result<Frame<'a>, Skip> {
+    let g = tunnel::gre(b).ok_or(Skip::OtherTransport)?;
+    let rest = &b[g.len..];
     let (kind, id, inner, rest) = match g.proto {
         tunnel::ERSPAN_II | tunnel::ERSPAN_III => {
             let h = tunnel::erspan(&g, rest).ok_or(Skip::Malformed)?;
             (TunnelKind::Erspan, h.id, h.inner, &rest[h.len..])
         }
         tunnel::TEB => (TunnelKind::GreTap, g.key, Inner::Ethernet, rest),
+        tunnel::PPP => {
+            let (t, len) = tunnel::ppp(rest).ok_or(Skip::NotIp)?;
+            (TunnelKind::Gre, g.key, Inner::EtherType(t), &rest[len..])
+        }
         p => (TunnelKind::Gre, g.key, Inner::EtherType(p), rest),
     };
-    let cx = cx.enter(kind, id, ip.src, ip.dst)?;
+    let cx = cx.enter(kind, id, src, dst)?;
     walk(inner.into(), rest, cx)
 }
 
@@ -682,13 +769,27 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        for lt in [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 9999] {
+        for lt in [0, 1, 12, 14, 101, 108, 113, 228, 229, 239, 276, 9999] {
             for len in 0..80 {
                 let junk: Vec<u8> = (0..len).map(|i| (i * 37 + lt) as u8).collect();
                 let _ = decode(lt as u32, &junk);
             }
         }
         assert_eq!(decode(9999, &[0; 60]), Err(Skip::UnknownLinktype));
+        // Junk to every tunnel port, and behind every EtherType read by hand.
+        for port in [4754, 3544, 5072, 2152, 4789, 8472, 6081] {
+            for len in 0..80 {
+                let junk: Vec<u8> = (0..len).map(|i| (i * 53 + port as usize) as u8).collect();
+                let _ = decode(1, &outer_udp(port, &junk));
+                let _ = decode(1, &outer_ip(IpNumber::GRE, &junk));
+            }
+        }
+        for t in [0x8847, 0x8848, 0x8864, 0x0020] {
+            for len in 0..80 {
+                let junk: Vec<u8> = (0..len).map(|i| (i * 29 + t as usize) as u8).collect();
+                let _ = decode(1, &eth(t, &junk));
+            }
+        }
     }
 
     // Tunnels: an inner TCP packet 10.1.0.1:40000 → 10.2.0.1:80 carrying "GET", wrapped by
@@ -778,6 +879,185 @@ mod tests {
             TunnelKind::Geneve,
             Some(45),
         );
+    }
+
+    #[test]
+    fn gre_in_udp_and_pptp() {
+        // GRE in UDP (RFC 8086), keyed, carrying IPv4.
+        let mut g = vec![0x20, 0x00, 0x08, 0x00, 0, 0, 0, 46];
+        g.extend(inner_ip());
+        check_inner(
+            &decode(1, &outer_udp(4754, &g)).unwrap(),
+            TunnelKind::Gre,
+            Some(46),
+        );
+        // PPTP: GRE version 1 (key: payload length, call id 7; sequence and ack numbers),
+        // PPP with address and control bytes, then with both compressed.
+        let ip = inner_ip();
+        for ppp in [&[0xFF, 0x03, 0x00, 0x21][..], &[0x21][..]] {
+            let mut g = vec![0x30, 0x81, 0x88, 0x0B];
+            g.extend((ip.len() as u16 + ppp.len() as u16).to_be_bytes());
+            g.extend([0, 7, 0, 0, 0, 1, 0, 0, 0, 0]);
+            g.extend(ppp);
+            g.extend(&ip);
+            check_inner(
+                &decode(1, &outer_ip(IpNumber::GRE, &g)).unwrap(),
+                TunnelKind::Gre,
+                Some(7),
+            );
+        }
+        // PPP control traffic (LCP) carries no IP.
+        let g = [
+            0x30, 0x01, 0x88, 0x0B, 0, 4, 0, 7, 0, 0, 0, 1, 0xFF, 0x03, 0xC0, 0x21,
+        ];
+        assert_eq!(decode(1, &outer_ip(IpNumber::GRE, &g)), Err(Skip::NotIp));
+    }
+
+    #[test]
+    fn teredo_ayiya_and_gtp() {
+        // Teredo: a bare IPv6 packet, then behind an origin indication, then behind an
+        // authentication header (id 1 byte, auth 2 bytes, nonce, confirmation).
+        let ip6 = inner_ip6();
+        let origin = [0x00, 0x00, 0x0d, 0xd8, 1, 2, 3, 4];
+        let auth = [0x00, 0x01, 1, 2, 9, 9, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        for pre in [&[][..], &origin[..], &[&auth[..], &origin[..]].concat()[..]] {
+            let mut t = pre.to_vec();
+            t.extend(&ip6);
+            let f = outer_udp(3544, &t);
+            let d = decode(1, &f).unwrap();
+            assert_eq!(d.payload, b"GET");
+            assert_eq!(d.dst.port, 80);
+            assert_eq!(d.tunnel.unwrap().kind, TunnelKind::Teredo);
+        }
+        // An IPv6 header whose payload length does not account for the datagram is no
+        // Teredo packet (Zeek's check): the datagram stays UDP.
+        let mut t = ip6.clone();
+        t.push(0);
+        let f = outer_udp(3544, &t);
+        let d = decode(1, &f).unwrap();
+        assert_eq!((d.dst.port, d.tunnel), (3544, None));
+        // Off port 3544 (a relay's or a NAT's port), Teredo by content: an IPv6 packet with a
+        // Teredo address (2001:0::/32) on either side; any other IPv6 packet stays UDP.
+        let mut teredo_client = [0u8; 16];
+        teredo_client[..4].copy_from_slice(&[0x20, 0x01, 0, 0]);
+        let mut t = Vec::new();
+        PacketBuilder::ipv6(teredo_client, [0xfe; 16], 64)
+            .tcp(40000, 80, 7, 100)
+            .write(&mut t, b"GET")
+            .unwrap();
+        let f = outer_udp(32900, &t);
+        assert_eq!(
+            decode(1, &f).unwrap().tunnel.unwrap().kind,
+            TunnelKind::Teredo
+        );
+        let f = outer_udp(32900, &ip6);
+        assert_eq!(decode(1, &f).unwrap().tunnel, None);
+        // A bubble (no next header, no payload) may carry bytes after it (Zeek's weird
+        // Teredo_bubble_with_payload): still Teredo, and nothing to analyze inside.
+        let mut bubble = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
+        bubble.extend(teredo_client);
+        bubble.extend([0xfe; 16]);
+        bubble.extend(b"trailing");
+        assert_eq!(
+            decode(1, &outer_udp(3544, &bubble)),
+            Err(Skip::OtherTransport)
+        );
+        // AYIYA: identity 16 bytes (length code 4), signature 20 bytes (5 words), opcode 1,
+        // next header IPv4.
+        let mut a = vec![0x41, 0x52, 0x11, 4, 0, 0, 0, 0];
+        a.extend([0u8; 16 + 20]);
+        a.extend(inner_ip());
+        for port in [5072, 40000] {
+            check_inner(
+                &decode(1, &outer_udp(port, &a)).unwrap(),
+                TunnelKind::Ayiya,
+                None,
+            );
+        }
+        // Off port 5072 only its usual signature and hash bytes say AYIYA.
+        a[1] = 0x53;
+        assert_eq!(decode(1, &outer_udp(40000, &a)).unwrap().tunnel, None);
+        // GTPv1-U T-PDU, TEID 0x1234: plain, then with a sequence number and one extension
+        // header (PDU session container, 1 word).
+        let ip = inner_ip();
+        let mut g = vec![0x30, 0xFF];
+        g.extend((ip.len() as u16).to_be_bytes());
+        g.extend(0x1234u32.to_be_bytes());
+        g.extend(&ip);
+        check_inner(
+            &decode(1, &outer_udp(2152, &g)).unwrap(),
+            TunnelKind::Gtp,
+            Some(0x1234),
+        );
+        let mut g = vec![0x36, 0xFF, 0, 0];
+        g.extend(0x1234u32.to_be_bytes());
+        g.extend([0, 1, 0, 0x85, 1, 0x10, 0x09, 0x00]);
+        g.extend(&ip);
+        check_inner(
+            &decode(1, &outer_udp(2152, &g)).unwrap(),
+            TunnelKind::Gtp,
+            Some(0x1234),
+        );
+        // A GTP signalling message (echo request) is no T-PDU.
+        let g = [0x32, 0x01, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0];
+        assert_eq!(decode(1, &outer_udp(2152, &g)).unwrap().tunnel, None);
+    }
+
+    #[test]
+    fn mpls_pppoe_snap_and_nflog() {
+        let ip = inner_ip();
+        // Two MPLS labels (the second the bottom of the stack), behind a VLAN tag.
+        let mut m = vec![0, 0, 0x10, 0x40, 0, 0, 0x21, 0x40];
+        m.extend(&ip);
+        let mut v = vec![0, 5];
+        v.extend(0x8847u16.to_be_bytes());
+        v.extend(&m);
+        for f in [eth(0x8847, &m), eth(0x8100, &v)] {
+            let d = decode(1, &f).unwrap();
+            assert_eq!(d.dst.to_string(), "10.2.0.1:80");
+            assert_eq!((d.payload, d.tunnel), (&b"GET"[..], None));
+        }
+        // A label stack without a bottom is cut short.
+        assert_eq!(decode(1, &eth(0x8847, &[0; 8])), Err(Skip::Truncated));
+        // PPPoE session carrying IPv4.
+        let mut p = vec![0x11, 0x00, 0x00, 0x01];
+        p.extend((ip.len() as u16 + 2).to_be_bytes());
+        p.extend([0x00, 0x21]);
+        p.extend(&ip);
+        assert_eq!(decode(1, &eth(0x8864, &p)).unwrap().payload, b"GET");
+        // 802.3 length, LLC/SNAP, IPv4.
+        let mut l = vec![0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00];
+        l.extend(&ip);
+        let f = eth(l.len() as u16, &l);
+        let d = decode(1, &f).unwrap();
+        assert_eq!(d.dst.to_string(), "10.2.0.1:80");
+        // Other LLC frames (spanning tree) are not IP.
+        assert_eq!(
+            decode(1, &eth(38, &[0x42, 0x42, 0x03, 0, 0, 0, 0, 0])),
+            Err(Skip::NotIp)
+        );
+        // NFLOG: AF_INET, version 0, group 5; a prefix attribute (type 10, padded), then the
+        // payload (type 9) — in little-endian and in big-endian byte order.
+        for le in [true, false] {
+            let word = |v: u16| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+            let mut n = vec![2, 0, 0, 5];
+            n.extend(word(4 + 5));
+            n.extend(word(10));
+            n.extend(b"juno\0\0\0\0");
+            n.extend(word(4 + ip.len() as u16));
+            n.extend(word(9));
+            n.extend(&ip);
+            let d = decode(239, &n).unwrap();
+            assert_eq!(
+                (d.dst.to_string(), d.payload),
+                ("10.2.0.1:80".into(), &b"GET"[..])
+            );
+        }
+        assert_eq!(
+            decode(239, &[2, 0, 0, 5, 8, 0, 10, 0, 0, 0, 0, 0]),
+            Err(Skip::NotIp)
+        );
+        assert_eq!(decode(239, &[7, 0, 0, 5]), Err(Skip::NotIp));
     }
 
     #[test]

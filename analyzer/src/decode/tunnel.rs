@@ -14,6 +14,22 @@
 //! - ERSPAN type II: 8 bytes (version 1, a 10-bit session id), then Ethernet. Type III:
 //!   12 bytes (version 2, session id, frame type: Ethernet or IP) and an 8-byte platform
 //!   sub-header when its O flag is set.
+//! - GRE in UDP (RFC 8086, UDP 4754): a GRE header as above.
+//! - PPTP's enhanced GRE (RFC 2637, GRE version 1): the key bit set (payload length, call
+//!   id), optional sequence and acknowledgement numbers, protocol 0x880B: a PPP frame
+//!   follows ([`ppp`]).
+//! - Teredo (RFC 4380, UDP 3544, and on any port by content, as Zeek): an IPv6 packet,
+//!   perhaps after an authentication and an origin indication header; as Zeek, the IPv6
+//!   header's payload length must account for exactly the rest of the datagram (bubbles
+//!   excepted).
+//! - AYIYA (UDP 5072, and on any port by content, as Zeek): a header of 8 bytes, an identity
+//!   and a signature of the lengths it gives; opcode 1 (forward) with IPv4 or IPv6 as next
+//!   header is a packet.
+//! - GTPv1-U (3GPP TS 29.281, UDP 2152): a T-PDU (message type 255), 8 bytes plus the
+//!   optional 4 and extension headers; an IP packet follows; the TEID is the id.
+//! - MPLS label stacks (RFC 3032, EtherTypes 0x8847/0x8848; not a tunnel: no addresses), PPP
+//!   and PPPoE sessions (RFC 2516, 0x8864), 802.2 LLC/SNAP (an 802.3 length instead of an
+//!   EtherType) and NFLOG records (link type 239) are read down to the IP packet they carry.
 
 use crate::read::{be_u16, be_u24, be_u32};
 
@@ -23,6 +39,17 @@ pub const TEB: u16 = 0x6558;
 pub const ERSPAN_II: u16 = 0x88BE;
 /// GRE protocol type of ERSPAN type III.
 pub const ERSPAN_III: u16 = 0x22EB;
+
+/// UDP port of GRE in UDP.
+pub const GRE_UDP_PORT: u16 = 4754;
+/// UDP port of Teredo.
+pub const TEREDO_PORT: u16 = 3544;
+/// UDP port of AYIYA.
+pub const AYIYA_PORT: u16 = 5072;
+/// UDP port of GTPv1-U.
+pub const GTP_U_PORT: u16 = 2152;
+/// GRE protocol type of PPP (PPTP).
+pub const PPP: u16 = 0x880B;
 
 /// UDP ports VXLAN is sent to: IANA's, and Linux's historical default (flannel's).
 pub const VXLAN_PORTS: [u16; 2] = [4789, 8472];
@@ -99,7 +126,8 @@ pub struct Gre {
     pub len: usize,
 }
 
-/// A GRE header (version 0).
+/// A GRE header: version 0, or PPTP's version 1 (whose key holds the call id in its low
+/// 16 bits).
 pub fn gre(b: &[u8]) -> Option<Gre> {
     let flags = be_u16(b, 0)?;
     let (checksum, routing, key, seq) = (
@@ -108,11 +136,16 @@ pub fn gre(b: &[u8]) -> Option<Gre> {
         flags & 0x2000 != 0,
         flags & 0x1000 != 0,
     );
-    // Version 1 is PPTP's enhanced GRE; routing (RFC 1701) is not read.
-    if flags & 0x0007 != 0 || routing {
+    let proto = be_u16(b, 2)?;
+    // Routing (RFC 1701) is not read.
+    if routing {
         return None;
     }
-    let proto = be_u16(b, 2)?;
+    match flags & 0x0007 {
+        0 => {}
+        1 => return pptp_gre(b, flags, proto),
+        _ => return None,
+    }
     let mut len = 4;
     if checksum {
         len += 4;
@@ -131,6 +164,174 @@ pub fn gre(b: &[u8]) -> Option<Gre> {
         proto,
         key,
         seq,
+        len,
+    })
+}
+
+/// PPTP's enhanced GRE header (version 1): no checksum, the key present, PPP inside.
+fn pptp_gre(b: &[u8], flags: u16, proto: u16) -> Option<Gre> {
+    if flags & 0x8000 != 0 || flags & 0x2000 == 0 || proto != PPP {
+        return None;
+    }
+    let call_id = be_u16(b, 6)?;
+    let seq = flags & 0x1000 != 0;
+    let len = 8 + if seq { 4 } else { 0 } + if flags & 0x0080 != 0 { 4 } else { 0 };
+    (b.len() >= len).then_some(Gre {
+        proto,
+        key: Some(u32::from(call_id)),
+        seq,
+        len,
+    })
+}
+
+/// A PPP frame's header (RFC 1661; the address and control bytes `FF 03` optional, the
+/// protocol field one byte when compressed): the EtherType of the IP packet it carries and
+/// its length, or `None` for anything else (LCP, compressed data, ...).
+pub fn ppp(b: &[u8]) -> Option<(u16, usize)> {
+    let at = if b.starts_with(&[0xFF, 0x03]) { 2 } else { 0 };
+    let first = *b.get(at)?;
+    let (proto, len) = if first & 1 == 1 {
+        (u16::from(first), at + 1)
+    } else {
+        (be_u16(b, at)?, at + 2)
+    };
+    match proto {
+        0x0021 => Some((0x0800, len)),
+        0x0057 => Some((0x86DD, len)),
+        _ => None,
+    }
+}
+
+/// A PPPoE session header (RFC 2516: version and type 1, code 0) and the PPP protocol field
+/// after it: the EtherType of the IP packet it carries and where it starts.
+pub fn pppoe_session(b: &[u8]) -> Option<(u16, usize)> {
+    if *b.first()? != 0x11 || *b.get(1)? != 0 {
+        return None;
+    }
+    let (t, len) = ppp(b.get(6..)?)?;
+    Some((t, 6 + len))
+}
+
+/// An MPLS label stack: where the packet after its bottom label starts (at most 16 labels).
+/// What follows carries no type; an IP version nibble tells.
+pub fn mpls(b: &[u8]) -> Option<usize> {
+    for i in 0..16 {
+        let bottom = *b.get(i * 4 + 2)? & 1 == 1;
+        if bottom {
+            return (b.len() >= i * 4 + 4).then_some(i * 4 + 4);
+        }
+    }
+    None
+}
+
+/// An 802.2 LLC header with a SNAP extension (`AA AA 03`, an OUI, an EtherType): the
+/// EtherType and where its packet starts.
+pub fn snap(b: &[u8]) -> Option<(u16, usize)> {
+    if !b.starts_with(&[0xAA, 0xAA, 0x03]) {
+        return None;
+    }
+    let t = be_u16(b, 6)?;
+    (t >= 0x0600).then_some((t, 8))
+}
+
+/// A Teredo packet: the IPv6 packet after the optional authentication and origin
+/// indication headers. As Zeek does, the IPv6 header's payload length must account for
+/// exactly the rest of the datagram — except for a bubble (no next header, no payload),
+/// which may have bytes after it. Off Teredo's port (`on_port` false) Zeek detects Teredo by
+/// content: a packet with those headers, or whose IPv6 source or destination is a Teredo
+/// address (2001:0::/32).
+pub fn teredo(b: &[u8], on_port: bool) -> Option<Header> {
+    let mut at = 0;
+    let mut headers = false;
+    if b.starts_with(&[0x00, 0x01]) {
+        let id = usize::from(*b.get(2)?);
+        let auth = usize::from(*b.get(3)?);
+        at = 4 + id + auth + 8 + 1;
+        headers = true;
+    }
+    if b.get(at..at + 2) == Some(&[0x00, 0x00]) {
+        at += 8;
+        headers = true;
+    }
+    let ip = b.get(at..)?;
+    if ip.len() < 40 || ip[0] >> 4 != 6 {
+        return None;
+    }
+    let teredo_addr = |o: usize| ip[o..o + 4] == [0x20, 0x01, 0x00, 0x00];
+    if !on_port && !headers && !teredo_addr(8) && !teredo_addr(24) {
+        return None;
+    }
+    let payload_len = usize::from(be_u16(ip, 4)?);
+    let bubble = ip[6] == 59 && payload_len == 0;
+    if payload_len + 40 != ip.len() && !bubble {
+        return None;
+    }
+    Some(Header {
+        id: None,
+        inner: Inner::EtherType(0x86DD),
+        len: at,
+    })
+}
+
+/// An AYIYA packet (opcode 1, forward) carrying IPv4 or IPv6. Off AYIYA's port (`on_port`
+/// false), Zeek detects it by content: the signature and hash bytes `52 11` of the common
+/// configuration (a 5-word SHA-1 signature, opcode 1 with no authentication); this decoder
+/// also requires the inner packet's IP version to be the next header's.
+pub fn ayiya(b: &[u8], on_port: bool) -> Option<Header> {
+    if !on_port && b.get(1..3) != Some(&[0x52, 0x11]) {
+        return None;
+    }
+    let id_len = 1usize << (*b.first()? >> 4);
+    let sig_len = usize::from(*b.get(1)? >> 4) * 4;
+    let opcode = *b.get(2)? & 0x0F;
+    let inner = match *b.get(3)? {
+        4 => Inner::EtherType(0x0800),
+        41 => Inner::EtherType(0x86DD),
+        _ => return None,
+    };
+    let len = 8 + id_len + sig_len;
+    let version = *b.get(len)? >> 4;
+    let matches = matches!(
+        (inner, version),
+        (Inner::EtherType(0x0800), 4) | (Inner::EtherType(0x86DD), 6)
+    );
+    (opcode == 1 && matches).then_some(Header {
+        id: None,
+        inner,
+        len,
+    })
+}
+
+/// A GTPv1-U T-PDU carrying an IP packet; its id is the TEID.
+pub fn gtp_u(b: &[u8]) -> Option<Header> {
+    let flags = *b.first()?;
+    // Version 1, protocol type GTP (not GTP'), message type 255 (T-PDU).
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *b.get(1)? != 0xFF {
+        return None;
+    }
+    let teid = be_u32(b, 4)?;
+    let mut len = 8;
+    if flags & 0x07 != 0 {
+        // Sequence number, N-PDU number and the first extension header's type.
+        let mut next = *b.get(11)?;
+        len = 12;
+        while next != 0 {
+            let units = usize::from(*b.get(len)?);
+            if units == 0 {
+                return None;
+            }
+            len += units * 4;
+            next = *b.get(len - 1)?;
+        }
+    }
+    let inner = match *b.get(len)? >> 4 {
+        4 => Inner::EtherType(0x0800),
+        6 => Inner::EtherType(0x86DD),
+        _ => return None,
+    };
+    Some(Header {
+        id: Some(teid),
+        inner,
         len,
     })
 }

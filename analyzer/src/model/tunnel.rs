@@ -10,7 +10,7 @@ pub enum TunnelKind {
     Vxlan,
     /// Geneve (RFC 8926; UDP 6081).
     Geneve,
-    /// GRE carrying IP (RFC 2784/2890).
+    /// GRE carrying IP (RFC 2784/2890; also in UDP, RFC 8086), or PPTP's GRE carrying PPP.
     Gre,
     /// GRE carrying Ethernet (transparent Ethernet bridging, `gretap`).
     GreTap,
@@ -18,6 +18,12 @@ pub enum TunnelKind {
     Erspan,
     /// IP in IP: IPv4 or IPv6 directly in IPv4 or IPv6 (`ipip`, `sit`, `ip6tnl`).
     IpInIp,
+    /// Teredo (RFC 4380; IPv6 in UDP 3544).
+    Teredo,
+    /// AYIYA (IPv4 or IPv6 in UDP 5072).
+    Ayiya,
+    /// GTPv1-U (IP in UDP 2152, mobile networks' user plane).
+    Gtp,
 }
 
 impl TunnelKind {
@@ -30,6 +36,9 @@ impl TunnelKind {
             TunnelKind::GreTap => "gretap",
             TunnelKind::Erspan => "erspan",
             TunnelKind::IpInIp => "ipip",
+            TunnelKind::Teredo => "teredo",
+            TunnelKind::Ayiya => "ayiya",
+            TunnelKind::Gtp => "gtp",
         }
     }
 
