@@ -594,3 +594,30 @@ proptest! {
         prop_assert_eq!(d.len(), data.len());
     }
 }
+
+/// Tokens are read a run at a time: a name as long as the longest one matched is still
+/// matched, one byte longer is not a name (and its line is skipped), and neither changes
+/// what the next line's secret header gets; all alike wherever the bytes are cut.
+#[test]
+fn token_runs_at_the_length_limit() {
+    use crate::policy::MAX_NAME;
+    let exact = format!("{}: v\r\n", "x".repeat(MAX_NAME));
+    let over = format!("{}: v\r\n", "x".repeat(MAX_NAME + 1));
+    for line in [&exact, &over] {
+        let input = format!("GET / HTTP/1.1\r\n{line}Authorization: Basic dXNlcjpwYXNz\r\n\r\n");
+        let (out, c) = run(input.as_bytes());
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains(line.as_str()), "{out}");
+        assert!(
+            out.contains("Authorization: ******************\r\n"),
+            "{out}"
+        );
+        assert_eq!(c.of(Rule::HttpAuth), 1);
+        same_when_split(input.as_bytes());
+    }
+    // A configured name cut by the segment boundary anywhere is still found.
+    let input = b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=1\r\n\r\n";
+    let (out, _) = run(input);
+    assert_eq!(out, b"HTTP/1.1 200 OK\r\nSet-Cookie: *****\r\n\r\n");
+    same_when_split(input);
+}

@@ -124,14 +124,27 @@ impl Text {
                     }
                 }
                 St::Token => {
+                    // The run of token characters here, in one go.
+                    let rest = &buf[i..];
+                    let run = rest
+                        .iter()
+                        .position(|&c| !is_tchar(c))
+                        .unwrap_or(rest.len());
+                    if self.len + run > MAX_NAME {
+                        // Longer than any name or method this matches: not one of ours.
+                        self.st = St::Skip;
+                        continue;
+                    }
+                    for (t, c) in self.tok[self.len..self.len + run].iter_mut().zip(rest) {
+                        *t = c.to_ascii_lowercase();
+                    }
+                    self.len += run;
+                    i += run;
+                    let Some(&c) = buf.get(i) else { break };
                     i += 1;
                     match c {
                         b':' => {
-                            let class = if self.len <= MAX_NAME {
-                                ctx.policy.header_class(self.token())
-                            } else {
-                                Class::Plain
-                            };
+                            let class = ctx.policy.header_class(self.token());
                             self.st = match class {
                                 Class::Secret(r) => {
                                     ctx.counts.hit(r);
@@ -147,16 +160,7 @@ impl Text {
                         }
                         b' ' => self.st = self.first_word(ctx),
                         b'\n' => self.st = St::Start,
-                        _ if is_tchar(c) && self.len < MAX_NAME => {
-                            self.tok[self.len] = c.to_ascii_lowercase();
-                            self.len += 1;
-                        }
-                        // Longer than any name or method this matches: not one of ours.
-                        _ if is_tchar(c) => self.st = St::Skip,
                         _ => self.st = St::Skip,
-                    }
-                    if self.st == St::Token {
-                        continue;
                     }
                     if self.tok.starts_with(b"pri")
                         && self.len == 3
@@ -282,22 +286,34 @@ fn ctx_is_h2_preface(rest: &[u8]) -> bool {
 
 /// RFC 9110 token characters.
 fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    TCHAR[usize::from(c)]
 }
+
+/// [`is_tchar`] as a table: the token loop runs over every header name's bytes.
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        c += 1;
+    }
+    t
+};
