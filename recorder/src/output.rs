@@ -365,13 +365,24 @@ impl Encoder {
         loop {
             match rx.recv_timeout(self.cfg.flush_every.min(Duration::from_millis(500))) {
                 Ok(Msg::Items(mut batch)) => {
-                    // Size is checked after every item: a batch can hold more than a file.
-                    for it in batch.items.drain(..) {
-                        self.add(it, &mut batch.bytes)?;
-                        if self.over_size() {
-                            self.seal()?;
+                    // Redacted a run at a time (timed once per run), a statistics record
+                    // ending a run so that its counts are those of the items before it; size
+                    // is checked after every item: a batch can hold more than a file.
+                    let mut items = std::mem::take(&mut batch.items);
+                    while !items.is_empty() {
+                        let n = items
+                            .iter()
+                            .position(|i| matches!(i, Item::Stats(_)))
+                            .map_or(items.len(), |p| p + 1);
+                        self.redact(&items[..n], &mut batch.bytes);
+                        for it in items.drain(..n) {
+                            self.add(it, &batch.bytes)?;
+                            if self.over_size() {
+                                self.seal()?;
+                            }
                         }
                     }
+                    batch.items = items;
                     batch.clear();
                     // A full pool (or a loop that has stopped) just frees the batch.
                     let _ = recycle.try_send(batch);
@@ -480,16 +491,22 @@ impl Encoder {
             .ok_or_else(|| anyhow::anyhow!("no open file"))
     }
 
-    fn add(&mut self, it: Item, bytes: &mut [u8]) -> Result<()> {
-        // Secrets are overwritten here, before the bytes are encoded (crate::redaction).
-        match (&it, &mut self.redaction) {
-            (Item::Packet { ifindex, data, .. }, Some(r)) => {
-                r.packet(*ifindex, bytes_mut(bytes, *data))
+    /// Overwrites the secrets in the payload of `items` (crate::redaction), before their
+    /// bytes are encoded by [`Encoder::add`].
+    fn redact(&mut self, items: &[Item], bytes: &mut [u8]) {
+        let Some(r) = &mut self.redaction else { return };
+        let t = Instant::now();
+        for it in items {
+            match it {
+                Item::Packet { ifindex, data, .. } => r.packet(*ifindex, bytes_mut(bytes, *data)),
+                Item::Socket(s) => r.socket(&s.ev, bytes_mut(bytes, s.payload)),
+                _ => {}
             }
-            (Item::Socket(s), Some(r)) => r.socket(&s.ev, bytes_mut(bytes, s.payload)),
-            _ => {}
         }
-        let bytes: &[u8] = bytes;
+        r.spent(t.elapsed());
+    }
+
+    fn add(&mut self, it: Item, bytes: &[u8]) -> Result<()> {
         let get = |r: Bytes| bytes.get(r.start..r.start + r.len).unwrap_or(&[]);
         match it {
             Item::IfaceUp(iface, owner) => {
