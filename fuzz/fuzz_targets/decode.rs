@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut defrag = Defrag::new(cfg);
     // The input twice, as two frames of each link type: fragments of one datagram can meet.
-    for lt in [0u32, 1, 12, 14, 101, 108, 113, 228, 229, 276] {
+    for lt in [0u32, 1, 12, 14, 101, 108, 113, 228, 229, 239, 276] {
         for ts in [1, 2] {
             // Checksums not verified: random headers would rarely get past them.
             let opts = decode::Options {
