@@ -434,9 +434,14 @@ podman exec "$CTR" tar cf - /var/lib/juno 2>/dev/null | tar xf - -C "$copied" --
     || fail "nothing sealed came out through tar"
 
 # What juno-analyze lists: every request, in the client's and in the server's sockets, with
-# the response the client saw.
+# the response the client saw. Only the sealed files are read: the copy also holds the
+# recorder's file in progress (`.juno-….partial`, opened as soon as anything follows the seal),
+# which juno-analyze skips with a warning and exit status 2 when it walks the directory.
+sealed_logs() { # sealed_logs DIR: juno-analyze's JSON lines of DIR's sealed archives
+    "$ANALYZE" --progress never -q logs "$1"/juno-*.pcapng.zst
+}
 exchanges() { # exchanges DIR: "COMM|REQUEST RESPONSE" per exchange between the stand-in pods
-    "$ANALYZE" --progress never -q logs "$1" | jq -r --arg cli "$CLI_ADDR" --arg srv "$SRV_ADDR" '
+    sealed_logs "$1" | jq -r --arg cli "$CLI_ADDR" --arg srv "$SRV_ADDR" '
         select(.client.ip == $cli and .server.ip == $srv and .vantage.kind == "socket")
         | if .protocol == "http" then "\(.vantage.comm)|\(.http.method) \(.http.uri) \(.http.status_code)"
           elif .protocol == "redis" then "\(.vantage.comm)|\(.redis.command) \(.redis.key) \(.redis.reply_value)"
@@ -457,7 +462,7 @@ check_listed() { # check_listed DIR TAG: every request of round TAG, from both e
     [ "$missing" = 0 ] || { echo "juno-analyze listed:" >&2; echo "$got" >&2; fail "requests missing from $1"; }
     # --pods-only: the host's curl is a node process; nginx, in a pod, answered it.
     local host
-    host=$("$ANALYZE" --progress never -q logs "$1" | jq -r --arg srv "$SRV_ADDR" --arg tag "host-$2" '
+    host=$(sealed_logs "$1" | jq -r --arg srv "$SRV_ADDR" --arg tag "host-$2" '
         select(.protocol == "http" and .server.ip == $srv and .vantage.kind == "socket"
                and (.http.uri | endswith($tag))) | .vantage.comm' | sort -u | paste -sd, -)
     [ "$host" = nginx ] || fail "the host's request of round $2 in socket events of: '$host' (want nginx only)"
