@@ -437,8 +437,11 @@ podman exec "$CTR" tar cf - /var/lib/juno 2>/dev/null | tar xf - -C "$copied" --
 # the response the client saw. Only the sealed files are read: the copy also holds the
 # recorder's file in progress (`.juno-….partial`, opened as soon as anything follows the seal),
 # which juno-analyze skips with a warning and exit status 2 when it walks the directory.
-sealed_logs() { # sealed_logs DIR: juno-analyze's JSON lines of DIR's sealed archives
-    "$ANALYZE" --progress never -q logs "$1"/juno-*.pcapng.zst
+sealed_logs() { # sealed_logs DIR: juno-analyze's JSON lines of the sealed archives under DIR
+    local files
+    mapfile -t files < <(find "$1" -name 'juno-*.pcapng.zst' | sort)
+    [ "${#files[@]}" -gt 0 ] || fail "no sealed archive under $1"
+    "$ANALYZE" --progress never -q logs "${files[@]}"
 }
 exchanges() { # exchanges DIR: "COMM|REQUEST RESPONSE" per exchange between the stand-in pods
     sealed_logs "$1" | jq -r --arg cli "$CLI_ADDR" --arg srv "$SRV_ADDR" '
