@@ -396,9 +396,10 @@ fn walk(start: Start, data: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
 }
 
 /// What an EtherType etherparse does not read carries: MPLS, PPPoE sessions and 802.2
-/// LLC/SNAP (an 802.3 length in the EtherType's place) lead to an IP packet; anything else
-/// is not IP. Each step consumes its header and leads to IP or to an EtherType of at least
-/// 0x0600 that is not SNAP again, so the recursion is bounded.
+/// LLC/SNAP (an 802.3 length in the EtherType's place) lead to an IP packet (SNAP through
+/// [`walk`] again, which brings an EtherType etherparse does not read back here); anything
+/// else is not IP. Each step consumes its header and leads to IP or to an EtherType of at
+/// least 0x0600, never SNAP again, so the recursion is bounded.
 fn below_ip(ether_type: u16, b: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
     match ether_type {
         0x8847 | 0x8848 => {
@@ -411,9 +412,6 @@ fn below_ip(ether_type: u16, b: &[u8], cx: Cx) -> Result<Frame<'_>, Skip> {
         }
         t if t < 0x0600 => {
             let (t, at) = tunnel::snap(b).ok_or(Skip::NotIp)?;
-            if t == 0x8847 || t == 0x8848 || t == 0x8864 {
-                return below_ip(t, &b[at..], cx);
-            }
             walk(Start::EtherType(t), &b[at..], cx)
         }
         _ => Err(Skip::NotIp),
@@ -534,7 +532,10 @@ fn fragment<'a>(
 fn above_ip<'a>(ip: Ip<'a>, t: Option<TransportSlice<'a>>, cx: Cx) -> Result<Frame<'a>, Skip> {
     match ip.proto {
         IpNumber::TCP | IpNumber::UDP => {}
-        IpNumber::GRE => return gre(ip.payload, ip.src, ip.dst, cx),
+        IpNumber::GRE => {
+            let g = tunnel::gre(ip.payload).ok_or(Skip::OtherTransport)?;
+            return gre(g, ip.payload, ip.src, ip.dst, cx);
+        }
         IpNumber::IPV4 | IpNumber::IPV6 => {
             let cx = cx.enter(TunnelKind::IpInIp, None, ip.src, ip.dst)?;
             return walk(Start::Ip, ip.payload, cx);
@@ -599,8 +600,10 @@ fn above_ip<'a>(ip: Ip<'a>, t: Option<TransportSlice<'a>>, cx: Cx) -> Result<Fra
             tunnel::vxlan(payload).map(|h| (TunnelKind::Vxlan, h))
         } else if dst_port == tunnel::GENEVE_PORT {
             tunnel::geneve(payload).map(|h| (TunnelKind::Geneve, h))
-        } else if dst_port == tunnel::GRE_UDP_PORT && tunnel::gre(payload).is_some() {
-            return gre(payload, ip.src, ip.dst, cx);
+        } else if dst_port == tunnel::GRE_UDP_PORT
+            && let Some(g) = tunnel::gre(payload)
+        {
+            return gre(g, payload, ip.src, ip.dst, cx);
         } else if either(tunnel::GTP_U_PORT) {
             tunnel::gtp_u(payload).map(|h| (TunnelKind::Gtp, h))
         } else {
@@ -642,10 +645,15 @@ fn above_ip<'a>(ip: Ip<'a>, t: Option<TransportSlice<'a>>, cx: Cx) -> Result<Fra
     }))
 }
 
-/// A GRE packet (in IP, or in UDP): IP (`gre`, PPTP's PPP), Ethernet (`gretap`) or a
-/// mirrored frame (ERSPAN).
-fn gre<'a>(b: &'a [u8], src: IpAddr, dst: IpAddr, cx: Cx) -> Result<Frame<'a>, Skip> {
-    let g = tunnel::gre(b).ok_or(Skip::OtherTransport)?;
+/// A GRE packet (in IP, or in UDP) whose header `g` was read from `b`: IP (`gre`, PPTP's
+/// PPP), Ethernet (`gretap`) or a mirrored frame (ERSPAN).
+fn gre<'a>(
+    g: tunnel::Gre,
+    b: &'a [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    cx: Cx,
+) -> Result<Frame<'a>, Skip> {
     let rest = &b[g.len..];
     let (kind, id, inner, rest) = match g.proto {
         tunnel::ERSPAN_II | tunnel::ERSPAN_III => {
@@ -1031,6 +1039,14 @@ mod tests {
         let f = eth(l.len() as u16, &l);
         let d = decode(1, &f).unwrap();
         assert_eq!(d.dst.to_string(), "10.2.0.1:80");
+        // LLC/SNAP carrying MPLS, and PPPoE.
+        for (t, inner) in [(0x8847u16, &m), (0x8864, &p)] {
+            let mut l = vec![0xAA, 0xAA, 0x03, 0, 0, 0];
+            l.extend(t.to_be_bytes());
+            l.extend(inner);
+            let f = eth(l.len() as u16, &l);
+            assert_eq!(decode(1, &f).unwrap().payload, b"GET", "{t:#x}");
+        }
         // Other LLC frames (spanning tree) are not IP.
         assert_eq!(
             decode(1, &eth(38, &[0x42, 0x42, 0x03, 0, 0, 0, 0, 0])),

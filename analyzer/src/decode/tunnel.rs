@@ -76,6 +76,16 @@ pub struct Header {
     pub len: usize,
 }
 
+/// An IP packet starting with `first`: IPv4 or IPv6 by its version nibble (what follows a
+/// header that does not name its payload's type).
+fn ip_by_version(first: u8) -> Option<Inner> {
+    match first >> 4 {
+        4 => Some(Inner::EtherType(0x0800)),
+        6 => Some(Inner::EtherType(0x86DD)),
+        _ => None,
+    }
+}
+
 /// A VXLAN header.
 pub fn vxlan(b: &[u8]) -> Option<Header> {
     let flags = *b.first()?;
@@ -290,11 +300,7 @@ pub fn ayiya(b: &[u8], on_port: bool) -> Option<Header> {
         _ => return None,
     };
     let len = 8 + id_len + sig_len;
-    let version = *b.get(len)? >> 4;
-    let matches = matches!(
-        (inner, version),
-        (Inner::EtherType(0x0800), 4) | (Inner::EtherType(0x86DD), 6)
-    );
+    let matches = ip_by_version(*b.get(len)?) == Some(inner);
     (opcode == 1 && matches).then_some(Header {
         id: None,
         inner,
@@ -324,11 +330,7 @@ pub fn gtp_u(b: &[u8]) -> Option<Header> {
             next = *b.get(len - 1)?;
         }
     }
-    let inner = match *b.get(len)? >> 4 {
-        4 => Inner::EtherType(0x0800),
-        6 => Inner::EtherType(0x86DD),
-        _ => return None,
-    };
+    let inner = ip_by_version(*b.get(len)?)?;
     Some(Header {
         id: Some(teid),
         inner,
@@ -366,11 +368,7 @@ pub fn erspan(gre: &Gre, b: &[u8]) -> Option<Header> {
             // Frame type: 0 Ethernet, 2 IP (the version nibble says which).
             let inner = match (last >> 10) & 0x1f {
                 0 => Inner::Ethernet,
-                2 => match b.get(12 + if last & 1 != 0 { 8 } else { 0 })? >> 4 {
-                    4 => Inner::EtherType(0x0800),
-                    6 => Inner::EtherType(0x86DD),
-                    _ => return None,
-                },
+                2 => ip_by_version(*b.get(12 + if last & 1 != 0 { 8 } else { 0 })?)?,
                 _ => return None,
             };
             let len = if last & 1 != 0 { 20 } else { 12 };
