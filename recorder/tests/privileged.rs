@@ -2464,13 +2464,19 @@ fn secrets_never_reach_the_archive_and_encrypted_archives_need_their_identity() 
 
 /// Runs nginx in `pod` with TLS (HTTP/1.1 and HTTP/2 over `https` on port 443, a certificate
 /// for `juno-tls.test` made here with openssl), serving what [`nginx_on`] serves.
-fn nginx_tls(pod: &Pod, dir: &Path) -> Server {
-    write_www(dir);
+/// A self-signed certificate for `name`: `dir`/tls.crt and its key, `dir`/tls.key.
+fn self_signed(dir: &Path, name: &str) {
     let d = dir.display();
     sh(&format!(
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout {d}/tls.key -out {d}/tls.crt -days 2 \
-         -subj /CN=juno-tls.test -addext subjectAltName=DNS:juno-tls.test 2>/dev/null"
+         -subj /CN={name} -addext subjectAltName=DNS:{name} 2>/dev/null"
     ));
+}
+
+fn nginx_tls(pod: &Pod, dir: &Path) -> Server {
+    write_www(dir);
+    self_signed(dir, "juno-tls.test");
+    let d = dir.display();
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
@@ -2805,10 +2811,7 @@ fn redis_and_postgresql_over_tls_are_read_from_the_plaintext() {
     let cli = Pod::new("jtdb-cli", "jtdc-h", 74);
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().display().to_string();
-    sh(&format!(
-        "openssl req -x509 -newkey rsa:2048 -nodes -keyout {d}/tls.key -out {d}/tls.crt -days 2 \
-         -subj /CN=juno-db.test 2>/dev/null && chmod 644 {d}/tls.key"
-    ));
+    self_signed(tmp.path(), "juno-db.test");
     let redis_pass = "SECRET-REDIS-PASS-9";
     let _redis = Server(srv.spawn(
         &format!(
