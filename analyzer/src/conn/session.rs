@@ -319,7 +319,8 @@ impl Session {
                 let d = dir.idx();
                 let f = &mut first[d];
                 // A datagram protocol's probe sees one whole message: the first datagram.
-                if !datagrams || f.is_empty() {
+                // After a gap (or the end) a direction's bytes are not its beginning.
+                if !ended[d] && (!datagrams || f.is_empty()) {
                     let room = PROBE_BYTES.saturating_sub(f.len());
                     f.extend_from_slice(&data[..data.len().min(room)]);
                 }
@@ -714,6 +715,23 @@ mod tests {
         s.data(Dir::ToClient, 5_000, &[1, 0, 0, 1, 1], &mut ctx);
         s.finish(10_000, &mut ctx);
         assert!(s.probe_runs() <= 15, "{}", s.probe_runs());
+    }
+
+    #[test]
+    fn bytes_after_a_gap_do_not_run_the_probes_again() {
+        // A client stream cut early: its later one-byte segments are not its beginning, and
+        // must not run the probes once each (the session fuzz target found 36 runs).
+        let mut ctx = Ctx::default();
+        let mut s = tcp_session(40001);
+        s.data(Dir::ToServer, 1, b"\x01", &mut ctx);
+        s.gap(Dir::ToServer, 2, 1 << 40, &mut ctx);
+        let before = s.probe_runs();
+        for i in 0..500 {
+            s.data(Dir::ToServer, 3 + i, b"\x01", &mut ctx);
+        }
+        assert_eq!(s.probe_runs(), before, "probes after the gap");
+        s.finish(1_000, &mut ctx);
+        assert!(s.probe_runs() <= before + 1, "{}", s.probe_runs());
     }
 
     #[test]

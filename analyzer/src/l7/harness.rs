@@ -146,7 +146,7 @@ impl Run {
             for s in [e.request, e.response].into_iter().flatten() {
                 assert!(
                     s.end.is_none_or(|end| end >= s.start),
-                    "ends before it starts"
+                    "ends before it starts: {e:?}"
                 );
             }
             match e.outcome {

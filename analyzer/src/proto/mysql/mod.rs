@@ -455,6 +455,8 @@ impl Parser for Mysql {
                         && !cur.started
                     {
                         cur.started = true;
+                        // The response ends where it started: at the gap.
+                        cur.last_end = ts;
                         out.emit(Event::ResponseStart {
                             ts,
                             key: MatchKey::Id(cur.id),
