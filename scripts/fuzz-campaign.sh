@@ -45,7 +45,7 @@ for t in "${targets[@]}"; do
     if [ $rc -eq 0 ]; then
         result=ok
     else
-        result="FAILED: $(grep -m1 -o "$work/crashes/[^ ]*" "$log" || echo "exit $rc, see $log")"
+        result="FAILED: $(grep -m1 -o "Test unit written to [^ ]*" "$log" | cut -d" " -f5 || echo "exit $rc, see $log")"
     fi
     printf '%-16s %12s %8s %10s  %s\n' "$t" "$n" "$secs" "$rate" "$result"
 done

@@ -262,7 +262,7 @@ impl Matcher {
                     match self.find(id) {
                         Some(r) => {
                             if let Some(q) = &mut r.request {
-                                q.end = Some(ts);
+                                q.end = Some(ts.max(q.start));
                                 q.complete = complete;
                             }
                             r.fields.merge(fields);
@@ -294,8 +294,11 @@ impl Matcher {
                 Event::ResponseStart { ts, key, fields } => {
                     let id = self.answer_target(key, ts);
                     if let Some(r) = self.find(Some(id)) {
+                        // Timestamps never put an answer before its question: a message is
+                        // stamped with its first byte, and garbage (or a frame begun before
+                        // the request was seen) can claim an earlier one.
                         r.response = Some(Span {
-                            start: ts,
+                            start: r.request.map_or(ts, |q| ts.max(q.start)),
                             end: None,
                             complete: false,
                         });
@@ -322,7 +325,7 @@ impl Matcher {
                         continue;
                     }
                     if let Some(s) = &mut r.response {
-                        s.end = Some(ts);
+                        s.end = Some(ts.max(s.start));
                         s.complete = complete;
                     }
                     r.fields.merge(fields);

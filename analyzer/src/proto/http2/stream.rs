@@ -146,10 +146,13 @@ impl Http2 {
                             return;
                         }
                     }
-                    Some(HalfState::Idle) => {
+                    Some(HalfState::Idle) if !self.streams.get(&id).is_some_and(|s| s.responded) => {
                         self.start_request(id, ts, headers.as_ref(), false, out)
                     }
-                    Some(HalfState::Open) => {
+                    // A stream whose response came first (a connection caught mid-stream):
+                    // its request's HEADERS preceded the capture, so this block is the
+                    // request's trailers, not a request answered before it was sent.
+                    Some(HalfState::Idle | HalfState::Open) => {
                         // Trailers.
                         if !end_stream {
                             out.weird("http2_trailers_without_end_stream");
