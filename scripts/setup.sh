@@ -42,6 +42,8 @@ PACKAGES=(
     python3-scapy
     # the virtualenv of the export check and the notebook (packages from PyPI, below)
     python3-venv
+    # the Go TLS client and server of the privileged suite (built with the standard library)
+    golang-go
     mariadb-server mariadb-client mariadb-test
     # eBPF toolchain (bpf-linker links LLVM 22 from bookworm-security)
     "llvm-$LLVM_MAJOR-dev" "libpolly-$LLVM_MAJOR-dev" libzstd-dev zlib1g-dev

@@ -31,8 +31,9 @@ pub mod kind {
     /// fills them in from the socket's first event.
     pub const OPEN: u8 = 7;
     /// Plaintext a process read or wrote through a TLS library (uprobes on OpenSSL's
-    /// `SSL_read`/`SSL_write` and their `_ex` forms), on the socket the library used: its
-    /// own byte stream per direction, beside the socket's ciphertext stream.
+    /// `SSL_read`/`SSL_write` and their `_ex` forms, and on Go's `crypto/tls`), on the socket
+    /// the library used: its own byte stream per direction, beside the socket's ciphertext
+    /// stream.
     pub const TLS_DATA: u8 = 8;
 }
 
@@ -93,6 +94,10 @@ pub mod hook {
     pub const SSL_WRITE_EX: u16 = 21;
     /// OpenSSL `SSL_read_ex`
     pub const SSL_READ_EX: u16 = 22;
+    /// Go `crypto/tls.(*Conn).Write`
+    pub const GO_TLS_WRITE: u16 = 23;
+    /// Go `crypto/tls.(*Conn).Read`
+    pub const GO_TLS_READ: u16 = 24;
 }
 
 /// Packet direction on the interface.
@@ -130,7 +135,9 @@ pub mod counter {
     pub const PACKETS_HEADERS_ONLY: u32 = 10;
     /// TLS library calls whose plaintext was not recorded because the socket they used was
     /// not known (no system call of the call or of an earlier one on the same `SSL` object
-    /// reached a socket: a memory BIO, or a socket the recorder never saw).
+    /// reached a socket: a memory BIO, or a socket the recorder never saw; for Go, a
+    /// `*tls.Conn` over something else than a `*net.TCPConn`, or in a process whose itab
+    /// address the recorder has not handed over yet).
     pub const TLS_NO_SOCKET: u32 = 11;
     /// TLS library calls that returned without their entry (the calls map was full).
     pub const TLS_NO_ENTRY: u32 = 12;

@@ -167,6 +167,14 @@ static TLS_CALLS: LruHashMap<u64, TlsCall> = LruHashMap::with_max_entries(16384,
 /// library's buffer makes no system call; its socket is the one found here.
 #[map]
 static SSL_SOCKS: LruHashMap<SslKey, u64> = LruHashMap::with_max_entries(65536, 0);
+/// Per goroutine of a process (`GoKey`): the Go `crypto/tls` call in flight. Keyed by
+/// goroutine, not thread: a goroutine that blocks in `Read` may return on another thread.
+#[map]
+static GO_CALLS: LruHashMap<GoKey, GoCall> = LruHashMap::with_max_entries(16384, 0);
+/// Addresses of `*net.TCPConn`'s itab (as a `net.Conn`) in the Go processes probed: how a
+/// `*tls.Conn`'s underlying conn is known to be a TCP connection whose descriptor can be read.
+#[map]
+static GO_ITABS: HashMap<u64, u8> = HashMap::with_max_entries(4096, 0);
 #[map]
 static CIDRS_V4: LpmTrie<[u8; 4], u8> = LpmTrie::with_max_entries(1024, BPF_F_NO_PREALLOC);
 #[map]
@@ -229,7 +237,9 @@ struct SockState {
     wanted: u8,
     /// Per direction bit: `TRACED` says KEEP (payload could not be carried once).
     kept: u8,
-    _pad: u32,
+    /// Go TLS plaintext was recorded for this socket: its ciphertext is not copied.
+    go_tls: u8,
+    _pad: [u8; 3],
     /// TLS plaintext moved so far through a TLS library on this socket, per direction: the
     /// next TLS data event's stream offset.
     tls_moved: [u64; 2],
@@ -243,7 +253,8 @@ impl SockState {
         opened: 0,
         wanted: 0,
         kept: 0,
-        _pad: 0,
+        go_tls: 0,
+        _pad: [0; 3],
         tls_moved: [0; 2],
     };
 }
@@ -273,6 +284,31 @@ struct SslKey {
     tgid: u64,
     ssl: u64,
 }
+
+/// A goroutine: its process and its `g` (R14 in Go's register ABI).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct GoKey {
+    tgid: u64,
+    g: u64,
+}
+
+/// A Go `crypto/tls` call in flight (`GO_CALLS`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct GoCall {
+    /// The `*tls.Conn`.
+    conn: u64,
+    /// The plaintext slice's data.
+    buf: u64,
+    hook: u16,
+    dir: u8,
+    _pad: [u8; 5],
+}
+
+/// Where a Go `net.netFD` keeps its descriptor: `poll.FD.Sysfd`, after the 16-byte
+/// `fdMutex` (the same layout since Go 1.9).
+const GO_NETFD_SYSFD: u64 = 16;
 
 /// A connection direction as packets carry it: source and destination address (IPv4 in the
 /// first 4 bytes, the rest zero) and port.
@@ -1228,7 +1264,7 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     }
     let moved = ret as u64;
     let di = usize::from(d & 1);
-    let in_tls = cfg.flags & flags::TLS != 0 && tls_call_uses(sk);
+    let in_tls = cfg.flags & flags::TLS != 0 && (st.go_tls != 0 || tls_call_uses(sk));
     let s = sock_scratch()?;
     let h = &mut s.hdr;
     fill_task(h);
@@ -1426,6 +1462,22 @@ fn tls_return(ctx: &RetProbeContext) -> Option<()> {
         count(counter::TLS_NO_SOCKET);
         return None;
     };
+    tls_event(sk, call.dir, call.hook, call.buf, moved, cfg)?;
+    Some(())
+}
+
+/// A TLS data event: `moved` bytes of plaintext at user address `buf` that a TLS library call
+/// moved on socket `sk` in direction `d`. Returns the socket's state (None when the socket
+/// is not known or not wanted). Inlined: a BPF function takes at most five arguments.
+#[inline(always)]
+fn tls_event(
+    sk: u64,
+    d: u8,
+    h_hook: u16,
+    buf: u64,
+    moved: u64,
+    cfg: &Config,
+) -> Option<&'static mut SockState> {
     let Some(st) = SOCKS.get_ptr_mut(sk) else {
         count(counter::TLS_NO_SOCKET);
         return None;
@@ -1435,14 +1487,14 @@ fn tls_return(ctx: &RetProbeContext) -> Option<()> {
     if st.wanted != 1 || st.opened == 0 {
         return None;
     }
-    let di = usize::from(call.dir & 1);
+    let di = usize::from(d & 1);
     let s = sock_scratch()?;
     let h = &mut s.hdr;
     fill_task(h);
     h.sk = sk;
     h.kind = kind::TLS_DATA;
-    h.direction = call.dir;
-    h.hook = call.hook;
+    h.direction = d;
+    h.hook = h_hook;
     h.old_state = 0;
     h.new_state = 0;
     h._pad = 0;
@@ -1453,10 +1505,130 @@ fn tls_return(ctx: &RetProbeContext) -> Option<()> {
     h.stream_offset = st.tls_moved[di];
     st.tls_moved[di] += moved;
     h.orig_len = moved.min(u64::from(u32::MAX)) as u32;
-    let copied = copy_user(s, moved, call.buf, 0, false, cfg);
+    let copied = copy_user(s, moved, buf, 0, false, cfg);
     s.hdr.cap_len = copied as u32;
     output_sock(s, copied, cfg);
+    Some(st)
+}
+
+// ------------------------------------------------------------------------------------------
+// TLS plaintext: uprobes on Go's crypto/tls, `(*Conn).Write` and `(*Conn).Read`
+
+/// `func (c *Conn) Write(b []byte) (int, error)`: the plaintext is recorded at the entry,
+/// where the buffer holds it all (Write sends all of it or fails the connection). At the
+/// return it would be too late to keep the order of the connection: the reply may be read,
+/// on another thread, before the writing goroutine reaches its return.
+#[uprobe]
+pub fn go_tls_write(ctx: ProbeContext) -> u32 {
+    let _ = go_write(&ctx);
+    0
+}
+
+#[uprobe]
+pub fn go_tls_read(ctx: ProbeContext) -> u32 {
+    let _ = go_enter(&ctx, hook::GO_TLS_READ, dir::RECV);
+    0
+}
+
+/// At every `RET` of `Read` (no uretprobes on Go: stacks move).
+#[uprobe]
+pub fn go_tls_return(ctx: ProbeContext) -> u32 {
+    let _ = go_return(&ctx);
+    0
+}
+
+/// The receiver (RAX), the slice's data (RBX) and length (RCX) of a `(*Conn)` method.
+fn go_args(ctx: &ProbeContext) -> (u64, u64, u64) {
+    // SAFETY: a uprobe's context is the user registers; the verifier checks the access.
+    unsafe { ((*ctx.regs).rax, (*ctx.regs).rbx, (*ctx.regs).rcx) }
+}
+
+fn go_write(ctx: &ProbeContext) -> Option<()> {
+    let cfg = config()?;
+    if cfg.flags & flags::TLS == 0 || !task_wanted(cfg) {
+        return None;
+    }
+    let (conn, buf, len) = go_args(ctx);
+    if len == 0 || len > i64::MAX as u64 {
+        return None;
+    }
+    go_event(conn, hook::GO_TLS_WRITE, dir::SEND, buf, len, cfg)
+}
+
+/// A Go TLS data event on the `*tls.Conn`'s socket; from then on that socket's ciphertext
+/// is not copied. Inlined: a BPF function takes at most five arguments.
+#[inline(always)]
+fn go_event(conn: u64, h: u16, d: u8, buf: u64, moved: u64, cfg: &Config) -> Option<()> {
+    let Some(sk) = go_conn_sock(conn, &cfg.offsets) else {
+        count(counter::TLS_NO_SOCKET);
+        return None;
+    };
+    let st = tls_event(sk, d, h, buf, moved, cfg)?;
+    st.go_tls = 1;
     Some(())
+}
+
+/// The goroutine running: Go's register ABI keeps its `g` in R14.
+fn go_key(ctx: &ProbeContext) -> GoKey {
+    // SAFETY: a uprobe's context is the user registers; the verifier checks the access.
+    let g = unsafe { (*ctx.regs).r14 };
+    GoKey {
+        tgid: bpf_get_current_pid_tgid() >> 32,
+        g,
+    }
+}
+
+/// Notes the call: `func (c *Conn) Read(b []byte) (int, error)`.
+fn go_enter(ctx: &ProbeContext, h: u16, d: u8) -> Option<()> {
+    let cfg = config()?;
+    if cfg.flags & flags::TLS == 0 || !task_wanted(cfg) {
+        return None;
+    }
+    let (conn, buf, _) = go_args(ctx);
+    let call = GoCall {
+        conn,
+        buf,
+        hook: h,
+        dir: d,
+        _pad: [0; 5],
+    };
+    if GO_CALLS.insert(go_key(ctx), call, 0).is_err() {
+        count(counter::TLS_NO_ENTRY);
+    }
+    Some(())
+}
+
+/// At a return: the bytes read (RAX) as a TLS data event.
+fn go_return(ctx: &ProbeContext) -> Option<()> {
+    let cfg = config()?;
+    if cfg.flags & flags::TLS == 0 {
+        return None;
+    }
+    let key = go_key(ctx);
+    // SAFETY: reading a value of a map this program owns (this goroutine's entry).
+    let call = *unsafe { GO_CALLS.get(key) }?;
+    let _ = GO_CALLS.remove(key);
+    // SAFETY: as in `go_key`.
+    let n = unsafe { (*ctx.regs).rax } as i64;
+    if n <= 0 {
+        return None;
+    }
+    go_event(call.conn, call.hook, call.dir, call.buf, n as u64, cfg)
+}
+
+/// The TCP socket under a Go `*tls.Conn`: its first field is the `net.Conn` it wraps (an
+/// interface: itab, data). When the itab is `*net.TCPConn`'s (`GO_ITABS`), the data points
+/// to the TCPConn, whose first field points to its `netFD`, which holds the descriptor.
+fn go_conn_sock(conn: u64, o: &Offsets) -> Option<u64> {
+    let iface: [u64; 2] = ru(conn)?;
+    // SAFETY: reading a value of a map this program owns.
+    unsafe { GO_ITABS.get(iface[0]) }?;
+    let netfd: u64 = ru(iface[1])?;
+    let fd: i64 = ru(netfd + GO_NETFD_SYSFD)?;
+    if !(0..=i64::from(i32::MAX)).contains(&fd) {
+        return None;
+    }
+    tcp_sock_of_fd(fd as u64, o)
 }
 
 #[tracepoint]

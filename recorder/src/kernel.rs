@@ -67,6 +67,17 @@ pub trait Kernel {
     fn attach_tls(&mut self, lib: &std::path::Path) -> Result<Vec<&'static str>> {
         bail!("no TLS hooks here ({})", lib.display())
     }
+    /// Attaches the Go TLS plaintext uprobes to a Go program's file (the entries of
+    /// `crypto/tls.(*Conn).Write` and `Read`, every return of `Read`); returns how many.
+    fn attach_go_tls(&mut self, exe: &std::path::Path, go: &crate::gotls::GoTls) -> Result<usize> {
+        let _ = go;
+        bail!("no TLS hooks here ({})", exe.display())
+    }
+    /// Tells the Go TLS programs an address of `*net.TCPConn`'s itab in a Go process.
+    fn add_go_itab(&mut self, itab: u64) -> Result<()> {
+        let _ = itab;
+        Ok(())
+    }
 }
 
 /// The TLS library functions probed: (function, entry program). Every one's return goes to
@@ -80,6 +91,10 @@ pub const TLS_PROBES: [(&str, &str); 5] = [
     // No plaintext: ties the SSL object to its socket before its first read.
     ("SSL_do_handshake", "ssl_do_handshake"),
 ];
+
+/// The return program of the OpenSSL probes, and the Go `crypto/tls` programs (attached per
+/// Go program file by [`Kernel::attach_go_tls`]).
+const TLS_EXTRA_PROGRAMS: [&str; 4] = ["ssl_return", "go_tls_write", "go_tls_read", "go_tls_return"];
 
 /// The syscall tracepoints and the argument offsets the programs read (`field:…offset:N`
 /// lines of the tracepoint's format file). A tracepoint whose format differs is not attached.
@@ -334,7 +349,7 @@ impl AyaKernel {
                             match load_tls_probes(&mut ebpf) {
                                 Ok(()) => {
                                     programs.extend(TLS_PROBES.iter().map(|(_, p)| *p));
-                                    programs.push("ssl_return");
+                                    programs.extend(TLS_EXTRA_PROGRAMS);
                                 }
                                 Err(e) => {
                                     cfg.flags &= !flags::TLS;
@@ -458,7 +473,7 @@ fn attach_sock_hooks(ebpf: &mut Ebpf, tracefs: &str) -> Result<()> {
 
 /// Loads the TLS uprobe programs (attached per library by [`Kernel::attach_tls`]).
 fn load_tls_probes(ebpf: &mut Ebpf) -> Result<()> {
-    for name in TLS_PROBES.iter().map(|(_, p)| *p).chain(["ssl_return"]) {
+    for name in TLS_PROBES.iter().map(|(_, p)| *p).chain(TLS_EXTRA_PROGRAMS) {
         uprobe(ebpf, name)?
             .load()
             .with_context(|| format!("loading {name} (verifier)"))?;
@@ -540,6 +555,54 @@ impl Kernel for AyaKernel {
             bail!("none of SSL_write, SSL_read, SSL_write_ex, SSL_read_ex could be probed");
         }
         Ok(probed)
+    }
+
+    fn attach_go_tls(&mut self, exe: &std::path::Path, go: &crate::gotls::GoTls) -> Result<usize> {
+        use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
+        if self.flags & flags::TLS == 0 {
+            bail!("TLS plaintext is off");
+        }
+        let mut links = Vec::new();
+        let mut attach = |ebpf: &mut Ebpf, prog: &'static str, off: u64| -> Result<()> {
+            let p = uprobe(ebpf, prog)?;
+            let link = p
+                .attach(
+                    UProbeAttachLocation::AbsoluteOffset(off),
+                    exe,
+                    UProbeScope::AllProcesses,
+                )
+                .with_context(|| format!("{prog} at file offset {off:#x}"))?;
+            links.push((prog, link));
+            Ok(())
+        };
+        // Read's returns first: an entry without its returns would leave a call open.
+        let mut result = Ok(());
+        for off in &go.read.returns {
+            result = result.and_then(|()| attach(&mut self.ebpf, "go_tls_return", *off));
+        }
+        result = result
+            .and_then(|()| attach(&mut self.ebpf, "go_tls_write", go.write))
+            .and_then(|()| attach(&mut self.ebpf, "go_tls_read", go.read.entry));
+        if let Err(e) = result {
+            for (prog, link) in links {
+                if let Ok(p) = uprobe(&mut self.ebpf, prog) {
+                    let _ = p.detach(link);
+                }
+            }
+            return Err(e);
+        }
+        Ok(links.len())
+    }
+
+    fn add_go_itab(&mut self, itab: u64) -> Result<()> {
+        let map = self
+            .ebpf
+            .map_mut("GO_ITABS")
+            .ok_or_else(|| anyhow!("no map GO_ITABS"))?;
+        let mut m: AyaHashMap<_, u64, u8> = AyaHashMap::try_from(map)?;
+        m.insert(itab, 1, 0)
+            .context("GO_ITABS is full (4,096 Go processes)")?;
+        Ok(())
     }
 
     fn detach_iface(&mut self, ifindex: u32) {

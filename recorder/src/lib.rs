@@ -23,6 +23,7 @@ pub mod output;
 pub mod recorder;
 pub mod redaction;
 pub mod socks;
+pub mod gotls;
 pub mod tls;
 
 /// Writes one timestamped line to stderr: the recorder's log (a DaemonSet's log is its stderr).

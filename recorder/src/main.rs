@@ -330,7 +330,7 @@ fn record(a: RecordArgs) -> Result<()> {
     }
     if tls {
         log(format!(
-            "TLS plaintext: {} libraries probed; calls not recorded: {} (socket unknown), {} (no entry); ciphertext calls recorded as lengths: {}",
+            "TLS plaintext: {} libraries and Go programs probed; calls not recorded: {} (socket unknown), {} (no entry); ciphertext calls recorded as lengths: {}",
             report.tls_libs,
             k(counter::TLS_NO_SOCKET),
             k(counter::TLS_NO_ENTRY),

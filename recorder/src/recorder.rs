@@ -174,7 +174,7 @@ pub struct LoopReport {
     pub kernel: [u64; counter::COUNT as usize],
     /// What the whole run cost (first to last statistics reading).
     pub cost: Option<crate::cost::Cost>,
-    /// TLS library files probed over the run.
+    /// TLS library files and Go program files probed over the run.
     pub tls_libs: u64,
 }
 
@@ -288,7 +288,8 @@ impl<K: Kernel> Recorder<K> {
             return;
         };
         *last = Instant::now();
-        for lib in libs.scan() {
+        let found = libs.scan();
+        for lib in found.libs {
             match self.kernel.attach_tls(&lib) {
                 Ok(funcs) => {
                     self.report.tls_libs += 1;
@@ -302,6 +303,36 @@ impl<K: Kernel> Recorder<K> {
                     "TLS plaintext: cannot probe {}: {e:#}",
                     lib.display()
                 )),
+            }
+        }
+        for (exe, go) in found.go {
+            // `/proc/PID/exe`, named by the program's path in its process's file system.
+            let name = std::fs::read_link(&exe).unwrap_or_else(|_| exe.clone());
+            match self.kernel.attach_go_tls(&exe, &go) {
+                Ok(n) => {
+                    self.report.tls_libs += 1;
+                    crate::log(format!(
+                        "TLS plaintext: probing Go program {} ({}; {}, crypto/tls: {n} probes)",
+                        name.display(),
+                        exe.display(),
+                        go.version
+                    ));
+                }
+                Err(e) => crate::log(format!(
+                    "TLS plaintext: cannot probe Go program {}: {e:#}",
+                    exe.display()
+                )),
+            }
+        }
+        for (exe, why) in found.skipped {
+            crate::log(format!(
+                "TLS plaintext: not probing Go program {}: {why}",
+                exe.display()
+            ));
+        }
+        for itab in found.go_itabs {
+            if let Err(e) = self.kernel.add_go_itab(itab) {
+                crate::log(format!("TLS plaintext: Go connections: {e:#}"));
             }
         }
     }

@@ -11,10 +11,31 @@
 //! pid that has executed another program since), so a library that arrives with a new
 //! container is probed within one scan; the calls its processes made before that are not
 //! recorded.
+//!
+//! Go programs carry their TLS in their own binary ([`crate::gotls`]): a process whose
+//! program is a Go binary with `crypto/tls` has that file probed once, and the address that
+//! tells its connections' sockets (`*net.TCPConn`'s itab) handed out per process when the
+//! binary is position-independent.
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::gotls::{self, GoTls, NotProbed};
+
+/// What a scan found that was not handed out before.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// TLS library files (OpenSSL's libssl and its forks).
+    pub libs: Vec<PathBuf>,
+    /// Go program files with `crypto/tls`, and what their probes need.
+    pub go: Vec<(PathBuf, Arc<GoTls>)>,
+    /// Addresses of `*net.TCPConn` itabs in Go processes.
+    pub go_itabs: Vec<u64>,
+    /// Go programs not probed, and why (each file once).
+    pub skipped: Vec<(PathBuf, NotProbed)>,
+}
 
 /// Where the host's libssl usually is (Debian/Ubuntu, Fedora/RHEL, Alpine, Arch).
 const HOST_CANDIDATES: [&str; 8] = [
@@ -68,6 +89,10 @@ pub struct TlsLibs {
     /// pid → the program it ran when its maps were read (its `exe` link).
     pids: HashMap<u32, PathBuf>,
     host_checked: bool,
+    /// (device, inode) of every program file read: Go with `crypto/tls` or not.
+    programs: HashMap<(u64, u64), Option<Arc<GoTls>>>,
+    /// itab addresses handed out.
+    itabs: HashSet<u64>,
 }
 
 impl TlsLibs {
@@ -78,19 +103,21 @@ impl TlsLibs {
             files: HashSet::new(),
             pids: HashMap::new(),
             host_checked: false,
+            programs: HashMap::new(),
+            itabs: HashSet::new(),
         }
     }
 
-    /// Library files not handed out before: the host's usual libssl (first scan only), then
-    /// those mapped by processes not seen before. Each path opens the file from the host's
-    /// point of view (through `/proc/PID/root`).
-    pub fn scan(&mut self) -> Vec<PathBuf> {
-        let mut found = Vec::new();
+    /// Library and Go program files not handed out before: the host's usual libssl (first
+    /// scan only), then those of processes not seen before. Each path opens the file from the
+    /// host's point of view (through `/proc/PID/root` or `/proc/PID/exe`).
+    pub fn scan(&mut self) -> Scan {
+        let mut found = Scan::default();
         if !self.host_checked {
             self.host_checked = true;
             let root = self.proc.join("1/root");
             for c in HOST_CANDIDATES {
-                self.consider(root.join(c), &mut found);
+                self.consider(root.join(c), &mut found.libs);
             }
         }
         let Ok(dir) = std::fs::read_dir(&self.proc) else {
@@ -115,14 +142,50 @@ impl TlsLibs {
                 for p in libssl_in_maps(&maps) {
                     self.consider(
                         base.join("root").join(p.trim_start_matches('/')),
-                        &mut found,
+                        &mut found.libs,
                     );
                 }
+                self.consider_program(base.join("exe"), &maps, &mut found);
             }
             alive.insert(pid, exe);
         }
         self.pids = alive;
         found
+    }
+
+    /// A process's program (`exe`, its `/proc/PID/exe`): read once per file; a Go program
+    /// with `crypto/tls` is handed out once, and its itab's address in this process.
+    fn consider_program(&mut self, exe: PathBuf, maps: &str, found: &mut Scan) {
+        let Ok(m) = std::fs::metadata(&exe) else {
+            return;
+        };
+        let key = (m.dev(), m.ino());
+        let go = match self.programs.get(&key) {
+            Some(go) => go.clone(),
+            None => {
+                let go = match gotls::inspect(&exe) {
+                    Ok(t) => {
+                        let t = Arc::new(t);
+                        found.go.push((exe.clone(), t.clone()));
+                        Some(t)
+                    }
+                    Err(NotProbed::NotGo | NotProbed::NoTls) => None,
+                    Err(why) => {
+                        found.skipped.push((exe.clone(), why));
+                        None
+                    }
+                };
+                if self.programs.len() < MAX_PIDS {
+                    self.programs.insert(key, go.clone());
+                }
+                go
+            }
+        };
+        if let Some(a) = go.and_then(|t| t.itab_in(maps, m.ino()))
+            && self.itabs.insert(a)
+        {
+            found.go_itabs.push(a);
+        }
     }
 
     fn consider(&mut self, path: PathBuf, found: &mut Vec<PathBuf>) {
@@ -188,13 +251,13 @@ mod tests {
         }
         std::fs::create_dir_all(proc.join("2")).unwrap();
         let mut libs = TlsLibs::new(&proc);
-        let first = libs.scan();
+        let first = libs.scan().libs;
         assert_eq!(first.len(), 2, "{first:?}");
         assert!(first[0].ends_with("libssl.so.3") || first[1].ends_with("libssl.so.3"));
         assert_eq!(libs.count(), 2);
         // Nothing new: the same processes are not read again, and nothing is handed out.
         std::fs::write(proc.join("10/maps"), "garbage that would fail a parse").unwrap();
-        assert!(libs.scan().is_empty());
+        assert!(libs.scan().libs.is_empty());
         // A process that executed another program is read again.
         std::fs::remove_file(proc.join("10/exe")).unwrap();
         std::os::unix::fs::symlink("/usr/bin/false", proc.join("10/exe")).unwrap();
@@ -204,7 +267,7 @@ mod tests {
             "7f10a000-7f10b000 r-xp 00000000 08:01 3 /usr/lib/libssl.so\n",
         )
         .unwrap();
-        let again = libs.scan();
+        let again = libs.scan().libs;
         assert_eq!(again.len(), 1);
         assert!(again[0].ends_with("usr/lib/libssl.so"));
         let _ = std::fs::remove_dir_all(&d);

@@ -2931,3 +2931,181 @@ fn redis_and_postgresql_over_tls_are_read_from_the_plaintext() {
         "{stats:?}"
     );
 }
+
+/// Builds the Go program `src` (standard library only) as `dir`/`name`, with a build cache
+/// kept between runs (the standard library's net/http takes a minute to compile cold).
+fn go_build(dir: &Path, name: &str, src: &str) -> PathBuf {
+    let file = dir.join(format!("{name}.go"));
+    std::fs::write(&file, src).unwrap();
+    let out = dir.join(name);
+    sh(&format!(
+        "cd {d} && HOME={d} GOCACHE=/var/cache/juno/go-build GOFLAGS=-buildvcs=false \
+         go build -o {o} {f} 2>&1",
+        d = dir.display(),
+        o = out.display(),
+        f = file.display()
+    ));
+    assert!(out.exists(), "go build {name}");
+    out
+}
+
+const GO_SERVER: &str = r#"package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+)
+
+func main() {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"path":%q,"proto":%q}`, r.URL.Path, r.Proto)
+	})
+	srv := &http.Server{Addr: os.Args[1]}
+	panic(srv.ListenAndServeTLS(os.Args[2], os.Args[3]))
+}
+"#;
+
+const GO_CLIENT: &str = r#"package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+)
+
+func main() {
+	time.Sleep(4 * time.Second) // the recorder's next scan probes this program
+	n := 0
+	for _, h2 := range []bool{false, true} {
+		tr := &http.Transport{
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true, ServerName: "juno-tls.test"},
+			ForceAttemptHTTP2: h2,
+		}
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		c := &http.Client{Transport: tr}
+		for i := 0; i < 5; i++ {
+			path := fmt.Sprintf("/api/item%d.json", n)
+			if n == 9 {
+				path = "/missing"
+			}
+			n++
+			req, _ := http.NewRequest("GET", os.Args[1]+path, nil)
+			req.Header.Set("Authorization", "Bearer SECRET-GO-TOKEN-9")
+			resp, err := c.Do(req)
+			if err != nil {
+				panic(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			fmt.Printf("%s %d\n", resp.Proto, resp.StatusCode)
+		}
+		tr.CloseIdleConnections()
+	}
+}
+"#;
+
+/// TLS plaintext from Go's crypto/tls (issue 17; `--tls`): a Go HTTPS server (net/http, which
+/// speaks HTTP/1.1 and HTTP/2) in one pod, started before the recorder, and a Go client in
+/// another, started after it (its program is a new file, probed by the next scan). The
+/// uprobes sit at the entries and at every RET of `(*Conn).Write`/`Read` (no uretprobes on
+/// Go). Every request is read from both ends' plaintext, attributed to each program, over
+/// HTTP/1.1 and HTTP/2; the sockets' ciphertext is not copied once the plaintext flows; the
+/// bearer token never reaches the archive.
+#[test]
+fn tls_plaintext_is_recorded_from_go_programs() {
+    let _fwd = Forwarding::on();
+    let srv = Pod::new("jtgo-srv", "jtgs-h", 75);
+    let cli = Pod::new("jtgo-cli", "jtgc-h", 76);
+    let tmp = tempfile::tempdir().unwrap();
+    let server = go_build(tmp.path(), "juno-go-srv", GO_SERVER);
+    let client = go_build(tmp.path(), "juno-go-cli", GO_CLIENT);
+    self_signed(tmp.path(), "juno-tls.test");
+    let d = tmp.path().display();
+    let _srv = Server(srv.spawn(
+        &format!(
+            "exec {} {}:8443 {d}/tls.crt {d}/tls.key",
+            server.display(),
+            srv.addr
+        ),
+        &tmp.path().join("go-srv.out"),
+    ));
+    let addr = srv.addr.clone();
+    wait_for("the Go server", Duration::from_secs(10), || {
+        sh_ok(&format!(
+            "curl -sk -o /dev/null https://{addr}:8443/api/item0.json"
+        ))
+    });
+    let out = tmp.path().join("archives");
+    let rec = Recorder::start(
+        &out,
+        &[
+            "--iface",
+            "^jtg[sc]-h$",
+            "--node-name",
+            "itest",
+            "--self-cost",
+            "always",
+            "--tls",
+        ],
+    );
+    let said = cli.exec(&format!("{} https://{}:8443", client.display(), srv.addr));
+    let want_said: Vec<&str> = ["HTTP/1.1 200"; 5]
+        .into_iter()
+        .chain(["HTTP/2.0 200"; 4])
+        .chain(["HTTP/2.0 404"])
+        .collect();
+    assert_eq!(said.lines().collect::<Vec<_>>(), want_said);
+    std::thread::sleep(Duration::from_millis(500));
+    let log = rec.stop();
+    assert!(
+        log.contains("TLS plaintext: probing Go program") && log.contains("juno-go-srv"),
+        "{log}"
+    );
+    assert!(log.contains("juno-go-cli"), "the client, started later: {log}");
+    let files = sealed(&out);
+    let got = analyze(&files);
+    let mut seen: BTreeMap<(String, &str), BTreeMap<String, u64>> = BTreeMap::new();
+    for e in &got.0 {
+        if let Vantage::Socket {
+            comm, tls: true, ..
+        } = &e.conn.vantage
+        {
+            let f = &e.fields;
+            seen.entry((comm.clone(), e.protocol)).or_default().insert(
+                String::from_utf8_lossy(f.text("uri").unwrap_or(b"?")).into_owned(),
+                f.u64("status_code").unwrap_or(0),
+            );
+        }
+    }
+    let h1: BTreeMap<String, u64> = (0..5).map(|i| (format!("/api/item{i}.json"), 200)).collect();
+    let mut h2: BTreeMap<String, u64> =
+        (5..9).map(|i| (format!("/api/item{i}.json"), 200)).collect();
+    h2.insert("/missing".into(), 404);
+    for side in ["juno-go-srv", "juno-go-cli"] {
+        assert_eq!(seen.get(&(side.into(), "http")), Some(&h1), "{side}: {seen:?}\n{log}");
+        assert_eq!(seen.get(&(side.into(), "http2")), Some(&h2), "{side}: {seen:?}\n{log}");
+    }
+    // Once the plaintext flows, the sockets' ciphertext is not copied.
+    let stats = stats_counters(&files);
+    let stat = |name: &str| stats.get(name).copied().unwrap_or(0);
+    assert!(stat("tls_ciphertext_skipped") > 4, "{stats:?}\n{log}");
+    assert_eq!(stat("tls_no_socket"), 0, "{stats:?}");
+    let raw = decompressed(&files);
+    let s = "SECRET-GO-TOKEN-9";
+    assert!(
+        !raw.windows(s.len()).any(|w| w == s.as_bytes()),
+        "{s} reached the archive"
+    );
+    assert!(log.contains("go_tls_return"), "{log}");
+}
