@@ -6,7 +6,8 @@
 //! processes (`/proc/PID/maps`, the path read inside the process's own root,
 //! `/proc/PID/root/...`, so a container's library is its own file), and among the usual
 //! places of the host's libssl (under `/proc/1/root`: the host's, when the recorder runs in
-//! a container with the host's process namespace). [`TlsLibs::scan`] is called again every
+//! a container with the host's process namespace; and under its own root, for a recorder on
+//! the host where init's root is out of reach). [`TlsLibs::scan`] is called again every
 //! few seconds: it reads the maps only of processes it has not seen yet (a new pid, or a
 //! pid that has executed another program since), so a library that arrives with a new
 //! container is probed within one scan; the calls its processes made before that are not
@@ -115,9 +116,15 @@ impl TlsLibs {
         let mut found = Scan::default();
         if !self.host_checked {
             self.host_checked = true;
-            let root = self.proc.join("1/root");
-            for c in HOST_CANDIDATES {
-                self.consider(root.join(c), &mut found.libs);
+            // The host's file system through init's root (the recorder in a container with
+            // the host's process namespace), and the recorder's own (on the host, where
+            // init's root may be out of reach: a sandbox's init). The same file is handed
+            // out once.
+            for root in ["1/root", "self/root"] {
+                let root = self.proc.join(root);
+                for c in HOST_CANDIDATES {
+                    self.consider(root.join(c), &mut found.libs);
+                }
             }
         }
         let Ok(dir) = std::fs::read_dir(&self.proc) else {

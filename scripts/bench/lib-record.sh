@@ -8,6 +8,9 @@
 #   TLS    (optional) 1: nginx serves HTTPS on port 443 (a self-signed certificate made
 #          here; URL gives the scheme and address); the "-tls" modes (sockets-tls,
 #          pod-sockets-tls, both-tls) are the socket modes with --tls (TLS plaintext).
+#   GO     (optional) 1: a Go net/http server (GOMAXPROCS=1, built here with Debian's Go)
+#          serves the same documents instead of nginx — with TLS=1, Go's crypto/tls, which
+#          --tls probes in the program itself.
 # It defines SADDR (the server's address), URL, start_server, and the functions below.
 #
 # nginx runs in a cgroup v2 of its own (juno-rbench-pod), a stand-in for a pod's:
@@ -38,6 +41,7 @@ bench_cleanup() {
     [ -n "${REC_TIME_PID:-}" ] && kill "$REC_TIME_PID" 2>/dev/null || true
     pkill -f "$work/out" 2>/dev/null || true
     nginx_stop "$work/nginx.pid"
+    [ "${GO:-0}" = 1 ] && rm -f "$work/nginx.pid"
     rmdir "$CG_ROOT$POD_CGROUP" 2>/dev/null || true
     netns_down "$NS" "$HIF"
     rm -rf "$work"
@@ -104,7 +108,11 @@ http {
     }
 }
 CONF
-    nginx_start "$NS" "$work/nginx.conf"
+    if [ "${GO:-0}" = 1 ]; then
+        go_server_start
+    else
+        nginx_start "$NS" "$work/nginx.conf"
+    fi
     wait_port "$SADDR" 80
     mkdir -p "$CG_ROOT$POD_CGROUP"
     local master
@@ -128,6 +136,41 @@ request = function()
   return wrk.format("GET", p, { ["User-Agent"] = "wrk-bench", ["Accept-Encoding"] = "gzip" })
 end
 LUA
+}
+
+# The Go server (GO=1): nginx's documents, 404 for /api/missing, HTTPS on 443 with TLS=1;
+# one OS thread running Go code at a time, like nginx's single worker. Its pid goes where
+# nginx's would.
+go_server_start() {
+    cat >"$work/gosrv.go" <<'GO'
+package main
+
+import (
+	"net/http"
+	"os"
+)
+
+func main() {
+	files := http.FileServer(http.Dir(os.Args[2]))
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
+	if len(os.Args) > 3 {
+		go func() { panic(http.ListenAndServeTLS(os.Args[1]+":443", os.Args[3], os.Args[4], nil)) }()
+	}
+	panic(http.ListenAndServe(os.Args[1]+":80", nil))
+}
+GO
+    (cd "$work" && HOME=$work GOCACHE=/var/cache/juno/go-build GOFLAGS=-buildvcs=false         go build -o juno-bench-go gosrv.go)
+    local tls_args=()
+    [ "${TLS:-0}" = 1 ] && tls_args=("$work/tls.crt" "$work/tls.key")
+    GOMAXPROCS=1 ip netns exec "$NS" "$work/juno-bench-go" "$SADDR" "$work/www" "${tls_args[@]}" \
+        >"$work/gosrv.log" 2>&1 &
+    echo $! >"$work/nginx.pid"
 }
 
 # HTTP exchanges juno-analyze finds in what a recorder wrote (a file or a directory), per

@@ -8,7 +8,8 @@
 #
 # MIX is "json", "gzip" or "small" (scripts/bench/lib-record.sh describes them). TLS=1 serves
 # them over HTTPS (wrk's TLS and nginx's through OpenSSL); MODES may then add sockets-tls,
-# pod-sockets-tls, both-tls (with --tls: TLS plaintext instead of ciphertext).
+# pod-sockets-tls, both-tls (with --tls: TLS plaintext instead of ciphertext). GO=1 puts a
+# Go net/http server in nginx's place (Go's own crypto/tls with TLS=1).
 # JUNO_RECORD=PATH benchmarks another juno-record binary; JUNO_RECORD_ARGS adds options;
 # MODES="off both tcpdump" runs some of the modes (off and tcpdump are always needed): off,
 # packets, sockets, both, pod-sockets, pod-both (socket events of nginx's cgroup only, as a
