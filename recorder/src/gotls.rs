@@ -158,7 +158,9 @@ fn func<'d, R: object::ReadRef<'d>>(
     (addr, size): (u64, u64),
 ) -> Result<GoFunc, NotProbed> {
     if size == 0 || size > MAX_FUNC_BYTES {
-        return Err(NotProbed::Bad(format!("function at {addr:#x}: size {size}")));
+        return Err(NotProbed::Bad(format!(
+            "function at {addr:#x}: size {size}"
+        )));
     }
     let sec = obj
         .sections()

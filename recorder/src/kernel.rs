@@ -94,7 +94,8 @@ pub const TLS_PROBES: [(&str, &str); 5] = [
 
 /// The return program of the OpenSSL probes, and the Go `crypto/tls` programs (attached per
 /// Go program file by [`Kernel::attach_go_tls`]).
-const TLS_EXTRA_PROGRAMS: [&str; 4] = ["ssl_return", "go_tls_write", "go_tls_read", "go_tls_return"];
+const TLS_EXTRA_PROGRAMS: [&str; 4] =
+    ["ssl_return", "go_tls_write", "go_tls_read", "go_tls_return"];
 
 /// The syscall tracepoints and the argument offsets the programs read (`field:…offset:N`
 /// lines of the tracepoint's format file). A tracepoint whose format differs is not attached.

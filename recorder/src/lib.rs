@@ -13,6 +13,7 @@
 pub mod btf;
 pub mod cli;
 pub mod cost;
+pub mod gotls;
 pub mod ifaces;
 pub mod kernel;
 pub mod kube;
@@ -23,7 +24,6 @@ pub mod output;
 pub mod recorder;
 pub mod redaction;
 pub mod socks;
-pub mod gotls;
 pub mod tls;
 
 /// Writes one timestamped line to stderr: the recorder's log (a DaemonSet's log is its stderr).

@@ -1,6 +1,7 @@
 //! Go programs' binaries as the recorder reads them for the Go TLS probes
 //! (`juno_record::gotls`): real Go programs built here with Debian's Go (scripts/setup.sh
 //! installs golang-go), read back and checked against `go tool nm` and the file's bytes.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,7 +53,11 @@ fn go_build(dir: &Path, name: &str, src: &str, args: &[&str]) -> PathBuf {
 
 /// `go tool nm` addresses of the named symbols.
 fn nm(bin: &Path, names: &[&str]) -> Vec<Option<u64>> {
-    let out = Command::new("go").args(["tool", "nm"]).arg(bin).output().unwrap();
+    let out = Command::new("go")
+        .args(["tool", "nm"])
+        .arg(bin)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     names
         .iter()
@@ -70,14 +75,21 @@ fn nm(bin: &Path, names: &[&str]) -> Vec<Option<u64>> {
 #[test]
 fn a_go_program_is_read_for_its_tls_functions_and_returns() {
     let tmp = tempfile::tempdir().unwrap();
-    for (name, args, pie) in [("exe", &[][..], false), ("pie", &["-buildmode=pie"][..], true)] {
+    for (name, args, pie) in [
+        ("exe", &[][..], false),
+        ("pie", &["-buildmode=pie"][..], true),
+    ] {
         let bin = go_build(tmp.path(), name, CLIENT, args);
         let t = gotls::inspect(&bin).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(t.version.starts_with("go1."), "{}", t.version);
         assert_eq!(t.pie, pie, "{name}");
         let want = nm(
             &bin,
-            &[gotls::GO_WRITE, gotls::GO_READ, "go.itab.*net.TCPConn,net.Conn"],
+            &[
+                gotls::GO_WRITE,
+                gotls::GO_READ,
+                "go.itab.*net.TCPConn,net.Conn",
+            ],
         );
         let itab = want[2].or_else(|| nm(&bin, &["go:itab.*net.TCPConn,net.Conn"])[0]);
         assert_eq!(t.itab, itab, "{name}");
@@ -99,7 +111,10 @@ fn a_go_program_is_read_for_its_tls_functions_and_returns() {
                 "7f0000000000-7f0000001000 r--p 00000000 08:01 {ino} {}\n",
                 bin.display()
             );
-            assert_eq!(t.itab_in(&maps, ino), Some(0x7f00_0000_0000 - t.base + itab.unwrap()));
+            assert_eq!(
+                t.itab_in(&maps, ino),
+                Some(0x7f00_0000_0000 - t.base + itab.unwrap())
+            );
         }
     }
 }
@@ -109,7 +124,10 @@ fn other_programs_are_not_probed() {
     let tmp = tempfile::tempdir().unwrap();
     let plain = go_build(tmp.path(), "plain", NO_TLS, &[]);
     assert_eq!(gotls::inspect(&plain), Err(NotProbed::NoTls));
-    assert_eq!(gotls::inspect(Path::new("/bin/true")), Err(NotProbed::NotGo));
+    assert_eq!(
+        gotls::inspect(Path::new("/bin/true")),
+        Err(NotProbed::NotGo)
+    );
     let text = tmp.path().join("script.sh");
     std::fs::write(&text, "#!/bin/sh\n").unwrap();
     assert_eq!(gotls::inspect(&text), Err(NotProbed::NotGo));

@@ -3072,7 +3072,10 @@ fn tls_plaintext_is_recorded_from_go_programs() {
         log.contains("TLS plaintext: probing Go program") && log.contains("juno-go-srv"),
         "{log}"
     );
-    assert!(log.contains("juno-go-cli"), "the client, started later: {log}");
+    assert!(
+        log.contains("juno-go-cli"),
+        "the client, started later: {log}"
+    );
     let files = sealed(&out);
     let got = analyze(&files);
     let mut seen: BTreeMap<(String, &str), BTreeMap<String, u64>> = BTreeMap::new();
@@ -3088,13 +3091,24 @@ fn tls_plaintext_is_recorded_from_go_programs() {
             );
         }
     }
-    let h1: BTreeMap<String, u64> = (0..5).map(|i| (format!("/api/item{i}.json"), 200)).collect();
-    let mut h2: BTreeMap<String, u64> =
-        (5..9).map(|i| (format!("/api/item{i}.json"), 200)).collect();
+    let h1: BTreeMap<String, u64> = (0..5)
+        .map(|i| (format!("/api/item{i}.json"), 200))
+        .collect();
+    let mut h2: BTreeMap<String, u64> = (5..9)
+        .map(|i| (format!("/api/item{i}.json"), 200))
+        .collect();
     h2.insert("/missing".into(), 404);
     for side in ["juno-go-srv", "juno-go-cli"] {
-        assert_eq!(seen.get(&(side.into(), "http")), Some(&h1), "{side}: {seen:?}\n{log}");
-        assert_eq!(seen.get(&(side.into(), "http2")), Some(&h2), "{side}: {seen:?}\n{log}");
+        assert_eq!(
+            seen.get(&(side.into(), "http")),
+            Some(&h1),
+            "{side}: {seen:?}\n{log}"
+        );
+        assert_eq!(
+            seen.get(&(side.into(), "http2")),
+            Some(&h2),
+            "{side}: {seen:?}\n{log}"
+        );
     }
     // Once the plaintext flows, the sockets' ciphertext is not copied.
     let stats = stats_counters(&files);

@@ -146,7 +146,9 @@ impl Http2 {
                             return;
                         }
                     }
-                    Some(HalfState::Idle) if !self.streams.get(&id).is_some_and(|s| s.responded) => {
+                    Some(HalfState::Idle)
+                        if !self.streams.get(&id).is_some_and(|s| s.responded) =>
+                    {
                         self.start_request(id, ts, headers.as_ref(), false, out)
                     }
                     // A stream whose response came first (a connection caught mid-stream):
