@@ -167,7 +167,7 @@ static TLS_CALLS: LruHashMap<u64, TlsCall> = LruHashMap::with_max_entries(16384,
 /// library's buffer makes no system call; its socket is the one found here.
 #[map]
 static SSL_SOCKS: LruHashMap<SslKey, u64> = LruHashMap::with_max_entries(65536, 0);
-/// Per goroutine of a process (`GoKey`): the Go `crypto/tls` call in flight. Keyed by
+/// Per goroutine of a process (`GoKey`): the Go `(*Conn).Read` in flight. Keyed by
 /// goroutine, not thread: a goroutine that blocks in `Read` may return on another thread.
 #[map]
 static GO_CALLS: LruHashMap<GoKey, GoCall> = LruHashMap::with_max_entries(16384, 0);
@@ -293,7 +293,7 @@ struct GoKey {
     g: u64,
 }
 
-/// A Go `crypto/tls` call in flight (`GO_CALLS`).
+/// A Go `(*Conn).Read` in flight (`GO_CALLS`).
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct GoCall {
@@ -301,9 +301,6 @@ struct GoCall {
     conn: u64,
     /// The plaintext slice's data.
     buf: u64,
-    hook: u16,
-    dir: u8,
-    _pad: [u8; 5],
 }
 
 /// Where a Go `net.netFD` keeps its descriptor: `poll.FD.Sysfd`, after the 16-byte
@@ -1526,7 +1523,7 @@ pub fn go_tls_write(ctx: ProbeContext) -> u32 {
 
 #[uprobe]
 pub fn go_tls_read(ctx: ProbeContext) -> u32 {
-    let _ = go_enter(&ctx, hook::GO_TLS_READ, dir::RECV);
+    let _ = go_read(&ctx);
     0
 }
 
@@ -1579,19 +1576,13 @@ fn go_key(ctx: &ProbeContext) -> GoKey {
 }
 
 /// Notes the call: `func (c *Conn) Read(b []byte) (int, error)`.
-fn go_enter(ctx: &ProbeContext, h: u16, d: u8) -> Option<()> {
+fn go_read(ctx: &ProbeContext) -> Option<()> {
     let cfg = config()?;
     if cfg.flags & flags::TLS == 0 || !task_wanted(cfg) {
         return None;
     }
     let (conn, buf, _) = go_args(ctx);
-    let call = GoCall {
-        conn,
-        buf,
-        hook: h,
-        dir: d,
-        _pad: [0; 5],
-    };
+    let call = GoCall { conn, buf };
     if GO_CALLS.insert(go_key(ctx), call, 0).is_err() {
         count(counter::TLS_NO_ENTRY);
     }
@@ -1613,7 +1604,14 @@ fn go_return(ctx: &ProbeContext) -> Option<()> {
     if n <= 0 {
         return None;
     }
-    go_event(call.conn, call.hook, call.dir, call.buf, n as u64, cfg)
+    go_event(
+        call.conn,
+        hook::GO_TLS_READ,
+        dir::RECV,
+        call.buf,
+        n as u64,
+        cfg,
+    )
 }
 
 /// The TCP socket under a Go `*tls.Conn`: its first field is the `net.Conn` it wraps (an
