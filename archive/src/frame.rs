@@ -24,8 +24,6 @@
 //! crash, `kill -9`, a full disk) is readable up to its last complete frame: [`scan`] reports
 //! the rest as a [`Trailing`] remainder instead of failing.
 
-use std::io::Read;
-
 use thiserror::Error;
 
 /// Magic of the index skippable frame (one of zstd's 16 skippable magics).
@@ -329,8 +327,51 @@ pub enum FrameError {
     },
 }
 
+thread_local! {
+    /// One decompression context per thread, reset between frames. Creating a zstd context
+    /// allocates (and the kernel zeroes) about 160 KiB: for a small frame that costs more
+    /// than decompressing it, so a file of many tiny frames — hostile or not — would take
+    /// time out of proportion to its size.
+    static DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Output grows by at most this much at a time when a frame does not say its size.
+const STREAM_CHUNK: usize = 128 << 10;
+
+fn corrupt(code: usize) -> FrameError {
+    FrameError::Corrupt(std::io::Error::other(zstd::zstd_safe::get_error_name(code)))
+}
+
 /// Decompresses one frame, refusing to produce more than `limit` bytes.
+///
+/// A frame that states its content size is decompressed in one call into a buffer of exactly
+/// that size (refused first if it is over `limit`); one that does not is streamed into a
+/// buffer grown in steps, never past `limit` + 1 bytes. Neither path zeroes memory it is about
+/// to overwrite, and the context is the calling thread's, reused.
 pub fn decompress_frame(frame: &[u8], limit: usize) -> Result<Vec<u8>, FrameError> {
+    DCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let dctx = match slot.as_mut() {
+            Some(d) => {
+                d.reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+                    .map_err(corrupt)?;
+                d
+            }
+            None => slot.insert(zstd::zstd_safe::DCtx::try_create().ok_or_else(|| {
+                FrameError::Corrupt(std::io::Error::other("zstd context could not be created"))
+            })?),
+        };
+        decompress_with(dctx, frame, limit)
+    })
+}
+
+fn decompress_with(
+    dctx: &mut zstd::zstd_safe::DCtx<'static>,
+    frame: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, FrameError> {
+    use zstd::zstd_safe::{InBuffer, OutBuffer};
     let claimed = zstd::zstd_safe::get_frame_content_size(frame)
         .ok()
         .flatten();
@@ -339,14 +380,41 @@ pub fn decompress_frame(frame: &[u8], limit: usize) -> Result<Vec<u8>, FrameErro
             return Err(FrameError::TooLarge { claimed: n, limit });
         }
         // `claimed` is bounded by `limit`, so this allocation is too.
-        return zstd::bulk::decompress(frame, n as usize).map_err(FrameError::Corrupt);
+        let mut out = Vec::with_capacity(n as usize);
+        dctx.decompress(&mut out, frame).map_err(corrupt)?;
+        return Ok(out);
     }
-    let dec = zstd::stream::read::Decoder::with_buffer(frame).map_err(FrameError::Corrupt)?;
-    let mut out = Vec::new();
-    dec.single_frame()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(FrameError::Corrupt)?;
+    let mut out: Vec<u8> = Vec::new();
+    let mut input = InBuffer::around(frame);
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() > limit {
+                return Err(FrameError::TooLarge {
+                    claimed: out.len() as u64,
+                    limit,
+                });
+            }
+            let room = (limit + 1 - out.len()).min(STREAM_CHUNK.max(out.len()));
+            out.reserve_exact(room);
+        }
+        let before = (input.pos(), out.len());
+        let pos = out.len();
+        let mut output = OutBuffer::around_pos(&mut out, pos);
+        let hint = dctx
+            .decompress_stream(&mut output, &mut input)
+            .map_err(corrupt)?;
+        drop(output);
+        if hint == 0 {
+            break;
+        }
+        if (input.pos(), out.len()) == before {
+            // Neither input consumed nor output produced: the frame ends before its end.
+            return Err(FrameError::Corrupt(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "zstd frame cut short",
+            )));
+        }
+    }
     if out.len() > limit {
         return Err(FrameError::TooLarge {
             claimed: out.len() as u64,
@@ -526,6 +594,55 @@ mod tests {
             }) => {}
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    /// A frame written by a streaming encoder that was not told the size: no content size
+    /// in its header, so it is streamed.
+    fn unsized_frame(content: &[u8]) -> Vec<u8> {
+        let mut e = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+        e.include_contentsize(false).unwrap();
+        std::io::Write::write_all(&mut e, content).unwrap();
+        let f = e.finish().unwrap();
+        assert!(matches!(
+            zstd::zstd_safe::get_frame_content_size(&f),
+            Ok(None)
+        ));
+        f
+    }
+
+    #[test]
+    fn frames_without_a_content_size_are_streamed_within_the_limit() {
+        // Larger than one growth step, so the output grows several times.
+        let content = noise(300_000, 7);
+        let f = unsized_frame(&content);
+        assert_eq!(decompress_frame(&f, 300_000).unwrap(), content);
+        match decompress_frame(&f, 299_999) {
+            Err(FrameError::TooLarge { limit: 299_999, .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        // Cut anywhere, it is an error, never a partial success.
+        for cut in [6, 100, f.len() / 2, f.len() - 1] {
+            assert!(
+                matches!(
+                    decompress_frame(&f[..cut], 1 << 20),
+                    Err(FrameError::Corrupt(_))
+                ),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_reused_context_starts_clean_after_a_failed_frame() {
+        let a = noise(50_000, 1);
+        let f = unsized_frame(&a);
+        // Leave the thread's context in the middle of a frame...
+        assert!(decompress_frame(&f[..f.len() / 2], 1 << 20).is_err());
+        // ...and the next frames, streamed or sized, still decode whole.
+        assert_eq!(decompress_frame(&f, 1 << 20).unwrap(), a);
+        let b = zstd::bulk::compress(&a[..1000], 3).unwrap();
+        assert_eq!(decompress_frame(&b, 1 << 20).unwrap(), &a[..1000]);
+        assert_eq!(decompress_frame(&f, 1 << 20).unwrap(), a);
     }
 
     #[test]
