@@ -399,11 +399,9 @@ fn decompress_with(
         }
         let before = (input.pos(), out.len());
         let pos = out.len();
-        let mut output = OutBuffer::around_pos(&mut out, pos);
         let hint = dctx
-            .decompress_stream(&mut output, &mut input)
+            .decompress_stream(&mut OutBuffer::around_pos(&mut out, pos), &mut input)
             .map_err(corrupt)?;
-        drop(output);
         if hint == 0 {
             break;
         }
