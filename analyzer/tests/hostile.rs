@@ -315,6 +315,29 @@ fn huge_juno_frames_with_many_threads_stay_within_the_budget() {
 }
 
 #[test]
+fn an_archive_of_tiny_frames_is_read_whole_in_time_linear_in_its_frames() {
+    // Every packet a zstd frame of its own: each frame is decoded (with one reused zstd
+    // context per thread: a context per frame cost more than the frame) and every packet
+    // and DNS exchange is found; four times the frames take about four times as long.
+    let d = tmp();
+    let run = |n: u32| {
+        let f = d.path().join(format!("tiny-{n}.pcapng.zst"));
+        std::fs::write(&f, tiny_frames(n)).unwrap();
+        let (v, took, _) = bounded(&[
+            "report".as_ref(),
+            "--format".as_ref(),
+            "json".as_ref(),
+            f.as_os_str(),
+        ]);
+        assert_eq!(v["packets"], 2 * u64::from(n), "{v}");
+        assert_eq!(v["exchanges"]["complete"], u64::from(n), "{v}");
+        took.as_secs_f64()
+    };
+    let (a, b) = (run(10_000), run(40_000));
+    assert!(b < a * 8.0, "20,000 frames {a:.2} s, 80,000 frames {b:.2} s");
+}
+
+#[test]
 fn many_small_files_are_opened_a_few_at_a_time() {
     let d = tmp();
     let dir = d.path().join("parts");
