@@ -334,7 +334,10 @@ fn an_archive_of_tiny_frames_is_read_whole_in_time_linear_in_its_frames() {
         took.as_secs_f64()
     };
     let (a, b) = (run(10_000), run(40_000));
-    assert!(b < a * 8.0, "20,000 frames {a:.2} s, 80,000 frames {b:.2} s");
+    assert!(
+        b < a * 8.0,
+        "20,000 frames {a:.2} s, 80,000 frames {b:.2} s"
+    );
 }
 
 #[test]

@@ -200,14 +200,53 @@ fn format_open(ns: u64) -> String {
         .replace([':', 'T'], "-")
 }
 
+// A Zeek row has a dozen numbers; `write!` through `core::fmt` took 6% of a `logs --format
+// zeek` run on small HTTP exchanges. These write the same text without it.
+
+/// Appends a number in decimal.
+fn push_count(line: &mut String, n: u64) {
+    line.push_str(itoa::Buffer::new().format(n));
+}
+
+/// Appends an address as `Display` writes it (dotted quad; IPv6 through `Display`, for its
+/// RFC 5952 compression).
+fn push_ip(line: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            let mut b = itoa::Buffer::new();
+            for (i, o) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    line.push('.');
+                }
+                line.push_str(b.format(o));
+            }
+        }
+        std::net::IpAddr::V6(a) => {
+            // Writing to a String cannot fail.
+            let _ = write!(line, "{a}");
+        }
+    }
+}
+
+/// Appends a time in nanoseconds as Zeek's seconds with six decimals (microseconds,
+/// truncated), as [`format_ts`] does.
+fn push_seconds(line: &mut String, ns: u64) {
+    let mut b = itoa::Buffer::new();
+    line.push_str(b.format(ns / 1_000_000_000));
+    line.push('.');
+    let us = b.format((ns % 1_000_000_000) / 1000);
+    for _ in us.len()..6 {
+        line.push('0');
+    }
+    line.push_str(us);
+}
+
 /// Appends one value as Zeek's ASCII writer renders it.
 fn push_val(v: &ZVal<'_>, line: &mut String) {
     match v {
         ZVal::Unset => line.push('-'),
         ZVal::Text(t) => escape(t, line),
-        ZVal::Count(n) => {
-            let _ = write!(line, "{n}");
-        }
+        ZVal::Count(n) => push_count(line, *n),
         ZVal::Bool(b) => line.push(if *b { 'T' } else { 'F' }),
         ZVal::Literal(l) => line.push_str(l),
         ZVal::List(items) if items.is_empty() => line.push_str("(empty)"),
@@ -242,18 +281,15 @@ fn format_row<'a>(
     }
     let c = &ex.conn;
     let ts = ex.ts();
-    // Writing to a String cannot fail.
-    let _ = write!(
-        line,
-        "{}.{:06}\t{}\t{}\t{}\t{}\t{}",
-        ts / 1_000_000_000,
-        (ts % 1_000_000_000) / 1000,
-        c.uid,
-        c.orig.ip(),
-        c.orig.port,
-        c.resp.ip(),
-        c.resp.port
-    );
+    push_seconds(line, ts);
+    line.push('\t');
+    line.push_str(&c.uid);
+    for (ip, port) in [(c.orig.ip(), c.orig.port), (c.resp.ip(), c.resp.port)] {
+        line.push('\t');
+        push_ip(line, ip);
+        line.push('\t');
+        push_count(line, port.into());
+    }
     for v in row.iter() {
         line.push('\t');
         push_val(v, line);
@@ -472,6 +508,35 @@ mod tests {
         let mut s = String::new();
         escape(v, &mut s);
         s
+    }
+
+    #[test]
+    fn numbers_addresses_and_times_are_written_as_display_writes_them() {
+        // Edge values and a pseudo-random walk over each width.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut values = vec![0, 1, 9, 10, 99, 100, 999_999, 1_000_000, u64::MAX];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        for &n in &values {
+            let mut s = String::new();
+            push_count(&mut s, n);
+            assert_eq!(s, n.to_string());
+            s.clear();
+            push_seconds(&mut s, n);
+            assert_eq!(s, format_ts(n), "{n}");
+            let v4 = std::net::Ipv4Addr::from((n >> 16) as u32);
+            s.clear();
+            push_ip(&mut s, v4.into());
+            assert_eq!(s, v4.to_string());
+            let v6 = std::net::Ipv6Addr::from(u128::from(n) << (n % 64));
+            s.clear();
+            push_ip(&mut s, v6.into());
+            assert_eq!(s, v6.to_string());
+        }
     }
 
     #[test]
