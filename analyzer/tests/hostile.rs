@@ -410,6 +410,11 @@ fn write_hostile_inputs() {
         redis_pipeline(w, 2_000_000)
     });
     std::fs::write(dir.join("frames-24x60m.pcapng.zst"), big_frames(24, 60)).unwrap();
+    std::fs::write(
+        dir.join("tiny-frames-400k.pcapng.zst"),
+        tiny_frames(200_000),
+    )
+    .unwrap();
     let parts = dir.join("files-1500");
     std::fs::create_dir_all(&parts).unwrap();
     many_files(&parts, 1500);

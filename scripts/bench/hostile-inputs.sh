@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=${1:-bench-data/hostile}
 threads=${2:-32}
-if [ ! -e "$dir/files-1500" ]; then
+if [ ! -e "$dir/files-1500" ] || [ ! -e "$dir/tiny-frames-400k.pcapng.zst" ]; then
     JUNO_HOSTILE_DIR=$PWD/$dir cargo test --release -q -p juno-analyze --no-default-features \
         --test hostile -- --ignored write_hostile_inputs >&2
 fi
@@ -67,5 +67,7 @@ f=$dir/redis-2m-pipelined.pcap
 run "2M pipelined Redis commands, no reply" "$f" logs "$f" --out-dir "$out/x"
 f=$dir/frames-24x60m.pcapng.zst
 run "archive of 24 frames of 60 MiB" "$f" --threads "$threads" logs "$f" --out-dir "$out/x"
+f=$dir/tiny-frames-400k.pcapng.zst
+run "400k zstd frames of one packet each" "$f" logs "$f" --out-dir "$out/x"
 f=$dir/files-1500
 run "1,500 small pcaps in one directory" "$f" logs "$f" --out-dir "$out/x"
