@@ -233,3 +233,157 @@ fn recorded_nginx_curl_lists_every_request_from_every_vantage_point() {
         assert_eq!(got, want, "{k}");
     }
 }
+
+/// Every file an analysis wrote into `dir`, by name; the run summary without the one figure
+/// that measures the machine (peak resident memory).
+fn outputs(dir: &std::path::Path) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        if name == "summary.json" {
+            text = without_peak_rss(text.as_bytes());
+        }
+        m.insert(name, text);
+    }
+    m
+}
+
+/// A JSON document with every `peak_rss_bytes` taken out (the machine's figure, not the
+/// analysis's).
+fn without_peak_rss(json: &[u8]) -> String {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.remove("peak_rss_bytes");
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(json).unwrap();
+    strip(&mut v);
+    v.to_string()
+}
+
+/// The results must not depend on the thread count (issue 14): on every capture in
+/// fixtures/, Zeek logs, JSON lines, the graph and the report summary are byte for byte the
+/// same with 1, 2 and 8 threads.
+#[test]
+fn every_fixture_reads_the_same_with_1_2_and_8_threads() {
+    let mut captures: Vec<std::path::PathBuf> = std::fs::read_dir(root().join("fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            [".pcap", ".pcap.zst", ".pcapng", ".pcapng.zst"]
+                .iter()
+                .any(|x| n.ends_with(x))
+        })
+        .collect();
+    captures.sort();
+    assert!(captures.len() >= 10, "{captures:?}");
+    let d = tmp();
+    for f in &captures {
+        let run = |threads: &str| {
+            let zeek = d.path().join(format!("zeek-{threads}"));
+            let json = d.path().join(format!("json-{threads}"));
+            for dir in [&zeek, &json] {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            let t = std::ffi::OsStr::new(threads);
+            let z = analyze([
+                "--threads".as_ref(),
+                t,
+                "logs".as_ref(),
+                f.as_os_str(),
+                "--format".as_ref(),
+                "zeek".as_ref(),
+                "--out-dir".as_ref(),
+                zeek.as_os_str(),
+            ]);
+            let j = analyze([
+                "--threads".as_ref(),
+                t,
+                "logs".as_ref(),
+                f.as_os_str(),
+                "--out-dir".as_ref(),
+                json.as_os_str(),
+            ]);
+            let g = analyze([
+                "--threads".as_ref(),
+                t,
+                "graph".as_ref(),
+                f.as_os_str(),
+                "--format".as_ref(),
+                "json".as_ref(),
+            ]);
+            let r = analyze([
+                "--threads".as_ref(),
+                t,
+                "report".as_ref(),
+                f.as_os_str(),
+                "--format".as_ref(),
+                "json".as_ref(),
+            ]);
+            let status = [&z, &j, &g, &r].map(|o| o.status.code());
+            (
+                status,
+                outputs(&zeek),
+                outputs(&json),
+                without_peak_rss(&g.stdout),
+                without_peak_rss(&r.stdout),
+            )
+        };
+        let one = run("1");
+        assert!(
+            one.0.iter().all(|s| matches!(s, Some(0 | 2))),
+            "{}: {:?}",
+            f.display(),
+            one.0
+        );
+        assert!(
+            one.1.keys().any(|k| k.ends_with(".log")),
+            "{}: no Zeek log",
+            f.display()
+        );
+        for threads in ["2", "8"] {
+            let other = run(threads);
+            assert!(
+                one.0 == other.0,
+                "{}: exit codes with {threads} threads",
+                f.display()
+            );
+            for (name, (a, b)) in [
+                ("zeek logs", (&one.1, &other.1)),
+                ("json lines", (&one.2, &other.2)),
+            ] {
+                assert_eq!(
+                    a.keys().collect::<Vec<_>>(),
+                    b.keys().collect::<Vec<_>>(),
+                    "{}: {name}",
+                    f.display()
+                );
+                for (k, v) in a {
+                    assert!(
+                        *v == b[k],
+                        "{}: {name}: {k} differs with {threads} threads",
+                        f.display()
+                    );
+                }
+            }
+            assert!(
+                one.3 == other.3,
+                "{}: graph differs with {threads} threads",
+                f.display()
+            );
+            assert!(
+                one.4 == other.4,
+                "{}: report differs with {threads} threads",
+                f.display()
+            );
+        }
+    }
+}
