@@ -37,6 +37,9 @@ impl Value {
     }
 }
 
+/// Fields a [`Fields`] makes room for when its first is set.
+const FIRST_ROOM: usize = 8;
+
 /// Protocol-specific fields of a message, in the order they were set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fields(pub Vec<(&'static str, Value)>);
@@ -52,7 +55,13 @@ impl Fields {
     pub fn set(&mut self, name: &'static str, v: Value) {
         match self.0.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = v,
-            None => self.0.push((name, v)),
+            None => {
+                // Room for a message's usual fields at once, instead of growing 4, 8, 16.
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(FIRST_ROOM);
+                }
+                self.0.push((name, v));
+            }
         }
     }
     /// Looks a field up.
@@ -61,6 +70,11 @@ impl Fields {
     }
     /// Adds all of `other`, replacing same-named fields.
     pub fn merge(&mut self, other: Fields) {
+        if self.0.is_empty() && self.0.capacity() < other.0.len() {
+            *self = other;
+            return;
+        }
+        self.0.reserve(other.0.len());
         for (n, v) in other.0 {
             self.set(n, v);
         }

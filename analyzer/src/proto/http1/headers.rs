@@ -18,6 +18,8 @@ use crate::model::{Dir, Ts, Value};
 /// A header line with its continuations grows to this at most (Zeek's
 /// `MIME::max_header_bytes`); further continuations are dropped.
 const MAX_HEADER_LINE: usize = 64 * 1024;
+/// The largest header line buffer a connection keeps for reuse.
+const SPARE_LINE_MAX: usize = 1024;
 
 impl Http {
     /// A line of the headers of the entity at `level` of `dir`'s message; the empty line (or
@@ -81,7 +83,9 @@ impl Http {
         }
         self.finish_header(dir, level, out);
         if let Some(m) = self.sides[dir.idx()].msg.as_mut() {
-            m.ents[level].pending = Some(line.to_vec());
+            let mut held = std::mem::take(&mut self.spare_line);
+            held.extend_from_slice(line);
+            m.ents[level].pending = Some(held);
         }
     }
 
@@ -96,6 +100,12 @@ impl Http {
             return;
         };
         self.apply_header(dir, level, &line, out);
+        // Kept for the next line unless a long (folded) header grew it.
+        if line.capacity() <= SPARE_LINE_MAX {
+            let mut line = line;
+            line.clear();
+            self.spare_line = line;
+        }
     }
 
     /// Applies one complete header line (continuations joined).
