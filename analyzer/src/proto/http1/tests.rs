@@ -1014,3 +1014,16 @@ fn conversations_built_from_protocol_pieces_keep_the_invariants() {
         crate::l7::harness::fuzz(&super::PROTOCOL, b"", &data);
     }
 }
+
+#[test]
+fn versions_are_written_as_their_numbers() {
+    for a in 0..=u8::MAX {
+        for b in 0..=u8::MAX {
+            assert_eq!(
+                super::version_text((a, b)),
+                crate::model::Value::text(format!("{a}.{b}")),
+                "{a}.{b}"
+            );
+        }
+    }
+}
