@@ -285,31 +285,13 @@ pub fn big_frames(frames: usize, frame_mib: usize) -> Vec<u8> {
     w.finish().unwrap()
 }
 
-/// A pcapng block of type `ty` around `body` (padded to 32 bits).
-fn pcapng_block(ty: u32, body: &[u8]) -> Vec<u8> {
-    let len = (12 + body.len().div_ceil(4) * 4) as u32;
-    let mut b = ty.to_le_bytes().to_vec();
-    b.extend(len.to_le_bytes());
-    b.extend(body);
-    b.resize(len as usize - 4, 0);
-    b.extend(len.to_le_bytes());
-    b
-}
-
 /// A zstd-compressed pcapng stream in which every packet is a zstd frame of its own (the
 /// section and interface headers are the first): `n` DNS clients, a question and its answer
 /// each, as in [`dns_clients`]. Legal — `zstd -dc` reads it — and the most frames a byte of
 /// input can carry.
 pub fn tiny_frames(n: u32) -> Vec<u8> {
-    let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
-    shb.extend(1u16.to_le_bytes());
-    shb.extend(0u16.to_le_bytes());
-    shb.extend((-1i64).to_le_bytes());
-    let mut idb = 1u16.to_le_bytes().to_vec(); // Ethernet
-    idb.extend(0u16.to_le_bytes());
-    idb.extend(65_535u32.to_le_bytes());
-    let mut head = pcapng_block(0x0A0D_0D0A, &shb);
-    head.extend(pcapng_block(1, &idb));
+    let mut head = ng::shb();
+    head.extend(ng::idb(&[]));
     let mut out = zstd::bulk::compress(&head, 1).unwrap();
     let t0 = 1_700_000_000_000_000u64;
     for i in 0..n {
@@ -318,13 +300,7 @@ pub fn tiny_frames(n: u32) -> Vec<u8> {
         let a = udp([10, 0, 0, 53], 53, c, 33000, &dns(i as u16, i, true));
         for (dt, pkt) in [(0, q), (20, a)] {
             let ts = t0 + u64::from(i) * 50 + dt;
-            let mut epb = 0u32.to_le_bytes().to_vec();
-            epb.extend(((ts >> 32) as u32).to_le_bytes());
-            epb.extend((ts as u32).to_le_bytes());
-            epb.extend((pkt.len() as u32).to_le_bytes());
-            epb.extend((pkt.len() as u32).to_le_bytes());
-            epb.extend(&pkt);
-            out.extend(zstd::bulk::compress(&pcapng_block(6, &epb), 1).unwrap());
+            out.extend(zstd::bulk::compress(&ng::epb(0, ts, &pkt), 1).unwrap());
         }
     }
     out
