@@ -52,11 +52,11 @@ read -r t_s t_kb t_u t_sys < <(runs=1 measure "${tshark_cmd[@]}")
 t_tx=$(awk -F'\t' '$6 != ""' "$out/tshark.tsv" | awk -F'\t' '{n += split($6, a, ",")} END {print n}')
 
 echo "juno-analyze ($runs runs each) ..." >&2
-read -r z2_s z2_kb z2_u z2_sys < <(measure "$bin" --progress never logs "$cap" --format zeek --out-dir "$out/z2")
+read -r z2_s z2_kb z2_u z2_sys < <(measure "$bin" --progress never logs "$cap" --format zeek --out-dir "$out/z2" --overwrite)
 "$bin" --progress never logs "$cap" --format zeek --out-dir "$out/z"
 j_tx=$(grep -vc '^#' "$out/z/http.log")
-read -r z1_s z1_kb z1_u z1_sys < <(measure "$bin" --progress never --threads 1 logs "$cap" --format zeek --out-dir "$out/z1")
-read -r c1_s c1_kb c1_u c1_sys < <(measure taskset -c 0 "$bin" --progress never --threads 1 logs "$cap" --format zeek --out-dir "$out/c1")
+read -r z1_s z1_kb z1_u z1_sys < <(measure "$bin" --progress never --threads 1 logs "$cap" --format zeek --out-dir "$out/z1" --overwrite)
+read -r c1_s c1_kb c1_u c1_sys < <(measure taskset -c 0 "$bin" --progress never --threads 1 logs "$cap" --format zeek --out-dir "$out/c1" --overwrite)
 read -r j2_s j2_kb j2_u j2_sys < <(measure sh -c "$bin --progress never logs '$cap' > '$out/x.jsonl'")
 read -r r2_s r2_kb r2_u r2_sys < <(measure "$bin" --progress never report "$cap")
 
