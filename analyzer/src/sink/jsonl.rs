@@ -55,7 +55,7 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
         j.key(k);
         j.open();
         j.key("ip");
-        j.display(e.ip());
+        j.ip(e.ip());
         j.key("port");
         j.u64(u64::from(e.port));
         if let Some(p) = peer {
@@ -119,9 +119,9 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
             j.u64(u64::from(id));
         }
         j.key("src");
-        j.display(t.src);
+        j.ip(t.src);
         j.key("dst");
-        j.display(t.dst);
+        j.ip(t.dst);
         j.close();
     }
     j.key("partial_connection");

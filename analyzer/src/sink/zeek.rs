@@ -13,13 +13,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::{push_count, push_ip};
 use crate::conn::session::Notice;
 use crate::l7::{ZVal, ZeekLog};
 use crate::model::{ConnSummary, Exchange, Transport, tunnel_uid};
@@ -201,32 +201,8 @@ fn format_open(ns: u64) -> String {
 }
 
 // A Zeek row has a dozen numbers; `write!` through `core::fmt` took 6% of a `logs --format
-// zeek` run on small HTTP exchanges. These write the same text without it.
-
-/// Appends a number in decimal.
-fn push_count(line: &mut String, n: u64) {
-    line.push_str(itoa::Buffer::new().format(n));
-}
-
-/// Appends an address as `Display` writes it (dotted quad; IPv6 through `Display`, for its
-/// RFC 5952 compression).
-fn push_ip(line: &mut String, ip: std::net::IpAddr) {
-    match ip {
-        std::net::IpAddr::V4(a) => {
-            let mut b = itoa::Buffer::new();
-            for (i, o) in a.octets().into_iter().enumerate() {
-                if i > 0 {
-                    line.push('.');
-                }
-                line.push_str(b.format(o));
-            }
-        }
-        std::net::IpAddr::V6(a) => {
-            // Writing to a String cannot fail.
-            let _ = write!(line, "{a}");
-        }
-    }
-}
+// zeek` run on small HTTP exchanges. These (and `super::push_count`, `super::push_ip`) write
+// the same text without it.
 
 /// Appends a time in nanoseconds as Zeek's seconds with six decimals (microseconds,
 /// truncated), as [`format_ts`] does.
