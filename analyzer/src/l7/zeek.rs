@@ -49,5 +49,20 @@ pub struct ZeekLog {
 
 /// A Zeek `time` or `interval` value: seconds with six decimals (microseconds).
 pub fn seconds(ns: u64) -> String {
-    format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
+    let mut s = String::with_capacity(20);
+    push_seconds(&mut s, ns);
+    s
+}
+
+/// Appends [`seconds`] to `line` (digits written directly: `core::fmt` with padding was a
+/// few percent of a Zeek log run, where every row starts with a time).
+pub fn push_seconds(line: &mut String, ns: u64) {
+    let mut b = itoa::Buffer::new();
+    line.push_str(b.format(ns / 1_000_000_000));
+    line.push('.');
+    let us = b.format((ns % 1_000_000_000) / 1000);
+    for _ in us.len()..6 {
+        line.push('0');
+    }
+    line.push_str(us);
 }

@@ -70,7 +70,7 @@ impl Fields {
     }
     /// Adds all of `other`, replacing same-named fields.
     pub fn merge(&mut self, other: Fields) {
-        if self.0.is_empty() && self.0.capacity() < other.0.len() {
+        if self.0.is_empty() {
             *self = other;
             return;
         }

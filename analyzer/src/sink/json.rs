@@ -1,8 +1,6 @@
 //! A minimal streaming JSON writer: exchanges are written field by field, without building
 //! an intermediate document per record.
 
-use std::fmt::Write as _;
-
 /// Builds JSON text into a string buffer.
 #[derive(Debug, Default)]
 pub struct Json {
@@ -116,11 +114,6 @@ impl Json {
         self.buf.push('"');
         push_rfc3339_nanos(ns, &mut self.buf);
         self.buf.push('"');
-    }
-    /// A value whose text needs no escaping (addresses, numbers), as a string.
-    pub fn display(&mut self, v: impl std::fmt::Display) {
-        self.before_value();
-        let _ = write!(self.buf, "\"{v}\"");
     }
     /// A boolean.
     pub fn bool(&mut self, v: bool) {

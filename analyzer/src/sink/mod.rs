@@ -13,6 +13,7 @@ pub mod jsonl;
 pub mod report;
 pub mod summary;
 pub mod zeek;
+
 /// Appends a number in decimal.
 pub(crate) fn push_count(line: &mut String, n: u64) {
     line.push_str(itoa::Buffer::new().format(n));

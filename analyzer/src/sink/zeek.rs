@@ -21,8 +21,9 @@ use anyhow::{Context, Result};
 
 use super::{push_count, push_ip};
 use crate::conn::session::Notice;
+use crate::l7::zeek::push_seconds;
 use crate::l7::{ZVal, ZeekLog};
-use crate::model::{ConnSummary, Exchange, Transport, tunnel_uid};
+use crate::model::{ConnSummary, Endpoint, Exchange, Transport, tunnel_uid};
 
 const CONN_FIELDS: &[(&str, &str)] = &[
     ("ts", "time"),
@@ -106,18 +107,7 @@ fn format_conn(c: &ConnSummary, line: &mut String) -> bool {
         Transport::Tcp => 6,
         Transport::Udp => 17,
     }));
-    line.push_str(&format_ts(z.first_ts));
-    line.push('\t');
-    line.push_str(&i.uid);
-    for v in [
-        z.orig.ip().to_string(),
-        z.orig.port.to_string(),
-        z.resp.ip().to_string(),
-        z.resp.port.to_string(),
-    ] {
-        line.push('\t');
-        line.push_str(&v);
-    }
+    push_id(line, z.first_ts, &i.uid, z.orig, z.resp);
     for v in &row {
         line.push('\t');
         push_val(v, line);
@@ -186,11 +176,6 @@ fn push_escaped_str(s: &str, out: &mut String) {
     }
 }
 
-/// Zeek's time format: seconds and microseconds.
-pub fn format_ts(ns: u64) -> String {
-    crate::l7::zeek::seconds(ns)
-}
-
 fn format_open(ns: u64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
     // "2009-11-18T20:58:04Z" -> "2009-11-18-20-58-04"
@@ -200,21 +185,19 @@ fn format_open(ns: u64) -> String {
         .replace([':', 'T'], "-")
 }
 
-// A Zeek row has a dozen numbers; `write!` through `core::fmt` took 6% of a `logs --format
-// zeek` run on small HTTP exchanges. These (and `super::push_count`, `super::push_ip`) write
-// the same text without it.
-
-/// Appends a time in nanoseconds as Zeek's seconds with six decimals (microseconds,
-/// truncated), as [`format_ts`] does.
-fn push_seconds(line: &mut String, ns: u64) {
-    let mut b = itoa::Buffer::new();
-    line.push_str(b.format(ns / 1_000_000_000));
-    line.push('.');
-    let us = b.format((ns % 1_000_000_000) / 1000);
-    for _ in us.len()..6 {
-        line.push('0');
+/// Appends the columns every log starts with: `ts uid id.orig_h id.orig_p id.resp_h
+/// id.resp_p`. Numbers, addresses and times are written without `core::fmt`, whose `write!`
+/// took 6% of a `logs --format zeek` run on small HTTP exchanges.
+fn push_id(line: &mut String, ts: u64, uid: &str, orig: Endpoint, resp: Endpoint) {
+    push_seconds(line, ts);
+    line.push('\t');
+    line.push_str(uid);
+    for e in [orig, resp] {
+        line.push('\t');
+        push_ip(line, e.ip());
+        line.push('\t');
+        push_count(line, e.port.into());
     }
-    line.push_str(us);
 }
 
 /// Appends one value as Zeek's ASCII writer renders it.
@@ -257,15 +240,7 @@ fn format_row<'a>(
     }
     let c = &ex.conn;
     let ts = ex.ts();
-    push_seconds(line, ts);
-    line.push('\t');
-    line.push_str(&c.uid);
-    for (ip, port) in [(c.orig.ip(), c.orig.port), (c.resp.ip(), c.resp.port)] {
-        line.push('\t');
-        push_ip(line, ip);
-        line.push('\t');
-        push_count(line, port.into());
-    }
+    push_id(line, ts, &c.uid, c.orig, c.resp);
     for v in row.iter() {
         line.push('\t');
         push_val(v, line);
@@ -355,21 +330,13 @@ impl ZeekWriter {
                 continue;
             };
             *last = (*last).max(n.ts);
-            let mut line = format_ts(n.ts);
+            let mut line = String::new();
             match &n.conn {
-                Some(c) => {
-                    for v in [
-                        c.uid.clone(),
-                        c.orig.ip().to_string(),
-                        c.orig.port.to_string(),
-                        c.resp.ip().to_string(),
-                        c.resp.port.to_string(),
-                    ] {
-                        line.push('\t');
-                        line.push_str(&v);
-                    }
+                Some(c) => push_id(&mut line, n.ts, &c.uid, c.orig, c.resp),
+                None => {
+                    push_seconds(&mut line, n.ts);
+                    line.push_str("\t-\t-\t-\t-\t-");
                 }
-                None => line.push_str("\t-\t-\t-\t-\t-"),
             }
             line.push('\t');
             escape(n.name.as_bytes(), &mut line);
@@ -503,7 +470,11 @@ mod tests {
             assert_eq!(s, n.to_string());
             s.clear();
             push_seconds(&mut s, n);
-            assert_eq!(s, format_ts(n), "{n}");
+            assert_eq!(
+                s,
+                format!("{}.{:06}", n / 1_000_000_000, (n % 1_000_000_000) / 1000),
+                "{n}"
+            );
             let v4 = std::net::Ipv4Addr::from((n >> 16) as u32);
             s.clear();
             push_ip(&mut s, v4.into());
@@ -543,8 +514,11 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(format_ts(1_258_577_884_844_956_123), "1258577884.844956");
-        assert_eq!(format_ts(5_000), "0.000005");
+        assert_eq!(
+            crate::l7::zeek::seconds(1_258_577_884_844_956_123),
+            "1258577884.844956"
+        );
+        assert_eq!(crate::l7::zeek::seconds(5_000), "0.000005");
         assert_eq!(
             format_open(1_258_577_884_000_000_000),
             "2009-11-18-20-58-04"

@@ -91,7 +91,7 @@ impl Http {
 
     /// The header line in progress of the entity at `level` is complete.
     pub(super) fn finish_header(&mut self, dir: Dir, level: usize, out: &mut Emitter) {
-        let Some(line) = self.sides[dir.idx()]
+        let Some(mut line) = self.sides[dir.idx()]
             .msg
             .as_mut()
             .and_then(|m| m.ents.get_mut(level))
@@ -102,7 +102,6 @@ impl Http {
         self.apply_header(dir, level, &line, out);
         // Kept for the next line unless a long (folded) header grew it.
         if line.capacity() <= SPARE_LINE_MAX {
-            let mut line = line;
             line.clear();
             self.spare_line = line;
         }

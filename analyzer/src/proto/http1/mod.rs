@@ -133,6 +133,14 @@ fn probe(p: &ProbeInput<'_>) -> Probe {
     }
 }
 
+/// Zeek's method test: `m` is a non-empty prefix of `word`, in any case (`HEA` is HEAD).
+fn abbreviates(m: &[u8], word: &[u8]) -> bool {
+    !m.is_empty()
+        && word
+            .get(..m.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(m))
+}
+
 /// A version as the logs write it (`1.1`).
 fn version_text((a, b): (u8, u8)) -> Value {
     if a < 10 && b < 10 {
@@ -452,7 +460,7 @@ impl Http {
                 self.request_ongoing = true;
                 let not_get = r.method != b"GET";
                 let m = &r.method;
-                if !m.is_empty() && m.len() <= 7 && b"CONNECT"[..m.len()].eq_ignore_ascii_case(m) {
+                if abbreviates(m, b"CONNECT") {
                     self.connect_request = true;
                 }
                 if self.pending.len() >= MAX_PENDING {
@@ -460,9 +468,7 @@ impl Http {
                     self.forgotten += 1;
                 }
                 self.pending.push_back(Pending {
-                    head: !m.is_empty()
-                        && m.len() <= 4
-                        && b"HEAD"[..m.len()].eq_ignore_ascii_case(m),
+                    head: abbreviates(m, b"HEAD"),
                     h2c: None,
                 });
                 self.flush_start(out);
