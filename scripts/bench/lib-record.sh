@@ -244,6 +244,12 @@ for m in re.finditer(r"; ([a-z_0-9]+) ([0-9.]+) (ns|µs) × ([0-9]+)", text):
 share = re.search(r"eBPF ([0-9.]+)% of a CPU", text)
 print(share.group(1) if share else 0, int(ns), runs)')
         ex=$(exchanges "$work/out")
+        # KEEP=DIR keeps what the recorder wrote (DIR/MODE-N), e.g. for archive-read.sh.
+        if [ -n "${KEEP:-}" ]; then
+            local n=1
+            while [ -e "$KEEP/$mode-$n" ]; do n=$((n + 1)); done
+            mkdir -p "$KEEP" && cp -r "$work/out" "$KEEP/$mode-$n"
+        fi
         ;;
     tcpdump)
         sleep 0.5

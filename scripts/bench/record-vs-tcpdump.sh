@@ -11,6 +11,7 @@
 # pod-sockets-tls, both-tls (with --tls: TLS plaintext instead of ciphertext). GO=1 puts a
 # Go net/http server in nginx's place (Go's own crypto/tls with TLS=1).
 # JUNO_RECORD=PATH benchmarks another juno-record binary; JUNO_RECORD_ARGS adds options;
+# KEEP=DIR keeps each juno-record run's archives in DIR/MODE-N;
 # MODES="off both tcpdump" runs some of the modes (off and tcpdump are always needed): off,
 # packets, sockets, both, pod-sockets, pod-both (socket events of nginx's cgroup only, as a
 # DaemonSet recording pods: scripts/bench/lib-record.sh), tcpdump.
