@@ -160,8 +160,7 @@ impl Postgres {
     }
 
     /// A whole server message (or the prefix of it that was kept).
-    pub(super) fn backend(&mut self, m: Cur, end: Ts, out: &mut Emitter) {
-        let body = &m.keep[..];
+    pub(super) fn backend(&mut self, m: Cur, body: &[u8], end: Ts, out: &mut Emitter) {
         let whole = !m.cut && body.len() as u64 + 4 == u64::from(m.len);
         let asynchronous = matches!(m.typ, b'S' | b'N' | b'A');
         let cut = m.cut;

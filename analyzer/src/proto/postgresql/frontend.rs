@@ -146,8 +146,8 @@ impl Postgres {
         }
     }
 
-    fn frontend_untyped(&mut self, m: &Cur, end: Ts, out: &mut Emitter) {
-        let msg = match wire::parse_untyped(m.len, &m.keep) {
+    fn frontend_untyped(&mut self, m: &Cur, body: &[u8], end: Ts, out: &mut Emitter) {
+        let msg = match wire::parse_untyped(m.len, body) {
             Ok(u) => u,
             Err(e) => {
                 // Not protocol 3 (or not PostgreSQL): nothing after it can be framed.
@@ -215,12 +215,11 @@ impl Postgres {
     }
 
     /// A whole client message (or the prefix of it that was kept).
-    pub(super) fn frontend(&mut self, m: Cur, end: Ts, out: &mut Emitter) {
+    pub(super) fn frontend(&mut self, m: Cur, body: &[u8], end: Ts, out: &mut Emitter) {
         if m.typ == 0 {
-            self.frontend_untyped(&m, end, out);
+            self.frontend_untyped(&m, body, end, out);
             return;
         }
-        let body = &m.keep[..];
         let whole = !m.cut && body.len() as u64 + 4 == u64::from(m.len);
         match m.typ {
             b'Q' => {
@@ -241,7 +240,9 @@ impl Postgres {
                 }
                 self.close_request(out);
             }
-            b'P' | b'B' | b'D' | b'E' | b'C' | b'H' | b'S' => self.extended_message(m, end, out),
+            b'P' | b'B' | b'D' | b'E' | b'C' | b'H' | b'S' => {
+                self.extended_message(m, body, end, out)
+            }
             b'F' => {
                 let mut f = self.conn_fields(Kind::FunctionCall.name());
                 if let Some(oid) = be_u32(body, 0) {
@@ -303,8 +304,7 @@ impl Postgres {
         }
     }
 
-    fn extended_message(&mut self, m: Cur, end: Ts, out: &mut Emitter) {
-        let body = &m.keep[..];
+    fn extended_message(&mut self, m: Cur, body: &[u8], end: Ts, out: &mut Emitter) {
         // Decode first: the statement and portal tables are read and written here.
         let mut parsed: Sql = None;
         // Parse: the statement named; Execute: the portal run and its SQL.

@@ -315,12 +315,20 @@ impl Postgres {
         }
     }
 
-    fn dispatch(&mut self, d: usize, m: Cur, end: Ts, out: &mut Emitter) {
+    /// A whole message, or the prefix of it that was kept: `body` (from `m.keep`, or borrowed
+    /// from the bytes fed when the message came whole in one call).
+    fn dispatch(&mut self, d: usize, m: Cur, body: &[u8], end: Ts, out: &mut Emitter) {
         if d == 0 {
-            self.frontend(m, end, out);
+            self.frontend(m, body, end, out);
         } else {
-            self.backend(m, end, out);
+            self.backend(m, body, end, out);
         }
+    }
+
+    /// [`Self::dispatch`] with what `m` kept.
+    fn dispatch_kept(&mut self, d: usize, mut m: Cur, end: Ts, out: &mut Emitter) {
+        let body = std::mem::take(&mut m.keep);
+        self.dispatch(d, m, &body, end, out);
     }
 
     fn give_up(&mut self, out: &mut Emitter) {
@@ -457,7 +465,8 @@ impl Postgres {
                     typ,
                     len,
                     remaining: u64::from(len) - 4,
-                    keep: Vec::with_capacity(keep_max.min(len as usize - 4)),
+                    // Filled only when the message spans calls (see below).
+                    keep: Vec::new(),
                     keep_max,
                     start: ts,
                     cut: false,
@@ -467,13 +476,30 @@ impl Postgres {
             let Some(cur) = r.cur.as_mut() else { continue };
             let n = usize::try_from(cur.remaining).map_or(data.len(), |rem| rem.min(data.len()));
             let room = cur.keep_max.saturating_sub(cur.keep.len()).min(n);
-            cur.keep.extend_from_slice(&data[..room]);
+            let borrowed = cur.keep.is_empty() && n as u64 == cur.remaining;
+            if borrowed && let Some(mut m) = r.cur.take() {
+                // The rest of the body is all here and nothing was kept before (this is its
+                // first part, or nothing of it is kept): borrowed, not copied.
+                m.remaining = 0;
+                let (body, rest) = (&data[..room], &data[n..]);
+                self.dispatch(d, m, body, ts, out);
+                data = rest;
+                continue;
+            }
+            let Some(cur) = r.cur.as_mut() else { continue };
+            if room > 0 {
+                if cur.keep.capacity() == 0 {
+                    let left = usize::try_from(cur.remaining).unwrap_or(usize::MAX);
+                    cur.keep.reserve_exact(cur.keep_max.min(left));
+                }
+                cur.keep.extend_from_slice(&data[..room]);
+            }
             cur.remaining -= n as u64;
             data = &data[n..];
             if cur.remaining == 0
                 && let Some(m) = r.cur.take()
             {
-                self.dispatch(d, m, ts, out);
+                self.dispatch_kept(d, m, ts, out);
             }
         }
     }
@@ -545,7 +571,7 @@ impl Parser for Postgres {
                 && let Some(m) = r.cur.take()
             {
                 let ts = m.start;
-                self.dispatch(d, m, ts, out);
+                self.dispatch_kept(d, m, ts, out);
             }
             return;
         }

@@ -267,3 +267,82 @@ fn mutated_conversations_do_not_panic() {
         }
     }
 }
+
+/// Messages that come whole in one call are read from the bytes fed, not copied: the same
+/// conversation fed whole, one byte at a time, and cut at every third byte gives the same
+/// exchanges — a query longer than what is kept of it, the extended protocol, DataRows,
+/// an error, a notice between messages.
+#[test]
+fn messages_read_in_place_or_gathered_across_calls_give_the_same_exchanges() {
+    let long = format!("SELECT '{}'", "y".repeat(MAX_SQL + 500));
+    let mut steps = login().to_vec();
+    steps.push((C, query(&long)));
+    steps.push((
+        S,
+        cat(&[
+            row_description(),
+            data_row(&[b"1"]),
+            notice("careful"),
+            complete("SELECT 1"),
+            ready(b'I'),
+        ]),
+    ));
+    steps.push((
+        C,
+        cat(&[
+            parse("s1", "SELECT n FROM t WHERE n = $1"),
+            bind("p1", "s1"),
+            describe(b'P', "p1"),
+            execute("p1"),
+            sync(),
+        ]),
+    ));
+    steps.push((
+        S,
+        cat(&[
+            msg(b'1', b""),
+            msg(b'2', b""),
+            row_description(),
+            data_row(&[b"7"]),
+            data_row(&[b"8"]),
+            complete("SELECT 2"),
+            ready(b'I'),
+        ]),
+    ));
+    steps.push((C, query("SELECT nope")));
+    steps.push((
+        S,
+        cat(&[
+            error("ERROR", "42P01", "relation \"nope\" does not exist"),
+            ready(b'I'),
+        ]),
+    ));
+    let whole = run(steps.clone());
+    let bytewise = run_bytewise(steps.clone());
+    let thirds = run_steps(
+        steps
+            .iter()
+            .flat_map(|(d, b)| b.chunks(3).map(|c| Seg::Data(*d, c.to_vec())))
+            .collect(),
+    );
+    assert_eq!(whole.ex.len(), 4, "{:?}", whole.ex);
+    assert!(whole.weirds.is_empty(), "{:?}", whole.weirds);
+    let q = &whole.ex[1];
+    assert_eq!(
+        q.fields.text("frontend_arg").map(<[u8]>::len),
+        Some(MAX_SQL),
+        "the long query is kept up to MAX_SQL"
+    );
+    assert_eq!(b(q, "query_truncated"), Some(true));
+    assert_eq!(q.fields.u64("data_rows"), Some(1));
+    assert_eq!(whole.ex[2].fields.u64("data_rows"), Some(2));
+    assert_eq!(b(&whole.ex[3], "success"), Some(false));
+    for other in [&bytewise, &thirds] {
+        assert_eq!(other.weirds, whole.weirds);
+        assert_eq!(other.ex.len(), whole.ex.len());
+        for (a, b) in whole.ex.iter().zip(&other.ex) {
+            assert_eq!(a.fields, b.fields);
+            assert_eq!(a.outcome, b.outcome);
+        }
+    }
+}
