@@ -44,6 +44,16 @@ const FIRST_ROOM: usize = 8;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fields(pub Vec<(&'static str, Value)>);
 
+/// Whether two field names are the same. Names are string literals, so the one looked for is
+/// usually the very string stored (same address: no byte compared), and most others differ
+/// in length or first byte; only the rest are compared byte by byte (a `memcmp` call).
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && (std::ptr::eq(a.as_ptr(), b.as_ptr())
+            || (a.as_bytes().first() == b.as_bytes().first() && a == b))
+}
+
 impl Fields {
     /// Heap bytes the fields hold (what memory budgets count for them).
     pub fn heap_bytes(&self) -> usize {
@@ -53,7 +63,7 @@ impl Fields {
 
     /// Sets a field, replacing an earlier value of the same name.
     pub fn set(&mut self, name: &'static str, v: Value) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
+        match self.0.iter_mut().find(|(n, _)| same_name(n, name)) {
             Some(slot) => slot.1 = v,
             None => {
                 // Room for a message's usual fields at once, instead of growing 4, 8, 16.
@@ -66,7 +76,7 @@ impl Fields {
     }
     /// Looks a field up.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.0.iter().find(|(n, _)| same_name(n, name)).map(|(_, v)| v)
     }
     /// Adds all of `other`, replacing same-named fields.
     pub fn merge(&mut self, other: Fields) {
