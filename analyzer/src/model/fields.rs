@@ -76,7 +76,10 @@ impl Fields {
     }
     /// Looks a field up.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| same_name(n, name)).map(|(_, v)| v)
+        self.0
+            .iter()
+            .find(|(n, _)| same_name(n, name))
+            .map(|(_, v)| v)
     }
     /// Adds all of `other`, replacing same-named fields.
     pub fn merge(&mut self, other: Fields) {
