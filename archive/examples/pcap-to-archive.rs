@@ -9,7 +9,7 @@
 #![allow(clippy::print_stderr, reason = "a tool that reports what it wrote")]
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufRead, BufReader, BufWriter};
 
 use juno_archive::{ArchiveWriter, FileInfo, FrameOptions, InterfaceDesc};
 use pcap_file::pcap::PcapReader;
@@ -25,11 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         recorder: Some("pcap-to-archive".into()),
         ..Default::default()
     };
+    let mut file = BufReader::with_capacity(1 << 20, File::open(input)?);
+    // The first bytes tell pcapng (a Section Header Block) from pcap, without consuming them.
+    let pcapng = file.fill_buf()?.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]);
     let out = BufWriter::new(File::create(output)?);
     let mut w = ArchiveWriter::new(out, &info, FrameOptions::default())?;
-    let mut magic = [0u8; 4];
-    std::io::Read::read_exact(&mut File::open(input)?, &mut magic)?;
-    let file = BufReader::with_capacity(1 << 20, File::open(input)?);
     let mut iface = None;
     let add = |w: &mut ArchiveWriter<_>, linktype: u32, snaplen: u32| {
         w.add_interface(&InterfaceDesc {
@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     };
     let mut packets = 0u64;
-    if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+    if pcapng {
         let mut r = PcapNgReader::new(file)?;
         while let Some(block) = r.next_block() {
             match block?.0 {
@@ -65,6 +65,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             packets += 1;
         }
     }
+    // The last frame is written first, so that the counts include it.
+    w.flush()?;
     let frames = w.frames_written();
     let bytes = w.bytes_written();
     w.finish()?;
