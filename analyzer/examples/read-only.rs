@@ -13,13 +13,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use juno_analyze::input::{BatchItem, InputOptions, Inputs};
+use juno_analyze::Config;
+use juno_analyze::input::{BatchItem, Inputs};
 
 fn main() -> anyhow::Result<()> {
     let paths: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
     anyhow::ensure!(!paths.is_empty(), "usage: read-only FILE...");
     let t = Instant::now();
-    let inputs = Inputs::open(&paths, InputOptions::default())?;
+    // The input options `juno-analyze` derives from its default memory budget (1 GiB).
+    let inputs = Inputs::open(&paths, Config::default().input)?;
     let (mut packets, mut sockets, mut bytes) = (0u64, 0u64, 0u64);
     let mut warnings = 0usize;
     inputs.read(|b| {
