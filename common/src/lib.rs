@@ -133,19 +133,25 @@ pub mod counter {
     pub const PAYLOAD_UNAVAILABLE: u32 = 9;
     /// Packets cut to their headers because the socket events carry their payload.
     pub const PACKETS_HEADERS_ONLY: u32 = 10;
-    /// TLS library calls whose plaintext was not recorded because the socket they used was
-    /// not known (no system call of the call or of an earlier one on the same `SSL` object
-    /// reached a socket: a memory BIO, or a socket the recorder never saw; for Go, a
-    /// `*tls.Conn` over something else than a `*net.TCPConn`, or in a process whose itab
-    /// address the recorder has not handed over yet).
+    /// TLS library calls whose plaintext was not recorded because no socket is tied to them
+    /// (no system call of the call or of an earlier one on the same `SSL` object reached a
+    /// socket: a memory BIO, or a socket filtered out; for Go, a `*tls.Conn` over something
+    /// else than a `*net.TCPConn`, or in a process whose itab address the recorder has not
+    /// handed over yet).
     pub const TLS_NO_SOCKET: u32 = 11;
     /// TLS library calls that returned without their entry (the calls map was full).
     pub const TLS_NO_ENTRY: u32 = 12;
     /// Socket data events inside a TLS library call whose ciphertext was not copied (the
     /// plaintext is recorded instead).
     pub const TLS_CIPHERTEXT_SKIPPED: u32 = 13;
+    /// TLS library calls whose plaintext was not recorded because the socket tied to them
+    /// has no state any more: it closed before the call returned (a reset arrived while
+    /// the call was sending, or before it read what the library had buffered), or its
+    /// state was evicted; for Go, also a socket opened before the recorder started that
+    /// has moved no byte since.
+    pub const TLS_SOCKET_GONE: u32 = 14;
     /// Number of counters.
-    pub const COUNT: u32 = 14;
+    pub const COUNT: u32 = 15;
 
     /// Names, for logs and the archive.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -163,6 +169,7 @@ pub mod counter {
         "tls_no_socket",
         "tls_no_entry",
         "tls_ciphertext_skipped",
+        "tls_socket_gone",
     ];
 }
 

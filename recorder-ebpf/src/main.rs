@@ -1476,7 +1476,7 @@ fn tls_event(
     cfg: &Config,
 ) -> Option<&'static mut SockState> {
     let Some(st) = SOCKS.get_ptr_mut(sk) else {
-        count(counter::TLS_NO_SOCKET);
+        count(counter::TLS_SOCKET_GONE);
         return None;
     };
     // SAFETY: a value of a map this program owns: the entry of this socket.

@@ -330,9 +330,10 @@ fn record(a: RecordArgs) -> Result<()> {
     }
     if tls {
         log(format!(
-            "TLS plaintext: {} libraries and Go programs probed; calls not recorded: {} (socket unknown), {} (no entry); ciphertext calls recorded as lengths: {}",
+            "TLS plaintext: {} libraries and Go programs probed; calls not recorded: {} (no socket), {} (socket gone), {} (no entry); ciphertext calls recorded as lengths: {}",
             report.tls_libs,
             k(counter::TLS_NO_SOCKET),
+            k(counter::TLS_SOCKET_GONE),
             k(counter::TLS_NO_ENTRY),
             k(counter::TLS_CIPHERTEXT_SKIPPED),
         ));
