@@ -239,7 +239,11 @@ struct SockState {
     kept: u8,
     /// Go TLS plaintext was recorded for this socket: its ciphertext is not copied.
     go_tls: u8,
-    _pad: [u8; 3],
+    /// `verdict::*`: whether the task that first moved data on the socket passed the task
+    /// filters (own process, cgroups). Kept, so that later events skip them: the cgroup
+    /// filter costs a helper call and a map lookup, and a socket's events stay whole.
+    task: u8,
+    _pad: [u8; 2],
     /// TLS plaintext moved so far through a TLS library on this socket, per direction: the
     /// next TLS data event's stream offset.
     tls_moved: [u64; 2],
@@ -254,7 +258,8 @@ impl SockState {
         wanted: 0,
         kept: 0,
         go_tls: 0,
-        _pad: [0; 3],
+        task: verdict::UNKNOWN,
+        _pad: [0; 2],
         tls_moved: [0; 2],
     };
 }
@@ -721,6 +726,29 @@ fn mark_wanted(sk: u64, cfg: &Config) {
         if unsafe { WANTED_SOCKS.get(sk) }.is_none() {
             let _ = WANTED_SOCKS.insert(sk, 1, 0);
         }
+    }
+}
+
+/// `SockState::task`.
+mod verdict {
+    /// Not decided yet: the socket has moved no data through the `sock` hooks.
+    pub const UNKNOWN: u8 = 0;
+    /// The task passed the filters.
+    pub const WANTED: u8 = 1;
+    /// Left out: the recorder's own socket, or a task outside the cgroup filter (counted).
+    pub const OWN: u8 = 2;
+    pub const FILTERED: u8 = 3;
+}
+
+/// [`task_wanted`] as a [`verdict`], for a socket's state.
+fn task_verdict(cfg: &Config) -> u8 {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if tgid == cfg.self_tgid {
+        verdict::OWN
+    } else if cfg.flags & flags::FILTER_CGROUPS != 0 && !cgroup_wanted() {
+        verdict::FILTERED
+    } else {
+        verdict::WANTED
     }
 }
 
@@ -1228,7 +1256,7 @@ fn keep_payload(sk: u64, d: u8, st: &mut SockState, o: &Offsets) {
 
 fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     let cfg = config()?;
-    if cfg.flags & flags::SOCK_HOOKS == 0 || !task_wanted(cfg) {
+    if cfg.flags & flags::SOCK_HOOKS == 0 || cfg.flags & flags::SOCKETS == 0 {
         return None;
     }
     let sk: u64 = ctx.arg(0);
@@ -1256,6 +1284,18 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     // SAFETY: a value of a map this program owns; the entry of this socket, which only its
     // own send, receive and state hooks touch.
     let st = unsafe { &mut *st };
+    // The task filters, once per socket: the task that first moves data on a socket decides
+    // for all its events (a socket handed to a process outside the filter stays recorded,
+    // and one handed the other way stays out).
+    if st.task == verdict::UNKNOWN {
+        st.task = task_verdict(cfg);
+    }
+    if st.task != verdict::WANTED {
+        if st.task == verdict::FILTERED {
+            count(counter::SOCK_FILTERED);
+        }
+        return None;
+    }
     if st.wanted == 2 || (st.opened == 0 && !open_sock(sk, st, cfg)) {
         return None;
     }

@@ -1080,6 +1080,27 @@ fn the_cgroup_filter_keeps_processes_in_a_cgroup_and_the_cgroups_created_under_i
         "curl -sf -o /dev/null http://{}/api/item2.json",
         pod.addr
     ));
+    // The verdict is the socket's, taken at its first data: a process that leaves the
+    // cgroup in the middle of a keep-alive connection is still recorded on that socket.
+    let mover = tmp.path().join("mover.py");
+    std::fs::write(
+        &mover,
+        format!(
+            "import http.client, os\n\
+             c = http.client.HTTPConnection('{}', 80)\n\
+             c.request('GET', '/api/item3.json'); assert c.getresponse().read()\n\
+             open('{}/cgroup.procs', 'w').write(str(os.getpid()))\n\
+             c.request('GET', '/api/item4.json'); assert c.getresponse().read()\n",
+            pod.addr,
+            root.display()
+        ),
+    )
+    .unwrap();
+    sh(&format!(
+        "sh -c 'echo $$ > {}/cgroup.procs && exec python3 {}'",
+        child.0.display(),
+        mover.display()
+    ));
     std::thread::sleep(Duration::from_millis(300));
     let log = rec.stop();
     let files = sealed(&out);
@@ -1097,7 +1118,11 @@ fn the_cgroup_filter_keeps_processes_in_a_cgroup_and_the_cgroups_created_under_i
         .collect();
     assert_eq!(
         seen,
-        [("curl".to_string(), "/api/item1.json".to_string())],
+        [
+            ("curl".to_string(), "/api/item1.json".to_string()),
+            ("python3".to_string(), "/api/item3.json".to_string()),
+            ("python3".to_string(), "/api/item4.json".to_string())
+        ],
         "{log}"
     );
     // Packets keep only their headers where socket events carry the payload (the traced
@@ -1109,8 +1134,9 @@ fn the_cgroup_filter_keeps_processes_in_a_cgroup_and_the_cgroups_created_under_i
         .map(|e| String::from_utf8_lossy(e.fields.text("uri").unwrap()).into_owned())
         .collect();
     assert_eq!(as_packets, ["/api/item2.json"], "{log}");
-    // Every event from a syscall carries the child cgroup's id; state changes (softirq
-    // context: any task) are kept only for the socket curl used.
+    // Every event from a syscall carries the child cgroup's id, except python3's second
+    // request (from the root cgroup); state changes (softirq context: any task) are kept
+    // only for the sockets curl and python3 used.
     let mut cgroups = std::collections::BTreeSet::new();
     let mut cookies = std::collections::BTreeSet::new();
     let mut kinds = std::collections::BTreeSet::new();
@@ -1126,8 +1152,9 @@ fn the_cgroup_filter_keeps_processes_in_a_cgroup_and_the_cgroups_created_under_i
         })
         .unwrap();
     }
-    assert_eq!(cgroups, [child_id].into(), "{log}");
-    assert_eq!(cookies.len(), 1, "{log}");
+    let root_id = std::fs::metadata(&root).unwrap().ino();
+    assert_eq!(cgroups, [child_id, root_id].into(), "{log}");
+    assert_eq!(cookies.len(), 2, "{log}");
     assert!(
         kinds.contains("StateChange") && kinds.contains("Connect"),
         "{kinds:?}"
