@@ -1152,7 +1152,7 @@ fn the_cgroup_filter_keeps_processes_in_a_cgroup_and_the_cgroups_created_under_i
         })
         .unwrap();
     }
-    let root_id = std::fs::metadata(&root).unwrap().ino();
+    let root_id = std::fs::metadata(root).unwrap().ino();
     assert_eq!(cgroups, [child_id, root_id].into(), "{log}");
     assert_eq!(cookies.len(), 2, "{log}");
     assert!(
