@@ -729,18 +729,19 @@ fn mark_wanted(sk: u64, cfg: &Config) {
     }
 }
 
-/// `SockState::task`.
+/// `SockState::task`: the task filters' verdict.
 mod verdict {
     /// Not decided yet: the socket has moved no data through the `sock` hooks.
     pub const UNKNOWN: u8 = 0;
     /// The task passed the filters.
     pub const WANTED: u8 = 1;
-    /// Left out: the recorder's own socket, or a task outside the cgroup filter (counted).
+    /// Left out, not counted: the recorder's own process.
     pub const OWN: u8 = 2;
+    /// Left out by the cgroup filter (counted, `SOCK_FILTERED`).
     pub const FILTERED: u8 = 3;
 }
 
-/// [`task_wanted`] as a [`verdict`], for a socket's state.
+/// The task filters (own process, cgroups) on the current task, as a [`verdict`].
 fn task_verdict(cfg: &Config) -> u8 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if tgid == cfg.self_tgid {
@@ -752,20 +753,17 @@ fn task_verdict(cfg: &Config) -> u8 {
     }
 }
 
+/// Whether verdict `v` lets an event through; counts it when the cgroup filter left it out.
+fn verdict_passes(v: u8) -> bool {
+    if v == verdict::FILTERED {
+        count(counter::SOCK_FILTERED);
+    }
+    v == verdict::WANTED
+}
+
 /// Filters on the current task (own process, cgroups); false if the event is not wanted.
 fn task_wanted(cfg: &Config) -> bool {
-    if cfg.flags & flags::SOCKETS == 0 {
-        return false;
-    }
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if tgid == cfg.self_tgid {
-        return false;
-    }
-    if cfg.flags & flags::FILTER_CGROUPS != 0 && !cgroup_wanted() {
-        count(counter::SOCK_FILTERED);
-        return false;
-    }
-    true
+    cfg.flags & flags::SOCKETS != 0 && verdict_passes(task_verdict(cfg))
 }
 
 /// Filters on the socket's ports and addresses.
@@ -1290,10 +1288,7 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     if st.task == verdict::UNKNOWN {
         st.task = task_verdict(cfg);
     }
-    if st.task != verdict::WANTED {
-        if st.task == verdict::FILTERED {
-            count(counter::SOCK_FILTERED);
-        }
+    if !verdict_passes(st.task) {
         return None;
     }
     if st.wanted == 2 || (st.opened == 0 && !open_sock(sk, st, cfg)) {
