@@ -1,5 +1,5 @@
 //! Writes a pcap or pcapng capture's packets into a Juno archive, framed and compressed as
-//! juno-record frames them (1 MiB frames, its zstd level), for benchmarks of the reading side
+//! juno-record frames them (its default frame size, its zstd level), for benchmarks of the reading side
 //! (scripts/bench/archive-read.sh): `cargo run --release -p juno-archive --example
 //! pcap-to-archive -- IN.pcap OUT.pcapng.zst`.
 //!

@@ -189,7 +189,8 @@ fn record(a: RecordArgs) -> Result<()> {
             max_file_size: a.max_file_size,
             rotate_every: a.rotate_every,
             max_total_size: a.max_total_size,
-            frame_size: usize::try_from(a.frame_size).unwrap_or(1 << 20),
+            frame_size: usize::try_from(a.frame_size)
+                .unwrap_or(juno_archive::frame::DEFAULT_FRAME_SIZE),
             level: a.compression_level,
             nice: a.compression_nice,
             flush_every: a.flush_every,
@@ -293,7 +294,8 @@ fn record(a: RecordArgs) -> Result<()> {
             batch: 512,
             stats_every: Duration::from_secs(5),
             cost_every: Duration::from_secs(60),
-            drain_every: a.drain_every,
+            // Events drained later than a frame is due would stretch what a crash loses.
+            drain_every: a.drain_every.min(a.flush_every),
             self_cost: a.self_cost,
         },
     )?;

@@ -198,6 +198,10 @@ pub struct OutputReport {
     pub deleted: Vec<PathBuf>,
 }
 
+/// Uncompressed bytes of frames queued for the writer (zstd) at most, whatever the frame size:
+/// what absorbs a burst while the writer is behind, before the encoder waits.
+const WRITER_QUEUE_BYTES: usize = 16 << 20;
+
 /// Handle on the output threads.
 #[derive(Debug)]
 pub struct Output {
@@ -222,7 +226,9 @@ impl Output {
         private_dir(&cfg.out_dir)?;
         recover_partials(&cfg.out_dir, &cfg.node)?;
         let (tx, rx) = crossbeam_channel::bounded::<Msg>(queue);
-        let (wtx, wrx) = crossbeam_channel::bounded::<ToWriter>(8);
+        // Frames waiting for the writer: 16 MiB of them, at least two.
+        let frames = (WRITER_QUEUE_BYTES / cfg.frame_size.max(1)).clamp(2, 8);
+        let (wtx, wrx) = crossbeam_channel::bounded::<ToWriter>(frames);
         let (btx, brx) = crossbeam_channel::bounded::<Batch>(queue.max(1));
         let written = Arc::new(AtomicU64::new(0));
         let wcfg = cfg.clone();
