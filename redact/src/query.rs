@@ -57,6 +57,12 @@ impl Query {
         self.len = 0;
     }
 
+    /// Whether the URL is still in its path (before `?` or `#`): only those two characters
+    /// change anything here.
+    pub(crate) fn in_path(&self) -> bool {
+        self.st == St::Path
+    }
+
     /// Looks at the next character.
     pub(crate) fn byte(&mut self, c: u8, p: &Policy) -> Seen {
         match self.st {

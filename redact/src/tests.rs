@@ -621,3 +621,28 @@ fn token_runs_at_the_length_limit() {
     assert_eq!(out, b"HTTP/1.1 200 OK\r\nSet-Cookie: *****\r\n\r\n");
     same_when_split(input);
 }
+
+#[test]
+fn http2_after_a_101_response_is_read_as_http2() {
+    // The server's side of an h2c upgrade: the 101 response's header block, then HTTP/2
+    // frames whose HPACK literals carry a cookie (no `name:` line for the text reader).
+    let mut conv =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_vec();
+    conv.extend(frame(4, 0, 0, &[0, 3, 0, 0, 0, 100]));
+    let mut block = vec![0x88]; // :status 200
+    block.push(0x40 | 55); // set-cookie (static 55), incremental indexing
+    block.extend(lit(b"sid=upgradedsecret", false));
+    conv.extend(frame(1, 0x4, 1, &block));
+    let (out, c) = run(&conv);
+    assert!(
+        !String::from_utf8_lossy(&out).contains("upgradedsecret"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert_eq!(c.of(Rule::HttpCookie), 1);
+    same_when_split(&conv);
+    // A 200 is not a switch: a body that looks like frames stays text (and is not touched).
+    let mut plain = b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n".to_vec();
+    plain.extend(frame(1, 0x4, 1, &block));
+    assert_eq!(run(&plain).0, plain);
+}

@@ -26,6 +26,8 @@ enum St {
     Value,
     /// A URL (request target: up to a blank; header value: up to the end of the line).
     Url { target: bool },
+    /// The version of a status line, after `HTTP/`.
+    Version,
     /// The status code of a status line.
     Status,
     /// `HELLO` arguments: looking for `AUTH`.
@@ -83,6 +85,15 @@ impl Text {
         &self.tok[..self.len.min(MAX_NAME)]
     }
 
+    /// Adds `run` (token characters, at most [`MAX_NAME`] in all) to the token, lower-cased.
+    fn push_token(&mut self, run: &[u8]) {
+        let end = (self.len + run.len()).min(MAX_NAME);
+        for (t, c) in self.tok[self.len..end].iter_mut().zip(run) {
+            *t = c.to_ascii_lowercase();
+        }
+        self.len = end;
+    }
+
     fn empty_line(&mut self) -> bool {
         self.fold = false;
         self.st = St::Start;
@@ -130,20 +141,34 @@ impl Text {
                         .iter()
                         .position(|&c| !is_tchar(c))
                         .unwrap_or(rest.len());
-                    if self.len + run > MAX_NAME {
+                    let total = self.len + run;
+                    if total > MAX_NAME {
                         // Longer than any name or method this matches: not one of ours.
                         self.st = St::Skip;
                         continue;
                     }
-                    for (t, c) in self.tok[self.len..self.len + run].iter_mut().zip(rest) {
-                        *t = c.to_ascii_lowercase();
+                    let Some(&c) = rest.get(run) else {
+                        // The token goes on in the next piece: keep what is here.
+                        self.push_token(rest);
+                        break;
+                    };
+                    // The token is copied only when something may match it: a header name
+                    // some rule lists (by first byte and length), or a first word short
+                    // enough to be `AUTH`, `HELLO`, `PRI` or `HTTP` (a status line).
+                    let first = if self.len > 0 { self.tok[0] } else { rest[0] };
+                    let wanted = match c {
+                        b':' => total > 0 && ctx.policy.may_name_header(first, total),
+                        b' ' | b'/' => total <= 5,
+                        _ => false,
+                    };
+                    if wanted {
+                        self.push_token(&rest[..run]);
+                    } else {
+                        self.len = total;
                     }
-                    self.len += run;
-                    i += run;
-                    let Some(&c) = buf.get(i) else { break };
-                    i += 1;
+                    i += run + 1;
                     match c {
-                        b':' => {
+                        b':' if wanted => {
                             let class = ctx.policy.header_class(self.token());
                             self.st = match class {
                                 Class::Secret(r) => {
@@ -158,19 +183,28 @@ impl Text {
                                 Class::Plain => St::Skip,
                             };
                         }
-                        b' ' => self.st = self.first_word(ctx),
+                        b' ' => self.st = self.first_word(wanted, ctx),
+                        // `HTTP/1.1 101 ...`: a status line.
+                        b'/' if wanted && self.token() == b"http" => self.st = St::Version,
                         b'\n' => self.st = St::Start,
                         _ => self.st = St::Skip,
                     }
-                    if self.tok.starts_with(b"pri")
-                        && self.len == 3
-                        && c == b' '
-                        && ctx_is_h2_preface(&buf[i..])
+                    if wanted && self.token() == b"pri" && c == b' ' && ctx_is_h2_preface(&buf[i..])
                     {
                         // `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`: HTTP/2 after an h2c upgrade.
                         return Some((i, Next::H2Client { preface_left: 20 }));
                     }
                 }
+                St::Version => match c {
+                    b' ' => {
+                        i += 1;
+                        self.status = 0;
+                        self.digits = 0;
+                        self.st = St::Status;
+                    }
+                    b'\r' | b'\n' => self.st = St::Skip,
+                    _ => i += 1,
+                },
                 St::Lead => match c {
                     b' ' | b'\t' => i += 1,
                     b'\r' | b'\n' => self.st = St::Skip,
@@ -185,16 +219,36 @@ impl Text {
                     }
                 }
                 St::Url { target } => {
-                    if c == b'\r' || c == b'\n' || (target && c == b' ') {
-                        self.st = St::Skip;
-                        continue;
+                    // The URL's bytes in one loop: before its `?` or `#` none matters but
+                    // where the URL ends.
+                    let end = |c: u8| c == b'\r' || c == b'\n' || (target && c == b' ');
+                    while let Some(&c) = buf.get(i) {
+                        if end(c) {
+                            self.st = St::Skip;
+                            break;
+                        }
+                        if self.q.in_path() {
+                            let rest = &buf[i..];
+                            match rest.iter().position(|&c| PATH_STOP[usize::from(c)]) {
+                                Some(n) => {
+                                    i += n;
+                                    if end(buf[i]) {
+                                        continue;
+                                    }
+                                }
+                                None => {
+                                    i = buf.len();
+                                    break;
+                                }
+                            }
+                        }
+                        match self.q.byte(buf[i], ctx.policy) {
+                            Seen::Secret => ctx.fill(&mut buf[i..=i]),
+                            Seen::Starts => ctx.counts.hit(Rule::UrlQuery),
+                            Seen::Keep => {}
+                        }
+                        i += 1;
                     }
-                    match self.q.byte(c, ctx.policy) {
-                        Seen::Secret => ctx.fill(&mut buf[i..=i]),
-                        Seen::Starts => ctx.counts.hit(Rule::UrlQuery),
-                        Seen::Keep => {}
-                    }
-                    i += 1;
                 }
                 St::Status => {
                     if c.is_ascii_digit() && self.digits < 3 {
@@ -250,11 +304,12 @@ impl Text {
         None
     }
 
-    /// The first word of a line ended with a blank: a request line, a status line or an
-    /// inline Redis command.
-    fn first_word(&mut self, ctx: &mut Ctx<'_>) -> St {
+    /// The first word of a line ended with a blank: a request line or an inline Redis
+    /// command. `copied`: the word is in the token (only short words are).
+    fn first_word(&mut self, copied: bool, ctx: &mut Ctx<'_>) -> St {
         let redis = ctx.policy.is_on(Rule::Redis);
-        match self.token() {
+        let word = if copied { self.token() } else { &[] };
+        match word {
             b"auth" if redis => {
                 ctx.counts.hit(Rule::Redis);
                 St::Value
@@ -262,11 +317,6 @@ impl Text {
             b"hello" if redis => {
                 self.len = 0;
                 St::Hello
-            }
-            t if t.starts_with(b"http/") => {
-                self.status = 0;
-                self.digits = 0;
-                St::Status
             }
             _ if ctx.policy.is_on(Rule::UrlQuery) => {
                 self.q.reset();
@@ -283,6 +333,18 @@ fn ctx_is_h2_preface(rest: &[u8]) -> bool {
     let n = rest.len().min(REST.len());
     n > 0 && rest[..n] == REST[..n]
 }
+
+/// Where a URL's path may stop mattering: its query (`?`), fragment (`#`), or its end (a
+/// blank ends a request target; CR, LF end a header value).
+static PATH_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'?' as usize] = true;
+    t[b'#' as usize] = true;
+    t[b' ' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
 
 /// RFC 9110 token characters.
 fn is_tchar(c: u8) -> bool {
