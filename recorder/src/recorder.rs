@@ -219,8 +219,8 @@ pub struct Recorder<K: Kernel> {
     report: LoopReport,
     /// Addresses of the sockets whose data events carry none.
     socks: crate::socks::SockAddrs,
-    /// Packet records read, per interface index.
-    iface_read: HashMap<u32, u64>,
+    /// Packet records read, per interface index (counted per packet: Fx, not SipHash).
+    iface_read: rustc_hash::FxHashMap<u32, u64>,
     /// Since when the programs' statistics are on (`None`: off), and for how long they were
     /// on before.
     stats_since: Option<Instant>,
@@ -268,7 +268,7 @@ impl<K: Kernel> Recorder<K> {
             recycled: None,
             report: LoopReport::default(),
             socks: crate::socks::SockAddrs::default(),
-            iface_read: HashMap::new(),
+            iface_read: Default::default(),
             stats_since: None,
             stats_measured: Duration::ZERO,
             cost_first: None,

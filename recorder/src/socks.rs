@@ -6,9 +6,10 @@
 //! not heard of for a whole generation is forgotten (a later data event of it is counted as
 //! unknown and written with unspecified addresses).
 
-use std::collections::HashMap;
-
 use juno_common::{SockHdr, kind};
+// Keyed by kernel socket addresses (not chosen by anyone who could flood it), looked up for
+// every data event: Fx instead of SipHash.
+use rustc_hash::FxHashMap as HashMap;
 
 /// TCP_CLOSE in the kernel's numbering.
 const TCP_CLOSE: u8 = 7;
