@@ -9,8 +9,7 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::time::Duration;
 
-use pcap_file::DataLink;
-use pcap_file::pcapng::blocks::custom::CustomBlock;
+use pcap_file::pcapng::blocks::block_common::CUSTOM_BLOCK_COPIABLE;
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption, InterfaceTsResolution,
@@ -19,7 +18,8 @@ use pcap_file::pcapng::blocks::interface_statistics::{
     InterfaceStatisticsBlock, InterfaceStatisticsOption,
 };
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
-use pcap_file::pcapng::{PcapNgBlock, PcapNgWriteError, PcapNgWriter};
+use pcap_file::pcapng::{PcapNgWriteError, PcapNgWriter};
+use pcap_file::{DataLink, Endianness};
 use thiserror::Error;
 
 use crate::frame::{self, DEFAULT_FRAME_SIZE, FrameIndex};
@@ -37,6 +37,9 @@ pub enum WriteError {
     /// A packet names an interface that was never added.
     #[error("interface {0} was not added to this file")]
     UnknownInterface(u32),
+    /// A record too large for a pcapng block (4 GiB).
+    #[error("a record of {0} bytes does not fit a pcapng block")]
+    TooLarge(usize),
 }
 
 /// An interface to describe in an Interface Description Block.
@@ -115,7 +118,6 @@ pub struct BlockEncoder {
     blocks: u32,
     first_ts: u64,
     last_ts: u64,
-    scratch: Vec<u8>,
     interfaces: u32,
 }
 
@@ -153,7 +155,6 @@ impl BlockEncoder {
             blocks: 1,
             first_ts: 0,
             last_ts: 0,
-            scratch: Vec::new(),
             interfaces: 0,
         };
         enc.write_record(&Record::FileInfo(info.clone()))?;
@@ -226,21 +227,40 @@ impl BlockEncoder {
         Ok(self.after_block(ts_ns))
     }
 
-    /// Adds a Juno record as a (copiable) Custom Block.
+    /// Adds a Juno record as a (copiable) Custom Block, encoded in place in the frame: one per
+    /// socket event, so not through pcap-file's writer, which takes a block's body through a
+    /// copy of its own and builds a `Block` per record. The bytes are the same
+    /// (`custom_blocks_are_written_as_pcap_file_writes_them`); a Custom Block changes no
+    /// writer state (sections and interfaces do).
     pub fn write_record(&mut self, r: &Record<'_>) -> Result<Option<PendingFrame>, WriteError> {
-        self.scratch.clear();
-        r.encode(&mut self.scratch);
+        let big = self.png.section().endianness == Endianness::Big;
+        let u32_bytes = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let out = self.png.get_mut();
+        let start = out.len();
+        out.extend_from_slice(&u32_bytes(CUSTOM_BLOCK_COPIABLE));
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&u32_bytes(JUNO_PEN));
+        r.encode(out);
+        let pad = (4 - (out.len() - start) % 4) % 4;
+        out.resize(out.len() + pad, 0);
+        let Ok(len) = u32::try_from(out.len() - start + 4) else {
+            out.truncate(start);
+            return Err(WriteError::TooLarge(out.len() - start));
+        };
+        out.extend_from_slice(&u32_bytes(len));
+        out[start + 4..start + 8].copy_from_slice(&u32_bytes(len));
         let ts = match r {
             Record::FileInfo(f) => f.start_ns,
             Record::Socket(s) => s.ts_ns,
             Record::Metadata(m) => m.ts_ns,
             Record::Stats(s) => s.ts_ns,
         };
-        let block = CustomBlock::<true> {
-            pen: JUNO_PEN,
-            payload: Cow::Borrowed(&self.scratch),
-        };
-        self.png.write_block(&block.into_block())?;
         Ok(self.after_block(ts))
     }
 
@@ -412,5 +432,58 @@ impl<W: Write> ArchiveWriter<W> {
     pub fn finish(mut self) -> Result<W, WriteError> {
         self.flush()?;
         Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcap_file::pcapng::PcapNgBlock;
+
+    /// The blocks [`BlockEncoder::write_record`] writes by hand are the ones pcap-file's
+    /// writer wrote for the same records, in every padding (payloads 0 to 7 bytes shorter),
+    /// after the file-info record.
+    #[test]
+    fn custom_blocks_are_written_as_pcap_file_writes_them() {
+        let info = FileInfo {
+            node: "node-1".into(),
+            ..Default::default()
+        };
+        let payload = b"GET /x HTTP/1.1\r\n".repeat(3);
+        let mut records = vec![Record::FileInfo(info.clone())];
+        for n in 0..8 {
+            let mut ev = crate::record::tests::sample_socket();
+            ev.payload = &payload[..payload.len() - n];
+            records.push(Record::Socket(ev));
+        }
+        let mut enc = BlockEncoder::new(&info, 1 << 20).unwrap();
+        for r in &records[1..] {
+            let before = enc.png.get_ref().len();
+            enc.write_record(r).unwrap();
+            let got = enc.png.get_ref()[before..].to_vec();
+            let mut body = Vec::new();
+            r.encode(&mut body);
+            let mut w =
+                PcapNgWriter::with_section_header(Vec::new(), SectionHeaderBlock::default())
+                    .unwrap();
+            let shb_len = w.get_ref().len();
+            let block = pcap_file::pcapng::blocks::custom::CustomBlock::<true> {
+                pen: JUNO_PEN,
+                payload: Cow::Borrowed(&body),
+            };
+            w.write_block(&block.into_block()).unwrap();
+            assert_eq!(got, w.get_ref()[shb_len..], "payload of {}", body.len());
+        }
+        // And pcap-file reads the frame back, block by block.
+        let frame = enc.take_frame().unwrap();
+        let mut reader = pcap_file::pcapng::PcapNgReader::new(&frame.content[..]).unwrap();
+        let mut custom = 0;
+        while let Some(b) = reader.next_block() {
+            if let (pcap_file::pcapng::Block::CustomCopiable(c), _) = b.unwrap() {
+                assert_eq!(c.pen, JUNO_PEN);
+                custom += 1;
+            }
+        }
+        assert_eq!(custom, records.len());
     }
 }

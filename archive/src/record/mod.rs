@@ -291,4 +291,4 @@ impl Record<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

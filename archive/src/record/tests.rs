@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn sample_socket() -> SocketEvent<'static> {
+pub(crate) fn sample_socket() -> SocketEvent<'static> {
     SocketEvent {
         ts_ns: 0x0102_0304_0506_0708,
         kind: SocketEventKind::Data,
