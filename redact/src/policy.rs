@@ -160,22 +160,24 @@ pub struct Policy {
 #[derive(Clone, PartialEq, Eq)]
 struct NameFilter(Box<[u128; 256]>);
 
-/// The names `header_class` knows whatever the lists say.
-const BUILTIN_NAMES: [&str; 8] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    ":path",
-    "referer",
-    "location",
-    "content-location",
+/// The names [`Policy::header_class`] knows whatever the lists say, and the rule of each: a
+/// secret value ([`Rule::HttpAuth`], [`Rule::HttpCookie`]) or a URL ([`Rule::UrlQuery`]).
+/// One table for both the classification and the [`NameFilter`] in front of it.
+const BUILTIN_NAMES: [(&str, Rule); 8] = [
+    ("authorization", Rule::HttpAuth),
+    ("proxy-authorization", Rule::HttpAuth),
+    ("cookie", Rule::HttpCookie),
+    ("set-cookie", Rule::HttpCookie),
+    (":path", Rule::UrlQuery),
+    ("referer", Rule::UrlQuery),
+    ("location", Rule::UrlQuery),
+    ("content-location", Rule::UrlQuery),
 ];
 
 impl NameFilter {
     fn new<'a>(names: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut f = NameFilter(Box::new([0; 256]));
-        for n in BUILTIN_NAMES.iter().map(|n| n.as_bytes()).chain(names) {
+        for n in BUILTIN_NAMES.iter().map(|(n, _)| n.as_bytes()).chain(names) {
             f.add(n);
         }
         f
@@ -400,14 +402,9 @@ impl Policy {
                 Class::Plain
             }
         };
-        match name {
-            b"authorization" | b"proxy-authorization" => secret(Rule::HttpAuth),
-            b"cookie" | b"set-cookie" => secret(Rule::HttpCookie),
-            b":path" | b"referer" | b"location" | b"content-location"
-                if self.is_on(Rule::UrlQuery) =>
-            {
-                Class::Url
-            }
+        match BUILTIN_NAMES.iter().find(|(n, _)| n.as_bytes() == name) {
+            Some((_, Rule::UrlQuery)) if self.is_on(Rule::UrlQuery) => Class::Url,
+            Some((_, r)) if *r != Rule::UrlQuery => secret(*r),
             _ if self.is_on(Rule::HttpHeaders) && self.headers.iter().any(|h| h == name) => {
                 Class::Secret(Rule::HttpHeaders)
             }
@@ -438,6 +435,7 @@ mod tests {
         let parsed = Policy::parse(&p.describe()).unwrap();
         let known = BUILTIN_NAMES
             .iter()
+            .map(|(n, _)| n)
             .chain(DEFAULT_HEADERS)
             .chain(&["x-custom-secret"]);
         for pol in [&p, &parsed] {
