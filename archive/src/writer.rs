@@ -37,8 +37,8 @@ pub enum WriteError {
     /// A packet names an interface that was never added.
     #[error("interface {0} was not added to this file")]
     UnknownInterface(u32),
-    /// A record too large for a pcapng block (4 GiB).
-    #[error("a record of {0} bytes does not fit a pcapng block")]
+    /// A record too large for a pcapng block (its length field is 32 bits).
+    #[error("a block of {0} bytes does not fit pcapng's 32-bit block length")]
     TooLarge(usize),
 }
 
@@ -249,9 +249,10 @@ impl BlockEncoder {
         r.encode(out);
         let pad = (4 - (out.len() - start) % 4) % 4;
         out.resize(out.len() + pad, 0);
-        let Ok(len) = u32::try_from(out.len() - start + 4) else {
+        let block_len = out.len() - start + 4;
+        let Ok(len) = u32::try_from(block_len) else {
             out.truncate(start);
-            return Err(WriteError::TooLarge(out.len() - start));
+            return Err(WriteError::TooLarge(block_len));
         };
         out.extend_from_slice(&u32_bytes(len));
         out[start + 4..start + 8].copy_from_slice(&u32_bytes(len));
