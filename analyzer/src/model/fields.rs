@@ -1,10 +1,20 @@
 //! Protocol fields: the named values a parser attaches to a request or a response.
 
+/// Bytes of a text value: up to [`TEXT_INLINE`] of them are held in place, longer ones on the
+/// heap. Most texts of small messages are short (a method, a version, a reason phrase, a
+/// content type, a host name, a DNS type); held in place they cost no allocation to make,
+/// copy or free.
+pub type Text = smallvec::SmallVec<[u8; TEXT_INLINE]>;
+
+/// Bytes a [`Text`] holds without allocating (with smallvec's `union` layout a `Text` is
+/// three words, as a `Vec` is).
+pub const TEXT_INLINE: usize = 16;
+
 /// A protocol field value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     /// Text as it appeared on the wire (not necessarily UTF-8).
-    Text(Vec<u8>),
+    Text(Text),
     /// Unsigned number.
     U64(u64),
     /// Signed number.
@@ -21,7 +31,8 @@ impl Value {
     /// Heap bytes the value holds.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            Value::Text(t) => t.capacity(),
+            Value::Text(t) if t.spilled() => t.capacity(),
+            Value::Text(_) => 0,
             Value::Counts(c) => c.capacity() * 8,
             Value::List(l) => {
                 l.capacity() * std::mem::size_of::<Vec<u8>>()
@@ -31,9 +42,18 @@ impl Value {
         }
     }
 
+    /// A text value that takes `v`'s buffer when it is too long to be held in place.
+    pub fn owned(v: Vec<u8>) -> Value {
+        Value::Text(if v.len() <= TEXT_INLINE {
+            Text::from_slice(&v)
+        } else {
+            Text::from_vec(v)
+        })
+    }
+
     /// A text value from a string.
     pub fn text(s: impl AsRef<[u8]>) -> Value {
-        Value::Text(s.as_ref().to_vec())
+        Value::Text(Text::from_slice(s.as_ref()))
     }
 }
 

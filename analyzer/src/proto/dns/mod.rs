@@ -244,7 +244,7 @@ impl Dns {
             } else {
                 wire::type_name(q.qtype)
             };
-            f.set("query", Value::Text(name));
+            f.set("query", Value::owned(name));
             f.set("qclass", Value::U64(u64::from(q.qclass)));
             f.set(
                 "qclass_name",
@@ -317,7 +317,7 @@ impl Dns {
         });
         let mut fields = r.fields;
         if let Some(o) = r.owner {
-            fields.set("query", Value::Text(o));
+            fields.set("query", Value::owned(o));
         }
         let key = MatchKey::Id(r.key);
         out.emit(Event::ResponseStart {
@@ -415,7 +415,7 @@ impl Dns {
             if h.qr {
                 let mut f = self.response_fields(&m);
                 if let Some(o) = owner {
-                    f.set("query", Value::Text(o));
+                    f.set("query", Value::owned(o));
                 }
                 let key = MatchKey::Id(self.key());
                 emit_response(out, start, end, key, f, complete);
@@ -448,7 +448,7 @@ impl Dns {
             emit_request(out, start, end, key, f, complete);
             let mut rf = r.fields;
             if let (false, Some(o)) = (asked, r.owner) {
-                rf.set("query", Value::Text(o));
+                rf.set("query", Value::owned(o));
             }
             // The response was captured first; its span cannot begin before its query's.
             emit_response(out, start, end, key, rf, r.complete);
@@ -491,7 +491,7 @@ impl Dns {
         };
         if let Some(q) = slot {
             if let (false, Some(o)) = (q.asked, owner) {
-                f.set("query", Value::Text(o));
+                f.set("query", Value::owned(o));
             }
             let start = start.max(q.start);
             emit_response(out, start, end.max(start), MatchKey::Id(q.key), f, complete);

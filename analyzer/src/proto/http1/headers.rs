@@ -244,9 +244,9 @@ impl Http {
         };
         if let Some(f) = field {
             let v = if f == "referrer" {
-                Value::Text(crate::l7::shown_url(value.to_vec()))
+                Value::owned(crate::l7::shown_url(value.to_vec()))
             } else {
-                Value::Text(value.to_vec())
+                Value::text(value)
             };
             if let Some(m) = self.sides[dir.idx()].msg.as_mut() {
                 m.fields.set(f, v.clone());

@@ -598,7 +598,7 @@ impl Http {
             Kind::Request => {
                 self.flush_start(out);
                 if let Some(v) = m.content_type.take() {
-                    f.set("request_content_type", Value::Text(v));
+                    f.set("request_content_type", Value::owned(v));
                 }
                 f.set("request_body_len", Value::U64(body_len));
                 f.merge(std::mem::take(&mut self.fresh));
@@ -606,10 +606,10 @@ impl Http {
                     && let Some(p) = self.pending.back_mut()
                 {
                     let mut all = Fields::default();
-                    all.set("method", Value::Text(m.method.clone()));
+                    all.set("method", Value::text(&m.method));
                     all.set(
                         "uri",
-                        Value::Text(crate::l7::shown_url(std::mem::take(&mut m.uri))),
+                        Value::owned(crate::l7::shown_url(std::mem::take(&mut m.uri))),
                     );
                     all.set("request_version", version_text(m.version));
                     all.merge(m.fields.clone());
@@ -648,7 +648,7 @@ impl Http {
                         .as_ref()
                         .is_some_and(|p| !p.is_empty());
                 if let Some(v) = m.content_type.take() {
-                    f.set("response_content_type", Value::Text(v));
+                    f.set("response_content_type", Value::owned(v));
                 }
                 f.set("response_body_len", Value::U64(body_len));
                 if upgrade {

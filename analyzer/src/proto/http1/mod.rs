@@ -145,7 +145,7 @@ fn abbreviates(m: &[u8], word: &[u8]) -> bool {
 fn version_text((a, b): (u8, u8)) -> Value {
     if a < 10 && b < 10 {
         // The usual single digits, in one allocation instead of format!'s two.
-        Value::Text(vec![b'0' + a, b'.', b'0' + b])
+        Value::text([b'0' + a, b'.', b'0' + b])
     } else {
         Value::text(format!("{a}.{b}"))
     }
@@ -474,8 +474,8 @@ impl Http {
                 self.flush_start(out);
                 self.fresh = Fields::default();
                 let mut f = Fields::default();
-                f.set("method", Value::Text(r.method.clone()));
-                f.set("uri", Value::Text(crate::l7::shown_url(r.uri.clone())));
+                f.set("method", Value::text(&r.method));
+                f.set("uri", Value::owned(crate::l7::shown_url(r.uri.clone())));
                 f.set("request_version", version_text(self.request_version));
                 self.deferred = Some((ts, f));
                 let mut msg = Msg::new(Kind::Request, ts, Expect::Maybe);
@@ -570,7 +570,7 @@ impl Http {
         f.set("version", version_text(version));
         f.set("status_code", Value::U64(u64::from(code)));
         if let Some(r) = reason {
-            f.set("status_msg", Value::Text(r));
+            f.set("status_msg", Value::owned(r));
         }
         if (100..200).contains(&code) {
             let mut info = Fields::default();

@@ -255,17 +255,17 @@ impl Http2 {
                         } else {
                             v
                         };
-                        f.set(field, Value::Text(v));
+                        f.set(field, Value::owned(v));
                     }
                 }
                 if let Some(a) = h.get(b":authority").or_else(|| h.get(b"host")) {
-                    f.set("host", Value::Text(a.to_vec()));
+                    f.set("host", Value::text(a));
                 }
                 if h.get(b"content-type").is_some_and(grpc::is_grpc) {
                     s.grpc = true;
                     if let Some((svc, m)) = h.get(b":path").and_then(grpc::split_path) {
-                        f.set("grpc_service", Value::Text(svc.to_vec()));
-                        f.set("grpc_method", Value::Text(m.to_vec()));
+                        f.set("grpc_service", Value::text(svc));
+                        f.set("grpc_method", Value::text(m));
                     }
                 }
             }
@@ -305,7 +305,7 @@ impl Http2 {
                     None => out.weird("http2_bad_status"),
                 }
                 if let Some(ct) = h.get(b"content-type") {
-                    f.set("response_content_type", Value::Text(ct.to_vec()));
+                    f.set("response_content_type", Value::text(ct));
                     if grpc::is_grpc(ct) {
                         s.grpc = true;
                     }
@@ -340,7 +340,7 @@ impl Http2 {
             f.set("grpc_status", Value::U64(code));
         }
         if let Some(m) = h.get(b"grpc-message") {
-            f.set("grpc_message", Value::Text(grpc::decode_message(m)));
+            f.set("grpc_message", Value::owned(grpc::decode_message(m)));
         }
         match &mut s.resp_end {
             Some(held) => held.fields.merge(f),

@@ -14,7 +14,7 @@ use crate::read::le_u32;
 
 /// A text field (user, database, plugin names), cut to [`MAX_TEXT`] bytes.
 fn text(b: &[u8]) -> Value {
-    Value::Text(bounded(b, MAX_TEXT).0)
+    Value::owned(bounded(b, MAX_TEXT).0)
 }
 
 impl Mysql {
@@ -95,13 +95,13 @@ impl Mysql {
             f.set("auth_plugin", text(a));
         }
         if let Some(v) = &self.server_version {
-            f.set("server_version", Value::Text(v.clone()));
+            f.set("server_version", Value::text(v));
         }
         if let Some(id) = self.connection_id {
             f.set("connection_id", Value::U64(u64::from(id)));
         }
         if let Some(a) = &self.server_auth_plugin {
-            f.set("server_auth_plugin", Value::Text(a.clone()));
+            f.set("server_auth_plugin", Value::text(a));
         }
         if self.compressed {
             f.set("compressed", Value::Bool(true));
@@ -173,7 +173,7 @@ impl Mysql {
             // Zeek drops one trailing NUL (some clients, mysqlslap among them, send one).
             let a = a.strip_suffix(&[0]).unwrap_or(a);
             let (v, c) = bounded(a, MAX_ARG);
-            f.set("argument", Value::Text(v));
+            f.set("argument", Value::owned(v));
             if c || cut {
                 f.set("argument_truncated", Value::Bool(true));
             }

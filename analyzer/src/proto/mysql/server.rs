@@ -441,13 +441,13 @@ impl Mysql {
         if let Some((code, state, msg)) = &acc.error {
             f.set("error_code", Value::U64(u64::from(*code)));
             if let Some(s) = state {
-                f.set("sql_state", Value::Text(s.clone()));
+                f.set("sql_state", Value::text(s));
             }
-            f.set("error_message", Value::Text(msg.clone()));
-            f.set("response", Value::Text(msg.clone()));
+            f.set("error_message", Value::text(msg));
+            f.set("response", Value::text(msg));
         }
         if let Some(i) = &acc.info {
-            f.set("info", Value::Text(i.clone()));
+            f.set("info", Value::text(i));
         }
         if let Some(id) = acc.statement_id {
             f.set("statement_id", Value::U64(u64::from(id)));
@@ -456,13 +456,13 @@ impl Mysql {
             f.set("params", Value::U64(u64::from(n)));
         }
         if let Some(i) = &acc.infile {
-            f.set("infile", Value::Text(i.clone()));
+            f.set("infile", Value::text(i));
         }
         if let Some(n) = acc.infile_bytes {
             f.set("infile_bytes", Value::U64(n));
         }
         if let Some(a) = &acc.auth_switch {
-            f.set("auth_switch", Value::Text(a.clone()));
+            f.set("auth_switch", Value::text(a));
         }
         if acc.progress_reports > 0 {
             f.set("progress_reports", Value::U64(acc.progress_reports));

@@ -32,10 +32,10 @@ impl Resp {
     fn fields(self, kind: Option<Kind>) -> Fields {
         let mut f = Fields::default();
         if let Some(b) = self.backend {
-            f.set("backend", Value::Text(b.into_bytes()));
+            f.set("backend", Value::owned(b.into_bytes()));
         }
         if let Some(a) = self.backend_arg {
-            f.set("backend_arg", Value::Text(a));
+            f.set("backend_arg", Value::owned(a));
         }
         if let Some(s) = self.success {
             f.set("success", Value::Bool(s));
@@ -62,7 +62,7 @@ impl Resp {
                 ("error_message", msg),
             ] {
                 if let Some(v) = v {
-                    f.set(n, Value::Text(v));
+                    f.set(n, Value::owned(v));
                 }
             }
         }
@@ -70,7 +70,7 @@ impl Resp {
             f.set("notices", Value::U64(self.notices));
         }
         if let Some(s) = self.ready {
-            f.set("transaction_status", Value::Text(vec![s]));
+            f.set("transaction_status", Value::text([s]));
         }
         let copy_names = [
             ("copy_in_messages", "copy_in_bytes"),
@@ -83,13 +83,13 @@ impl Resp {
             }
         }
         if let Some(m) = self.auth_method {
-            f.set("auth_method", Value::Text(m.into_bytes()));
+            f.set("auth_method", Value::owned(m.into_bytes()));
         }
         if !self.sasl_offered.is_empty() {
             f.set("sasl_mechanisms", Value::List(self.sasl_offered));
         }
         if let Some(v) = self.server_version {
-            f.set("server_version", Value::Text(v));
+            f.set("server_version", Value::owned(v));
         }
         if let Some(p) = self.backend_pid {
             f.set("backend_pid", Value::U64(u64::from(p)));

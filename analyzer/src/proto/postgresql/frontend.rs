@@ -40,7 +40,7 @@ impl Postgres {
             ("application_name", &self.application_name),
         ] {
             if let Some(v) = v {
-                f.set(n, Value::Text(v.clone()));
+                f.set(n, Value::text(v));
             }
         }
         f.set("frontend", Value::text(kind));
@@ -56,23 +56,23 @@ impl Postgres {
         let mut f = Fields::default();
         if a.kind == Kind::Extended {
             if let Some((sql, cut)) = r.sql {
-                f.set("frontend_arg", Value::Text(sql.to_vec()));
+                f.set("frontend_arg", Value::text(sql));
                 if cut {
                     f.set("query_truncated", Value::Bool(true));
                 }
             }
             if let Some(s) = r.statement {
-                f.set("statement", Value::Text(s));
+                f.set("statement", Value::owned(s));
             }
             if let Some(p) = r.portal {
-                f.set("portal", Value::Text(p));
+                f.set("portal", Value::owned(p));
             }
             f.set("messages", Value::List(r.messages));
             f.set("message_count", Value::U64(r.n_messages));
             f.set("executes", Value::U64(r.executes));
         }
         if let Some(m) = r.sasl_mechanism {
-            f.set("sasl_mechanism", Value::Text(m));
+            f.set("sasl_mechanism", Value::owned(m));
         }
         out.emit(Event::RequestEnd {
             ts: r.last_ts,
@@ -226,7 +226,7 @@ impl Postgres {
                 let mut pos = 0;
                 let (sql, sql_cut) = wire::cstr_or_rest(body, &mut pos);
                 let mut f = self.conn_fields(Kind::SimpleQuery.name());
-                f.set("frontend_arg", Value::Text(bounded(sql, MAX_SQL)));
+                f.set("frontend_arg", Value::owned(bounded(sql, MAX_SQL)));
                 if sql_cut || sql.len() > MAX_SQL {
                     f.set("query_truncated", Value::Bool(true));
                 }

@@ -197,7 +197,7 @@ pub(super) fn cmd_fields(c: &Cmd) -> Fields {
     let name = c.raw.first().cloned().unwrap_or_default();
     let up = upper(&name);
     let arg = |i: usize| c.raw.get(i).cloned();
-    f.set("command", Value::Text(name));
+    f.set("command", Value::owned(name));
     f.set("args", Value::U64(c.argc.saturating_sub(1)));
     let key = match up.as_str() {
         "BITOP" => arg(2),
@@ -206,12 +206,12 @@ pub(super) fn cmd_fields(c: &Cmd) -> Fields {
         _ => None,
     };
     if let Some(k) = key {
-        f.set("key", Value::Text(k));
+        f.set("key", Value::owned(k));
     }
     if ZEEK_VALUE_COMMANDS.contains(&up.as_str())
         && let Some(v) = arg(2)
     {
-        f.set("value", Value::Text(v));
+        f.set("value", Value::owned(v));
     }
     if CONTAINERS.contains(&up.as_str())
         && let Some(s) = arg(1)

@@ -342,13 +342,13 @@ impl Visit for ReplyBuilder {
 pub(super) fn reply_fields(r: &Reply) -> Fields {
     let mut f = Fields::default();
     f.set("reply_type", Value::text(r.type_name()));
-    f.set("reply_value", Value::Text(r.value.0.clone()));
+    f.set("reply_value", Value::text(&r.value.0));
     if let Some(a) = &r.attrs {
-        f.set("reply_attributes", Value::Text(a.0.clone()));
+        f.set("reply_attributes", Value::text(&a.0));
     }
     f.set("success", Value::Bool(!r.is_error()));
     if r.is_error() {
-        f.set("error", Value::Text(r.value.0.clone()));
+        f.set("error", Value::text(&r.value.0));
     }
     f
 }

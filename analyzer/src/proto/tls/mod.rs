@@ -704,7 +704,7 @@ impl Tls {
                 Value::text(wire::version_name(ch.version)),
             );
             if let Some(n) = &i.server_name {
-                req.set("server_name", Value::Text(n.clone()));
+                req.set("server_name", Value::text(n));
             }
             let list = |v: &[u16], name: fn(u16) -> String| {
                 Value::List(
@@ -769,7 +769,7 @@ impl Tls {
             res.set("curve", Value::text(zeek::group_name(g)));
         }
         if let Some(p) = &i.next_protocol {
-            res.set("next_protocol", Value::Text(p.clone()));
+            res.set("next_protocol", Value::text(p));
         }
         res.set("resumed", Value::Bool(i.resumed));
         if i.hrr_seen {
