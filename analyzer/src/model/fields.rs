@@ -127,3 +127,34 @@ impl Fields {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_up_to_the_inline_size_hold_no_heap_bytes() {
+        for len in [0, 1, TEXT_INLINE - 1, TEXT_INLINE, TEXT_INLINE + 1, 300] {
+            let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let heap = len > TEXT_INLINE;
+            for v in [Value::text(&bytes), Value::owned(bytes.clone())] {
+                let Value::Text(t) = &v else {
+                    panic!("not text")
+                };
+                assert_eq!(&t[..], &bytes[..]);
+                assert_eq!(t.spilled(), heap, "{len} bytes");
+                assert_eq!(v.heap_bytes() == 0, !heap);
+                assert!(!heap || v.heap_bytes() >= len);
+            }
+        }
+        // A long vector's buffer is taken, not copied.
+        let long = vec![b'x'; 100];
+        let at = long.as_ptr();
+        let Value::Text(t) = Value::owned(long) else {
+            panic!("not text")
+        };
+        assert_eq!(t.as_ptr(), at);
+        // As big as the Vec it replaced: values and exchanges do not grow.
+        assert_eq!(std::mem::size_of::<Text>(), std::mem::size_of::<Vec<u8>>());
+    }
+}
