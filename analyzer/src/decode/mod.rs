@@ -1,7 +1,7 @@
 //! Decode: link layer → IP → tunnels → TCP/UDP, with etherparse's lax slicing so that
 //! truncated (snaplen) and slightly malformed packets still yield what they carry. The most
 //! common frame — Ethernet II, a whole IPv4 header and datagram, not a fragment — is read by
-//! hand first ([`ethernet_ipv4`]; the slicer fills a large struct per packet), with the same
+//! hand first (`ethernet_ipv4`; the slicer fills a large struct per packet), with the same
 //! result, which a test checks on every fixture frame and on mutations of them.
 //!
 //! Link types: Ethernet (with VLAN/QinQ, MPLS label stacks, PPPoE sessions, 802.2 LLC/SNAP),
