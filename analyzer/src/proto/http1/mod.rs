@@ -666,6 +666,26 @@ impl Http {
                 data = &data[n..];
                 continue;
             }
+            // A whole CRLF line at the start of `data`, nothing carried over: read in place
+            // (what `scan` would copy into `side.line` and hand over is these very bytes).
+            if side.line_len == 0
+                && side.line.is_empty()
+                && let Some(k) = memchr2(b'\r', b'\n', data)
+                && k < MAX_LINE
+                && data[k] == b'\r'
+                && data.get(k + 1) == Some(&b'\n')
+            {
+                let (line, rest) = data.split_at(k);
+                data = &rest[2..];
+                side.last = b'\n';
+                side.line_cut = false;
+                let lts = side.line_ts.take().unwrap_or(ts);
+                match dir {
+                    Dir::ToServer => self.request_line(lts, line, k as u64, out),
+                    Dir::ToClient => self.reply_line(lts, line, k as u64, out),
+                }
+                continue;
+            }
             let (used, done) = scan(side, data, ts, out);
             data = &data[used..];
             if done {
