@@ -333,7 +333,7 @@ impl Config {
         let batch_bytes = budget.batch_bytes();
         Config {
             budget,
-            batch_packets: 32 * 1024,
+            batch_packets: crate::input::BATCH_PACKETS,
             shards,
             flow: FlowConfig {
                 ooo_limit: ooo,
@@ -346,7 +346,7 @@ impl Config {
                 memory: budget.input(),
                 max_open: 0,
                 batch_bytes,
-                batch_packets: 32 * 1024,
+                batch_packets: crate::input::BATCH_PACKETS,
             },
             defrag: DefragConfig {
                 max_bytes: budget.fragments(),
