@@ -144,7 +144,7 @@ fn abbreviates(m: &[u8], word: &[u8]) -> bool {
 /// A version as the logs write it (`1.1`).
 fn version_text((a, b): (u8, u8)) -> Value {
     if a < 10 && b < 10 {
-        // The usual single digits, in one allocation instead of format!'s two.
+        // The usual single digits, written in place (a short text allocates nothing).
         Value::text([b'0' + a, b'.', b'0' + b])
     } else {
         Value::text(format!("{a}.{b}"))
