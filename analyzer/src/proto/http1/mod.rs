@@ -212,6 +212,15 @@ impl Default for Side {
     }
 }
 
+impl Side {
+    /// A line ended: the time its first byte came (`ts` if this call brought it) and a fresh
+    /// cut flag for the next one.
+    fn end_line(&mut self, ts: Ts) -> Ts {
+        self.line_cut = false;
+        self.line_ts.take().unwrap_or(ts)
+    }
+}
+
 /// Requests awaiting their response at most: the matcher's bound for requests answered in
 /// order ([`crate::l7::MAX_PIPELINED`]). Beyond it the oldest is forgotten here as the matcher
 /// writes it unanswered (counted in `MatchStats::overflow`); the reply that answers it is still
@@ -678,12 +687,8 @@ impl Http {
                 let (line, rest) = data.split_at(k);
                 data = &rest[2..];
                 side.last = b'\n';
-                side.line_cut = false;
-                let lts = side.line_ts.take().unwrap_or(ts);
-                match dir {
-                    Dir::ToServer => self.request_line(lts, line, k as u64, out),
-                    Dir::ToClient => self.reply_line(lts, line, k as u64, out),
-                }
+                let lts = side.end_line(ts);
+                self.line(dir, lts, line, k as u64, out);
                 continue;
             }
             let (used, done) = scan(side, data, ts, out);
@@ -692,12 +697,8 @@ impl Http {
                 let side = &mut self.sides[di];
                 let line = std::mem::take(&mut side.line);
                 let len = std::mem::take(&mut side.line_len);
-                let lts = side.line_ts.take().unwrap_or(ts);
-                side.line_cut = false;
-                match dir {
-                    Dir::ToServer => self.request_line(lts, &line, len, out),
-                    Dir::ToClient => self.reply_line(lts, &line, len, out),
-                }
+                let lts = side.end_line(ts);
+                self.line(dir, lts, &line, len, out);
                 let side = &mut self.sides[di];
                 if side.line.capacity() == 0 && line.capacity() <= 4096 {
                     side.line = line;
@@ -712,6 +713,14 @@ impl Http {
             && h.rest.is_none()
         {
             h.rest = Some((dir, ts, data.to_vec()));
+        }
+    }
+
+    /// A complete line of `dir` (`len` bytes long on the wire; `line` may hold fewer).
+    fn line(&mut self, dir: Dir, ts: Ts, line: &[u8], len: u64, out: &mut Emitter) {
+        match dir {
+            Dir::ToServer => self.request_line(ts, line, len, out),
+            Dir::ToClient => self.reply_line(ts, line, len, out),
         }
     }
 
