@@ -298,8 +298,6 @@ impl Budget {
 pub struct Config {
     /// The memory budget the other fields were derived from.
     pub budget: Budget,
-    /// Packets per batch.
-    pub batch_packets: usize,
     /// Shards (0: from the budget).
     pub shards: usize,
     /// Flow timeouts and bounds (per shard).
@@ -333,7 +331,6 @@ impl Config {
         let batch_bytes = budget.batch_bytes();
         Config {
             budget,
-            batch_packets: crate::input::BATCH_PACKETS,
             shards,
             flow: FlowConfig {
                 ooo_limit: ooo,
