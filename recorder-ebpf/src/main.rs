@@ -42,8 +42,8 @@ use core::mem::size_of;
 use aya_ebpf::bindings::{BPF_F_NO_PREALLOC, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use aya_ebpf::helpers::generated as gen_helpers;
 use aya_ebpf::helpers::{
-    bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
-    bpf_probe_read_kernel, bpf_probe_read_user,
+    bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+    bpf_probe_read_user,
 };
 use aya_ebpf::macros::{classifier, map, raw_tracepoint, tracepoint, uprobe, uretprobe};
 use aya_ebpf::maps::lpm_trie::Key;
@@ -193,6 +193,8 @@ struct SockScratch {
     hdr: SockHdr,
     /// Twice the largest payload: the verifier bounds offset and length separately.
     data: [u8; 2 * (PAYLOAD_MASK as usize + 1)],
+    /// The iovec array of the call being copied.
+    iov: [Iovec; MAX_IOV as usize],
     /// Bytes this CPU put in `SOCKETS` since it last woke the reader.
     unwoken: u64,
 }
@@ -317,8 +319,9 @@ const GO_NETFD_SYSFD: u64 = 16;
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct FlowKey {
-    saddr: [u8; 16],
-    daddr: [u8; 16],
+    /// The address's bytes as two native words (the same bytes as a `[u8; 16]`).
+    saddr: [u64; 2],
+    daddr: [u64; 2],
     sport: u16,
     dport: u16,
     _pad: u32,
@@ -435,14 +438,9 @@ fn headers_only(ctx: &TcContext) -> Option<usize> {
         proto = u16::from_be(at::<u16>(ctx, 16)?);
         l3 = 18;
     }
-    let mut key = FlowKey {
-        saddr: [0; 16],
-        daddr: [0; 16],
-        sport: 0,
-        dport: 0,
-        _pad: 0,
-    };
-    let l4 = match proto {
+    // The key is written field by field once everything is known: zeroed first, it costs a
+    // call to a byte loop (the compiler does not inline a memset here).
+    let (saddr, daddr, l4) = match proto {
         0x0800 => {
             let vihl: u8 = at(ctx, l3)?;
             if at::<u8>(ctx, l3 + 9)? != 6 {
@@ -450,24 +448,29 @@ fn headers_only(ctx: &TcContext) -> Option<usize> {
             }
             let s: [u8; 4] = at(ctx, l3 + 12)?;
             let d: [u8; 4] = at(ctx, l3 + 16)?;
-            key.saddr[..4].copy_from_slice(&s);
-            key.daddr[..4].copy_from_slice(&d);
-            l3 + usize::from(vihl & 0x0f) * 4
+            (
+                [u64::from(u32::from_ne_bytes(s)), 0],
+                [u64::from(u32::from_ne_bytes(d)), 0],
+                l3 + usize::from(vihl & 0x0f) * 4,
+            )
         }
         0x86DD => {
             // Extension headers are not walked: such packets keep their payload.
             if at::<u8>(ctx, l3 + 6)? != 6 {
                 return None;
             }
-            key.saddr = at(ctx, l3 + 8)?;
-            key.daddr = at(ctx, l3 + 24)?;
-            l3 + 40
+            (words(at(ctx, l3 + 8)?), words(at(ctx, l3 + 24)?), l3 + 40)
         }
         _ => return None,
     };
     let ports: [u8; 4] = at(ctx, l4)?;
-    key.sport = u16::from_be_bytes([ports[0], ports[1]]);
-    key.dport = u16::from_be_bytes([ports[2], ports[3]]);
+    let key = FlowKey {
+        saddr,
+        daddr,
+        sport: u16::from_be_bytes([ports[0], ports[1]]),
+        dport: u16::from_be_bytes([ports[2], ports[3]]),
+        _pad: 0,
+    };
     // SAFETY: reading a value of a map this program owns.
     if unsafe { TRACED.get(key) }.copied() != Some(traced::WHOLE) {
         return None;
@@ -677,7 +680,10 @@ fn fill_task(h: &mut SockHdr) {
     h.tid = pid_tgid as u32;
     // SAFETY: no preconditions.
     h.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
-    h.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    // Straight into the header (aya's wrapper zeroes a buffer on the stack, byte by byte, and
+    // copies it); the helper zeroes `comm` itself when it fails.
+    // SAFETY: `comm` is 16 writable bytes.
+    unsafe { gen_helpers::bpf_get_current_comm(h.comm.as_mut_ptr() as *mut c_void, 16) };
     // SAFETY: no preconditions.
     h.ts_ns = unsafe { bpf_ktime_get_ns() };
 }
@@ -958,15 +964,36 @@ fn copy_user(
             count(counter::PAYLOAD_READ_FAILED);
         }
     } else {
+        // The iovec array in one read rather than one read per iovec: each read of user
+        // memory is a helper call with fixed costs of its own.
+        let n = if iovcnt > MAX_IOV { MAX_IOV } else { iovcnt };
+        if n == 0 {
+            return 0;
+        }
+        let iovs = s.iov.as_mut_ptr();
+        // SAFETY: `n` ≤ MAX_IOV, the length of `iov`; the helper checks the user address.
+        let r = unsafe {
+            gen_helpers::bpf_probe_read_user(
+                iovs as *mut c_void,
+                (n * size_of::<Iovec>() as u64) as u32,
+                buf as *const c_void,
+            )
+        };
+        if r != 0 {
+            count(counter::PAYLOAD_READ_FAILED);
+            return 0;
+        }
         let mut i = 0u64;
         while i < MAX_IOV {
-            if i >= iovcnt || copied >= want {
+            if i >= n || copied >= want {
                 break;
             }
-            let Some(v) = ru::<Iovec>(buf + i * 16) else {
+            let Some(&v) = s.iov.get(i as usize) else {
                 break;
             };
-            let take = v.len.min(want - copied) & PAYLOAD_MASK;
+            // Masked before the min: the compiler knows `want - copied` is small and would
+            // drop a mask after it, but the verifier does not.
+            let take = (v.len & PAYLOAD_MASK).min(want - copied);
             let at = copied & PAYLOAD_MASK;
             if take > 0 {
                 // SAFETY: `at` and `take` are each at most PAYLOAD_MASK, and `data` holds twice
@@ -1156,11 +1183,23 @@ fn unmap(a: [u8; 16]) -> [u8; 16] {
     }
 }
 
+/// An address's 16 bytes as [`FlowKey`] holds them.
+#[inline(always)]
+fn words(a: [u8; 16]) -> [u64; 2] {
+    let mut w = [0u64; 2];
+    for (i, x) in w.iter_mut().enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&a[i * 8..i * 8 + 8]);
+        *x = u64::from_ne_bytes(b);
+    }
+    w
+}
+
 /// A connection direction from `s`:`sport` to `d`:`dport`, as packets carry it.
 fn flow(s: [u8; 16], sport: u16, d: [u8; 16], dport: u16) -> FlowKey {
     FlowKey {
-        saddr: unmap(s),
-        daddr: unmap(d),
+        saddr: words(unmap(s)),
+        daddr: words(unmap(d)),
         sport,
         dport,
         _pad: 0,
