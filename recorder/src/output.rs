@@ -571,12 +571,15 @@ impl Encoder {
                 data,
                 orig_len,
             } => {
-                let known = self.ifaces.get(&ifindex).cloned();
                 let file = self.open()?;
-                let id = match file.ids.get(&ifindex) {
-                    Some(id) => *id,
+                let id = match file.ids.get(&ifindex).copied() {
+                    Some(id) => id,
                     None => {
-                        // A packet from an interface announced after the file's start.
+                        // A packet from an interface announced after the file's start (the
+                        // interface is looked up, and cloned, only then: per packet, the
+                        // clone's strings were two allocations and frees).
+                        let known = self.ifaces.get(&ifindex).cloned();
+                        let file = self.open()?;
                         let (iface, owner) = known.unwrap_or((
                             Iface {
                                 ifindex,
