@@ -9,8 +9,7 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::time::Duration;
 
-use pcap_file::pcapng::blocks::block_common::CUSTOM_BLOCK_COPIABLE;
-use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::block_common::{CUSTOM_BLOCK_COPIABLE, ENHANCED_PACKET_BLOCK};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption, InterfaceTsResolution,
 };
@@ -132,6 +131,14 @@ impl std::fmt::Debug for BlockEncoder {
     }
 }
 
+/// `v` in byte order `e`.
+fn u32_bytes(e: Endianness, v: u32) -> [u8; 4] {
+    match e {
+        Endianness::Big => v.to_be_bytes(),
+        Endianness::Little => v.to_le_bytes(),
+    }
+}
+
 fn dur(ns: u64) -> Duration {
     Duration::from_nanos(ns)
 }
@@ -204,7 +211,11 @@ impl BlockEncoder {
         Ok((id, self.after_block(0)))
     }
 
-    /// Adds an Enhanced Packet Block.
+    /// Adds an Enhanced Packet Block, encoded in place in the frame (as [`Self::write_record`]
+    /// does Custom Blocks: one per packet, and pcap-file's writer builds and copies a block
+    /// per call). Every interface this encoder describes has nanosecond timestamps and no
+    /// offset (`add_interface`), so a timestamp is `ts_ns` itself. The bytes are the same as
+    /// pcap-file's (`packet_blocks_are_written_as_pcap_file_writes_them`).
     pub fn write_packet(
         &mut self,
         iface: u32,
@@ -215,15 +226,18 @@ impl BlockEncoder {
         if iface >= self.interfaces {
             return Err(WriteError::UnknownInterface(iface));
         }
-        let orig = orig_len.max(u32::try_from(data.len()).unwrap_or(u32::MAX));
-        let epb = EnhancedPacketBlock {
-            interface_id: iface,
-            timestamp: dur(ts_ns),
-            original_len: orig,
-            data: Cow::Borrowed(data),
-            options: Vec::new(),
+        let Ok(cap_len) = u32::try_from(data.len()) else {
+            return Err(WriteError::TooLarge(data.len()));
         };
-        self.png.write_pcapng_block(epb)?;
+        let orig = orig_len.max(cap_len);
+        let start = self.begin_block(ENHANCED_PACKET_BLOCK);
+        let b = self.endianness();
+        let out = self.png.get_mut();
+        for v in [iface, (ts_ns >> 32) as u32, ts_ns as u32, cap_len, orig] {
+            out.extend_from_slice(&u32_bytes(b, v));
+        }
+        out.extend_from_slice(data);
+        self.end_block(start)?;
         Ok(self.after_block(ts_ns))
     }
 
@@ -233,29 +247,12 @@ impl BlockEncoder {
     /// (`custom_blocks_are_written_as_pcap_file_writes_them`); a Custom Block changes no
     /// writer state (sections and interfaces do).
     pub fn write_record(&mut self, r: &Record<'_>) -> Result<Option<PendingFrame>, WriteError> {
-        let big = self.png.section().endianness == Endianness::Big;
-        let u32_bytes = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
+        let start = self.begin_block(CUSTOM_BLOCK_COPIABLE);
+        let pen = u32_bytes(self.endianness(), JUNO_PEN);
         let out = self.png.get_mut();
-        let start = out.len();
-        out.extend_from_slice(&u32_bytes(CUSTOM_BLOCK_COPIABLE));
-        out.extend_from_slice(&[0; 4]);
-        out.extend_from_slice(&u32_bytes(JUNO_PEN));
+        out.extend_from_slice(&pen);
         r.encode(out);
-        let pad = (4 - (out.len() - start) % 4) % 4;
-        out.resize(out.len() + pad, 0);
-        let block_len = out.len() - start + 4;
-        let Ok(len) = u32::try_from(block_len) else {
-            out.truncate(start);
-            return Err(WriteError::TooLarge(block_len));
-        };
-        out.extend_from_slice(&u32_bytes(len));
-        out[start + 4..start + 8].copy_from_slice(&u32_bytes(len));
+        self.end_block(start)?;
         let ts = match r {
             Record::FileInfo(f) => f.start_ns,
             Record::Socket(s) => s.ts_ns,
@@ -263,6 +260,39 @@ impl BlockEncoder {
             Record::Stats(s) => s.ts_ns,
         };
         Ok(self.after_block(ts))
+    }
+
+    /// The byte order of the current section.
+    fn endianness(&self) -> Endianness {
+        self.png.section().endianness
+    }
+
+    /// Starts a block of `block_type` in the frame (its type, and room for its length);
+    /// returns where it starts.
+    fn begin_block(&mut self, block_type: u32) -> usize {
+        let b = self.endianness();
+        let out = self.png.get_mut();
+        let start = out.len();
+        out.extend_from_slice(&u32_bytes(b, block_type));
+        out.extend_from_slice(&[0; 4]);
+        start
+    }
+
+    /// Ends the block begun at `start`: pads its body to 4 bytes and writes its total length
+    /// at both ends. A block too long for its length field is taken back out.
+    fn end_block(&mut self, start: usize) -> Result<(), WriteError> {
+        let b = self.endianness();
+        let out = self.png.get_mut();
+        let pad = (4 - (out.len() - start) % 4) % 4;
+        out.resize(out.len() + pad, 0);
+        let block_len = out.len() - start + 4;
+        let Ok(len) = u32::try_from(block_len) else {
+            out.truncate(start);
+            return Err(WriteError::TooLarge(block_len));
+        };
+        out.extend_from_slice(&u32_bytes(b, len));
+        out[start + 4..start + 8].copy_from_slice(&u32_bytes(b, len));
+        Ok(())
     }
 
     /// Adds a socket event.
@@ -440,6 +470,93 @@ impl<W: Write> ArchiveWriter<W> {
 mod tests {
     use super::*;
     use pcap_file::pcapng::PcapNgBlock;
+
+    /// The Enhanced Packet Blocks [`BlockEncoder::write_packet`] writes by hand are the ones
+    /// pcap-file's writer wrote for the same packets (same interfaces, nanosecond
+    /// timestamps): every padding (0 to 7 bytes of data), timestamps past 2^32 ns, a packet
+    /// cut by the snap length, the second interface; and pcap-file reads them back.
+    #[test]
+    fn packet_blocks_are_written_as_pcap_file_writes_them() {
+        use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+        use pcap_file::pcapng::blocks::interface_description::{
+            InterfaceDescriptionBlock, InterfaceDescriptionOption,
+        };
+        let info = FileInfo {
+            node: "node-1".into(),
+            ..Default::default()
+        };
+        let descs = [("eth0", 1u32), ("veth1", 1)];
+        let mut enc = BlockEncoder::new(&info, 1 << 20).unwrap();
+        let mut reference =
+            PcapNgWriter::with_section_header(Vec::new(), SectionHeaderBlock::default()).unwrap();
+        for (name, linktype) in descs {
+            enc.add_interface(&InterfaceDesc {
+                name: name.into(),
+                description: None,
+                linktype,
+                snaplen: 2048,
+            })
+            .unwrap();
+            reference
+                .write_pcapng_block(InterfaceDescriptionBlock {
+                    linktype: DataLink::from(linktype),
+                    snaplen: 2048,
+                    options: vec![
+                        InterfaceDescriptionOption::IfName(Cow::Borrowed(name)),
+                        InterfaceDescriptionOption::IfTsResol(InterfaceTsResolution::NANO),
+                    ],
+                })
+                .unwrap();
+        }
+        let frame: Vec<u8> = (0..=255).collect();
+        let mut packets = Vec::new();
+        for n in 0..8usize {
+            packets.push((
+                0u32,
+                1_764_000_000_123_456_789u64 + n as u64,
+                &frame[..n],
+                n as u32,
+            ));
+        }
+        packets.push((1, 0x1_0000_0001, &frame[..61], 1500));
+        packets.push((1, u64::MAX, &frame[..], 256));
+        for (iface, ts, data, orig) in packets {
+            let before = enc.png.get_ref().len();
+            enc.write_packet(iface, ts, data, orig).unwrap();
+            let got = enc.png.get_ref()[before..].to_vec();
+            let ref_before = reference.get_ref().len();
+            reference
+                .write_pcapng_block(EnhancedPacketBlock {
+                    interface_id: iface,
+                    timestamp: dur(ts),
+                    original_len: orig,
+                    data: Cow::Borrowed(data),
+                    options: Vec::new(),
+                })
+                .unwrap();
+            assert_eq!(
+                got,
+                reference.get_ref()[ref_before..],
+                "{} bytes at {ts}",
+                data.len()
+            );
+        }
+        assert!(matches!(
+            enc.write_packet(2, 1, b"x", 1),
+            Err(WriteError::UnknownInterface(2))
+        ));
+        let frame = enc.take_frame().unwrap();
+        let mut reader = pcap_file::pcapng::PcapNgReader::new(&frame.content[..]).unwrap();
+        let mut lens = Vec::new();
+        while let Some(b) = reader.next_block() {
+            if let (pcap_file::pcapng::Block::EnhancedPacket(p), _) = b.unwrap() {
+                lens.push((p.interface_id, p.data.len(), p.original_len));
+            }
+        }
+        let mut want: Vec<_> = (0..8).map(|n| (0, n, n as u32)).collect();
+        want.extend([(1, 61, 1500), (1, 256, 256)]);
+        assert_eq!(lens, want);
+    }
 
     /// The blocks [`BlockEncoder::write_record`] writes by hand are the ones pcap-file's
     /// writer wrote for the same records, in every padding (payloads 0 to 7 bytes shorter),
