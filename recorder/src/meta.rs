@@ -2,10 +2,10 @@
 //!
 //! A metadata source (the node itself through cgroup paths, [`crate::node`]; the Kubernetes
 //! API, [`crate::kube`]) produces timestamped [`MetaRecord`]s. The event loop writes each into
-//! the archive as it comes and folds it into the shared snapshot with [`apply`], so that every
-//! new file starts with what is known at that moment. Sources reach the loop through a
-//! channel ([`crate::recorder::Recorder::set_metadata`]); nothing here blocks or allocates
-//! beyond the entities themselves.
+//! the archive as it comes and folds it into the shared snapshot with
+//! [`SnapshotIndex::apply`], so that every new file starts with what is known at that moment.
+//! Sources reach the loop through a channel ([`crate::recorder::Recorder::set_metadata`]);
+//! nothing here blocks or allocates beyond the entities themselves.
 
 use std::collections::HashMap;
 
