@@ -268,6 +268,24 @@ print(share.group(1) if share else 0, int(ns), runs)')
     return 0
 }
 
+# The load generator at a fixed rate: sets $oha (installing oha into target/bench-tools once
+# if it is not in PATH) and writes the mix's paths (start_server's $work/paths.lua) as oha's
+# URL list, $work/urls.txt (oha cycles through it).
+oha_setup() {
+    oha=$(command -v oha || echo "$PWD/target/bench-tools/bin/oha")
+    if [ ! -x "$oha" ]; then
+        echo "installing oha into target/bench-tools (once)" >&2
+        cargo install -q --locked oha --root "$PWD/target/bench-tools"
+    fi
+    python3 - "$work/paths.lua" "$SADDR" >"$work/urls.txt" <<'PY'
+import re, sys
+paths = re.findall(r'"([^"]+)"', open(sys.argv[1]).read())
+for i in range(61 * len(paths)):
+    p = paths[i % len(paths)]
+    print(f"http://{sys.argv[2]}{p}{'' if p == '/api/missing' else f'{i % 61}.json'}?n={i}")
+PY
+}
+
 # Busy CPU time of the whole machine so far, in seconds: user, nice, system, irq and softirq
 # time from /proc/stat (not steal: time the hypervisor gave to other machines).
 busy_seconds() {

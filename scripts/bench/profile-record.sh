@@ -24,15 +24,7 @@ start_server
 wrk -t 1 -c 32 -d 2s -s "$work/mix.lua" "http://$SADDR/" >/dev/null 2>&1 # warm-up
 load=(wrk -t 1 -c 32 -d "${secs}s" -s "$work/mix.lua" "http://$SADDR/")
 if [ -n "${RATE:-}" ]; then
-    oha=$(command -v oha || echo "$PWD/target/bench-tools/bin/oha")
-    [ -x "$oha" ] || cargo install -q --locked oha --root "$PWD/target/bench-tools"
-    python3 - "$work/paths.lua" "$SADDR" >"$work/urls.txt" <<'PY'
-import re, sys
-paths = re.findall(r'"([^"]+)"', open(sys.argv[1]).read())
-for i in range(61 * len(paths)):
-    p = paths[i % len(paths)]
-    print(f"http://{sys.argv[2]}{p}{'' if p == '/api/missing' else f'{i % 61}.json'}?n={i}")
-PY
+    oha_setup
     load=("$oha" -z "${secs}s" -q "$RATE" -c 16 --latency-correction --no-tui --urls-from-file
         -H "User-Agent: oha-bench" "$work/urls.txt")
 fi

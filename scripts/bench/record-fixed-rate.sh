@@ -26,24 +26,12 @@ rounds=${3:-3}
 mix=${4:-small}
 [ "$(id -u)" = 0 ] || { echo "record-fixed-rate: must run as root" >&2; exit 1; }
 cargo build --release -q -p juno-record -p juno-analyze
-oha=$(command -v oha || echo "$PWD/target/bench-tools/bin/oha")
-if [ ! -x "$oha" ]; then
-    echo "installing oha into target/bench-tools (once)" >&2
-    cargo install -q --locked oha --root "$PWD/target/bench-tools"
-fi
 work=$(mktemp -d /tmp/juno-rfixed.XXXXXX)
 chmod 755 "$work"
 . scripts/bench/lib-record.sh
 trap bench_cleanup EXIT
 start_server
-# The mix's paths as oha's URL list (oha cycles through it).
-python3 - "$work/paths.lua" "$SADDR" >"$work/urls.txt" <<'PY'
-import re, sys
-paths = re.findall(r'"([^"]+)"', open(sys.argv[1]).read())
-for i in range(61 * len(paths)):
-    p = paths[i % len(paths)]
-    print(f"http://{sys.argv[2]}{p}{'' if p == '/api/missing' else f'{i % 61}.json'}?n={i}")
-PY
+oha_setup
 
 # Runs oha for $secs seconds at $rate; prints "requests p50_ms p99_ms p999_ms errors".
 run_oha() {
