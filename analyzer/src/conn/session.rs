@@ -439,7 +439,7 @@ impl Session {
                 ..
             } => {
                 matcher.feed(
-                    &mut ctx.emitter.events,
+                    &mut ctx.emitter,
                     &mut ctx.stats.matching,
                     &mut ctx.exchanges,
                 );
@@ -489,7 +489,7 @@ impl Session {
             return;
         };
         matcher.feed(
-            &mut ctx.emitter.events,
+            &mut ctx.emitter,
             &mut ctx.stats.matching,
             &mut ctx.exchanges,
         );

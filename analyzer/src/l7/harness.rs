@@ -98,7 +98,7 @@ pub fn drive(
             Step::GapC(n) => p.gap(Dir::ToServer, ts, n, &mut out),
             Step::GapS(n) => p.gap(Dir::ToClient, ts, n, &mut out),
         }
-        m.feed(&mut out.events, &mut stats, &mut ex);
+        m.feed(&mut out, &mut stats, &mut ex);
         max_open = max_open.max(m.open_len());
         weirds.append(&mut out.weirds);
     }
@@ -106,7 +106,7 @@ pub fn drive(
     let end = (steps.len() as u64 + 1) * 1000;
     p.end(Dir::ToServer, end, &mut out);
     p.end(Dir::ToClient, end, &mut out);
-    m.feed(&mut out.events, &mut stats, &mut ex);
+    m.feed(&mut out, &mut stats, &mut ex);
     max_open = max_open.max(m.open_len());
     m.finish(&mut stats, &mut ex);
     weirds.append(&mut out.weirds);

@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::l7::{Event, MatchKey};
+use crate::l7::{Emitter, Event, MatchKey, keep_spare};
 use crate::model::{ConnInfo, Exchange, Fields, Outcome, Span, Ts};
 
 /// Records keyed by id (or without a request) open beyond this are written early, oldest
@@ -225,12 +225,8 @@ impl Matcher {
     }
 
     /// Consumes parser events; completed exchanges go to `out`.
-    pub fn feed(
-        &mut self,
-        events: &mut Vec<Event>,
-        stats: &mut MatchStats,
-        out: &mut Vec<Exchange>,
-    ) {
+    pub fn feed(&mut self, from: &mut Emitter, stats: &mut MatchStats, out: &mut Vec<Exchange>) {
+        let Emitter { events, spare, .. } = from;
         for ev in events.drain(..) {
             match ev {
                 Event::RequestStart { ts, key, fields } => {
@@ -255,7 +251,7 @@ impl Matcher {
                 Event::RequestEnd {
                     ts,
                     key,
-                    fields,
+                    mut fields,
                     complete,
                 } => {
                     let id = self.request_to_end(key);
@@ -265,7 +261,8 @@ impl Matcher {
                                 q.end = Some(ts.max(q.start));
                                 q.complete = complete;
                             }
-                            r.fields.merge(fields);
+                            r.fields.absorb(&mut fields);
+                            keep_spare(spare, fields);
                             if r.key == MatchKey::NoResponse {
                                 let rid = r.id;
                                 if let Some(pos) = self.open.iter().position(|r| r.id == rid)
@@ -284,14 +281,23 @@ impl Matcher {
                         None => {}
                     }
                 }
-                Event::Info { ts, key, fields } => {
+                Event::Info {
+                    ts,
+                    key,
+                    mut fields,
+                } => {
                     let id = self.answer_target(key, ts);
                     if let Some(r) = self.find(Some(id)) {
                         r.info_ts = Some(ts);
-                        r.fields.merge(fields);
+                        r.fields.absorb(&mut fields);
+                        keep_spare(spare, fields);
                     }
                 }
-                Event::ResponseStart { ts, key, fields } => {
+                Event::ResponseStart {
+                    ts,
+                    key,
+                    mut fields,
+                } => {
                     let id = self.answer_target(key, ts);
                     if let Some(r) = self.find(Some(id)) {
                         // Timestamps never put an answer before its question: a message is
@@ -302,14 +308,15 @@ impl Matcher {
                             end: None,
                             complete: false,
                         });
-                        r.fields.merge(fields);
+                        r.fields.absorb(&mut fields);
+                        keep_spare(spare, fields);
                     }
                     self.resp_in_progress = Some(id);
                 }
                 Event::ResponseEnd {
                     ts,
                     key,
-                    fields,
+                    mut fields,
                     complete,
                 } => {
                     let id = self.response_to_end(key);
@@ -328,7 +335,8 @@ impl Matcher {
                         s.end = Some(ts.max(s.start));
                         s.complete = complete;
                     }
-                    r.fields.merge(fields);
+                    r.fields.absorb(&mut fields);
+                    keep_spare(spare, fields);
                     let outcome = match (r.request, r.response) {
                         (None, _) => Outcome::NoRequest,
                         (Some(q), Some(s)) if q.complete && s.complete => Outcome::Complete,
@@ -446,12 +454,37 @@ mod tests {
         ]
     }
 
+    fn emitter(events: Vec<Event>) -> Emitter {
+        Emitter {
+            events,
+            ..Emitter::default()
+        }
+    }
+
+    #[test]
+    fn merged_event_fields_come_back_to_the_emitter() {
+        let mut m = Matcher::new("t", conn());
+        let (mut st, mut out) = (MatchStats::default(), Vec::new());
+        let mut ev: Vec<Event> = req(10, 1).into();
+        ev.extend(resp(20, 1));
+        let mut em = emitter(ev);
+        m.feed(&mut em, &mut st, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].fields.u64("req"), Some(1));
+        assert_eq!(out[0].fields.u64("resp"), Some(1));
+        // The request's list became the exchange's; the response's, merged into it, is
+        // handed out again, empty (the two end events had none).
+        assert!(em.events.is_empty());
+        let again = em.fields();
+        assert!(again.0.is_empty() && again.0.capacity() > 0);
+    }
+
     fn run(events: Vec<Event>) -> (Vec<Exchange>, MatchStats) {
         let mut m = Matcher::new("t", conn());
         let mut ev = events;
         let mut st = MatchStats::default();
         let mut out = Vec::new();
-        m.feed(&mut ev, &mut st, &mut out);
+        m.feed(&mut emitter(std::mem::take(&mut ev)), &mut st, &mut out);
         m.finish(&mut st, &mut out);
         (out, st)
     }
@@ -560,14 +593,14 @@ mod tests {
         let mut m = Matcher::new("t", conn());
         let mut st = MatchStats::default();
         let mut out = Vec::new();
-        m.feed(&mut ev, &mut st, &mut out);
+        m.feed(&mut emitter(std::mem::take(&mut ev)), &mut st, &mut out);
         // Written at once, while the first request still waits.
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].depth, out[0].outcome), (2, Outcome::NoResponse));
         assert_eq!(out[0].request.unwrap().end, Some(21));
         // A response goes to the first request, never to the one that gets none.
         let mut ev: Vec<Event> = resp(30, 1).into();
-        m.feed(&mut ev, &mut st, &mut out);
+        m.feed(&mut emitter(std::mem::take(&mut ev)), &mut st, &mut out);
         assert_eq!(out[1].fields.u64("req"), Some(1));
         assert_eq!(out[1].outcome, Outcome::Complete);
     }
@@ -658,7 +691,7 @@ mod tests {
         let mut m = Matcher::new("t", conn());
         let mut st = MatchStats::default();
         let mut out = Vec::new();
-        m.feed(&mut ev, &mut st, &mut out);
+        m.feed(&mut emitter(std::mem::take(&mut ev)), &mut st, &mut out);
         assert_eq!(out.len(), 10);
         assert_eq!(st.overflow, 10);
     }

@@ -109,7 +109,17 @@ pub struct Emitter {
     pub events: Vec<Event>,
     /// Named anomalies (Zeek calls them "weirds"), counted per name.
     pub weirds: Vec<&'static str>,
+    /// Empty field lists with room, for the next events: an event's fields are merged into
+    /// its exchange's, and their emptied list comes back here ([`Emitter::recycle`]).
+    spare: Vec<Fields>,
 }
+
+/// Empty field lists an [`Emitter`] keeps for reuse, at most.
+const SPARE_FIELDS: usize = 4;
+/// The largest field list (in fields it has room for) an [`Emitter`] keeps for reuse: the
+/// room a new list gets. A list reused becomes an exchange's, held until the exchange is
+/// written; bigger ones would make exchanges hold more memory than new lists do.
+const SPARE_FIELDS_ROOM: usize = crate::model::FIRST_ROOM;
 
 impl Emitter {
     /// Emits an event.
@@ -119,6 +129,26 @@ impl Emitter {
     /// Notes an anomaly.
     pub fn weird(&mut self, name: &'static str) {
         self.weirds.push(name);
+    }
+    /// An empty field list for an event: one given back earlier when there is one (its room
+    /// is still there, and its memory likely still in the cache), else a new one.
+    pub fn fields(&mut self) -> Fields {
+        self.spare.pop().unwrap_or_default()
+    }
+    /// Gives a field list back for reuse (emptied here); lists with no room or much room,
+    /// and any beyond a few, are freed.
+    pub fn recycle(&mut self, f: Fields) {
+        keep_spare(&mut self.spare, f);
+    }
+}
+
+/// [`Emitter::recycle`] on the emitter's spare lists alone (for the matcher, which holds its
+/// events at the same time).
+fn keep_spare(spare: &mut Vec<Fields>, mut f: Fields) {
+    let room = f.0.capacity();
+    if room > 0 && room <= SPARE_FIELDS_ROOM && spare.len() < SPARE_FIELDS {
+        f.0.clear();
+        spare.push(f);
     }
 }
 
@@ -256,10 +286,26 @@ pub struct Protocol {
     pub summarize: fn(&Exchange) -> Summary,
 }
 
+/// Whether a URL holds a parameter value that redaction overwrote (what [`shown_url`]
+/// rewrites).
+fn has_redacted_param(v: &[u8]) -> bool {
+    v.windows(2).any(|w| w == b"=*")
+}
+
+/// [`shown_url`] as a field value, from borrowed bytes: copied once, and only a URL with a
+/// redacted parameter goes through the rewrite.
+pub fn shown_url_value(v: &[u8]) -> crate::model::Value {
+    if has_redacted_param(v) {
+        crate::model::Value::owned(shown_url(v.to_vec()))
+    } else {
+        crate::model::Value::text(v)
+    }
+}
+
 /// A URL as logs show it: query and fragment parameter values that redaction overwrote (made
 /// of nothing but `*`, by juno-record or `--redact`) appear as `[redacted]`.
 pub fn shown_url(v: Vec<u8>) -> Vec<u8> {
-    if !v.windows(2).any(|w| w == b"=*") {
+    if !has_redacted_param(&v) {
         return v;
     }
     match std::str::from_utf8(&v) {
@@ -268,5 +314,42 @@ pub fn shown_url(v: Vec<u8>) -> Vec<u8> {
             std::borrow::Cow::Borrowed(_) => v,
         },
         Err(_) => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FIRST_ROOM, Value};
+
+    #[test]
+    fn field_lists_given_back_are_reused_emptied_and_bounded() {
+        let mut out = Emitter::default();
+        // Nothing given back yet: a new list, with no room until its first field.
+        assert_eq!(out.fields().0.capacity(), 0);
+        let mut f = out.fields();
+        f.set("a", Value::U64(1));
+        let at = f.0.as_ptr();
+        out.recycle(f);
+        let g = out.fields();
+        assert_eq!(g.0.as_ptr(), at, "the list given back is handed out again");
+        assert!(g.0.is_empty(), "emptied");
+        assert_eq!(g.0.capacity(), FIRST_ROOM);
+        // Lists with no room, or more room than a new list gets, are not kept.
+        out.recycle(Fields::default());
+        let mut big = Fields::default();
+        for name in ["a", "b", "c", "d", "e", "f", "g", "h", "i"] {
+            big.set(name, Value::U64(0));
+        }
+        assert!(big.0.capacity() > FIRST_ROOM);
+        out.recycle(big);
+        assert!(out.spare.is_empty());
+        // At most a few are kept.
+        for _ in 0..SPARE_FIELDS + 3 {
+            let mut f = Fields::default();
+            f.set("a", Value::U64(1));
+            out.recycle(f);
+        }
+        assert_eq!(out.spare.len(), SPARE_FIELDS);
     }
 }

@@ -58,7 +58,7 @@ impl Value {
 }
 
 /// Fields a [`Fields`] makes room for when its first is set.
-const FIRST_ROOM: usize = 8;
+pub const FIRST_ROOM: usize = 8;
 
 /// Protocol-specific fields of a message, in the order they were set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -102,13 +102,19 @@ impl Fields {
             .map(|(_, v)| v)
     }
     /// Adds all of `other`, replacing same-named fields.
-    pub fn merge(&mut self, other: Fields) {
-        if self.0.is_empty() {
-            *self = other;
+    pub fn merge(&mut self, mut other: Fields) {
+        self.absorb(&mut other);
+    }
+    /// Moves all of `other`'s fields here, replacing same-named ones, and leaves `other`
+    /// empty with room to reuse (an empty `self` takes `other`'s list whole, and `other` gets
+    /// `self`'s).
+    pub fn absorb(&mut self, other: &mut Fields) {
+        if self.0.is_empty() && self.0.capacity() <= other.0.capacity() {
+            std::mem::swap(self, other);
             return;
         }
         self.0.reserve(other.0.len());
-        for (n, v) in other.0 {
+        for (n, v) in other.0.drain(..) {
             self.set(n, v);
         }
     }
@@ -156,5 +162,35 @@ mod tests {
         assert_eq!(t.as_ptr(), at);
         // As big as the Vec it replaced: values and exchanges do not grow.
         assert_eq!(std::mem::size_of::<Text>(), std::mem::size_of::<Vec<u8>>());
+    }
+
+    #[test]
+    fn absorb_moves_fields_over_and_leaves_the_room_behind() {
+        let mut a = Fields::default();
+        a.set("method", Value::text("GET"));
+        a.set("status_code", Value::U64(100));
+        let mut b = Fields::default();
+        b.set("status_code", Value::U64(200));
+        b.set("status_msg", Value::text("OK"));
+        let room = b.0.capacity();
+        a.absorb(&mut b);
+        assert_eq!(a.text("method"), Some(&b"GET"[..]));
+        assert_eq!(a.u64("status_code"), Some(200), "the later value wins");
+        assert_eq!(a.text("status_msg"), Some(&b"OK"[..]));
+        assert_eq!(a.0.len(), 3, "replaced in place, not appended");
+        assert!(b.0.is_empty());
+        assert_eq!(b.0.capacity(), room, "emptied, its room kept for reuse");
+        // An empty list takes the other's whole (no field moved one by one).
+        let mut empty = Fields::default();
+        let at = a.0.as_ptr();
+        empty.absorb(&mut a);
+        assert_eq!(empty.0.as_ptr(), at);
+        assert_eq!(empty.0.len(), 3);
+        assert!(a.0.is_empty());
+        // merge is absorb of a list given away.
+        let mut c = Fields::default();
+        c.set("x", Value::U64(1));
+        empty.merge(c);
+        assert_eq!(empty.u64("x"), Some(1));
     }
 }

@@ -796,7 +796,7 @@ fn a_udp_flow_idle_for_the_session_timeout_starts_afresh() {
         p.end(Dir::ToServer, ts, &mut out);
         p.end(Dir::ToClient, ts, &mut out);
         let (mut st, mut ex) = (MatchStats::default(), Vec::new());
-        m.feed(&mut out.events, &mut st, &mut ex);
+        m.feed(&mut out, &mut st, &mut ex);
         m.finish(&mut st, &mut ex);
         st.complete
     };

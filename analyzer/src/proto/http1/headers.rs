@@ -13,7 +13,7 @@ use super::wire::{
 };
 use super::{Http, MAX_HEADER_BYTES, MAX_HEADERS};
 use crate::l7::Emitter;
-use crate::model::{Dir, Ts, Value};
+use crate::model::{Dir, Text, Ts, Value};
 
 /// A header line with its continuations grows to this at most (Zeek's
 /// `MIME::max_header_bytes`); further continuations are dropped.
@@ -146,7 +146,7 @@ impl Http {
                     e.message = ct.message;
                 }
                 if level == 0 {
-                    m.content_type = Some(value.to_vec());
+                    m.content_type = Some(Text::from_slice(value));
                 }
             }
             b"CONTENT-LENGTH" => {
@@ -249,6 +249,9 @@ impl Http {
                 Value::text(value)
             };
             if let Some(m) = self.sides[dir.idx()].msg.as_mut() {
+                if m.fields.0.capacity() == 0 {
+                    m.fields = out.fields();
+                }
                 m.fields.set(f, v.clone());
             }
             self.fresh.set(f, v);

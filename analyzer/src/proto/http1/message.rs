@@ -10,10 +10,12 @@ use super::inflate::{Coding, Inflater};
 use super::wire::{Delimiter, delimiter, has_token, parse_chunk_size};
 use super::{Http, KEY, RepState, ReqState, version_text};
 use crate::l7::{Emitter, Event, Handover, Upgrade};
-use crate::model::{Dir, Fields, Ts, Value};
+use crate::model::{Dir, Fields, Text, Ts, Value};
 
 /// MIME nesting below which no further part is begun (Zeek's `MIME::max_depth`).
 pub(super) const MIME_MAX_DEPTH: usize = 100;
+/// The largest entity list (MIME nesting) a connection keeps for its next message.
+const SPARE_ENTS: usize = 4;
 /// Zeek's "until the connection closes": `INT_MAX` bytes handed on unsplit.
 const UNTIL_CLOSE: u64 = i32::MAX as u64;
 
@@ -113,16 +115,16 @@ pub(super) struct Msg {
     pub(super) version: (u8, u8),
     pub(super) http09: bool,
     /// Request: method.
-    pub(super) method: Vec<u8>,
+    pub(super) method: Text,
     /// Request: the target (kept for an upgrade to HTTP/2, where it becomes stream 1's).
-    pub(super) uri: Vec<u8>,
+    pub(super) uri: Text,
     pub(super) code: u16,
     pub(super) expect: Expect,
     /// The message (`[0]`) and its open MIME parts, outermost first.
     pub(super) ents: Vec<Ent>,
     pub(super) inflater: Option<Inflater>,
     /// The message's Content-Type, as sent.
-    pub(super) content_type: Option<Vec<u8>>,
+    pub(super) content_type: Option<Text>,
     /// Request header fields for the log (host, user agent ...), for an upgrade to HTTP/2.
     pub(super) fields: Fields,
     /// Request: `Upgrade` and `HTTP2-Settings`.
@@ -135,18 +137,22 @@ pub(super) struct Msg {
 }
 
 impl Msg {
-    pub(super) fn new(kind: Kind, start: Ts, expect: Expect) -> Self {
+    /// A message whose entity list is `ents` (emptied here: the list of an earlier message,
+    /// to reuse its room).
+    fn new(kind: Kind, start: Ts, expect: Expect, mut ents: Vec<Ent>) -> Self {
+        ents.clear();
+        ents.push(Ent::new());
         Msg {
             kind,
             start,
             last: start,
             version: (1, 1),
             http09: false,
-            method: Vec::new(),
-            uri: Vec::new(),
+            method: Text::new(),
+            uri: Text::new(),
             code: 0,
             expect,
-            ents: vec![Ent::new()],
+            ents,
             inflater: None,
             content_type: None,
             fields: Fields::default(),
@@ -190,6 +196,19 @@ impl Msg {
 }
 
 impl Http {
+    /// A new message, in the entity list a finished one left.
+    pub(super) fn new_msg(&mut self, kind: Kind, start: Ts, expect: Expect) -> Msg {
+        Msg::new(kind, start, expect, std::mem::take(&mut self.spare_ents))
+    }
+
+    /// A finished message's lists, kept for the next messages.
+    fn recycle_msg(&mut self, m: Msg, out: &mut Emitter) {
+        out.recycle(m.fields);
+        if m.ents.capacity() <= SPARE_ENTS {
+            self.spare_ents = m.ents;
+        }
+    }
+
     fn msg(&mut self, dir: Dir) -> Option<&mut Msg> {
         self.sides[dir.idx()].msg.as_mut()
     }
@@ -593,24 +612,21 @@ impl Http {
         };
         let body_len = m.body_done(complete, out);
         let end = ts.max(m.last);
-        let mut f = Fields::default();
+        let mut f = out.fields();
         match m.kind {
             Kind::Request => {
                 self.flush_start(out);
                 if let Some(v) = m.content_type.take() {
-                    f.set("request_content_type", Value::owned(v));
+                    f.set("request_content_type", Value::Text(v));
                 }
                 f.set("request_body_len", Value::U64(body_len));
-                f.merge(std::mem::take(&mut self.fresh));
+                f.absorb(&mut self.fresh);
                 if m.upgrade.as_deref().is_some_and(|u| has_token(u, b"h2c"))
                     && let Some(p) = self.pending.back_mut()
                 {
                     let mut all = Fields::default();
-                    all.set("method", Value::text(&m.method));
-                    all.set(
-                        "uri",
-                        Value::owned(crate::l7::shown_url(std::mem::take(&mut m.uri))),
-                    );
+                    all.set("method", Value::Text(m.method.clone()));
+                    all.set("uri", crate::l7::shown_url_value(&m.uri));
                     all.set("request_version", version_text(m.version));
                     all.merge(m.fields.clone());
                     all.merge(f.clone());
@@ -648,7 +664,7 @@ impl Http {
                         .as_ref()
                         .is_some_and(|p| !p.is_empty());
                 if let Some(v) = m.content_type.take() {
-                    f.set("response_content_type", Value::owned(v));
+                    f.set("response_content_type", Value::Text(v));
                 }
                 f.set("response_body_len", Value::U64(body_len));
                 if upgrade {
@@ -703,5 +719,6 @@ impl Http {
                 }
             }
         }
+        self.recycle_msg(m, out);
     }
 }

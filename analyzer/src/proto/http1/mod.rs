@@ -43,7 +43,7 @@ use memchr::memchr2;
 use crate::l7::{
     Emitter, Event, Handover, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol, Upgrade,
 };
-use crate::model::{Dir, Fields, Transport, Ts, Value};
+use crate::model::{Dir, Fields, Text, Transport, Ts, Value};
 use message::{Expect, Kind, Msg};
 use wire::{METHODS, ReqVersion, parse_request_line, parse_status_line};
 use zeek::summarize;
@@ -336,6 +336,8 @@ pub struct Http {
     /// is held until the next shows it has no continuation, and a buffer per line was a
     /// third of the analyzer's allocations on small exchanges.
     spare_line: Vec<u8>,
+    /// The entity list of the last message finished, emptied, for the next one.
+    spare_ents: Vec<message::Ent>,
 }
 
 /// HTTP/1 answers requests in order.
@@ -384,7 +386,8 @@ impl Http {
     /// now).
     fn flush_start(&mut self, out: &mut Emitter) {
         if let Some((ts, mut f)) = self.deferred.take() {
-            f.merge(std::mem::take(&mut self.fresh));
+            // `fresh` keeps its room for the next request's header fields.
+            f.absorb(&mut self.fresh);
             out.emit(Event::RequestStart {
                 ts,
                 key: KEY,
@@ -481,15 +484,15 @@ impl Http {
                     h2c: None,
                 });
                 self.flush_start(out);
-                self.fresh = Fields::default();
-                let mut f = Fields::default();
-                f.set("method", Value::text(&r.method));
-                f.set("uri", Value::owned(crate::l7::shown_url(r.uri.clone())));
+                self.fresh.0.clear();
+                let mut f = out.fields();
+                f.set("method", Value::text(r.method));
+                f.set("uri", crate::l7::shown_url_value(r.uri));
                 f.set("request_version", version_text(self.request_version));
                 self.deferred = Some((ts, f));
-                let mut msg = Msg::new(Kind::Request, ts, Expect::Maybe);
-                msg.method = r.method;
-                msg.uri = r.uri;
+                let mut msg = self.new_msg(Kind::Request, ts, Expect::Maybe);
+                msg.method = Text::from_slice(r.method);
+                msg.uri = Text::from_slice(r.uri);
                 msg.version = self.request_version;
                 self.sides[0].msg = Some(msg);
                 if self.request_version == (0, 9) {
@@ -557,7 +560,7 @@ impl Http {
                 }
                 let expect = self.expect_reply_body(s.code);
                 self.announce_reply(ts, s.version, s.code, s.reason, out);
-                let mut m = Msg::new(Kind::Response, ts, expect);
+                let mut m = self.new_msg(Kind::Response, ts, expect);
                 m.version = s.version;
                 m.code = s.code;
                 self.sides[1].msg = Some(m);
@@ -571,15 +574,15 @@ impl Http {
         ts: Ts,
         version: (u8, u8),
         code: u16,
-        reason: Option<Vec<u8>>,
+        reason: Option<&[u8]>,
         out: &mut Emitter,
     ) {
         self.flush_start(out);
-        let mut f = Fields::default();
+        let mut f = out.fields();
         f.set("version", version_text(version));
         f.set("status_code", Value::U64(u64::from(code)));
         if let Some(r) = reason {
-            f.set("status_msg", Value::owned(r));
+            f.set("status_msg", Value::text(r));
         }
         if (100..200).contains(&code) {
             let mut info = Fields::default();
@@ -621,7 +624,7 @@ impl Http {
                 fields: f,
             });
             let expect = self.expect_reply_body(self.reply_code);
-            let mut m = Msg::new(Kind::Response, ts, expect);
+            let mut m = self.new_msg(Kind::Response, ts, expect);
             m.version = (0, 9);
             m.http09 = true;
             self.sides[1].msg = Some(m);

@@ -99,11 +99,11 @@ pub(super) enum ReqVersion {
 
 /// A request line.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct RequestLine {
+pub(super) struct RequestLine<'a> {
     /// The method token.
-    pub(super) method: Vec<u8>,
+    pub(super) method: &'a [u8],
     /// The target, as sent (empty when there is none).
-    pub(super) uri: Vec<u8>,
+    pub(super) uri: &'a [u8],
     /// What follows the target.
     pub(super) version: ReqVersion,
 }
@@ -119,7 +119,7 @@ fn starts_http(b: &[u8]) -> bool {
 /// the target ending before that whitespace. Whether an HTTP/0.9 line (no version) is
 /// acceptable depends on the connection's request version, so it is the caller's to decide.
 /// `Err` is the weird of a line that is not a request line.
-pub(super) fn parse_request_line(line: &[u8]) -> Result<RequestLine, &'static str> {
+pub(super) fn parse_request_line(line: &[u8]) -> Result<RequestLine<'_>, &'static str> {
     let mlen = line.iter().take_while(|&&c| is_token(c)).count();
     if mlen == 0 {
         let n = line.len();
@@ -128,7 +128,7 @@ pub(super) fn parse_request_line(line: &[u8]) -> Result<RequestLine, &'static st
         }
         return Err("bad_HTTP_request");
     }
-    let method = line[..mlen].to_vec();
+    let method = &line[..mlen];
     let mut p = mlen;
     while p < line.len() && is_ws(line[p]) {
         p += 1;
@@ -164,26 +164,26 @@ pub(super) fn parse_request_line(line: &[u8]) -> Result<RequestLine, &'static st
     };
     Ok(RequestLine {
         method,
-        uri: rest[..end_of_uri].to_vec(),
+        uri: &rest[..end_of_uri],
         version,
     })
 }
 
 /// A status line.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct StatusLine {
+pub(super) struct StatusLine<'a> {
     /// `HTTP/x.y` (0.0 when not digits).
     pub(super) version: (u8, u8),
     /// The three bytes after the version, as a number; 0 when they are not all digits.
     pub(super) code: u16,
     /// The reason phrase; `None` when the line ends after the code, empty when only
     /// whitespace follows it.
-    pub(super) reason: Option<Vec<u8>>,
+    pub(super) reason: Option<&'a [u8]>,
 }
 
 /// Parses a status line with Zeek's rules; `None` when it does not start with `HTTP/` or is
 /// too short to hold a code.
-pub(super) fn parse_status_line(line: &[u8]) -> Option<StatusLine> {
+pub(super) fn parse_status_line(line: &[u8]) -> Option<StatusLine<'_>> {
     if line.len() < 5 || !line[..5].eq_ignore_ascii_case(b"HTTP/") {
         return None;
     }
@@ -221,7 +221,7 @@ pub(super) fn parse_status_line(line: &[u8]) -> Option<StatusLine> {
     Some(StatusLine {
         version,
         code,
-        reason: Some(line[p..].to_vec()),
+        reason: Some(&line[p..]),
     })
 }
 
@@ -561,8 +561,8 @@ mod tests {
     fn req(line: &[u8]) -> (String, String, ReqVersion) {
         let r = parse_request_line(line).unwrap();
         (
-            String::from_utf8_lossy(&r.method).into_owned(),
-            String::from_utf8_lossy(&r.uri).into_owned(),
+            String::from_utf8_lossy(r.method).into_owned(),
+            String::from_utf8_lossy(r.uri).into_owned(),
             r.version,
         )
     }
@@ -617,21 +617,20 @@ mod tests {
     fn status_line_variants() {
         let s = parse_status_line(b"HTTP/1.1 200 OK").unwrap();
         assert_eq!(
-            (s.version, s.code, s.reason.as_deref()),
+            (s.version, s.code, s.reason),
             ((1, 1), 200, Some(&b"OK"[..]))
         );
         assert_eq!(parse_status_line(b"HTTP/1.1 204").unwrap().reason, None);
         assert_eq!(
             parse_status_line(b"HTTP/1.1 204 ").unwrap().reason,
-            Some(Vec::new())
+            Some(&b""[..])
         );
         assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK").unwrap().code, 200);
         assert_eq!(parse_status_line(b"HTTP/1.1 abc Weird").unwrap().code, 0);
         assert_eq!(
             parse_status_line(b"HTTP/1.0 404 Not  Found ")
                 .unwrap()
-                .reason
-                .as_deref(),
+                .reason,
             Some(&b"Not  Found "[..])
         );
         assert_eq!(parse_status_line(b"HTTP/x 200 OK").unwrap().version, (0, 0));

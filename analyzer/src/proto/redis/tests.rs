@@ -251,7 +251,7 @@ fn large_bulk_split_across_many_segments() {
     p.data(Dir::ToClient, 9000, b"\r\n", &mut out);
     let mut m = Matcher::new("redis", conn());
     let (mut st, mut ex) = (MatchStats::default(), Vec::new());
-    m.feed(&mut out.events, &mut st, &mut ex);
+    m.feed(&mut out, &mut st, &mut ex);
     assert_eq!(ex.len(), 2);
     assert_eq!(ex[0].fields.text("value").map(<[u8]>::len), Some(MAX_VALUE));
     assert_eq!(ex[0].request.unwrap().end, Some(5000));
