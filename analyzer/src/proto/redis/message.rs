@@ -6,7 +6,7 @@
 
 use super::resp::{Visit, parse_int};
 use super::{MAX_VALUE, RAW_KEPT};
-use crate::model::{Fields, Ts, Value};
+use crate::model::{Fields, Text, Ts, Value};
 
 /// A bounded byte string: keeps the first [`MAX_VALUE`] bytes pushed into it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub(super) struct Cmd {
     pub(super) start: Ts,
     pub(super) end: Ts,
     /// The first [`RAW_KEPT`] arguments (the name first), each cut to [`MAX_VALUE`] bytes.
-    pub(super) raw: Vec<Vec<u8>>,
+    pub(super) raw: Vec<Text>,
     /// Arguments, the name included.
     pub(super) argc: u64,
     pub(super) inline: bool,
@@ -103,7 +103,7 @@ impl Visit for ReqBuilder {
     fn scalar(&mut self, _ty: u8, _text: &[u8]) {}
     fn bulk_start(&mut self, _ty: u8, _len: Option<u64>) {
         self.arg = (self.cur.raw.len() < RAW_KEPT).then(|| {
-            self.cur.raw.push(Vec::new());
+            self.cur.raw.push(Text::new());
             self.cur.raw.len() - 1
         });
     }
@@ -126,7 +126,7 @@ impl Visit for ReqBuilder {
         cur.inline = true;
         tokenize_inline(line, |t| {
             if cur.raw.len() < RAW_KEPT {
-                cur.raw.push(t[..t.len().min(MAX_VALUE)].to_vec());
+                cur.raw.push(Text::from_slice(&t[..t.len().min(MAX_VALUE)]));
             }
             cur.argc += 1;
         });
@@ -153,7 +153,7 @@ pub(super) struct Reply {
     pub(super) value: Bounded,
     attrs: Option<Bounded>,
     /// Top-level array: its first element's text (up to 16 bytes) and its third as integer.
-    pub(super) head: Vec<u8>,
+    pub(super) head: Text,
     pub(super) third_int: Option<i64>,
     /// A RESP3-only type appears in it.
     pub(super) resp3: bool,
@@ -275,7 +275,7 @@ impl Visit for ReplyBuilder {
             _ => self.out(text),
         }
         match self.top_array_index() {
-            Some(1) => self.cur.head = text[..text.len().min(16)].to_vec(),
+            Some(1) => self.cur.head = Text::from_slice(&text[..text.len().min(16)]),
             Some(3) if ty == b':' => self.cur.third_int = parse_int(text),
             _ => {}
         }
@@ -339,8 +339,8 @@ impl Visit for ReplyBuilder {
     }
 }
 
-pub(super) fn reply_fields(r: &Reply) -> Fields {
-    let mut f = Fields::default();
+/// The reply's fields, set in `f` (an empty list, for its room).
+pub(super) fn reply_fields(r: &Reply, mut f: Fields) -> Fields {
     f.set("reply_type", Value::text(r.type_name()));
     f.set("reply_value", Value::text(&r.value.0));
     if let Some(a) = &r.attrs {

@@ -41,11 +41,11 @@ mod zeek;
 
 use std::collections::VecDeque;
 
-use self::commands::{cmd_fields, upper};
+use self::commands::{Name, cmd_fields};
 use self::message::{Cmd, Reply, ReplyBuilder, ReqBuilder, reply_fields};
 use self::resp::{Reader, Role, Visit};
 use crate::l7::{Emitter, Event, MatchKey, Parser, ParserState, Protocol};
-use crate::model::{Dir, Fields, Transport, Ts, Value};
+use crate::model::{Dir, Fields, Text, Transport, Ts, Value};
 
 pub use self::zeek::ZEEK_LOG;
 
@@ -154,7 +154,7 @@ impl Default for Redis {
     }
 }
 
-fn eq(a: Option<&Vec<u8>>, b: &str) -> bool {
+fn eq(a: Option<&Text>, b: &str) -> bool {
     a.is_some_and(|a| a.eq_ignore_ascii_case(b.as_bytes()))
 }
 
@@ -191,10 +191,10 @@ impl Redis {
     }
 
     fn on_command(&mut self, cmd: Cmd, out: &mut Emitter) {
-        let mut fields = cmd_fields(&cmd);
-        let name = upper(cmd.raw.first().map(Vec::as_slice).unwrap_or_default());
+        let mut fields = cmd_fields(&cmd, out.fields());
+        let name = Name::of(cmd.raw.first().map_or(&[], |a| a));
         let arg1 = cmd.raw.get(1);
-        let client_reply = if name == "CLIENT" && cmd.argc == 3 && eq(arg1, "reply") {
+        let client_reply = if name.as_str() == "CLIENT" && cmd.argc == 3 && eq(arg1, "reply") {
             cmd.raw.get(2).map(|a| a.to_ascii_lowercase())
         } else {
             None
@@ -324,10 +324,11 @@ impl Redis {
                 key: KEY,
                 fields: Fields::default(),
             });
+            let fields = reply_fields(&r, out.fields());
             out.emit(Event::ResponseEnd {
                 ts: r.end,
                 key: KEY,
-                fields: reply_fields(&r),
+                fields,
                 complete: r.complete,
             });
             return;
@@ -365,21 +366,27 @@ impl Redis {
             key: KEY,
             fields: Fields::default(),
         });
+        let fields = reply_fields(r, out.fields());
         out.emit(Event::ResponseEnd {
             ts: r.end,
             key: KEY,
-            fields: reply_fields(r),
+            fields,
             complete: r.complete,
         });
     }
 
     fn drain(&mut self, out: &mut Emitter) {
-        for c in std::mem::take(&mut self.req.done) {
+        // The lists go back afterwards, with their room, for the next data.
+        let mut cmds = std::mem::take(&mut self.req.done);
+        for c in cmds.drain(..) {
             self.on_command(c, out);
         }
-        for r in std::mem::take(&mut self.rep.done) {
+        self.req.done = cmds;
+        let mut replies = std::mem::take(&mut self.rep.done);
+        for r in replies.drain(..) {
             self.on_reply(r, out);
         }
+        self.rep.done = replies;
     }
 }
 
@@ -444,7 +451,7 @@ impl Parser for Redis {
                     let mut cmd = std::mem::take(&mut self.req.cur);
                     cmd.end = ts;
                     cmd.complete = false;
-                    let fields = cmd_fields(&cmd);
+                    let fields = cmd_fields(&cmd, out.fields());
                     self.unanswered(&cmd, fields, out);
                 }
                 self.readers[0] = Reader::new(Role::Client);

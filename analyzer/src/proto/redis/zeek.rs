@@ -1,6 +1,6 @@
 //! `redis.log` as Zeek writes it, and the summary reports give a Redis exchange.
 
-use super::commands::{ZEEK_KEY_COMMANDS, upper};
+use super::commands::{upper, zeek_logs_key};
 use crate::l7::{ZVal, ZeekLog};
 use crate::model::{Exchange, Summary, Value};
 
@@ -22,11 +22,7 @@ pub(super) fn zeek_row<'a>(ex: &'a Exchange, row: &mut Vec<ZVal<'a>>) -> bool {
     let f = &ex.fields;
     let name = f.text("command");
     // Zeek logs a key only for the commands its analyzer knows to have one.
-    let zeek_key = name.is_some_and(|n| {
-        ZEEK_KEY_COMMANDS
-            .iter()
-            .any(|k| n.eq_ignore_ascii_case(k.as_bytes()))
-    });
+    let zeek_key = name.is_some_and(zeek_logs_key);
     row.push(ZVal::opt_text(name));
     row.push(if zeek_key {
         ZVal::opt_text(f.text("key"))
