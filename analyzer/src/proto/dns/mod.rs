@@ -230,9 +230,9 @@ impl Dns {
 
     /// The fields of a query: the header's, and the (last) question's with its flags only
     /// when a question was read (Zeek's `dns_request`).
-    fn query_fields(&self, m: &Message) -> Fields {
+    fn query_fields(&self, m: &Message, f: Fields) -> Fields {
         let h = m.header;
-        let mut f = self.common_fields(m);
+        let mut f = self.common_fields(m, f);
         if let Some(q) = &m.question {
             let name = if self.nbns {
                 wire::decode_netbios(&q.name).unwrap_or_else(|| q.name.clone())
@@ -259,9 +259,9 @@ impl Dns {
         f
     }
 
-    fn common_fields(&self, m: &Message) -> Fields {
+    /// The header's fields, set in `f` (an empty list, for its room).
+    fn common_fields(&self, m: &Message, mut f: Fields) -> Fields {
         let h = m.header;
-        let mut f = Fields::default();
         f.set("trans_id", Value::U64(u64::from(h.id)));
         f.set("opcode", Value::U64(u64::from(h.opcode)));
         f.set(
@@ -272,9 +272,9 @@ impl Dns {
     }
 
     /// The fields of a response (without `query`, which depends on what it pairs with).
-    fn response_fields(&self, m: &Message) -> Fields {
+    fn response_fields(&self, m: &Message, f: Fields) -> Fields {
         let h = m.header;
-        let mut f = self.common_fields(m);
+        let mut f = self.common_fields(m, f);
         f.set("rcode", Value::U64(u64::from(h.rcode)));
         f.set(
             "rcode_name",
@@ -398,11 +398,11 @@ impl Dns {
             // Zeek logs nothing of these: paired by id for the JSON lines only.
             let key = MatchKey::Id(UNTRACKED | u64::from(h.id));
             if h.qr {
-                let f = self.response_fields(&m);
+                let f = self.response_fields(&m, out.fields());
                 let start = start.max(self.untracked_start);
                 emit_response(out, start, end.max(start), key, f, complete);
             } else {
-                let f = self.query_fields(&m);
+                let f = self.query_fields(&m, out.fields());
                 self.untracked_start = start;
                 emit_request(out, start, end, key, f, complete);
             }
@@ -413,14 +413,14 @@ impl Dns {
         if self.multicast {
             // Every message is its own record (Zeek: replies come on other connections).
             if h.qr {
-                let mut f = self.response_fields(&m);
+                let mut f = self.response_fields(&m, out.fields());
                 if let Some(o) = owner {
                     f.set("query", Value::owned(o));
                 }
                 let key = MatchKey::Id(self.key());
                 emit_response(out, start, end, key, f, complete);
             } else {
-                let f = self.query_fields(&m);
+                let f = self.query_fields(&m, out.fields());
                 emit_request(out, start, end, MatchKey::NoResponse, f, complete);
             }
         } else if h.qr {
@@ -439,7 +439,7 @@ impl Dns {
 
     fn query(&mut self, m: &Message, start: Ts, end: Ts, complete: bool, out: &mut Emitter) {
         let id = m.header.id;
-        let f = self.query_fields(m);
+        let f = self.query_fields(m, out.fields());
         let asked = m.question.is_some();
         if let Some(r) = self.replies.pop(id) {
             // Its response came first: one exchange, written now.
@@ -481,7 +481,7 @@ impl Dns {
         out: &mut Emitter,
     ) {
         let id = m.header.id;
-        let mut f = self.response_fields(m);
+        let mut f = self.response_fields(m, out.fields());
         let slot = match self.pending_query {
             Some(q) if q.id == id => {
                 self.pending_query = self.queries.pop(id).or_else(|| self.queries.pop_any());

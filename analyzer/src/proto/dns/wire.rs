@@ -297,7 +297,8 @@ impl Cur<'_> {
     }
     /// A name at the cursor (Zeek's `ExtractName`).
     fn name(&mut self, ctx: Ctx, downcase: bool, notes: &mut Notes) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
+        // Room for a usual name at once: growing label by label took several allocations.
+        let mut out = Vec::with_capacity(NAME_ROOM);
         let mut room = NAME_BUF;
         let end = self.msg.len();
         extract_name(
@@ -314,6 +315,9 @@ impl Cur<'_> {
         Ok(out)
     }
 }
+
+/// Bytes a name is given room for before its first label (most names are shorter).
+const NAME_ROOM: usize = 32;
 
 /// Zeek's `ExtractName`: labels from `*pos` (reads stay below `end`), appended to `out`
 /// with a dot after each, the last dot removed; a pointer continues at an earlier offset
