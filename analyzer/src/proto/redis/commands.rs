@@ -4,6 +4,8 @@
 
 use std::sync::LazyLock;
 
+use rustc_hash::FxHashMap;
+
 use super::message::Cmd;
 use crate::model::{Fields, Value};
 
@@ -222,52 +224,98 @@ impl Name {
     }
 }
 
-/// A table sorted, for binary search.
-fn sorted(tables: &[&[&'static str]]) -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = tables.iter().flat_map(|t| t.iter().copied()).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
+/// What the tables say of a name: bits of [`Name::class`].
+mod class {
+    /// In Zeek's key commands.
+    pub(super) const ZEEK_KEY: u8 = 1;
+    /// Its first argument is a key (Zeek's key commands and the further ones).
+    pub(super) const KEY: u8 = 2;
+    /// Zeek logs its second argument as the value.
+    pub(super) const VALUE: u8 = 4;
+    /// It has subcommands.
+    pub(super) const CONTAINER: u8 = 8;
 }
 
-/// Zeek's key commands, sorted.
-static ZEEK_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| sorted(&[ZEEK_KEY_COMMANDS]));
-/// Every command whose first argument is a key, sorted.
-static ALL_KEYS: LazyLock<Vec<&'static str>> =
-    LazyLock::new(|| sorted(&[ZEEK_KEY_COMMANDS, MORE_KEY_COMMANDS]));
+/// A name's bytes and length as integers: the key of [`CLASSES`] (compared and hashed a word at
+/// a time, where the sorted tables it replaces were searched with a string comparison, a
+/// `memcmp` call, per probe).
+type NameKey = (u64, u64, u64, usize);
+
+/// Every name of the tables, with its [`class`] bits.
+static CLASSES: LazyLock<FxHashMap<NameKey, u8>> = LazyLock::new(|| {
+    let mut m = FxHashMap::default();
+    for (table, bits) in [
+        (ZEEK_KEY_COMMANDS, class::ZEEK_KEY | class::KEY),
+        (MORE_KEY_COMMANDS, class::KEY),
+        (ZEEK_VALUE_COMMANDS, class::VALUE),
+        (CONTAINERS, class::CONTAINER),
+    ] {
+        for n in table {
+            *m.entry(Name::of(n.as_bytes()).key()).or_insert(0) |= bits;
+        }
+    }
+    m
+});
+
+impl Name {
+    fn key(&self) -> NameKey {
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&self.buf[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(w)
+        };
+        (word(0), word(1), word(2), self.len)
+    }
+
+    /// The name's [`class`] bits (0 for a name no table has).
+    fn class(&self) -> u8 {
+        if self.len == 0 {
+            return 0;
+        }
+        CLASSES.get(&self.key()).copied().unwrap_or(0)
+    }
+}
 
 /// Whether Zeek logs a key for the command named `name` (any case).
 pub(super) fn zeek_logs_key(name: &[u8]) -> bool {
-    ZEEK_KEYS.binary_search(&Name::of(name).as_str()).is_ok()
+    Name::of(name).class() & class::ZEEK_KEY != 0
 }
 
 /// The request fields of a command, with Zeek's key/value rules, set in `f` (an empty list,
 /// for its room).
-pub(super) fn cmd_fields(c: &Cmd, mut f: Fields) -> Fields {
-    let name: &[u8] = c.raw.first().map_or(&[], |a| a);
-    let up = Name::of(name);
-    let up = up.as_str();
-    let arg = |i: usize| c.raw.get(i).map(|a| &a[..]);
-    f.set("command", Value::text(name));
-    f.set("args", Value::U64(c.argc.saturating_sub(1)));
-    let key = match up {
-        "BITOP" => arg(2),
-        "BLMPOP" => arg(3),
-        u if ALL_KEYS.binary_search(&u).is_ok() => arg(1),
+pub(super) fn cmd_fields(c: &mut Cmd, name: &Name, mut f: Fields) -> Fields {
+    let bits = name.class();
+    let key_at = match name.as_str() {
+        "BITOP" => Some(2),
+        "BLMPOP" => Some(3),
+        _ if bits & class::KEY != 0 => Some(1),
         _ => None,
     };
+    let value_at = (bits & class::VALUE != 0).then_some(2);
+    let subcommand = if bits & class::CONTAINER != 0 {
+        c.raw.get(1).map(|s| upper(&s[..s.len().min(32)]))
+    } else {
+        None
+    };
+    // The arguments a field shows are moved into it (the command is read once): no copy.
+    let mut take = |i: usize| c.raw.get_mut(i).map(std::mem::take);
+    let command = take(0).unwrap_or_default();
+    let key = key_at.and_then(&mut take);
+    let value = match value_at {
+        Some(v) if Some(v) == key_at => key.clone(),
+        Some(v) => take(v),
+        None => None,
+    };
+    f.set("command", Value::Text(command));
+    f.set("args", Value::U64(c.argc.saturating_sub(1)));
     if let Some(k) = key {
-        f.set("key", Value::text(k));
+        f.set("key", Value::Text(k));
     }
-    if ZEEK_VALUE_COMMANDS.contains(&up)
-        && let Some(v) = arg(2)
-    {
-        f.set("value", Value::text(v));
+    if let Some(v) = value {
+        f.set("value", Value::Text(v));
     }
-    if CONTAINERS.contains(&up)
-        && let Some(s) = arg(1)
-    {
-        f.set("subcommand", Value::text(upper(&s[..s.len().min(32)])));
+    if let Some(s) = subcommand {
+        f.set("subcommand", Value::text(s));
     }
     if c.inline {
         f.set("inline", Value::Bool(true));
@@ -299,5 +347,38 @@ mod tests {
         assert_eq!(Name::of(&long).as_str(), "");
         assert_eq!(Name::of("gét".as_bytes()).as_str(), "");
         assert!(zeek_logs_key(b"get") && zeek_logs_key(b"SeT") && !zeek_logs_key(b"PING"));
+    }
+
+    /// Each name has the bits of exactly the tables that list it, in any case; other names
+    /// (a table name with one more byte, one byte less, or a NUL after it) have none.
+    #[test]
+    fn classes_are_the_tables() {
+        let tables = [
+            (ZEEK_KEY_COMMANDS, class::ZEEK_KEY),
+            (ZEEK_KEY_COMMANDS, class::KEY),
+            (MORE_KEY_COMMANDS, class::KEY),
+            (ZEEK_VALUE_COMMANDS, class::VALUE),
+            (CONTAINERS, class::CONTAINER),
+        ];
+        let all = tables.iter().flat_map(|(t, _)| t.iter());
+        for n in all.clone() {
+            let want = tables
+                .iter()
+                .filter(|(t, _)| t.contains(n))
+                .fold(0, |b, (_, bit)| b | bit);
+            assert_eq!(Name::of(n.as_bytes()).class(), want, "{n}");
+            let lower = n.to_ascii_lowercase();
+            assert_eq!(Name::of(lower.as_bytes()).class(), want, "{lower}");
+            for other in [
+                format!("{n}X"),
+                format!("{n}\0"),
+                n[..n.len() - 1].to_string(),
+            ] {
+                if !all.clone().any(|m| *m == other) {
+                    assert_eq!(Name::of(other.as_bytes()).class(), 0, "{other:?}");
+                }
+            }
+        }
+        assert_eq!(Name::of(b"").class(), 0);
     }
 }

@@ -339,16 +339,19 @@ impl Visit for ReplyBuilder {
     }
 }
 
-/// The reply's fields, set in `f` (an empty list, for its room).
-pub(super) fn reply_fields(r: &Reply, mut f: Fields) -> Fields {
+/// The reply's fields, set in `f` (an empty list, for its room). The rendered value moves into
+/// its field (a reply is read once): no copy.
+pub(super) fn reply_fields(r: &mut Reply, mut f: Fields) -> Fields {
     f.set("reply_type", Value::text(r.type_name()));
-    f.set("reply_value", Value::text(&r.value.0));
-    if let Some(a) = &r.attrs {
-        f.set("reply_attributes", Value::text(&a.0));
+    let value = std::mem::take(&mut r.value.0);
+    let error = r.is_error().then(|| Value::text(&value));
+    f.set("reply_value", Value::owned(value));
+    if let Some(a) = r.attrs.take() {
+        f.set("reply_attributes", Value::owned(a.0));
     }
     f.set("success", Value::Bool(!r.is_error()));
-    if r.is_error() {
-        f.set("error", Value::text(&r.value.0));
+    if let Some(e) = error {
+        f.set("error", e);
     }
     f
 }

@@ -190,8 +190,7 @@ impl Redis {
         }
     }
 
-    fn on_command(&mut self, cmd: Cmd, out: &mut Emitter) {
-        let mut fields = cmd_fields(&cmd, out.fields());
+    fn on_command(&mut self, mut cmd: Cmd, out: &mut Emitter) {
         let name = Name::of(cmd.raw.first().map_or(&[], |a| a));
         let arg1 = cmd.raw.get(1);
         let client_reply = if name.as_str() == "CLIENT" && cmd.argc == 3 && eq(arg1, "reply") {
@@ -199,6 +198,8 @@ impl Redis {
         } else {
             None
         };
+        // Last: it moves the arguments it shows out of `cmd.raw`.
+        let mut fields = cmd_fields(&mut cmd, &name, out.fields());
         // What Redis does with the reply flags around this command (networking.c,
         // clientReplyCommand and resetClient).
         let before = self.mode;
@@ -299,7 +300,7 @@ impl Redis {
             && PUSH_KINDS.iter().any(|k| r.head.eq_ignore_ascii_case(k))
     }
 
-    fn on_reply(&mut self, r: Reply, out: &mut Emitter) {
+    fn on_reply(&mut self, mut r: Reply, out: &mut Emitter) {
         if r.resp3 {
             self.resp3 = true;
         }
@@ -324,7 +325,7 @@ impl Redis {
                 key: KEY,
                 fields: Fields::default(),
             });
-            let fields = reply_fields(&r, out.fields());
+            let fields = reply_fields(&mut r, out.fields());
             out.emit(Event::ResponseEnd {
                 ts: r.end,
                 key: KEY,
@@ -345,11 +346,11 @@ impl Redis {
                 Special::None => {}
             }
         }
-        self.exchange(p, &r, out);
+        self.exchange(p, &mut r, out);
         self.release(out);
     }
 
-    fn exchange(&mut self, p: Pending, r: &Reply, out: &mut Emitter) {
+    fn exchange(&mut self, p: Pending, r: &mut Reply, out: &mut Emitter) {
         out.emit(Event::RequestStart {
             ts: p.cmd.start,
             key: KEY,
@@ -451,7 +452,8 @@ impl Parser for Redis {
                     let mut cmd = std::mem::take(&mut self.req.cur);
                     cmd.end = ts;
                     cmd.complete = false;
-                    let fields = cmd_fields(&cmd, out.fields());
+                    let name = Name::of(cmd.raw.first().map_or(&[], |a| a));
+                    let fields = cmd_fields(&mut cmd, &name, out.fields());
                     self.unanswered(&cmd, fields, out);
                 }
                 self.readers[0] = Reader::new(Role::Client);
