@@ -160,29 +160,11 @@ impl Json {
     }
 }
 
-/// Whether `k` is at most 16 bytes long and holds no byte JSON escapes (tested eight bytes at a
-/// time: the usual "has a byte less than n" and "has a zero byte" word tricks, exact for
-/// "none"; bytes of 0x80 and above never match).
+/// Whether `k` is at most 16 bytes long and holds no byte JSON escapes (two words:
+/// [`super::plain_bytes`]).
 #[inline]
 fn plain_short(k: &str) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let b = k.as_bytes();
-    if b.len() > 16 {
-        return false;
-    }
-    let mut w = [b'a'; 16];
-    w[..b.len()].copy_from_slice(b);
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let marks = |x: u64| {
-        (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
-            | zero_byte(x ^ (ONES * u64::from(b'"')))
-            | zero_byte(x ^ (ONES * u64::from(b'\\')))
-            | zero_byte(x ^ (ONES * 0x7f))
-    };
-    let (lo, hi) = w.split_at(8);
-    let word = |h: &[u8]| <[u8; 8]>::try_from(h).map_or(u64::MAX, u64::from_le_bytes);
-    marks(word(lo)) | marks(word(hi)) == 0
+    k.len() <= 16 && super::plain_bytes(k.as_bytes(), b'"')
 }
 
 /// How each byte is escaped in a JSON string: 0 not at all, `u` as `\u00XX`, else `\` and

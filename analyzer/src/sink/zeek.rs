@@ -163,7 +163,7 @@ fn push_hex_escape(b: u8, out: &mut String) {
 
 fn push_escaped_str(s: &str, out: &mut String) {
     // Most values need no escaping: copied whole.
-    if !s.bytes().any(|b| b == b'\\' || b < 0x20 || b == 0x7f) {
+    if super::plain_bytes(s.as_bytes(), b'\\') {
         out.push_str(s);
         return;
     }
