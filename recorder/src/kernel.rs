@@ -39,7 +39,8 @@ impl Counters {
 
 /// The kernel side of the recorder.
 pub trait Kernel {
-    /// Starts capturing packets on an interface (ingress and egress).
+    /// Starts capturing packets on an interface (ingress and egress); nothing when packets are
+    /// not recorded.
     fn attach_iface(&mut self, name: &str, ifindex: u32) -> Result<()>;
     /// Stops capturing on an interface (it may already be gone).
     fn detach_iface(&mut self, ifindex: u32);
@@ -502,6 +503,13 @@ fn bump_memlock() -> std::io::Result<()> {
 
 impl Kernel for AyaKernel {
     fn attach_iface(&mut self, name: &str, ifindex: u32) -> Result<()> {
+        // Packets off (`--no-packets`): the interface is followed (its owner is recorded) but
+        // no program runs on its packets — attached, they would cost every packet a program
+        // run that returns at once, which the cost line does not count (it reads only the
+        // programs in use).
+        if self.flags & flags::PACKETS == 0 {
+            return Ok(());
+        }
         let mut links = Vec::new();
         for (prog, ty) in [
             ("tc_ingress", TcAttachType::Ingress),

@@ -311,7 +311,7 @@ fn record(a: RecordArgs) -> Result<()> {
     let _ = std::fs::remove_file(out_dir.join(PID_FILE));
     let k = |i: u32| report.kernel[i as usize];
     log(format!(
-        "stopped: {} events ({} packets, {} socket events), dropped: {} (ring buffer full: packets {}, socket events {}; queue full: {}), {} interfaces attached, {} files sealed, {} deleted by retention",
+        "stopped: {} events ({} packets, {} socket events), dropped: {} (ring buffer full: packets {}, socket events {}; queue full: {}), {} interfaces followed, {} files sealed, {} deleted by retention",
         report.events,
         k(counter::PACKETS_OUT),
         k(counter::SOCK_OUT),

@@ -166,7 +166,7 @@ pub struct LoopReport {
     pub events: u64,
     /// Items dropped because the output queue was full.
     pub queue_dropped: u64,
-    /// Interfaces attached over the run.
+    /// Interfaces followed over the run (their programs attached when packets are recorded).
     pub attached: u64,
     /// Attach failures, with the reason.
     pub attach_errors: Vec<(String, String)>,

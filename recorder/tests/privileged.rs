@@ -1022,6 +1022,59 @@ fn interfaces_that_appear_while_recording_are_captured() {
     );
 }
 
+/// The tc programs attached to an interface (TCX, ingress and egress), by name, sorted.
+fn tc_programs(iface: &str) -> Vec<String> {
+    use aya::programs::tc::{SchedClassifier, TcAttachType};
+    let mut names = Vec::new();
+    for t in [TcAttachType::Ingress, TcAttachType::Egress] {
+        if let Ok((_, infos)) = SchedClassifier::query_tcx(iface, t) {
+            names.extend(
+                infos
+                    .iter()
+                    .filter_map(|i| i.name_as_str().map(String::from)),
+            );
+        }
+    }
+    names.sort();
+    names
+}
+
+/// With packets off (`--no-packets`) no program runs on a followed interface's packets (it is
+/// still followed: described in the archive); with packets on, both tc programs are attached,
+/// and detached when the recorder stops.
+#[test]
+fn packets_off_attaches_no_program_to_interfaces() {
+    let pod = Pod::new("jrn-srv", "jrna-h", 45);
+    let tmp = tempfile::tempdir().unwrap();
+    for packets in [false, true] {
+        let out = tmp.path().join(if packets { "packets" } else { "sockets" });
+        let mut args = vec!["--iface", "^jrna-h$", "--node-name", "tctest"];
+        if !packets {
+            args.push("--no-packets");
+        }
+        let rec = Recorder::start(&out, &args);
+        if packets {
+            wait_for("both tc programs", Duration::from_secs(10), || {
+                tc_programs("jrna-h") == ["tc_egress", "tc_ingress"]
+            });
+        } else {
+            let until = Instant::now() + Duration::from_millis(1500);
+            while Instant::now() < until {
+                assert_eq!(tc_programs("jrna-h"), Vec::<String>::new());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let log = rec.stop();
+        assert_eq!(tc_programs("jrna-h"), Vec::<String>::new(), "{log}");
+        let described = iface_descriptions(&out);
+        assert!(
+            described.iter().any(|(n, _)| n == "jrna-h"),
+            "packets {packets}: {described:?}\n{log}"
+        );
+    }
+    drop(pod);
+}
+
 /// A cgroup v2 directory made for a test, removed when dropped (its processes have exited).
 struct Cgroup(PathBuf);
 impl Drop for Cgroup {
