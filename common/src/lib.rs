@@ -269,6 +269,10 @@ pub mod flags {
     /// TLS plaintext from the uprobes on TLS libraries (needs [`SOCK_HOOKS`]): system calls
     /// made inside a TLS library call carry the length of their ciphertext, not its bytes.
     pub const TLS: u32 = 128;
+    /// Socket events without payload (needs [`SOCK_HOOKS`]): each socket's first data call
+    /// sends its process, cgroup and addresses once (as its connect, accept or open event)
+    /// and its later calls send nothing; the bytes are recorded from packets.
+    pub const IDENTITY_ONLY: u32 = 256;
 }
 
 /// What the programs need to know, in the single entry of the `CONFIG` array.

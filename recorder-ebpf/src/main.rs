@@ -1333,6 +1333,11 @@ fn sock_data(ctx: &RawTracePointContext, d: u8) -> Option<()> {
     if st.wanted == 2 || (st.opened == 0 && !open_sock(sk, st, cfg)) {
         return None;
     }
+    // Identity only: the socket's process and addresses went out with its first event; its
+    // bytes are recorded from packets.
+    if cfg.flags & flags::IDENTITY_ONLY != 0 {
+        return None;
+    }
     let moved = ret as u64;
     let di = usize::from(d & 1);
     let in_tls = cfg.flags & flags::TLS != 0 && (st.go_tls != 0 || tls_call_uses(sk));

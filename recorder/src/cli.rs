@@ -123,6 +123,13 @@ pub struct RecordArgs {
     /// payload up to --snaplen as well.
     #[arg(long, value_enum, default_value_t = PacketPayload::Untraced)]
     pub packet_payload: PacketPayload,
+    /// What socket events carry: `copy` (default), the bytes each call sent or received, up
+    /// to --payload-bytes; `none`, only each connection's process, cgroup and addresses, once
+    /// (at its first call), with its bytes recorded from packets — the cheaper way to tie a
+    /// pod's traffic to its processes when it crosses a captured interface (needs packets
+    /// and the `sock` hooks; not with --tls).
+    #[arg(long, value_enum, default_value_t = SocketPayload::Copy)]
+    pub socket_payload: SocketPayload,
     /// Uncompressed bytes per compressed frame (also the compressor's window: a larger frame
     /// finds repeats further back, for more memory).
     #[arg(long, value_parser = parse_size, default_value = "4MiB")]
@@ -201,6 +208,15 @@ pub enum PacketPayload {
     Untraced,
     /// Every packet.
     All,
+}
+
+/// What socket events carry (`--socket-payload`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SocketPayload {
+    /// The bytes of each call.
+    Copy,
+    /// Each connection's process, cgroup and addresses, once.
+    None,
 }
 
 /// Parses `ADDR/LEN`.

@@ -10,7 +10,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use juno_archive::Entity;
 use juno_common::{Config, counter, flags};
-use juno_record::cli::{Cli, Cmd, PacketPayload, RecordArgs, parse_cidr};
+use juno_record::cli::{
+    Cli, Cmd, PacketPayload, RecordArgs, SocketHooks, SocketPayload, parse_cidr,
+};
 use juno_record::ifaces::{self, Change, Selector, Table};
 use juno_record::kernel::{AyaKernel, KernelOptions};
 use juno_record::kube::{ApiConfig, KubeSource, Limits, Options};
@@ -85,6 +87,16 @@ fn record(a: RecordArgs) -> Result<()> {
     if a.no_packets && a.no_sockets {
         bail!("--no-packets and --no-sockets together leave nothing to record");
     }
+    let identity_only = a.socket_payload == SocketPayload::None && !a.no_sockets;
+    if identity_only && a.no_packets {
+        bail!("--socket-payload none with --no-packets would record no payload at all");
+    }
+    if identity_only && a.tls {
+        bail!("--socket-payload none records no payload: --tls has nothing to add to it");
+    }
+    if identity_only && a.socket_hooks == SocketHooks::Syscalls {
+        bail!("--socket-payload none needs the sock hooks (--socket-hooks sock or auto)");
+    }
     let ring = u32::try_from(a.ring_size)
         .ok()
         .filter(|r| r.is_power_of_two() && *r >= 4096)
@@ -149,7 +161,10 @@ fn record(a: RecordArgs) -> Result<()> {
     if !cidrs.is_empty() {
         fl |= flags::FILTER_CIDRS;
     }
-    if a.packet_payload == PacketPayload::Untraced {
+    if identity_only {
+        // Packets carry the bytes: they keep their payload.
+        fl |= flags::IDENTITY_ONLY;
+    } else if a.packet_payload == PacketPayload::Untraced {
         fl |= flags::DEDUP;
     }
     let config = Config {
@@ -173,6 +188,11 @@ fn record(a: RecordArgs) -> Result<()> {
     })?;
     let (hooks_used, dedup) = (kernel.socket_hooks, kernel.flags & flags::DEDUP != 0);
     let tls = kernel.flags & flags::TLS != 0;
+    if identity_only && kernel.flags & flags::SOCK_HOOKS == 0 {
+        bail!(
+            "--socket-payload none needs the sock hooks, which this kernel lacks (Linux 6.3+, x86_64)"
+        );
+    }
     for (hook, why) in &kernel.unavailable {
         log(format!(
             "hook unavailable, continuing without it: {hook}: {why}"
@@ -284,7 +304,13 @@ fn record(a: RecordArgs) -> Result<()> {
         },
         if a.no_sockets { "off" } else { "on, from " },
         if a.no_sockets { "" } else { hooks_used },
-        if tls { ", with TLS plaintext" } else { "" },
+        if tls {
+            ", with TLS plaintext"
+        } else if identity_only {
+            ", each connection's process and addresses only"
+        } else {
+            ""
+        },
     ));
     let report = rec.run(
         &signals,

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use juno_analyze::conn::views::LinkedConn;
 use juno_analyze::input::Iface;
 use juno_analyze::model::{Exchange, Vantage};
 use juno_analyze::{Config, Sink};
@@ -348,12 +349,17 @@ impl Recorder {
     }
 }
 
+/// Exchanges, the interface table, and the views each connection was linked from.
 #[derive(Default)]
-struct Collect(Vec<Exchange>, Vec<Iface>);
+struct Collect(Vec<Exchange>, Vec<Iface>, Vec<LinkedConn>);
 impl Sink for Collect {
     fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> anyhow::Result<()> {
         self.0.extend_from_slice(ex);
         self.1 = ifaces.to_vec();
+        Ok(())
+    }
+    fn linked(&mut self, l: &[LinkedConn], _ifaces: &[Iface]) -> anyhow::Result<()> {
+        self.2.extend_from_slice(l);
         Ok(())
     }
 }
@@ -640,6 +646,111 @@ fn pods_traffic_is_recorded_as_socket_payload_and_packet_headers() {
         cost.contains("eBPF") && cost.contains("recorder process"),
         "{cost}"
     );
+}
+
+/// Socket events of each connection (kind, process name, local and remote address), from the
+/// archives.
+fn socket_events(
+    paths: &[PathBuf],
+) -> Vec<(juno_archive::SocketEventKind, String, String, String)> {
+    let mut out = Vec::new();
+    for p in paths {
+        let bytes = std::fs::read(p).unwrap();
+        juno_archive::read_archive(&bytes, |item, _| {
+            if let juno_archive::Item::Record(juno_archive::Record::Socket(s)) = item {
+                out.push((
+                    s.kind,
+                    s.comm_str(),
+                    s.local.ip().to_string(),
+                    s.remote.ip().to_string(),
+                ));
+            }
+        })
+        .unwrap();
+    }
+    out
+}
+
+/// `--socket-payload none`: the socket events give each connection's processes and addresses
+/// once (curl's and redis-cli's connects, nginx's and redis-server's accepts) and no data
+/// event; the packets keep their payload, and every exchange is read from them.
+#[test]
+fn socket_payload_none_records_processes_once_and_payload_from_packets() {
+    let r = pods_traffic(&["--socket-payload", "none", "--self-cost", "always"]);
+    assert!(
+        r.log
+            .contains("each connection's process and addresses only"),
+        "{}",
+        r.log
+    );
+    assert_eq!(r.packets(), r.want, "exchanges read from the packets");
+    assert!(
+        r.got.0.iter().all(|e| comm(e).is_none()),
+        "no exchange from socket payload"
+    );
+    let events = socket_events(&r.files);
+    use juno_archive::SocketEventKind as K;
+    assert!(
+        !events.iter().any(|e| e.0 == K::Data),
+        "data events: {events:?}"
+    );
+    let (cli, srv) = (r.cli_addr.as_str(), r.srv_addr.as_str());
+    for (kind, who, local, remote) in [
+        (K::Connect, "curl", cli, srv),
+        (K::Accept, "nginx", srv, cli),
+        (K::Connect, "redis-cli", cli, srv),
+        (K::Accept, "redis-server", srv, cli),
+    ] {
+        let n = events
+            .iter()
+            .filter(|e| e.0 == kind && e.1 == who && e.2 == local && e.3 == remote)
+            .count();
+        // One per connection: eleven curl connections, four redis-cli ones.
+        let want = if who.starts_with("redis") { 4 } else { 11 };
+        assert_eq!(n, want, "{kind:?} by {who}: {events:?}");
+    }
+    // juno-analyze links each HTTP connection's packet views (both veths) with its two
+    // socket views: the exchanges read from packets have their processes.
+    let http: Vec<&LinkedConn> = r.got.2.iter().filter(|l| l.info.resp.port == 80).collect();
+    assert_eq!(http.len(), 11, "{http:#?}");
+    for l in http {
+        let mut names: Vec<String> = l
+            .views
+            .iter()
+            .map(|v| match &v.vantage {
+                Vantage::Socket { comm, .. } => comm.clone(),
+                Vantage::Packets { .. } => "packets".into(),
+            })
+            .collect();
+        names.sort();
+        assert_eq!(names, ["curl", "nginx", "packets", "packets"], "{l:#?}");
+    }
+    // No packet was cut to its headers (a counter never raised is not written).
+    let stats = stats_counters(&r.files);
+    assert!(stats["packets_out"] > 40, "{stats:?}");
+    assert_eq!(stats.get("packets_headers_only"), None, "{stats:?}");
+}
+
+/// `--socket-payload none` refuses, before loading anything, what would record no payload or
+/// cannot be done without payload.
+#[test]
+fn socket_payload_none_refuses_what_it_cannot_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (extra, says) in [
+        ("--no-packets", "would record no payload at all"),
+        ("--tls", "--tls has nothing to add"),
+        ("--socket-hooks=syscalls", "needs the sock hooks"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_juno-record"))
+            .arg("--out-dir")
+            .arg(tmp.path())
+            .args(["--socket-payload", "none", extra, "--duration", "1s"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{extra}: {err}");
+        assert!(err.contains(says), "{extra}: {err}");
+    }
 }
 
 /// `--packet-payload all`: the packets keep their payload too, and every exchange is read from

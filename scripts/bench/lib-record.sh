@@ -190,19 +190,22 @@ print(",".join(f"{k}={n}" for k, n in sorted(c.items())) or "none")
 PY
 }
 
-# Starts a recorder for MODE (packets | sockets | both | tcpdump) into $work/out, in the
+# Starts a recorder for MODE (packets | sockets | both | pod-sockets | pod-both | pod-ident
+# | tcpdump; pod-ident: packets with payload, and the pod's sockets' process and addresses
+# only: --socket-payload none) into $work/out, in the
 # background under /usr/bin/time, and waits until it records.
 recorder_start() {
     local mode=$1
     rm -rf "$work/out" && mkdir -p "$work/out"
     case $mode in
-    packets | sockets | both | pod-sockets | pod-both | *-tls)
+    packets | sockets | both | pod-sockets | pod-both | pod-ident | *-tls)
         local flags=() base=${mode%-tls}
         [ "$base" != "$mode" ] && flags=(--tls)
         [ "$base" = packets ] && flags+=(--no-sockets)
         [ "$base" = sockets ] && flags+=(--no-packets)
         [ "$base" = pod-sockets ] && flags+=(--no-packets --cgroup "$POD_CGROUP")
         [ "$base" = pod-both ] && flags+=(--cgroup "$POD_CGROUP")
+        [ "$base" = pod-ident ] && flags+=(--cgroup "$POD_CGROUP" --socket-payload none)
         /usr/bin/time -o "$work/time" -f "%U %S" "$rec" --out-dir "$work/out" \
             --iface "^$HIF\$" "${flags[@]}" ${JUNO_RECORD_ARGS:-} >"$work/rec.log" 2>&1 &
         REC_TIME_PID=$!
@@ -225,7 +228,7 @@ recorder_stop() {
     local mode=$1
     cpu=0 events=0 dropped=0 bytes=0 ex=none ebpf_share=0 ebpf_ns=0 ebpf_runs=0
     case $mode in
-    packets | sockets | both | pod-sockets | pod-both | *-tls)
+    packets | sockets | both | pod-sockets | pod-both | pod-ident | *-tls)
         kill -INT "$(cat "$work/out/.juno-record.pid")"
         wait "$REC_TIME_PID"
         REC_TIME_PID=

@@ -97,6 +97,7 @@ names = {"off": "nothing recording", "packets": "juno-record, packets",
          "sockets": "juno-record, socket events", "both": "juno-record, packets and sockets",
          "pod-sockets": "juno-record, the pod's socket events",
          "pod-both": "juno-record, packets and the pod's sockets",
+         "pod-ident": "juno-record, packets and the pod's sockets' processes (--socket-payload none)",
          "tcpdump": "tcpdump -w (same veth)"}
 modes = sys.argv[3].split()
 print(f"rate: {sys.argv[2]} requests/s")

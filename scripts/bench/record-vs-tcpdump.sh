@@ -14,7 +14,8 @@
 # KEEP=DIR keeps each juno-record run's archives in DIR/MODE-N;
 # MODES="off both tcpdump" runs some of the modes (off and tcpdump are always needed): off,
 # packets, sockets, both, pod-sockets, pod-both (socket events of nginx's cgroup only, as a
-# DaemonSet recording pods: scripts/bench/lib-record.sh), tcpdump.
+# DaemonSet recording pods: scripts/bench/lib-record.sh), pod-ident (packets, and the pod's
+# sockets' processes without payload: --socket-payload none), tcpdump.
 #
 # Each round runs every mode once for SECONDS of wrk (the order rotates between rounds so
 # that drift in the VM spreads over all modes); the tables give the median over rounds.
@@ -99,6 +100,7 @@ names = {"off": "nothing recording", "packets": "juno-record, packets (tc on the
          "both": "juno-record, packets and sockets",
          "pod-sockets": "juno-record, socket events of the pod (nginx's cgroup)",
          "pod-both": "juno-record, packets and the pod's socket events",
+         "pod-ident": "juno-record, packets and the pod's sockets' processes (--socket-payload none)",
          "tcpdump": "tcpdump -w (same veth)"}
 for m in list(names):
     if m in ("sockets", "both", "pod-sockets", "pod-both"):
