@@ -921,7 +921,7 @@ mod tests {
                 assert_eq!(v, want, "len {len}, keys {keys}");
             }
         }
-        // Sorted input stays as it is, and so does input in reverse once sorted.
+        // Input in reverse order comes out in order.
         let mut v: Vec<u32> = (0..100).rev().collect();
         sort_moving_once(&mut v, |a, b| a.cmp(b));
         assert_eq!(v, (0..100).collect::<Vec<_>>());

@@ -380,22 +380,29 @@ fn sealed(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Socket payload bytes per process name, from the archives (data events).
-fn socket_payloads(paths: &[PathBuf]) -> BTreeMap<String, Vec<u8>> {
-    let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+/// Calls `f` with every socket event of the archives, in order.
+fn for_each_socket_event(paths: &[PathBuf], mut f: impl FnMut(&juno_archive::SocketEvent<'_>)) {
     for p in paths {
         let bytes = std::fs::read(p).unwrap();
         juno_archive::read_archive(&bytes, |item, _| {
-            if let juno_archive::Item::Record(juno_archive::Record::Socket(s)) = item
-                && s.kind == juno_archive::SocketEventKind::Data
-            {
-                out.entry(s.comm_str())
-                    .or_default()
-                    .extend_from_slice(s.payload);
+            if let juno_archive::Item::Record(juno_archive::Record::Socket(s)) = item {
+                f(s);
             }
         })
         .unwrap();
     }
+}
+
+/// Socket payload bytes per process name, from the archives (data events).
+fn socket_payloads(paths: &[PathBuf]) -> BTreeMap<String, Vec<u8>> {
+    let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for_each_socket_event(paths, |s| {
+        if s.kind == juno_archive::SocketEventKind::Data {
+            out.entry(s.comm_str())
+                .or_default()
+                .extend_from_slice(s.payload);
+        }
+    });
     out
 }
 
@@ -648,26 +655,19 @@ fn pods_traffic_is_recorded_as_socket_payload_and_packet_headers() {
     );
 }
 
-/// Socket events of each connection (kind, process name, local and remote address), from the
-/// archives.
+/// Socket events (kind, process name, local and remote address), from the archives.
 fn socket_events(
     paths: &[PathBuf],
 ) -> Vec<(juno_archive::SocketEventKind, String, String, String)> {
     let mut out = Vec::new();
-    for p in paths {
-        let bytes = std::fs::read(p).unwrap();
-        juno_archive::read_archive(&bytes, |item, _| {
-            if let juno_archive::Item::Record(juno_archive::Record::Socket(s)) = item {
-                out.push((
-                    s.kind,
-                    s.comm_str(),
-                    s.local.ip().to_string(),
-                    s.remote.ip().to_string(),
-                ));
-            }
-        })
-        .unwrap();
-    }
+    for_each_socket_event(paths, |s| {
+        out.push((
+            s.kind,
+            s.comm_str(),
+            s.local.ip().to_string(),
+            s.remote.ip().to_string(),
+        ));
+    });
     out
 }
 
