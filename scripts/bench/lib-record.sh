@@ -195,18 +195,31 @@ PY
 # only: --socket-payload none) into $work/out, in the
 # background under /usr/bin/time, and waits until it records.
 recorder_start() {
-    local mode=$1
+    local mode=${1%%+*} variant=()
+    # MODE+ARG,ARG...: the mode with these juno-record options besides (e.g.
+    # pod-ident+--compression-nice=19), so that settings are compared in the same sitting; an
+    # ARG nice=N runs the whole recorder under `nice -n N` instead.
+    local wrap=()
+    if [ "$mode" != "$1" ]; then
+        local arg
+        for arg in $(tr , ' ' <<<"${1#*+}"); do
+            case $arg in
+            nice=*) wrap=(nice -n "${arg#nice=}") ;;
+            *) variant+=("$arg") ;;
+            esac
+        done
+    fi
     rm -rf "$work/out" && mkdir -p "$work/out"
     case $mode in
     packets | sockets | both | pod-sockets | pod-both | pod-ident | *-tls)
-        local flags=() base=${mode%-tls}
-        [ "$base" != "$mode" ] && flags=(--tls)
+        local flags=("${variant[@]}") base=${mode%-tls}
+        [ "$base" != "$mode" ] && flags+=(--tls)
         [ "$base" = packets ] && flags+=(--no-sockets)
         [ "$base" = sockets ] && flags+=(--no-packets)
         [ "$base" = pod-sockets ] && flags+=(--no-packets --cgroup "$POD_CGROUP")
         [ "$base" = pod-both ] && flags+=(--cgroup "$POD_CGROUP")
         [ "$base" = pod-ident ] && flags+=(--cgroup "$POD_CGROUP" --socket-payload none)
-        /usr/bin/time -o "$work/time" -f "%U %S" "$rec" --out-dir "$work/out" \
+        /usr/bin/time -o "$work/time" -f "%U %S" "${wrap[@]}" "$rec" --out-dir "$work/out" \
             --iface "^$HIF\$" "${flags[@]}" ${JUNO_RECORD_ARGS:-} >"$work/rec.log" 2>&1 &
         REC_TIME_PID=$!
         for _ in $(seq 200); do grep -q "recording into" "$work/rec.log" && break; sleep 0.05; done
@@ -225,7 +238,7 @@ recorder_start() {
 # for juno-record ebpf_share (its self-reported eBPF share of a CPU, % over the time it was
 # measured), ebpf_ns / ebpf_runs (run time and runs counted while measured).
 recorder_stop() {
-    local mode=$1
+    local mode=${1%%+*}
     cpu=0 events=0 dropped=0 bytes=0 ex=none ebpf_share=0 ebpf_ns=0 ebpf_runs=0
     case $mode in
     packets | sockets | both | pod-sockets | pod-both | pod-ident | *-tls)

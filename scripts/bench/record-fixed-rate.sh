@@ -12,7 +12,8 @@
 # default small), with latency correction (no coordinated omission). Each round runs every
 # mode (nothing, juno-record packets / sockets / both / the pod's sockets / packets and the
 # pod's sockets, tcpdump; MODES="off both tcpdump" picks some, as in record-vs-tcpdump.sh)
-# for SECONDS; the tables give medians over rounds of:
+# for SECONDS (MODE+ARG,ARG: MODE with juno-record options besides, as in lib-record.sh);
+# the tables give medians over rounds of:
 # - the busy CPU time of the whole machine (/proc/stat) per request, and the extra over
 #   nothing recording: what the recorder costs, wherever it runs (its process, its eBPF
 #   programs in the applications' syscalls and in softirq, tcpdump's packet socket);
@@ -87,11 +88,14 @@ rows = defaultdict(list)
 for line in open(sys.argv[1]):
     m, rnd, n, busy, p50, p99, p999, errs, cpu, drop, by, ex = line.rstrip("\n").split("\t")
     ex = {k: int(v) for k, v in (p.split("=") for p in ex.strip().split(",") if "=" in p)}
-    rows[m].append(dict(n=int(n), busy=float(busy), p50=float(p50), p99=float(p99),
+    rows[m].append(dict(rnd=rnd, n=int(n), busy=float(busy), p50=float(p50), p99=float(p99),
                         p999=float(p999), errs=int(errs), drop=int(drop), by=int(by), ex=ex))
 med = lambda m, f: statistics.median(f(r) for r in rows[m])
 cpu_req = lambda m: med(m, lambda r: r["busy"] / r["n"] * 1e6)
 base_cpu, base_p99 = cpu_req("off"), med("off", lambda r: r["p99"])
+# p99 over nothing recording's in the same round: rounds drift (the VM), pairs less so.
+off_p99 = {r["rnd"]: r["p99"] for r in rows["off"]}
+paired = lambda m: statistics.median(r["p99"] / off_p99[r["rnd"]] - 1 for r in rows[m] if r["rnd"] in off_p99)
 tcp_extra = cpu_req("tcpdump") - base_cpu
 names = {"off": "nothing recording", "packets": "juno-record, packets",
          "sockets": "juno-record, socket events", "both": "juno-record, packets and sockets",
@@ -100,9 +104,14 @@ names = {"off": "nothing recording", "packets": "juno-record, packets",
          "pod-ident": "juno-record, packets and the pod's sockets' processes (--socket-payload none)",
          "tcpdump": "tcpdump -w (same veth)"}
 modes = sys.argv[3].split()
+# "MODE+ARG,ARG": the mode with juno-record options besides (lib-record.sh).
+for m in modes:
+    base, _, extra = m.partition("+")
+    if extra:
+        names[m] = f"{names[base]}, {extra.replace(',', ' ')}"
 print(f"rate: {sys.argv[2]} requests/s")
-print("| recording | requests | machine CPU µs/request | extra µs/request | extra vs tcpdump's | p50 ms | p99 ms | p99 vs off | p99.9 ms | dropped | bytes/request | exchanges found / requests (lowest) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| recording | requests | machine CPU µs/request | extra µs/request | extra vs tcpdump's | p50 ms | p99 ms | p99 vs off | p99 vs off, same round | p99.9 ms | dropped | bytes/request | exchanges found / requests (lowest) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for m in modes:
     c = cpu_req(m)
     extra = c - base_cpu
@@ -114,6 +123,7 @@ for m in modes:
     drops = "/".join(str(r["drop"]) for r in rows[m])
     print(f"| {names[m]} | {med(m, lambda r: r['n']):,.0f} | {c:.2f} | {extra:+.2f} | {vs} "
           f"| {med(m, lambda r: r['p50']):.3f} | {p99:.3f} | {100 * (p99 / base_p99 - 1):+.1f}% "
+          f"| {100 * paired(m):+.1f}% "
           f"| {med(m, lambda r: r['p999']):.3f} | {drops} | {bpr} | {found} |")
 PY
 echo "raw results: (mode round requests busy_s p50 p99 p99.9 errors cpu_s dropped bytes exchanges)" >&2

@@ -16,6 +16,8 @@
 # packets, sockets, both, pod-sockets, pod-both (socket events of nginx's cgroup only, as a
 # DaemonSet recording pods: scripts/bench/lib-record.sh), pod-ident (packets, and the pod's
 # sockets' processes without payload: --socket-payload none), tcpdump.
+# A mode written MODE+ARG,ARG runs MODE with these juno-record options besides (lib-record.sh), to compare
+# settings in the same sitting, e.g. MODES="off pod-ident pod-ident+--compression-nice=19 tcpdump".
 #
 # Each round runs every mode once for SECONDS of wrk (the order rotates between rounds so
 # that drift in the VM spreads over all modes); the tables give the median over rounds.
@@ -106,6 +108,11 @@ for m in list(names):
     if m in ("sockets", "both", "pod-sockets", "pod-both"):
         names[m + "-tls"] = names[m] + ", --tls (TLS plaintext)"
 modes = sys.argv[4].split()
+# "MODE+ARG,ARG": the mode with juno-record options besides (lib-record.sh).
+for m in modes:
+    base, _, extra = m.partition("+")
+    if extra:
+        names[m] = f"{names[base]}, {extra.replace(',', ' ')}"
 print("| recording | req/s | vs off | vs tcpdump | process CPU % of a core | eBPF CPU % of a core | eBPF ns/run | events/s | dropped | bytes/request | HTTP exchanges found / wrk's requests (lowest over rounds) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for m in modes:
