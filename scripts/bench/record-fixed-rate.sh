@@ -106,9 +106,9 @@ names = {"off": "nothing recording", "packets": "juno-record, packets",
 modes = sys.argv[3].split()
 # "MODE+ARG,ARG": the mode with juno-record options besides (lib-record.sh).
 for m in modes:
-    base, _, extra = m.partition("+")
+    kind, _, extra = m.partition("+")
     if extra:
-        names[m] = f"{names[base]}, {extra.replace(',', ' ')}"
+        names[m] = f"{names[kind]}, {extra.replace(',', ' ')}"
 print(f"rate: {sys.argv[2]} requests/s")
 print("| recording | requests | machine CPU µs/request | extra µs/request | extra vs tcpdump's | p50 ms | p99 ms | p99 vs off | p99 vs off, same round | p99.9 ms | dropped | bytes/request | exchanges found / requests (lowest) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -110,9 +110,9 @@ for m in list(names):
 modes = sys.argv[4].split()
 # "MODE+ARG,ARG": the mode with juno-record options besides (lib-record.sh).
 for m in modes:
-    base, _, extra = m.partition("+")
+    kind, _, extra = m.partition("+")
     if extra:
-        names[m] = f"{names[base]}, {extra.replace(',', ' ')}"
+        names[m] = f"{names[kind]}, {extra.replace(',', ' ')}"
 print("| recording | req/s | vs off | vs tcpdump | process CPU % of a core | eBPF CPU % of a core | eBPF ns/run | events/s | dropped | bytes/request | HTTP exchanges found / wrk's requests (lowest over rounds) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for m in modes:
