@@ -198,13 +198,15 @@ recorder_start() {
     local mode=${1%%+*} variant=()
     # MODE+ARG,ARG...: the mode with these juno-record options besides (e.g.
     # pod-ident+--compression-nice=19), so that settings are compared in the same sitting; an
-    # ARG nice=N runs the whole recorder under `nice -n N` instead.
-    local wrap=()
+    # ARG nice=N runs the whole recorder under `nice -n N` instead, and bin=PATH runs another
+    # juno-record binary (builds compared in the same sitting).
+    local wrap=() bin=$rec
     if [ "$mode" != "$1" ]; then
         local arg
         for arg in $(tr , ' ' <<<"${1#*+}"); do
             case $arg in
             nice=*) wrap=(nice -n "${arg#nice=}") ;;
+            bin=*) bin=${arg#bin=} ;;
             *) variant+=("$arg") ;;
             esac
         done
@@ -219,7 +221,7 @@ recorder_start() {
         [ "$base" = pod-sockets ] && flags+=(--no-packets --cgroup "$POD_CGROUP")
         [ "$base" = pod-both ] && flags+=(--cgroup "$POD_CGROUP")
         [ "$base" = pod-ident ] && flags+=(--cgroup "$POD_CGROUP" --socket-payload none)
-        /usr/bin/time -o "$work/time" -f "%U %S" "${wrap[@]}" "$rec" --out-dir "$work/out" \
+        /usr/bin/time -o "$work/time" -f "%U %S" "${wrap[@]}" "$bin" --out-dir "$work/out" \
             --iface "^$HIF\$" "${flags[@]}" ${JUNO_RECORD_ARGS:-} >"$work/rec.log" 2>&1 &
         REC_TIME_PID=$!
         for _ in $(seq 200); do grep -q "recording into" "$work/rec.log" && break; sleep 0.05; done

@@ -68,7 +68,7 @@ measure() {
     printf '  %-11s %9s req %10s req/s  cpu %5ss  ebpf %5s%%  events %9s  dropped %s  bytes %11s  exchanges %s\n' \
         "$mode" "$n" "$rps" "$cpu" "$ebpf_share" "${events:-0}" "${dropped:-0}" "$bytes" "$ex" >&2
     if [ "$mode" != off ] && [ "$mode" != tcpdump ]; then
-        { grep 'cost of the whole run' "$work/rec.log" || true; } | sed "s/^/    $mode: /" >>"$work/costs.txt"
+        { grep 'cost of the whole run' "$work/rec.log" || true; } | while IFS= read -r l; do printf '    %s: %s\n' "$mode" "$l"; done >>"$work/costs.txt"
     fi
 }
 
