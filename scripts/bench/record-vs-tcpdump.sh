@@ -16,8 +16,9 @@
 # packets, sockets, both, pod-sockets, pod-both (socket events of nginx's cgroup only, as a
 # DaemonSet recording pods: scripts/bench/lib-record.sh), pod-ident (packets, and the pod's
 # sockets' processes without payload: --socket-payload none), tcpdump.
-# A mode written MODE+ARG,ARG runs MODE with these juno-record options besides (lib-record.sh), to compare
-# settings in the same sitting, e.g. MODES="off pod-ident pod-ident+--compression-nice=19 tcpdump".
+# A mode written MODE+ARG,ARG runs MODE with these juno-record options besides (nice=N: the
+# recorder under nice; bin=PATH: another binary; lib-record.sh), to compare settings or builds
+# in the same rounds, e.g. MODES="off packets packets+--snaplen=96 packets+bin=/tmp/jr tcpdump".
 #
 # Each round runs every mode once for SECONDS of wrk (the order rotates between rounds so
 # that drift in the VM spreads over all modes); the tables give the median over rounds.
