@@ -202,8 +202,9 @@ recorder_start() {
     # juno-record binary (builds compared in the same sitting).
     local wrap=() bin=$rec
     if [ "$mode" != "$1" ]; then
-        local arg
-        for arg in $(tr , ' ' <<<"${1#*+}"); do
+        local arg args
+        IFS=, read -r -a args <<<"${1#*+}"
+        for arg in "${args[@]}"; do
             case $arg in
             nice=*) wrap=(nice -n "${arg#nice=}") ;;
             bin=*) bin=${arg#bin=} ;;
