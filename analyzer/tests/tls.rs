@@ -158,7 +158,7 @@ fn tshark_pdml(
 }
 
 /// tshark's ClientHellos, one line per packet: client port, SNI, version, supported
-/// versions, ciphers, extension types, signature algorithms, ALPN protocols.
+/// versions, ciphers, extension types, signature algorithms, ALPN protocols, server port.
 fn tshark_client_hellos(trace: &std::path::Path) -> Vec<Vec<String>> {
     require("tshark");
     let out = std::process::Command::new("tshark")
@@ -196,6 +196,8 @@ fn tshark_client_hellos(trace: &std::path::Path) -> Vec<Vec<String>> {
             "tls.handshake.sig_hash_alg",
             "-e",
             "tls.handshake.extensions_alpn_str",
+            "-e",
+            "tcp.dstport",
         ])
         .output()
         .unwrap();
@@ -303,6 +305,11 @@ fn version_name(hex: &str) -> String {
     }
 }
 
+/// A connection's key: client port and server port.
+fn ports(client: &serde_json::Value, server: &serde_json::Value) -> String {
+    format!("{client}:{server}")
+}
+
 fn jstr(v: &serde_json::Value) -> String {
     v.as_str().map(String::from).unwrap_or_else(|| "-".into())
 }
@@ -323,23 +330,60 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
         std::ffi::OsStr::new("logs"),
         trace.as_os_str(),
     ]));
-    let ours: BTreeMap<String, &serde_json::Value> = rows
+    // Keyed by client and server port: a client port may be chosen again for another server
+    // port (the kernel picks ephemeral ports per destination).
+    let tls_rows: Vec<&serde_json::Value> =
+        rows.iter().filter(|r| r["protocol"] == "tls").collect();
+    let ours: BTreeMap<String, &serde_json::Value> = tls_rows
         .iter()
-        .filter(|r| r["protocol"] == "tls")
-        .map(|r| (r["client"]["port"].to_string(), &r["tls"]))
+        .map(|r| (ports(&r["client"]["port"], &r["server"]["port"]), &r["tls"]))
         .collect();
     let truth: Vec<Vec<String>> = std::fs::read_to_string(&truth_file)
         .unwrap()
         .lines()
         .map(|l| l.split('\t').map(String::from).collect())
         .collect();
-    assert_eq!(ours.len(), truth.len(), "one TLS row per client connection");
+    let hellos = tshark_client_hellos(&trace);
+    // On a mismatch, say what each side saw: the clients, tshark's ClientHellos, our rows.
+    let explain = || {
+        let ours: Vec<String> = tls_rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} established={} last_alert={}",
+                    ports(&r["client"]["port"], &r["server"]["port"]),
+                    r["tls"]["established"],
+                    r["tls"]["last_alert"]
+                )
+            })
+            .collect();
+        let theirs: Vec<String> = hellos
+            .iter()
+            .map(|h| format!("{}:{}", h[0], h[8]))
+            .collect();
+        format!(
+            "clients (label, port):\n  {}\ntshark's ClientHellos (client:server port): {}\nours ({} TLS rows):\n  {}",
+            truth
+                .iter()
+                .map(|t| format!("{} {}", t[0], t[1]))
+                .collect::<Vec<_>>()
+                .join("\n  "),
+            theirs.join(" "),
+            ours.len(),
+            ours.join("\n  ")
+        )
+    };
+    assert_eq!(
+        (tls_rows.len(), ours.len()),
+        (truth.len(), truth.len()),
+        "one TLS row per client connection\n{}",
+        explain()
+    );
 
     // ClientHellos: SNI and JA4.
-    let hellos = tshark_client_hellos(&trace);
-    assert_eq!(hellos.len(), truth.len());
+    assert_eq!(hellos.len(), truth.len(), "{}", explain());
     for h in &hellos {
-        let t = ours[&h[0]];
+        let t = ours[&format!("{}:{}", h[0], h[8])];
         assert_eq!(jstr(&t["server_name"]), h[1], "SNI of {}", h[0]);
         assert_eq!(jstr(&t["ja4"]), ja4_from_tshark(h), "JA4 of {}", h[0]);
         let offered: Vec<String> = h[7]
@@ -359,6 +403,7 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
         &trace,
         "tls.handshake.type == 2",
         &[
+            "tcp.srcport",
             "tcp.dstport",
             "tls.handshake.version",
             "tls.handshake.ciphersuite",
@@ -372,8 +417,8 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
         "one client was refused before a ServerHello"
     );
     for s in &shs {
-        let port = &s["tcp.dstport"].0;
-        let t = ours[port];
+        let port = format!("{}:{}", s["tcp.dstport"].0, s["tcp.srcport"].0);
+        let t = ours[&port];
         let v = s
             .get("tls.handshake.extensions.supported_version")
             .unwrap_or(&s["tls.handshake.version"]);
@@ -403,9 +448,10 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
         let name = desc["Description: ".len()..desc.rfind(" (").unwrap()]
             .to_lowercase()
             .replace(' ', "_");
+        let (src, dst) = (&a["tcp.srcport"].0, &a["tcp.dstport"].0);
         let t = ours
-            .get(&a["tcp.srcport"].0)
-            .or_else(|| ours.get(&a["tcp.dstport"].0))
+            .get(&format!("{src}:{dst}"))
+            .or_else(|| ours.get(&format!("{dst}:{src}")))
             .unwrap();
         assert_eq!(jstr(&t["last_alert"]), name);
         assert_eq!(t["established"], false);
@@ -413,8 +459,9 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
 
     // What the clients reported.
     let by_label = |l: &str| truth.iter().find(|t| t[0] == l).unwrap();
+    // The clients that report their port (curl, python) all talk to port 443.
     for t in truth.iter().filter(|t| t[1] != "-") {
-        let o = ours[&t[1]];
+        let o = ours[&format!("{}:443", t[1])];
         assert_eq!(o["established"], true, "{}", t[0]);
         if o["version"] == "TLSv12" {
             assert_eq!(jstr(&o["next_protocol"]), t[4], "{}", t[0]);
