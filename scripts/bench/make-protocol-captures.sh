@@ -79,6 +79,7 @@ bench_redis() {
     redis-benchmark -h "$SADDR" -q -c 16 -P 2 -d 64 -n 10000 -t lrange_100 >/dev/null
     capture_end redis
     kill "$(cat "$work/redis.pid")"
+    rm -f "$work/redis.pid" # the stopper would race redis removing it
 }
 
 bench_postgresql() {
