@@ -42,8 +42,11 @@ pub(crate) fn push_ip(line: &mut String, ip: std::net::IpAddr) {
 
 /// Whether `b` holds no byte a text writer escapes: control bytes (below 0x20), DEL, `\`
 /// and `extra`, tested eight bytes at a time with the usual "has a byte less than n" and "has
-/// a zero byte" word tricks (exact for "none"; bytes of 0x80 and above never match). The last
-/// word is padded with bytes that match nothing.
+/// a zero byte" word tricks (exact for "none"; bytes of 0x80 and above never match). A last
+/// partial word is the input's last eight bytes (some tested twice); inputs shorter than a
+/// word are tested a byte at a time. (The last word used to be copied into a padded buffer on
+/// the stack: a `memcpy` call, then a load that store forwarding could not serve — 40% of the
+/// samples of `Json::key`, itself 15% of a JSON lines run on Redis.)
 #[inline]
 pub(crate) fn plain_bytes(b: &[u8], extra: u8) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -56,13 +59,16 @@ pub(crate) fn plain_bytes(b: &[u8], extra: u8) -> bool {
             | zero_byte(x ^ (ONES * 0x7f))
     };
     let word = |h: &[u8]| <[u8; 8]>::try_from(h).map_or(u64::MAX, u64::from_le_bytes);
+    let n = b.len();
+    if n < 8 {
+        return b
+            .iter()
+            .all(|&c| c >= 0x20 && c != 0x7f && c != b'\\' && c != extra);
+    }
     let chunks = b.chunks_exact(8);
-    let tail = chunks.remainder();
     let mut m = chunks.fold(0, |m, c| m | marks(word(c)));
-    if !tail.is_empty() {
-        let mut w = [b'a'; 8];
-        w[..tail.len()].copy_from_slice(tail);
-        m |= marks(u64::from_le_bytes(w));
+    if n % 8 != 0 {
+        m |= marks(word(&b[n - 8..]));
     }
     m == 0
 }
