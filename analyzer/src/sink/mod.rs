@@ -67,7 +67,7 @@ pub(crate) fn plain_bytes(b: &[u8], extra: u8) -> bool {
     }
     let chunks = b.chunks_exact(8);
     let mut m = chunks.fold(0, |m, c| m | marks(word(c)));
-    if n % 8 != 0 {
+    if !n.is_multiple_of(8) {
         m |= marks(word(&b[n - 8..]));
     }
     m == 0
