@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The privileged integration suite, in one command (root): network namespaces as stand-in
 # pods, real nginx/redis servers and curl/redis-cli clients, the real juno-record binary, and
-# the real juno-analyze binary on what it recorded (built here first: cargo builds only the
-# binaries of the package under test).
+# the real juno-analyze binary on what it recorded (built here first, with the workspace's
+# tests: `cargo test` builds only the binaries of the packages it tests).
 #
 # Every cargo command here selects the whole workspace, as `cargo test --release --workspace`
 # in scripts/test.sh does: features are then resolved as there, and what that run built is
