@@ -305,8 +305,9 @@ fn version_name(hex: &str) -> String {
     }
 }
 
-/// A connection's key: client port and server port.
-fn ports(client: &serde_json::Value, server: &serde_json::Value) -> String {
+/// A connection's key: client port and server port (from our rows' JSON numbers, tshark's
+/// fields or the clients' report alike).
+fn conn_key(client: impl std::fmt::Display, server: impl std::fmt::Display) -> String {
     format!("{client}:{server}")
 }
 
@@ -336,7 +337,12 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
         rows.iter().filter(|r| r["protocol"] == "tls").collect();
     let ours: BTreeMap<String, &serde_json::Value> = tls_rows
         .iter()
-        .map(|r| (ports(&r["client"]["port"], &r["server"]["port"]), &r["tls"]))
+        .map(|r| {
+            (
+                conn_key(&r["client"]["port"], &r["server"]["port"]),
+                &r["tls"],
+            )
+        })
         .collect();
     let truth: Vec<Vec<String>> = std::fs::read_to_string(&truth_file)
         .unwrap()
@@ -346,21 +352,18 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
     let hellos = tshark_client_hellos(&trace);
     // On a mismatch, say what each side saw: the clients, tshark's ClientHellos, our rows.
     let explain = || {
-        let ours: Vec<String> = tls_rows
+        let seen: Vec<String> = tls_rows
             .iter()
             .map(|r| {
                 format!(
                     "{} established={} last_alert={}",
-                    ports(&r["client"]["port"], &r["server"]["port"]),
+                    conn_key(&r["client"]["port"], &r["server"]["port"]),
                     r["tls"]["established"],
                     r["tls"]["last_alert"]
                 )
             })
             .collect();
-        let theirs: Vec<String> = hellos
-            .iter()
-            .map(|h| format!("{}:{}", h[0], h[8]))
-            .collect();
+        let theirs: Vec<String> = hellos.iter().map(|h| conn_key(&h[0], &h[8])).collect();
         format!(
             "clients (label, port):\n  {}\ntshark's ClientHellos (client:server port): {}\nours ({} TLS rows):\n  {}",
             truth
@@ -369,8 +372,8 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
                 .collect::<Vec<_>>()
                 .join("\n  "),
             theirs.join(" "),
-            ours.len(),
-            ours.join("\n  ")
+            seen.len(),
+            seen.join("\n  ")
         )
     };
     assert_eq!(
@@ -383,7 +386,7 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
     // ClientHellos: SNI and JA4.
     assert_eq!(hellos.len(), truth.len(), "{}", explain());
     for h in &hellos {
-        let t = ours[&format!("{}:{}", h[0], h[8])];
+        let t = ours[&conn_key(&h[0], &h[8])];
         assert_eq!(jstr(&t["server_name"]), h[1], "SNI of {}", h[0]);
         assert_eq!(jstr(&t["ja4"]), ja4_from_tshark(h), "JA4 of {}", h[0]);
         let offered: Vec<String> = h[7]
@@ -417,7 +420,7 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
         "one client was refused before a ServerHello"
     );
     for s in &shs {
-        let port = format!("{}:{}", s["tcp.dstport"].0, s["tcp.srcport"].0);
+        let port = conn_key(&s["tcp.dstport"].0, &s["tcp.srcport"].0);
         let t = ours[&port];
         let v = s
             .get("tls.handshake.extensions.supported_version")
@@ -450,8 +453,8 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
             .replace(' ', "_");
         let (src, dst) = (&a["tcp.srcport"].0, &a["tcp.dstport"].0);
         let t = ours
-            .get(&format!("{src}:{dst}"))
-            .or_else(|| ours.get(&format!("{dst}:{src}")))
+            .get(&conn_key(src, dst))
+            .or_else(|| ours.get(&conn_key(dst, src)))
             .unwrap();
         assert_eq!(jstr(&t["last_alert"]), name);
         assert_eq!(t["established"], false);
@@ -461,7 +464,7 @@ fn tls_nginx_agrees_with_tshark_and_the_clients() {
     let by_label = |l: &str| truth.iter().find(|t| t[0] == l).unwrap();
     // The clients that report their port (curl, python) all talk to port 443.
     for t in truth.iter().filter(|t| t[1] != "-") {
-        let o = ours[&format!("{}:443", t[1])];
+        let o = ours[&conn_key(&t[1], 443)];
         assert_eq!(o["established"], true, "{}", t[0]);
         if o["version"] == "TLSv12" {
             assert_eq!(jstr(&o["next_protocol"]), t[4], "{}", t[0]);
