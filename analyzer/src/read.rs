@@ -33,6 +33,37 @@ pub fn be_u64(b: &[u8], at: usize) -> Option<u64> {
     array(b, at).map(u64::from_be_bytes)
 }
 
+/// Moves what `data` holds of a fixed-size header that may arrive in pieces into
+/// `hdr[*have..need]` (`need` at most `N`), advances `*have`, and returns how many bytes it
+/// took. A header begun here and all in `data` (the usual case) is one fixed-size move:
+/// `copy_from_slice` of a length known only at run time is a `memcpy` call, which for
+/// PostgreSQL's five-byte message headers was 5% of a run.
+#[inline]
+pub fn fill_header<const N: usize>(
+    hdr: &mut [u8; N],
+    have: &mut usize,
+    need: usize,
+    data: &[u8],
+) -> usize {
+    if *have == 0
+        && need == N
+        && let Some(whole) = data.first_chunk::<N>()
+    {
+        *hdr = *whole;
+        *have = N;
+        return N;
+    }
+    let n = need.saturating_sub(*have).min(data.len());
+    match (hdr.get_mut(*have..*have + n), data.get(..n)) {
+        (Some(to), Some(from)) => {
+            to.copy_from_slice(from);
+            *have += n;
+            n
+        }
+        _ => 0,
+    }
+}
+
 /// Little-endian `u16` at `at`.
 #[inline]
 pub fn le_u16(b: &[u8], at: usize) -> Option<u16> {
@@ -180,6 +211,34 @@ mod tests {
         assert_eq!(be_u16(&b, 8), None);
         assert_eq!(le_u16(&b, usize::MAX), None);
         assert_eq!(be_u64(&b, 2), None);
+    }
+
+    #[test]
+    fn headers_fill_the_same_whatever_the_pieces() {
+        let stream: Vec<u8> = (1..=12).collect();
+        // Every way of cutting the first 12 bytes into two or three pieces gives the same
+        // header and takes exactly its bytes; the rest of the stream is left alone.
+        for a in 0..=12 {
+            for b in a..=12 {
+                for need in [4, 5] {
+                    let (mut hdr, mut have, mut taken) = ([0u8; 5], 0, 0);
+                    for piece in [&stream[..a], &stream[a..b], &stream[b..]] {
+                        if have < need {
+                            taken += fill_header(&mut hdr, &mut have, need, piece);
+                        }
+                    }
+                    assert_eq!((have, taken), (need, need), "cut at {a}, {b}, need {need}");
+                    assert_eq!(hdr[..need], stream[..need]);
+                }
+            }
+        }
+        // Nothing more is taken once the header is whole, nor past `need`, nor from nothing.
+        let (mut hdr, mut have) = ([0u8; 5], 5);
+        assert_eq!(fill_header(&mut hdr, &mut have, 5, &stream), 0);
+        let mut have = 3;
+        assert_eq!(fill_header(&mut hdr, &mut have, 4, &stream), 1);
+        assert_eq!(hdr[3], 1);
+        assert_eq!(fill_header(&mut hdr, &mut 0, 5, &[]), 0);
     }
 
     #[test]

@@ -94,9 +94,8 @@ impl Http2 {
                 if side.hdr_have == 0 {
                     side.hdr_ts = ts;
                 }
-                let take = (HEADER_LEN - side.hdr_have).min(data.len());
-                side.hdr[side.hdr_have..side.hdr_have + take].copy_from_slice(&data[..take]);
-                side.hdr_have += take;
+                let take =
+                    crate::read::fill_header(&mut side.hdr, &mut side.hdr_have, HEADER_LEN, data);
                 data = &data[take..];
                 if side.hdr_have < HEADER_LEN {
                     return;

@@ -102,9 +102,7 @@ impl Framing {
                 data = &data[n as usize..];
                 continue;
             }
-            let take = (5 - self.have).min(data.len());
-            self.prefix[self.have..self.have + take].copy_from_slice(&data[..take]);
-            self.have += take;
+            let take = crate::read::fill_header(&mut self.prefix, &mut self.have, 5, data);
             data = &data[take..];
             if self.have == 5 {
                 self.have = 0;

@@ -155,9 +155,7 @@ impl Framer {
                         seq_error: false,
                     });
                 }
-                let n = (HEADER_LEN - self.hlen).min(rest.len());
-                self.hdr[self.hlen..self.hlen + n].copy_from_slice(&rest[..n]);
-                self.hlen += n;
+                let n = crate::read::fill_header(&mut self.hdr, &mut self.hlen, HEADER_LEN, rest);
                 *rest = &rest[n..];
                 if self.hlen < HEADER_LEN {
                     return None;

@@ -423,9 +423,7 @@ impl Postgres {
                 }
                 let untyped = r.mode == Mode::Initial;
                 let need = if untyped { 4 } else { 5 };
-                let n = (need - r.hdr_len).min(data.len());
-                r.hdr[r.hdr_len..r.hdr_len + n].copy_from_slice(&data[..n]);
-                r.hdr_len += n;
+                let n = crate::read::fill_header(&mut r.hdr, &mut r.hdr_len, need, data);
                 data = &data[n..];
                 if r.hdr_len < need {
                     return;
