@@ -420,7 +420,7 @@ mod tests {
     }
 
     fn f(name: &'static str, v: u64) -> Fields {
-        Fields(vec![(name, Value::U64(v))])
+        Fields::one(name, Value::U64(v))
     }
 
     fn req(ts: Ts, n: u64) -> [Event; 2] {
@@ -476,7 +476,7 @@ mod tests {
         // handed out again, empty (the two end events had none).
         assert!(em.events.is_empty());
         let again = em.fields();
-        assert!(again.0.is_empty() && again.0.capacity() > 0);
+        assert!(again.is_empty() && again.capacity() > 0);
     }
 
     fn run(events: Vec<Event>) -> (Vec<Exchange>, MatchStats) {

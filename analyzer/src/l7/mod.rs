@@ -145,9 +145,9 @@ impl Emitter {
 /// [`Emitter::recycle`] on the emitter's spare lists alone (for the matcher, which holds its
 /// events at the same time).
 fn keep_spare(spare: &mut Vec<Fields>, mut f: Fields) {
-    let room = f.0.capacity();
+    let room = f.capacity();
     if room > 0 && room <= SPARE_FIELDS_ROOM && spare.len() < SPARE_FIELDS {
-        f.0.clear();
+        f.clear();
         spare.push(f);
     }
 }
@@ -326,22 +326,22 @@ mod tests {
     fn field_lists_given_back_are_reused_emptied_and_bounded() {
         let mut out = Emitter::default();
         // Nothing given back yet: a new list, with no room until its first field.
-        assert_eq!(out.fields().0.capacity(), 0);
+        assert_eq!(out.fields().capacity(), 0);
         let mut f = out.fields();
         f.set("a", Value::U64(1));
-        let at = f.0.as_ptr();
+        let at = f.as_ptr();
         out.recycle(f);
         let g = out.fields();
-        assert_eq!(g.0.as_ptr(), at, "the list given back is handed out again");
-        assert!(g.0.is_empty(), "emptied");
-        assert_eq!(g.0.capacity(), FIRST_ROOM);
+        assert_eq!(g.as_ptr(), at, "the list given back is handed out again");
+        assert!(g.is_empty(), "emptied");
+        assert_eq!(g.capacity(), FIRST_ROOM);
         // Lists with no room, or more room than a new list gets, are not kept.
         out.recycle(Fields::default());
         let mut big = Fields::default();
         for name in ["a", "b", "c", "d", "e", "f", "g", "h", "i"] {
             big.set(name, Value::U64(0));
         }
-        assert!(big.0.capacity() > FIRST_ROOM);
+        assert!(big.capacity() > FIRST_ROOM);
         out.recycle(big);
         assert!(out.spare.is_empty());
         // At most a few are kept.

@@ -225,7 +225,7 @@ pub fn connection_json(j: &mut Json, c: &ConnSummary) -> bool {
 /// renders it: docs/jsonl.md).
 pub fn fields_json(j: &mut Json, fields: &Fields) {
     j.open();
-    for (k, v) in &fields.0 {
+    for (k, v) in fields.iter() {
         j.key(k);
         match v {
             Value::Text(t) => j.bytes(t),

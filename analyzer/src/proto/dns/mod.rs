@@ -59,6 +59,11 @@ pub const SESSION_TIMEOUT: Ts = 10_000_000_000;
 pub const VIOLATION_WINDOW: u64 = 10 * 1024;
 /// NetBIOS name service port.
 const NETBIOS_NS: u16 = 137;
+/// Fields a query's list makes room for: it becomes its exchange's list, and the response's
+/// are merged into it (a query sets 11, a response 13, 3 of them the same names).
+const EXCHANGE_ROOM: usize = 24;
+/// Fields a response's list makes room for.
+const RESPONSE_ROOM: usize = 16;
 /// Keys of messages with opcodes Zeek does not log: paired by id alone, apart from the rest.
 const UNTRACKED: u64 = 1 << 40;
 
@@ -230,8 +235,9 @@ impl Dns {
 
     /// The fields of a query: the header's, and the (last) question's with its flags only
     /// when a question was read (Zeek's `dns_request`).
-    fn query_fields(&self, m: &Message, f: Fields) -> Fields {
+    fn query_fields(&self, m: &Message, mut f: Fields) -> Fields {
         let h = m.header;
+        f.reserve(EXCHANGE_ROOM);
         let mut f = self.common_fields(m, f);
         if let Some(q) = &m.question {
             let name = if self.nbns {
@@ -272,8 +278,9 @@ impl Dns {
     }
 
     /// The fields of a response (without `query`, which depends on what it pairs with).
-    fn response_fields(&self, m: &Message, f: Fields) -> Fields {
+    fn response_fields(&self, m: &mut Message, mut f: Fields) -> Fields {
         let h = m.header;
+        f.reserve(RESPONSE_ROOM);
         let mut f = self.common_fields(m, f);
         f.set("rcode", Value::U64(u64::from(h.rcode)));
         f.set(
@@ -285,10 +292,9 @@ impl Dns {
         f.set("truncated", Value::Bool(h.tc));
         f.set("total_answers", Value::U64(u64::from(h.ancount)));
         f.set("handled_answers", Value::U64(m.replies.len() as u64));
-        let (answers, ttls): (Vec<Vec<u8>>, Vec<u64>) = m
-            .answers()
-            .map(|(t, ttl)| (t.to_vec(), u64::from(ttl)))
-            .unzip();
+        // Moved into the list, not copied: the message is not read for them again.
+        let (answers, ttls): (Vec<Vec<u8>>, Vec<u64>) =
+            m.take_answers().map(|(t, ttl)| (t, u64::from(ttl))).unzip();
         if !answers.is_empty() {
             f.set("answers", Value::List(answers));
             f.set("TTLs", Value::Counts(ttls));
@@ -379,7 +385,7 @@ impl Dns {
         if self.dead {
             return;
         }
-        let m = match wire::parse(bytes, self.ctx) {
+        let mut m = match wire::parse(bytes, self.ctx) {
             Ok(m) => m,
             Err(e) => {
                 out.weird(e.weird());
@@ -398,7 +404,7 @@ impl Dns {
             // Zeek logs nothing of these: paired by id for the JSON lines only.
             let key = MatchKey::Id(UNTRACKED | u64::from(h.id));
             if h.qr {
-                let f = self.response_fields(&m, out.fields());
+                let f = self.response_fields(&mut m, out.fields());
                 let start = start.max(self.untracked_start);
                 emit_response(out, start, end.max(start), key, f, complete);
             } else {
@@ -409,11 +415,12 @@ impl Dns {
             return;
         }
         self.expire(start, out);
-        let owner = m.replies.first().map(|r| r.owner.clone());
+        // The first record's owner, taken (its reply is not read again for it).
+        let owner = m.replies.first_mut().map(|r| std::mem::take(&mut r.owner));
         if self.multicast {
             // Every message is its own record (Zeek: replies come on other connections).
             if h.qr {
-                let mut f = self.response_fields(&m, out.fields());
+                let mut f = self.response_fields(&mut m, out.fields());
                 if let Some(o) = owner {
                     f.set("query", Value::owned(o));
                 }
@@ -424,7 +431,7 @@ impl Dns {
                 emit_request(out, start, end, MatchKey::NoResponse, f, complete);
             }
         } else if h.qr {
-            self.response(&m, start, end, owner, complete, out);
+            self.response(&mut m, start, end, owner, complete, out);
         } else {
             self.query(&m, start, end, complete, out);
         }
@@ -473,7 +480,7 @@ impl Dns {
 
     fn response(
         &mut self,
-        m: &Message,
+        m: &mut Message,
         start: Ts,
         end: Ts,
         owner: Option<Vec<u8>>,
@@ -558,7 +565,7 @@ impl Dns {
 
 /// Rough size of a response's fields, for the held-bytes bound.
 fn bytes_of(f: &Fields) -> usize {
-    f.0.iter()
+    f.iter()
         .map(|(_, v)| match v {
             Value::Text(t) => t.len(),
             Value::List(l) => l.iter().map(|x| x.len() + 8).sum(),

@@ -973,3 +973,50 @@ fn conversations_built_from_protocol_pieces_keep_the_invariants() {
         crate::l7::harness::fuzz(&super::PROTOCOL, b"", &data);
     }
 }
+
+#[test]
+fn ipv6_answers_are_written_as_inet_ntop_writes_them() {
+    let text = |b: [u8; 16]| {
+        let mut out = Vec::new();
+        super::wire::push_ipv6_text(b, &mut out);
+        String::from_utf8(out).expect("ASCII")
+    };
+    let addr = |s: &str| s.parse::<std::net::Ipv6Addr>().expect("address").octets();
+    for (a, want) in [
+        ("::", "::"),
+        ("::1", "::1"),
+        ("1::", "1::"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("2001:db8:0:1:0:0:0:1", "2001:db8:0:1::1"),
+        ("1:0:0:2:0:0:3:4", "1::2:0:0:3:4"),
+        ("1:0:2:0:3:0:4:0", "1:0:2:0:3:0:4:0"),
+        ("fe80::abcd:ef01", "fe80::abcd:ef01"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("::192.0.2.1", "::192.0.2.1"),
+    ] {
+        assert_eq!(text(addr(a)), want, "{a}");
+    }
+    // Everywhere else glibc and Rust's `Display` follow the same rule (RFC 5952's first
+    // longest run of zero words, if at least two): words drawn mostly from 0 and 1.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..20_000 {
+        let mut b = [0u8; 16];
+        for w in b.chunks_exact_mut(2) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v: u16 = match x % 4 {
+                0 | 1 => 0,
+                2 => 1,
+                _ => (x >> 16) as u16,
+            };
+            w.copy_from_slice(&v.to_be_bytes());
+        }
+        let ip = std::net::Ipv6Addr::from(b);
+        let compat = b[..12].iter().all(|&v| v == 0) && b[12..14] != [0, 0];
+        if ip.to_ipv4_mapped().is_some() || compat {
+            continue;
+        }
+        assert_eq!(text(b), ip.to_string(), "{b:?}");
+    }
+}

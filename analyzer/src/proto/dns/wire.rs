@@ -485,6 +485,13 @@ impl Message {
             .filter(|r| !r.text.is_empty())
             .map(|r| (r.text.as_slice(), r.ttl))
     }
+    /// [`Message::answers`], their texts moved out (left empty, so a second call yields none).
+    pub fn take_answers(&mut self) -> impl Iterator<Item = (Vec<u8>, u32)> {
+        self.replies
+            .iter_mut()
+            .filter(|r| !r.text.is_empty())
+            .map(|r| (std::mem::take(&mut r.text), r.ttl))
+    }
 }
 
 /// Whether opcode `op` is one Zeek's scripts log (query, notify, update).
@@ -628,18 +635,20 @@ fn char_string<'a>(c: &mut Cur<'a>, rdlen: &mut usize) -> Option<&'a [u8]> {
     Some(s)
 }
 
-/// An IPv6 address as Zeek writes it: an IPv4-mapped address as IPv4, otherwise as glibc's
-/// `inet_ntop` (which also writes an IPv4-compatible `::a.b.c.d` tail).
-fn ipv6_text(b: [u8; 16]) -> String {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-    let v4 = Ipv4Addr::new(b[12], b[13], b[14], b[15]);
+/// Appends an IPv6 address as Zeek writes it: an IPv4-mapped address as IPv4, otherwise as
+/// glibc's `inet_ntop` (which also writes an IPv4-compatible `::a.b.c.d` tail). Written in
+/// place: an AAAA answer's text cost six allocations when made of `format!`ed pieces.
+pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let v4 = std::net::Ipv4Addr::new(b[12], b[13], b[14], b[15]);
     if b[..10].iter().all(|&x| x == 0) && b[10] == 0xff && b[11] == 0xff {
-        return v4.to_string();
+        let _ = write!(out, "{v4}");
+        return;
     }
-    let words: Vec<u16> = b
-        .chunks(2)
-        .map(|w| u16::from_be_bytes([w[0], w[1]]))
-        .collect();
+    let mut words = [0u16; 8];
+    for (w, pair) in words.iter_mut().zip(b.chunks_exact(2)) {
+        *w = u16::from_be_bytes([pair[0], pair[1]]);
+    }
     // glibc: the first longest run of zero words, if at least two long.
     let (mut best, mut best_len, mut cur, mut cur_len) = (0, 0, 0, 0);
     for (i, &w) in words.iter().enumerate() {
@@ -657,22 +666,24 @@ fn ipv6_text(b: [u8; 16]) -> String {
         }
     }
     if best == 0 && best_len == 6 {
-        return format!("::{v4}");
+        let _ = write!(out, "::{v4}");
+        return;
     }
-    if best_len < 2 {
-        return Ipv6Addr::from(b).to_string();
-    }
-    let hex = |ws: &[u16]| {
-        ws.iter()
-            .map(|w| format!("{w:x}"))
-            .collect::<Vec<_>>()
-            .join(":")
+    let hex = |ws: &[u16], out: &mut Vec<u8>| {
+        for (i, w) in ws.iter().enumerate() {
+            if i > 0 {
+                out.push(b':');
+            }
+            let _ = write!(out, "{w:x}");
+        }
     };
-    format!(
-        "{}::{}",
-        hex(&words[..best]),
-        hex(&words[best + best_len..])
-    )
+    if best_len < 2 {
+        hex(&words, out);
+        return;
+    }
+    hex(&words[..best], out);
+    out.extend_from_slice(b"::");
+    hex(&words[best + best_len..], out);
 }
 
 /// One record (Zeek's `ParseAnswer`): its header, the update rules, then its data by type.
@@ -800,7 +811,7 @@ fn record(
                 text.extend_from_slice(&owner);
                 text.push(b' ');
             }
-            text.extend_from_slice(ipv6_text(b).as_bytes());
+            push_ipv6_text(b, &mut text);
             reply(text, m);
         }
         rtype::NS | rtype::CNAME | rtype::PTR => {

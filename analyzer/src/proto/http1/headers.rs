@@ -249,7 +249,7 @@ impl Http {
                 Value::text(value)
             };
             if let Some(m) = self.sides[dir.idx()].msg.as_mut() {
-                if m.fields.0.capacity() == 0 {
+                if m.fields.capacity() == 0 {
                     m.fields = out.fields();
                 }
                 m.fields.set(f, v.clone());

@@ -484,7 +484,7 @@ impl Http {
                     h2c: None,
                 });
                 self.flush_start(out);
-                self.fresh.0.clear();
+                self.fresh.clear();
                 let mut f = out.fields();
                 f.set("method", Value::text(r.method));
                 f.set("uri", crate::l7::shown_url_value(r.uri));
