@@ -22,6 +22,11 @@ pub enum ZVal<'a> {
     /// A vector or set: elements escaped and joined by the set separator `,` (which is
     /// escaped inside elements); `(empty)` when there are none.
     List(Cow<'a, [Vec<u8>]>),
+    /// An `interval` in nanoseconds, written in seconds with six decimals ([`seconds`]).
+    Interval(u64),
+    /// A vector of `interval`s in whole seconds, written as [`ZVal::List`] writes its
+    /// elements; `(empty)` when there are none.
+    Seconds(&'a [u64]),
 }
 
 impl<'a> ZVal<'a> {
@@ -32,6 +37,28 @@ impl<'a> ZVal<'a> {
     /// Count from an optional number.
     pub fn opt_count(v: Option<u64>) -> ZVal<'a> {
         v.map_or(ZVal::Unset, ZVal::Count)
+    }
+    /// The value as text, unescaped, lists joined by `,` (what tests compare).
+    #[cfg(test)]
+    pub fn plain(&self) -> String {
+        match self {
+            ZVal::Unset => "-".into(),
+            ZVal::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            ZVal::Count(n) => n.to_string(),
+            ZVal::Bool(b) => if *b { "T" } else { "F" }.into(),
+            ZVal::Literal(l) => (*l).into(),
+            ZVal::List(l) => l
+                .iter()
+                .map(|x| String::from_utf8_lossy(x).into_owned())
+                .collect::<Vec<_>>()
+                .join(","),
+            ZVal::Interval(ns) => seconds(*ns),
+            ZVal::Seconds(s) => s
+                .iter()
+                .map(|s| seconds(s.saturating_mul(1_000_000_000)))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
     }
 }
 

@@ -208,7 +208,17 @@ fn push_val(v: &ZVal<'_>, line: &mut String) {
         ZVal::Count(n) => push_count(line, *n),
         ZVal::Bool(b) => line.push(if *b { 'T' } else { 'F' }),
         ZVal::Literal(l) => line.push_str(l),
+        ZVal::Interval(ns) => crate::l7::zeek::push_seconds(line, *ns),
         ZVal::List(items) if items.is_empty() => line.push_str("(empty)"),
+        ZVal::Seconds([]) => line.push_str("(empty)"),
+        ZVal::Seconds(items) => {
+            for (i, s) in items.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                crate::l7::zeek::push_seconds(line, s.saturating_mul(1_000_000_000));
+            }
+        }
         ZVal::List(items) => {
             for (i, t) in items.iter().enumerate() {
                 if i > 0 {
@@ -510,6 +520,27 @@ mod tests {
         line.push('|');
         push_val(&ZVal::List(vec![b"5.000000".to_vec()].into()), &mut line);
         assert_eq!(line, "a\\x2cb,(empty),c|(empty)|5.000000");
+    }
+
+    #[test]
+    fn intervals_are_written_as_the_text_they_replace() {
+        // DNS' rtt and TTLs were texts made with `seconds`; written in place they must read
+        // the same, lists and empty lists included.
+        let mut line = String::new();
+        for v in [
+            ZVal::Interval(269_000),
+            ZVal::Interval(0),
+            ZVal::Interval(86_400_000_000_123),
+            ZVal::Seconds(&[]),
+            ZVal::Seconds(&[300, 0, 4_294_967_295]),
+        ] {
+            push_val(&v, &mut line);
+            line.push('|');
+        }
+        assert_eq!(
+            line,
+            "0.000269|0.000000|86400.000000|(empty)|300.000000,0.000000,4294967295.000000|"
+        );
     }
 
     #[test]

@@ -59,20 +59,7 @@ fn list(f: &Fields, name: &str) -> Vec<String> {
 fn zeek(ex: &Exchange) -> Vec<String> {
     let mut row = Vec::new();
     assert!(zeek_row(ex, &mut row));
-    row.iter()
-        .map(|v| match v {
-            ZVal::Unset => "-".to_string(),
-            ZVal::Text(t) => String::from_utf8_lossy(t).into_owned(),
-            ZVal::Count(n) => n.to_string(),
-            ZVal::Bool(b) => if *b { "T" } else { "F" }.to_string(),
-            ZVal::Literal(l) => l.to_string(),
-            ZVal::List(l) => l
-                .iter()
-                .map(|x| String::from_utf8_lossy(x).into_owned())
-                .collect::<Vec<_>>()
-                .join(","),
-        })
-        .collect()
+    row.iter().map(ZVal::plain).collect()
 }
 
 #[test]

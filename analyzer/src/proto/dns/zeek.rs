@@ -1,6 +1,5 @@
 //! `dns.log` as Zeek's DNS scripts write it, and the summary reports give a DNS exchange.
 
-use crate::l7::zeek::seconds;
 use crate::l7::{ZVal, ZeekLog};
 use crate::model::{Exchange, Summary, Value};
 
@@ -52,7 +51,7 @@ pub(super) fn zeek_row<'a>(ex: &'a Exchange, row: &mut Vec<ZVal<'a>>) -> bool {
         (Some(q), Some(r), true) => r.start.checked_sub(q.start).filter(|&d| d > 0),
         _ => None,
     };
-    row.push(rtt.map_or(ZVal::Unset, |d| ZVal::Text(seconds(d).into_bytes().into())));
+    row.push(rtt.map_or(ZVal::Unset, ZVal::Interval));
     row.push(ZVal::opt_text(f.text("query")));
     for (num, name) in [("qclass", "qclass_name"), ("qtype", "qtype_name")] {
         row.push(ZVal::opt_count(f.u64(num)));
@@ -68,14 +67,10 @@ pub(super) fn zeek_row<'a>(ex: &'a Exchange, row: &mut Vec<ZVal<'a>>) -> bool {
     match f.get("answers") {
         Some(Value::List(a)) if !a.is_empty() => {
             row.push(ZVal::List(a.as_slice().into()));
-            let ttls = match f.get("TTLs") {
-                Some(Value::Counts(t)) => t
-                    .iter()
-                    .map(|s| seconds(s * 1_000_000_000).into_bytes())
-                    .collect(),
-                _ => Vec::new(),
-            };
-            row.push(ZVal::List(ttls.into()));
+            row.push(ZVal::Seconds(match f.get("TTLs") {
+                Some(Value::Counts(t)) => t,
+                _ => &[],
+            }));
         }
         _ => {
             row.push(ZVal::Unset);

@@ -579,19 +579,11 @@ fn arbitrary_bytes_never_panic() {
 // request_body_len response_body_len status_code status_msg.
 
 fn row(e: &Exchange) -> String {
-    use crate::l7::ZVal;
     let mut z = Vec::new();
     assert!((super::ZEEK_LOG.row)(e, &mut z));
     [0, 1, 2, 3, 5, 6, 8, 9, 10, 11]
         .iter()
-        .map(|&i| match &z[i] {
-            ZVal::Unset => "-".to_string(),
-            ZVal::Text(t) => String::from_utf8_lossy(t).into_owned(),
-            ZVal::Count(n) => n.to_string(),
-            ZVal::Bool(b) => if *b { "T" } else { "F" }.to_string(),
-            ZVal::Literal(l) => l.to_string(),
-            ZVal::List(_) => unreachable!("no lists in http.log"),
-        })
+        .map(|&i| z[i].plain())
         .collect::<Vec<_>>()
         .join(" ")
 }

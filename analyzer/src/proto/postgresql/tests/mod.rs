@@ -247,14 +247,5 @@ fn b(e: &Exchange, n: &str) -> Option<bool> {
 fn zeek(e: &Exchange) -> Vec<String> {
     let mut row = Vec::new();
     assert!(zeek_row(e, &mut row));
-    row.iter()
-        .map(|v| match v {
-            ZVal::Unset => "-".into(),
-            ZVal::Text(t) => String::from_utf8_lossy(t).into_owned(),
-            ZVal::Count(n) => n.to_string(),
-            ZVal::Bool(b) => if *b { "T" } else { "F" }.into(),
-            ZVal::Literal(l) => (*l).into(),
-            ZVal::List(_) => "list".into(),
-        })
-        .collect()
+    row.iter().map(ZVal::plain).collect()
 }
