@@ -63,7 +63,7 @@ pub const FIRST_ROOM: usize = 8;
 /// Protocol-specific fields of a message, in the order they were set.
 ///
 /// Besides the list, a 64-bit summary of the names it holds (one bit per name, picked by
-/// [`name_bit`]): a name whose bit is clear is not in the list, so setting a new field — most
+/// `name_bit`): a name whose bit is clear is not in the list, so setting a new field — most
 /// of a message's fields — appends without comparing it with every name already set, and
 /// looking up a field the message does not have (a Zeek row asks for every column) returns at
 /// once. A set bit only says "maybe": the list is searched as before. Every change to the
@@ -131,6 +131,7 @@ impl Fields {
         self.names = 0;
     }
     /// Where the list's storage is (tests of reuse compare it).
+    #[cfg(test)]
     pub fn as_ptr(&self) -> *const (&'static str, Value) {
         self.list.as_ptr()
     }
