@@ -420,7 +420,9 @@ mod tests {
     }
 
     fn f(name: &'static str, v: u64) -> Fields {
-        Fields::one(name, Value::U64(v))
+        let mut f = Fields::default();
+        f.set(name, Value::U64(v));
+        f
     }
 
     fn req(ts: Ts, n: u64) -> [Event; 2] {

@@ -98,12 +98,6 @@ fn name_bit(name: &str) -> u64 {
 }
 
 impl Fields {
-    /// A list of one field.
-    pub fn one(name: &'static str, v: Value) -> Fields {
-        let mut f = Fields::default();
-        f.set(name, v);
-        f
-    }
     /// The fields, in the order they were first set.
     pub fn iter(&self) -> std::slice::Iter<'_, (&'static str, Value)> {
         self.list.iter()
