@@ -240,17 +240,17 @@ impl Dns {
         f.reserve(EXCHANGE_ROOM);
         let mut f = self.common_fields(m, f);
         if let Some(q) = &m.question {
-            let name = if self.nbns {
-                wire::decode_netbios(&q.name).unwrap_or_else(|| q.name.clone())
-            } else {
-                q.name.clone()
+            // Copied from the message (a short name into the value itself, no allocation).
+            let name = match self.nbns.then(|| wire::decode_netbios(&q.name)).flatten() {
+                Some(decoded) => Value::owned(decoded),
+                None => Value::text(&q.name),
             };
             let qtype_name = if self.nbns && q.qtype == wire::rtype::SRV {
                 "NBSTAT".into()
             } else {
                 wire::type_name(q.qtype)
             };
-            f.set("query", Value::owned(name));
+            f.set("query", name);
             f.set("qclass", Value::U64(u64::from(q.qclass)));
             f.set(
                 "qclass_name",
@@ -293,8 +293,12 @@ impl Dns {
         f.set("total_answers", Value::U64(u64::from(h.ancount)));
         f.set("handled_answers", Value::U64(m.replies.len() as u64));
         // Moved into the list, not copied: the message is not read for them again.
-        let (answers, ttls): (Vec<Vec<u8>>, Vec<u64>) =
-            m.take_answers().map(|(t, ttl)| (t, u64::from(ttl))).unzip();
+        let mut answers = Vec::with_capacity(m.replies.len());
+        let mut ttls = Vec::with_capacity(m.replies.len());
+        for (t, ttl) in m.take_answers() {
+            answers.push(t);
+            ttls.push(u64::from(ttl));
+        }
         if !answers.is_empty() {
             f.set("answers", Value::List(answers));
             f.set("TTLs", Value::Counts(ttls));

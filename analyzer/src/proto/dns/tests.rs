@@ -1007,3 +1007,31 @@ fn ipv6_answers_are_written_as_inet_ntop_writes_them() {
         assert_eq!(text(b), ip.to_string(), "{b:?}");
     }
 }
+
+#[test]
+fn ipv4_answers_are_written_as_std_writes_them() {
+    let text = |a: [u8; 4]| {
+        let mut out = b"x".to_vec();
+        super::wire::push_ipv4_text(a, &mut out);
+        String::from_utf8(out).expect("ASCII")
+    };
+    // Every octet value in every position, beside values of one, two and three digits.
+    for at in 0..4 {
+        for v in 0..=255u8 {
+            let mut a = [7, 10, 100, 255];
+            a[at] = v;
+            let want = format!("x{}", std::net::Ipv4Addr::from(a));
+            assert_eq!(text(a), want);
+        }
+    }
+    // The IPv4 forms of AAAA answers go through it too.
+    let mut out = Vec::new();
+    super::wire::push_ipv6_text(
+        "::ffff:10.0.200.9"
+            .parse::<std::net::Ipv6Addr>()
+            .expect("address")
+            .octets(),
+        &mut out,
+    );
+    assert_eq!(out, b"10.0.200.9");
+}

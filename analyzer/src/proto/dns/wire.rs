@@ -299,20 +299,32 @@ impl Cur<'_> {
     fn name(&mut self, ctx: Ctx, downcase: bool, notes: &mut Notes) -> Result<Vec<u8>, Error> {
         // Room for a usual name at once: growing label by label took several allocations.
         let mut out = Vec::with_capacity(NAME_ROOM);
+        self.name_into(ctx, downcase, notes, &mut out)?;
+        Ok(out)
+    }
+    /// [`Cur::name`] into `out` (cleared first): a name that is only stepped over reuses one
+    /// buffer.
+    fn name_into(
+        &mut self,
+        ctx: Ctx,
+        downcase: bool,
+        notes: &mut Notes,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        out.clear();
         let mut room = NAME_BUF;
         let end = self.msg.len();
         extract_name(
             self.msg,
             &mut self.pos,
             end,
-            &mut out,
+            out,
             &mut room,
             downcase,
             0,
             ctx.resp_137,
             notes,
-        )?;
-        Ok(out)
+        )
     }
 }
 
@@ -593,9 +605,10 @@ fn cut_short(msg: &[u8], ctx: Ctx, h: &Header) -> bool {
         pos: HEADER_LEN,
     };
     let mut notes = Notes::default();
+    let mut name = Vec::with_capacity(NAME_ROOM);
     let ran_out = |e: Error| matches!(e, Error::Truncated);
     for _ in 0..h.qdcount {
-        match c.name(ctx, true, &mut notes) {
+        match c.name_into(ctx, true, &mut notes, &mut name) {
             Ok(_) if c.left() >= 4 => c.advance(4),
             Ok(_) => return true,
             Err(e) => return ran_out(e),
@@ -603,7 +616,7 @@ fn cut_short(msg: &[u8], ctx: Ctx, h: &Header) -> bool {
     }
     let records = u32::from(h.ancount) + u32::from(h.nscount) + u32::from(h.arcount);
     for _ in 0..records {
-        match c.name(ctx, true, &mut notes) {
+        match c.name_into(ctx, true, &mut notes, &mut name) {
             Ok(_) if c.left() >= 10 => c.advance(8),
             Ok(_) => return true,
             Err(e) => return ran_out(e),
@@ -639,10 +652,9 @@ fn char_string<'a>(c: &mut Cur<'a>, rdlen: &mut usize) -> Option<&'a [u8]> {
 /// glibc's `inet_ntop` (which also writes an IPv4-compatible `::a.b.c.d` tail). Written in
 /// place: an AAAA answer's text cost six allocations when made of `format!`ed pieces.
 pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Vec<u8>) {
-    use std::io::Write as _;
-    let v4 = std::net::Ipv4Addr::new(b[12], b[13], b[14], b[15]);
+    let v4 = [b[12], b[13], b[14], b[15]];
     if b[..10].iter().all(|&x| x == 0) && b[10] == 0xff && b[11] == 0xff {
-        let _ = write!(out, "{v4}");
+        push_ipv4_text(v4, out);
         return;
     }
     let mut words = [0u16; 8];
@@ -666,15 +678,16 @@ pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Vec<u8>) {
         }
     }
     if best == 0 && best_len == 6 {
-        let _ = write!(out, "::{v4}");
+        out.extend_from_slice(b"::");
+        push_ipv4_text(v4, out);
         return;
     }
     let hex = |ws: &[u16], out: &mut Vec<u8>| {
-        for (i, w) in ws.iter().enumerate() {
+        for (i, &w) in ws.iter().enumerate() {
             if i > 0 {
                 out.push(b':');
             }
-            let _ = write!(out, "{w:x}");
+            push_hex_u16(w, out);
         }
     };
     if best_len < 2 {
@@ -684,6 +697,32 @@ pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Vec<u8>) {
     hex(&words[..best], out);
     out.extend_from_slice(b"::");
     hex(&words[best + best_len..], out);
+}
+
+/// Appends an IPv4 address in dotted decimal (as `Ipv4Addr`'s `Display`, without
+/// `core::fmt`: an A record's text through `write!` cost three times the rest of its record).
+pub(super) fn push_ipv4_text(a: [u8; 4], out: &mut Vec<u8>) {
+    for (i, &o) in a.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        if o >= 100 {
+            out.push(b'0' + o / 100);
+        }
+        if o >= 10 {
+            out.push(b'0' + o / 10 % 10);
+        }
+        out.push(b'0' + o % 10);
+    }
+}
+
+/// Appends `w` in lowercase hexadecimal without leading zeros (`{:x}`).
+fn push_hex_u16(w: u16, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = (16 - w.leading_zeros()).div_ceil(4).max(1);
+    for d in (0..digits).rev() {
+        out.push(HEX[usize::from((w >> (4 * d)) as u8 & 0xf)]);
+    }
 }
 
 /// One record (Zeek's `ParseAnswer`): its header, the update rules, then its data by type.
@@ -697,7 +736,7 @@ fn record(
     notes: &mut Notes,
 ) -> Result<(), Error> {
     use std::io::Write as _;
-    let owner = c.name(ctx, true, notes)?;
+    let mut owner = c.name(ctx, true, notes)?;
     if c.left() < 4 {
         return Err(Error::Truncated);
     }
@@ -712,14 +751,15 @@ fn record(
         m.answer_records = m.answer_records.saturating_add(1);
     }
     let update = m.header.opcode == opcode::UPDATE && !ctx.netbios;
-    let reply = |text: Vec<u8>, m: &mut Message| {
+    // A record makes at most one reply, which takes the owner (no copy of it).
+    let reply = |owner: &mut Vec<u8>, text: Vec<u8>, m: &mut Message| {
         let text = if section == Section::Update && !text.is_empty() && !text.starts_with(b"del:") {
             [&b"add: "[..], &text].concat()
         } else {
             text
         };
         m.replies.push(Reply {
-            owner: owner.clone(),
+            owner: std::mem::take(owner),
             text,
             ttl,
             section,
@@ -737,7 +777,7 @@ fn record(
                     } else {
                         format!("del: RRSet {}", name_of(rt)).into_bytes()
                     };
-                    reply(what, m);
+                    reply(&mut owner, what, m);
                     return Ok(());
                 }
                 if !((rclass == class::NONE && ttl == 0) || rclass == zclass) {
@@ -763,7 +803,7 @@ fn record(
                         ]
                         .concat(),
                     };
-                    reply(what, m);
+                    reply(&mut owner, what, m);
                 } else {
                     notes.note(Error::BadUpdate);
                 }
@@ -791,14 +831,14 @@ fn record(
             if rdlen != 4 {
                 return Err(Error::BadRdata);
             }
-            let a = std::net::Ipv4Addr::from(c.long());
+            let a = c.long().to_be_bytes();
             if update {
                 text.extend_from_slice(b"A ");
                 text.extend_from_slice(&owner);
                 text.push(b' ');
             }
-            let _ = write!(text, "{a}");
-            reply(text, m);
+            push_ipv4_text(a, &mut text);
+            reply(&mut owner, text, m);
         }
         rtype::AAAA | rtype::A6 => {
             // Sixteen bytes whatever RDLENGTH says; past the end, zeros.
@@ -812,12 +852,12 @@ fn record(
                 text.push(b' ');
             }
             push_ipv6_text(b, &mut text);
-            reply(text, m);
+            reply(&mut owner, text, m);
         }
         rtype::NS | rtype::CNAME | rtype::PTR => {
             let name = c.name(ctx, true, notes)?;
             mismatch(c, notes);
-            reply(name, m);
+            reply(&mut owner, name, m);
         }
         rtype::SOA => {
             let mname = c.name(ctx, true, notes)?;
@@ -827,15 +867,15 @@ fn record(
             }
             c.advance(20);
             mismatch(c, notes);
-            reply(mname, m);
+            reply(&mut owner, mname, m);
         }
         // Handled with no text, and (Zeek) its data is not consumed.
-        rtype::WKS => reply(Vec::new(), m),
+        rtype::WKS => reply(&mut owner, Vec::new(), m),
         rtype::MX => {
             c.short();
             let name = c.name(ctx, true, notes)?;
             mismatch(c, notes);
-            reply(name, m);
+            reply(&mut owner, name, m);
         }
         rtype::TXT | rtype::SPF => {
             let tag: &str = if rt == rtype::TXT { "TXT" } else { "SPF" };
@@ -849,7 +889,7 @@ fn record(
                 let _ = write!(text, "{tag} {} ", s.len());
                 text.extend_from_slice(s);
             }
-            reply(text, m);
+            reply(&mut owner, text, m);
             if left != 0 {
                 return Err(Error::BadRdata);
             }
@@ -863,7 +903,7 @@ fn record(
             c.short();
             let name = c.name(ctx, true, notes)?;
             mismatch(c, notes);
-            reply(name, m);
+            reply(&mut owner, name, m);
         }
         rtype::NAPTR => {
             let order = c.short();
@@ -893,7 +933,7 @@ fn record(
                 }
                 text.extend_from_slice(&replacement);
             }
-            reply(text, m);
+            reply(&mut owner, text, m);
         }
         rtype::OPT => {
             let mut left = rdlen;
@@ -939,7 +979,7 @@ fn record(
             } else {
                 text.extend_from_slice(&signer);
             }
-            reply(text, m);
+            reply(&mut owner, text, m);
         }
         rtype::DNSKEY => {
             if c.left() < 4 {
@@ -949,7 +989,7 @@ fn record(
             let alg = c.short() & 0xff;
             c.skip(rdlen.saturating_sub(4));
             let _ = write!(text, "DNSKEY {alg}");
-            reply(text, m);
+            reply(&mut owner, text, m);
         }
         rtype::NSEC => {
             let next = c.name(ctx, true, notes)?;
@@ -966,7 +1006,7 @@ fn record(
             text.extend_from_slice(&owner);
             text.push(b' ');
             text.extend_from_slice(&next);
-            reply(text, m);
+            reply(&mut owner, text, m);
         }
         rtype::NSEC3 => {
             if c.left() < 6 {
@@ -985,7 +1025,7 @@ fn record(
                 c.skip(bmlen);
                 maps -= 2 + bmlen as isize;
             }
-            reply(b"NSEC3".to_vec(), m);
+            reply(&mut owner, b"NSEC3".to_vec(), m);
         }
         rtype::NSEC3PARAM => {
             if c.left() < 5 {
@@ -994,7 +1034,7 @@ fn record(
             c.short();
             c.short();
             c.skip_counted();
-            reply(b"NSEC3PARAM".to_vec(), m);
+            reply(&mut owner, b"NSEC3PARAM".to_vec(), m);
         }
         rtype::DS => {
             if c.left() < 4 {
@@ -1004,7 +1044,7 @@ fn record(
             let ad = c.short();
             c.skip(rdlen.saturating_sub(4));
             let _ = write!(text, "DS {} {}", ad >> 8, ad & 0xff);
-            reply(text, m);
+            reply(&mut owner, text, m);
         }
         rtype::BINDS => {
             if c.left() < 5 {
@@ -1012,7 +1052,7 @@ fn record(
             }
             c.long();
             c.byte();
-            reply(b"BIND9 signing signal".to_vec(), m);
+            reply(&mut owner, b"BIND9 signing signal".to_vec(), m);
         }
         rtype::SSHFP => {
             if c.left() < 2 {
@@ -1023,7 +1063,7 @@ fn record(
             for b in c.skip(rdlen.saturating_sub(2)) {
                 let _ = write!(text, "{b:02x}");
             }
-            reply(text, m);
+            reply(&mut owner, text, m);
         }
         rtype::LOC => {
             if rdlen != 16 {
@@ -1031,7 +1071,7 @@ fn record(
             }
             let rd = c.skip(16);
             let _ = write!(text, "LOC:  {} {} {}", rd[1], rd[2], rd[3]);
-            reply(text, m);
+            reply(&mut owner, text, m);
         }
         rtype::SVCB | rtype::HTTPS => {
             if rdlen < 3 {
@@ -1054,7 +1094,7 @@ fn record(
         other => {
             notes.note(Error::UnknownType);
             let _ = write!(text, "<unknown type={other}>");
-            reply(text, m);
+            reply(&mut owner, text, m);
             c.advance(rdlen);
         }
     }
