@@ -5,7 +5,8 @@
 # top entries of `perf report` (children off: self time), overall and for the recorder
 # process, and juno-record's own cost line. With RATE set, the load is oha at RATE
 # requests/s (as record-fixed-rate.sh) instead of wrk at saturation: where the recorder's
-# cost per request goes when the machine is not saturated.
+# cost per request goes when the machine is not saturated. Ends with the direct cost split
+# (cost-split.py): the in-kernel tap and the process, zstd and the redactor apart.
 #
 #   sudo scripts/bench/profile-record.sh [MODE] [MIX] [SECONDS]
 #   sudo RATE=20000 PERF_DATA=/tmp/rate.data scripts/bench/profile-record.sh pod-sockets small 10
@@ -43,3 +44,5 @@ echo "== juno-record process, by symbol"
 perf report -i "$work/perf.data" --no-children --comms juno-record,juno-encoder,juno-writer,juno-netlink --sort sym --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -30 || true
 echo "== by process"
 perf report -i "$work/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v "^#" | grep "%" | head -12 || true
+echo "== direct cost: the in-kernel tap and the recorder's process (scripts/bench/cost-split.py)"
+python3 scripts/bench/cost-split.py "$work/perf.data" || true
