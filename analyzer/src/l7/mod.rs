@@ -135,6 +135,19 @@ impl Emitter {
     pub fn fields(&mut self) -> Fields {
         self.spare.pop().unwrap_or_default()
     }
+    /// An empty field list with room for `n` fields: a spare one if it has that room, else a
+    /// new one made with it (a list that will become an exchange's; growing a spare to the
+    /// room would copy it, a reallocation per exchange).
+    pub fn fields_with_room(&mut self, n: usize) -> Fields {
+        match self.spare.last() {
+            Some(f) if f.capacity() >= n => self.spare.pop().unwrap_or_default(),
+            _ => {
+                let mut f = Fields::default();
+                f.reserve(n);
+                f
+            }
+        }
+    }
     /// Gives a field list back for reuse (emptied here); lists with no room or much room,
     /// and any beyond a few, are freed.
     pub fn recycle(&mut self, f: Fields) {
@@ -321,6 +334,26 @@ pub fn shown_url(v: Vec<u8>) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::model::{FIRST_ROOM, Value};
+
+    #[test]
+    fn a_list_with_room_is_a_spare_only_when_the_spare_has_the_room() {
+        let mut out = Emitter::default();
+        let mut f = out.fields();
+        f.set("a", Value::U64(1));
+        let at = f.as_ptr();
+        out.recycle(f);
+        // More room than a spare has: a new list with that room, the spare left alone.
+        let big = out.fields_with_room(FIRST_ROOM * 2);
+        assert!(big.capacity() >= FIRST_ROOM * 2);
+        assert!(big.is_empty());
+        assert_ne!(big.as_ptr(), at);
+        assert_eq!(out.spare.len(), 1);
+        // Room a spare has: the spare.
+        let small = out.fields_with_room(FIRST_ROOM);
+        assert_eq!(small.as_ptr(), at);
+        assert!(small.is_empty());
+        assert!(out.spare.is_empty());
+    }
 
     #[test]
     fn field_lists_given_back_are_reused_emptied_and_bounded() {

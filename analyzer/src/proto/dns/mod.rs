@@ -408,11 +408,11 @@ impl Dns {
             // Zeek logs nothing of these: paired by id for the JSON lines only.
             let key = MatchKey::Id(UNTRACKED | u64::from(h.id));
             if h.qr {
-                let f = self.response_fields(&mut m, out.fields());
+                let f = self.response_fields(&mut m, out.fields_with_room(RESPONSE_ROOM));
                 let start = start.max(self.untracked_start);
                 emit_response(out, start, end.max(start), key, f, complete);
             } else {
-                let f = self.query_fields(&m, out.fields());
+                let f = self.query_fields(&m, out.fields_with_room(EXCHANGE_ROOM));
                 self.untracked_start = start;
                 emit_request(out, start, end, key, f, complete);
             }
@@ -424,14 +424,14 @@ impl Dns {
         if self.multicast {
             // Every message is its own record (Zeek: replies come on other connections).
             if h.qr {
-                let mut f = self.response_fields(&mut m, out.fields());
+                let mut f = self.response_fields(&mut m, out.fields_with_room(RESPONSE_ROOM));
                 if let Some(o) = owner {
                     f.set("query", Value::owned(o));
                 }
                 let key = MatchKey::Id(self.key());
                 emit_response(out, start, end, key, f, complete);
             } else {
-                let f = self.query_fields(&m, out.fields());
+                let f = self.query_fields(&m, out.fields_with_room(EXCHANGE_ROOM));
                 emit_request(out, start, end, MatchKey::NoResponse, f, complete);
             }
         } else if h.qr {
@@ -450,7 +450,7 @@ impl Dns {
 
     fn query(&mut self, m: &Message, start: Ts, end: Ts, complete: bool, out: &mut Emitter) {
         let id = m.header.id;
-        let f = self.query_fields(m, out.fields());
+        let f = self.query_fields(m, out.fields_with_room(EXCHANGE_ROOM));
         let asked = m.question.is_some();
         if let Some(r) = self.replies.pop(id) {
             // Its response came first: one exchange, written now.
@@ -492,7 +492,7 @@ impl Dns {
         out: &mut Emitter,
     ) {
         let id = m.header.id;
-        let mut f = self.response_fields(m, out.fields());
+        let mut f = self.response_fields(m, out.fields_with_room(RESPONSE_ROOM));
         let slot = match self.pending_query {
             Some(q) if q.id == id => {
                 self.pending_query = self.queries.pop(id).or_else(|| self.queries.pop_any());

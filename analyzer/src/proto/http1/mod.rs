@@ -343,6 +343,11 @@ pub struct Http {
 /// HTTP/1 answers requests in order.
 const KEY: MatchKey = MatchKey::Fifo;
 
+/// Fields a request's list makes room for when it starts: it becomes its exchange's list,
+/// which the response's fields join (a plain exchange has 11 or 12 — method, uri, versions,
+/// host, user agent, lengths, status, content type — and grew from 8 once per exchange).
+const EXCHANGE_ROOM: usize = 16;
+
 impl Http {
     /// A reply ended: the oldest unanswered request (forgotten or pending) is answered.
     fn reply_taken(&mut self) {
@@ -485,7 +490,7 @@ impl Http {
                 });
                 self.flush_start(out);
                 self.fresh.clear();
-                let mut f = out.fields();
+                let mut f = out.fields_with_room(EXCHANGE_ROOM);
                 f.set("method", Value::text(r.method));
                 f.set("uri", crate::l7::shown_url_value(r.uri));
                 f.set("request_version", version_text(self.request_version));
