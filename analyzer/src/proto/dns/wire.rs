@@ -652,9 +652,9 @@ fn char_string<'a>(c: &mut Cur<'a>, rdlen: &mut usize) -> Option<&'a [u8]> {
 /// glibc's `inet_ntop` (which also writes an IPv4-compatible `::a.b.c.d` tail). Written in
 /// place: an AAAA answer's text cost six allocations when made of `format!`ed pieces.
 pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Vec<u8>) {
-    // The longest text (`ffff:…:255.255.255.255` forms) at once: grown digit by digit, an
-    // answer's text took a reallocation.
-    out.reserve(45);
+    // Room for the longest text at once (eight words of four digits and seven colons):
+    // grown digit by digit, an answer's text took a reallocation.
+    out.reserve(39);
     let v4 = [b[12], b[13], b[14], b[15]];
     if b[..10].iter().all(|&x| x == 0) && b[10] == 0xff && b[11] == 0xff {
         push_ipv4_text(v4, out);
@@ -703,7 +703,7 @@ pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Vec<u8>) {
 }
 
 /// Appends an IPv4 address in dotted decimal (as `Ipv4Addr`'s `Display`, without
-/// `core::fmt`: an A record's text through `write!` cost three times the rest of its record).
+/// `core::fmt`: address texts through `write!` were 3% of a DNS run's instructions).
 pub(super) fn push_ipv4_text(a: [u8; 4], out: &mut Vec<u8>) {
     out.reserve(15);
     for (i, &o) in a.iter().enumerate() {
