@@ -36,6 +36,14 @@ secs=${1:-15}
 rounds=${2:-3}
 mix=${3:-json}
 [ "$(id -u)" = 0 ] || { echo "record-vs-tcpdump: must run as root" >&2; exit 1; }
+read -r -a modes <<<"${MODES:-off packets sockets both pod-sockets pod-both tcpdump}"
+case " ${modes[*]} " in
+*" off "*" tcpdump "* | *" tcpdump "*" off "*) ;;
+*)
+    echo "record-vs-tcpdump: MODES must include off and tcpdump (the ratios' yardsticks)" >&2
+    exit 2
+    ;;
+esac
 cargo build --release -q -p juno-record -p juno-analyze
 work=$(mktemp -d /tmp/juno-rbench.XXXXXX)
 chmod 755 "$work"
@@ -73,7 +81,6 @@ measure() {
     fi
 }
 
-read -r -a modes <<<"${MODES:-off packets sockets both pod-sockets pod-both tcpdump}"
 echo "wrk -t 1 -c 32 -d ${secs}s -> nginx across $HIF (mix: $mix); $rounds rounds of ${modes[*]}" >&2
 run_wrk >/dev/null # warm-up
 for r in $(seq "$rounds"); do
