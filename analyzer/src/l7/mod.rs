@@ -141,11 +141,7 @@ impl Emitter {
     pub fn fields_with_room(&mut self, n: usize) -> Fields {
         match self.spare.last() {
             Some(f) if f.capacity() >= n => self.spare.pop().unwrap_or_default(),
-            _ => {
-                let mut f = Fields::default();
-                f.reserve(n);
-                f
-            }
+            _ => Fields::with_room(n),
         }
     }
     /// Gives a field list back for reuse (emptied here); lists with no room or much room,

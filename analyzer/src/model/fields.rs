@@ -114,10 +114,13 @@ impl Fields {
     pub fn capacity(&self) -> usize {
         self.list.capacity()
     }
-    /// Makes room for `additional` more fields at once (a parser that knows it sets more than
-    /// [`FIRST_ROOM`] saves growing the list two or three times).
-    pub fn reserve(&mut self, additional: usize) {
-        self.list.reserve_exact(additional);
+    /// An empty list with room for `n` fields (a list that will hold more than
+    /// [`FIRST_ROOM`], such as an exchange's, is made with its room instead of growing).
+    pub fn with_room(n: usize) -> Fields {
+        Fields {
+            list: Vec::with_capacity(n),
+            names: 0,
+        }
     }
     /// Removes every field, keeping the room.
     pub fn clear(&mut self) {

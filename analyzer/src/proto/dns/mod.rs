@@ -235,10 +235,9 @@ impl Dns {
 
     /// The fields of a query: the header's, and the (last) question's with its flags only
     /// when a question was read (Zeek's `dns_request`).
-    fn query_fields(&self, m: &Message, mut f: Fields) -> Fields {
+    fn query_fields(&self, m: &Message, out: &mut Emitter) -> Fields {
         let h = m.header;
-        f.reserve(EXCHANGE_ROOM);
-        let mut f = self.common_fields(m, f);
+        let mut f = self.common_fields(m, out.fields_with_room(EXCHANGE_ROOM));
         if let Some(q) = &m.question {
             // Copied from the message (a short name into the value itself, no allocation).
             let name = match self.nbns.then(|| wire::decode_netbios(&q.name)).flatten() {
@@ -278,10 +277,9 @@ impl Dns {
     }
 
     /// The fields of a response (without `query`, which depends on what it pairs with).
-    fn response_fields(&self, m: &mut Message, mut f: Fields) -> Fields {
+    fn response_fields(&self, m: &mut Message, out: &mut Emitter) -> Fields {
         let h = m.header;
-        f.reserve(RESPONSE_ROOM);
-        let mut f = self.common_fields(m, f);
+        let mut f = self.common_fields(m, out.fields_with_room(RESPONSE_ROOM));
         f.set("rcode", Value::U64(u64::from(h.rcode)));
         f.set(
             "rcode_name",
@@ -408,11 +406,11 @@ impl Dns {
             // Zeek logs nothing of these: paired by id for the JSON lines only.
             let key = MatchKey::Id(UNTRACKED | u64::from(h.id));
             if h.qr {
-                let f = self.response_fields(&mut m, out.fields_with_room(RESPONSE_ROOM));
+                let f = self.response_fields(&mut m, out);
                 let start = start.max(self.untracked_start);
                 emit_response(out, start, end.max(start), key, f, complete);
             } else {
-                let f = self.query_fields(&m, out.fields_with_room(EXCHANGE_ROOM));
+                let f = self.query_fields(&m, out);
                 self.untracked_start = start;
                 emit_request(out, start, end, key, f, complete);
             }
@@ -424,14 +422,14 @@ impl Dns {
         if self.multicast {
             // Every message is its own record (Zeek: replies come on other connections).
             if h.qr {
-                let mut f = self.response_fields(&mut m, out.fields_with_room(RESPONSE_ROOM));
+                let mut f = self.response_fields(&mut m, out);
                 if let Some(o) = owner {
                     f.set("query", Value::owned(o));
                 }
                 let key = MatchKey::Id(self.key());
                 emit_response(out, start, end, key, f, complete);
             } else {
-                let f = self.query_fields(&m, out.fields_with_room(EXCHANGE_ROOM));
+                let f = self.query_fields(&m, out);
                 emit_request(out, start, end, MatchKey::NoResponse, f, complete);
             }
         } else if h.qr {
@@ -450,7 +448,7 @@ impl Dns {
 
     fn query(&mut self, m: &Message, start: Ts, end: Ts, complete: bool, out: &mut Emitter) {
         let id = m.header.id;
-        let f = self.query_fields(m, out.fields_with_room(EXCHANGE_ROOM));
+        let f = self.query_fields(m, out);
         let asked = m.question.is_some();
         if let Some(r) = self.replies.pop(id) {
             // Its response came first: one exchange, written now.
@@ -492,7 +490,7 @@ impl Dns {
         out: &mut Emitter,
     ) {
         let id = m.header.id;
-        let mut f = self.response_fields(m, out.fields_with_room(RESPONSE_ROOM));
+        let mut f = self.response_fields(m, out);
         let slot = match self.pending_query {
             Some(q) if q.id == id => {
                 self.pending_query = self.queries.pop(id).or_else(|| self.queries.pop_any());

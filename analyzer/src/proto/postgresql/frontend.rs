@@ -39,8 +39,7 @@ impl Postgres {
         // This list becomes the exchange's: the request's fields and the response's are
         // merged into it, 9 or 10 in pgbench's exchanges (growing from 8 cost a reallocation
         // per exchange).
-        let mut f = Fields::default();
-        f.reserve(EXCHANGE_ROOM);
+        let mut f = Fields::with_room(EXCHANGE_ROOM);
         for (n, v) in [
             ("user", &self.user),
             ("database", &self.database),
