@@ -16,6 +16,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use rayon::prelude::*;
@@ -146,6 +147,36 @@ pub struct RunSummary {
     pub recorded_redaction: std::collections::BTreeSet<String>,
     /// What `--redact` overwrote while reading, when it was on.
     pub redaction: Option<juno_redact::Counts>,
+    /// Where the run's wall time went.
+    pub stages: StageTimes,
+}
+
+/// Where a run's wall time went, step by step, as the thread that drives the batches saw it
+/// (`summary.json`'s `wall_time_us`). A batch goes through the steps in this order, each
+/// waiting for the one before; "parallel" steps keep the pool's threads busy, the others run
+/// on the driving thread alone while the pool waits. What the steps do not add up to of
+/// `total` is setting up and winding down (opening the sinks, joining the reader).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StageTimes {
+    /// The whole run.
+    pub total: Duration,
+    /// Waiting for the reader thread's next batch (reading and decompressing files is not
+    /// counted here unless the analysis had to wait for it).
+    pub input_wait: Duration,
+    /// Counting the batch's packets, decoding link, IP and transport headers (parallel) and
+    /// reassembling IP fragments (serial).
+    pub decode: Duration,
+    /// TCP reassembly, the protocol parsers and matching, shard by shard (parallel), and at
+    /// the end of input the ending of every connection.
+    pub connections: Duration,
+    /// Gathering the shards' exchanges, linking vantage points, sorting into time order and
+    /// adding metadata (serial).
+    pub order: Duration,
+    /// The sinks: formatting (in parallel where the sink does: Zeek logs, JSON lines) and
+    /// writing (serial), and their last flush.
+    pub output: Duration,
+    /// Freeing the batch's exchanges and connections once written (serial).
+    pub free: Duration,
 }
 
 impl RunSummary {
@@ -533,6 +564,7 @@ fn reassemble(
 
 /// Runs the whole analysis.
 pub fn run(mut inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunSummary> {
+    let started = Instant::now();
     inputs.set_redaction(cfg.redact.clone());
     // A fixed number of shards, whatever the thread count: results must not depend on it.
     let nshards = if cfg.shards == 0 {
@@ -570,8 +602,10 @@ pub fn run(mut inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunS
         .spawn(move || inputs.read(|b| tx.send(b).is_ok()))?;
 
     let mut result = Ok(());
+    let mut waited = Instant::now();
     for batch in rx.iter() {
-        if let Err(e) = process_batch(
+        summary.stages.input_wait += waited.elapsed();
+        let done = process_batch(
             &batch,
             &mut ifaces,
             &mut meta,
@@ -579,11 +613,13 @@ pub fn run(mut inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunS
             &mut summary,
             sink,
             cfg.decode,
-        ) {
+        );
+        if let Err(e) = done {
             result = Err(e);
             break;
         }
         progress.tick();
+        waited = Instant::now();
     }
     drop(rx);
     let read_result = reader
@@ -597,7 +633,9 @@ pub fn run(mut inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunS
 
     defrag.finish();
     summary.defrag = defrag.stats;
+    let ending = Instant::now();
     shards.par_iter_mut().for_each(Shard::finish_all);
+    summary.stages.connections += ending.elapsed();
     flush(&mut shards, &ifaces, &meta, &mut summary, sink, &mut linker)?;
     summary.links = linker.stats;
     for s in &shards {
@@ -608,7 +646,10 @@ pub fn run(mut inputs: Inputs, cfg: &Config, sink: &mut dyn Sink) -> Result<RunS
     }
     summary.meta = meta.stats;
     progress.finish();
+    let finishing = Instant::now();
     sink.finish(&summary)?;
+    summary.stages.output += finishing.elapsed();
+    summary.stages.total = started.elapsed();
     Ok(summary)
 }
 
@@ -650,6 +691,7 @@ fn process_batch(
         input_notices.push(input_notice("input_file_skipped", p, why));
     }
 
+    let decoding = Instant::now();
     // Sequential bookkeeping of non-packet items and counts (cheap).
     for item in &batch.items {
         match item {
@@ -727,6 +769,8 @@ fn process_batch(
     defrag.sweep(summary.last_ts.unwrap_or(0));
 
     // Process shards in parallel.
+    let processing = Instant::now();
+    summary.stages.decode += processing - decoding;
     let now = summary.last_ts.unwrap_or(0);
     shards.par_iter_mut().enumerate().for_each(|(si, shard)| {
         for d in &decoded {
@@ -762,6 +806,7 @@ fn process_batch(
         }
         shard.sweep(now);
     });
+    summary.stages.connections += processing.elapsed();
     for n in &mut input_notices {
         n.ts = now;
     }
@@ -823,6 +868,8 @@ fn flush_with(
     sink: &mut dyn Sink,
     (linker, mut notices, last): (&mut Linker, Vec<Notice>, bool),
 ) -> Result<()> {
+    let ordering = Instant::now();
+    let mut noticing = Duration::ZERO;
     let mut ex: Vec<Exchange> = Vec::new();
     let mut conns: Vec<ConnSummary> = Vec::new();
     let mut opened: Vec<Arc<ConnInfo>> = Vec::new();
@@ -846,7 +893,9 @@ fn flush_with(
         notices
             .sort_by(|a, b| (a.ts, uid(a), a.name, &a.addl).cmp(&(b.ts, uid(b), b.name, &b.addl)));
         summary.notices += notices.len() as u64;
+        let writing = Instant::now();
         sink.notices(&notices)?;
+        noticing = writing.elapsed();
     }
     sort_moving_once(&mut ex, |a, b| {
         (a.ts(), &a.conn.uid, a.depth).cmp(&(b.ts(), &b.conn.uid, b.depth))
@@ -861,6 +910,8 @@ fn flush_with(
         }
     }
     summary.exchanges += ex.len() as u64;
+    let writing = Instant::now();
+    summary.stages.order += (writing - ordering).saturating_sub(noticing);
     if !ex.is_empty() {
         sink.exchanges(&ex, ifaces)?;
     }
@@ -875,6 +926,12 @@ fn flush_with(
         }
         sink.linked(&linked, ifaces)?;
     }
+    let freeing = Instant::now();
+    summary.stages.output += (freeing - writing) + noticing;
+    drop(ex);
+    drop(conns);
+    drop(linked);
+    summary.stages.free += freeing.elapsed();
     Ok(())
 }
 

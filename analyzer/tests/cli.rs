@@ -254,3 +254,40 @@ fn socket_and_metadata_counters_are_reported() {
     assert!(v["sockets"]["data_events"].as_u64().unwrap() > 0);
     assert!(v["metadata"]["records"].as_u64().unwrap() > 0);
 }
+
+/// The summary says where the run's wall time went (`wall_time_us`): every step, none longer
+/// than the run, together no longer than the run (they are disjoint spans of the thread that
+/// drives the batches), and the steps that do the work of a capture with exchanges took time.
+#[test]
+fn summary_says_where_the_wall_time_went() {
+    let f = fixture("pipeline-1000.pcap.zst");
+    let out = analyze([
+        "report".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        f.as_os_str(),
+    ]);
+    expect_status(&out, 0);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["exchanges"]["written"].as_u64().unwrap() >= 1000, "{v}");
+    let t = &v["wall_time_us"];
+    let us = |k: &str| {
+        t[k].as_u64()
+            .unwrap_or_else(|| panic!("wall_time_us.{k} missing: {t}"))
+    };
+    let total = us("total");
+    let steps = [
+        "input_wait",
+        "decode",
+        "connections",
+        "order",
+        "output",
+        "free",
+    ];
+    let sum: u64 = steps.iter().map(|k| us(k)).sum();
+    assert!(sum <= total, "{t}");
+    assert_eq!(t.as_object().unwrap().len(), steps.len() + 1, "{t}");
+    for k in ["decode", "connections", "output"] {
+        assert!(us(k) > 0, "{k}: {t}");
+    }
+}

@@ -234,8 +234,8 @@ fn recorded_nginx_curl_lists_every_request_from_every_vantage_point() {
     }
 }
 
-/// Every file an analysis wrote into `dir`, by name; the run summary without the one figure
-/// that measures the machine (peak resident memory).
+/// Every file an analysis wrote into `dir`, by name; the run summary without the figures that
+/// measure the machine (peak resident memory, wall times).
 fn outputs(dir: &std::path::Path) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     for e in std::fs::read_dir(dir).unwrap() {
@@ -243,20 +243,21 @@ fn outputs(dir: &std::path::Path) -> BTreeMap<String, String> {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         let mut text = std::fs::read_to_string(&p).unwrap();
         if name == "summary.json" {
-            text = without_peak_rss(text.as_bytes());
+            text = without_machine_figures(text.as_bytes());
         }
         m.insert(name, text);
     }
     m
 }
 
-/// A JSON document with every `peak_rss_bytes` taken out (the machine's figure, not the
-/// analysis's).
-fn without_peak_rss(json: &[u8]) -> String {
+/// A JSON document without the figures that measure the machine, not the analysis: every
+/// `peak_rss_bytes` and `wall_time_us`.
+fn without_machine_figures(json: &[u8]) -> String {
     fn strip(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(m) => {
                 m.remove("peak_rss_bytes");
+                m.remove("wall_time_us");
                 m.values_mut().for_each(strip);
             }
             serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
@@ -333,8 +334,8 @@ fn every_fixture_reads_the_same_with_1_2_and_8_threads() {
                 status,
                 outputs(&zeek),
                 outputs(&json),
-                without_peak_rss(&g.stdout),
-                without_peak_rss(&r.stdout),
+                without_machine_figures(&g.stdout),
+                without_machine_figures(&r.stdout),
             )
         };
         let one = run("1");

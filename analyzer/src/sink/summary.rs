@@ -52,6 +52,21 @@ pub fn summary_json(s: &RunSummary, sink_cuts: &[(&str, u64)], peak_rss: Option<
         Some(v) => j.u64(v),
         None => j.null(),
     }
+    let t = &s.stages;
+    counters(
+        &mut j,
+        "wall_time_us",
+        &[
+            ("total", t.total),
+            ("input_wait", t.input_wait),
+            ("decode", t.decode),
+            ("connections", t.connections),
+            ("order", t.order),
+            ("output", t.output),
+            ("free", t.free),
+        ]
+        .map(|(k, d)| (k, u64::try_from(d.as_micros()).unwrap_or(u64::MAX))),
+    );
     j.key("files");
     j.open_list();
     for f in &s.files {
