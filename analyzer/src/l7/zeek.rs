@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::model::Exchange;
+use crate::model::{Exchange, Text};
 
 /// A value in a Zeek log row; text borrows from the exchange where it can (a row is
 /// written once, right after it is made).
@@ -21,7 +21,7 @@ pub enum ZVal<'a> {
     Literal(&'static str),
     /// A vector or set: elements escaped and joined by the set separator `,` (which is
     /// escaped inside elements); `(empty)` when there are none.
-    List(Cow<'a, [Vec<u8>]>),
+    List(Cow<'a, [Text]>),
     /// An `interval` in nanoseconds, written in seconds with six decimals ([`seconds`]).
     Interval(u64),
     /// A vector of `interval`s in whole seconds, written as [`ZVal::List`] writes its

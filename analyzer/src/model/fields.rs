@@ -23,8 +23,10 @@ pub enum Value {
     Counts(Vec<u64>),
     /// Boolean.
     Bool(bool),
-    /// List of texts.
-    List(Vec<Vec<u8>>),
+    /// List of texts (each held in place when short, as [`Value::Text`] is: a list of short
+    /// texts — a PostgreSQL command tag, a DNS address answer — costs one allocation, not one
+    /// per element).
+    List(Vec<Text>),
 }
 
 impl Value {
@@ -35,8 +37,11 @@ impl Value {
             Value::Text(_) => 0,
             Value::Counts(c) => c.capacity() * 8,
             Value::List(l) => {
-                l.capacity() * std::mem::size_of::<Vec<u8>>()
-                    + l.iter().map(Vec::capacity).sum::<usize>()
+                l.capacity() * std::mem::size_of::<Text>()
+                    + l.iter()
+                        .filter(|t| t.spilled())
+                        .map(Text::capacity)
+                        .sum::<usize>()
             }
             Value::U64(_) | Value::I64(_) | Value::Bool(_) => 0,
         }
@@ -44,16 +49,31 @@ impl Value {
 
     /// A text value that takes `v`'s buffer when it is too long to be held in place.
     pub fn owned(v: Vec<u8>) -> Value {
-        Value::Text(if v.len() <= TEXT_INLINE {
-            Text::from_slice(&v)
-        } else {
-            Text::from_vec(v)
-        })
+        Value::Text(text_of(v))
+    }
+
+    /// A list of texts, copied.
+    pub fn list<T: AsRef<[u8]>>(items: impl IntoIterator<Item = T>) -> Value {
+        Value::List(
+            items
+                .into_iter()
+                .map(|t| Text::from_slice(t.as_ref()))
+                .collect(),
+        )
     }
 
     /// A text value from a string.
     pub fn text(s: impl AsRef<[u8]>) -> Value {
         Value::Text(Text::from_slice(s.as_ref()))
+    }
+}
+
+/// `v` as a [`Text`]: held in place when short (`v`'s buffer is freed), else `v`'s buffer.
+pub fn text_of(v: Vec<u8>) -> Text {
+    if v.len() <= TEXT_INLINE {
+        Text::from_slice(&v)
+    } else {
+        Text::from_vec(v)
     }
 }
 
@@ -237,6 +257,37 @@ mod tests {
         assert_eq!(t.as_ptr(), at);
         // As big as the Vec it replaced: values and exchanges do not grow.
         assert_eq!(std::mem::size_of::<Text>(), std::mem::size_of::<Vec<u8>>());
+    }
+
+    /// A list's short texts are held in its elements: its heap is the list alone; long ones
+    /// are counted besides, and keep their order and bytes.
+    #[test]
+    fn lists_hold_short_texts_in_place() {
+        let short = [&b"SELECT 1"[..], b"", &[b'z'; TEXT_INLINE]];
+        let v = Value::list(short);
+        let Value::List(l) = &v else {
+            panic!("not a list")
+        };
+        assert!(l.iter().all(|t| !t.spilled()));
+        assert_eq!(v.heap_bytes(), l.capacity() * std::mem::size_of::<Text>());
+        assert!(l.iter().map(|t| &t[..]).eq(short));
+        let long = [
+            vec![b'q'; TEXT_INLINE + 1],
+            b"UPDATE 1".to_vec(),
+            vec![b'r'; 200],
+        ];
+        let v = Value::List(long.iter().cloned().map(text_of).collect());
+        let Value::List(l) = &v else {
+            panic!("not a list")
+        };
+        assert_eq!(
+            l.iter().map(Text::spilled).collect::<Vec<_>>(),
+            [true, false, true]
+        );
+        assert!(
+            v.heap_bytes() >= l.capacity() * std::mem::size_of::<Text>() + TEXT_INLINE + 1 + 200
+        );
+        assert!(l.iter().map(|t| &t[..]).eq(long.iter().map(|t| &t[..])));
     }
 
     #[test]

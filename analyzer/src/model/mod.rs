@@ -16,7 +16,7 @@ pub use conn::{
 };
 pub use endpoint::{Endpoint, Transport};
 pub use exchange::{ConnInfo, Exchange, Outcome, Span, Summary, Vantage};
-pub use fields::{FIRST_ROOM, Fields, TEXT_INLINE, Text, Value};
+pub use fields::{FIRST_ROOM, Fields, TEXT_INLINE, Text, Value, text_of};
 pub use peer::{Peer, Peers};
 pub use tunnel::{Tunnel, TunnelKind};
 

@@ -23,7 +23,7 @@ use super::{push_count, push_ip};
 use crate::conn::session::Notice;
 use crate::l7::zeek::push_seconds;
 use crate::l7::{ZVal, ZeekLog};
-use crate::model::{ConnSummary, Endpoint, Exchange, Transport, tunnel_uid};
+use crate::model::{ConnSummary, Endpoint, Exchange, Text, Transport, tunnel_uid};
 
 const CONN_FIELDS: &[(&str, &str)] = &[
     ("ts", "time"),
@@ -100,7 +100,7 @@ fn format_conn(c: &ConnSummary, line: &mut String) -> bool {
         row.push(count(n));
     }
     row.push(match &i.tunnel {
-        Some(t) => ZVal::List(Cow::Owned(vec![tunnel_uid(t).into_bytes()])),
+        Some(t) => ZVal::List(Cow::Owned(vec![Text::from_slice(tunnel_uid(t).as_bytes())])),
         None => ZVal::Unset,
     });
     row.push(count(match i.transport {
@@ -512,13 +512,23 @@ mod tests {
     fn vectors_join_with_escaped_separator() {
         let mut line = String::new();
         push_val(
-            &ZVal::List(vec![b"a,b".to_vec(), b"".to_vec(), b"c".to_vec()].into()),
+            &ZVal::List(
+                vec![
+                    Text::from_slice(b"a,b"),
+                    Text::new(),
+                    Text::from_slice(b"c"),
+                ]
+                .into(),
+            ),
             &mut line,
         );
         line.push('|');
         push_val(&ZVal::List(Vec::new().into()), &mut line);
         line.push('|');
-        push_val(&ZVal::List(vec![b"5.000000".to_vec()].into()), &mut line);
+        push_val(
+            &ZVal::List(vec![Text::from_slice(b"5.000000")].into()),
+            &mut line,
+        );
         assert_eq!(line, "a\\x2cb,(empty),c|(empty)|5.000000");
     }
 

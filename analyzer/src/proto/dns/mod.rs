@@ -36,7 +36,7 @@ mod tests;
 use std::collections::VecDeque;
 
 use crate::l7::{Emitter, Event, MatchKey, Parser, ParserState, Protocol};
-use crate::model::{ConnInfo, Dir, Fields, Transport, Ts, Value};
+use crate::model::{ConnInfo, Dir, Fields, Transport, Ts, Value, text_of};
 use crate::read::be_u16;
 use wire::{Ctx, Error, Message};
 
@@ -294,7 +294,7 @@ impl Dns {
         let mut answers = Vec::with_capacity(m.replies.len());
         let mut ttls = Vec::with_capacity(m.replies.len());
         for (t, ttl) in m.take_answers() {
-            answers.push(t);
+            answers.push(text_of(t));
             ttls.push(u64::from(ttl));
         }
         if !answers.is_empty() {

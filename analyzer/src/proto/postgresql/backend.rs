@@ -4,9 +4,9 @@
 //! to SSL and GSSAPI requests.
 
 use super::wire;
-use super::{Cur, Kind, MAX_LIST, Mode, Postgres, Reply, Resp, bounded};
+use super::{Cur, Kind, MAX_LIST, Mode, Postgres, Reply, Resp, bounded, bounded_text};
 use crate::l7::{Emitter, Event, MatchKey};
-use crate::model::{Fields, Ts, Value};
+use crate::model::{Fields, Ts, Value, text_of};
 use crate::read::be_u32;
 
 impl Resp {
@@ -207,6 +207,7 @@ impl Postgres {
                         resp.sasl_offered = wire::sasl_mechanisms(&body[4..])
                             .into_iter()
                             .take(MAX_LIST)
+                            .map(text_of)
                             .collect();
                     }
                 }
@@ -283,7 +284,7 @@ impl Postgres {
                     resp.rows = Some(resp.rows.unwrap_or(0).saturating_add(n));
                 }
                 if resp.tags.len() < MAX_LIST {
-                    resp.tags.push(bounded(tag, 256));
+                    resp.tags.push(bounded_text(tag, 256));
                 }
             }
             b'I' => resp.empty_query = true,

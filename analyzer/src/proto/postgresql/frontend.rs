@@ -11,7 +11,7 @@ use super::{
     OpenReq, Postgres, Reply, Resp, Sql, bounded,
 };
 use crate::l7::{Emitter, Event, MatchKey};
-use crate::model::{Fields, Ts, Value};
+use crate::model::{Fields, Text, Ts, Value, text_of};
 use crate::read::be_u32;
 
 /// Fields an exchange's list makes room for when it is made (see `conn_fields`).
@@ -200,7 +200,7 @@ impl Postgres {
                             let mut p = bounded(&n, 256);
                             p.push(b'=');
                             p.extend_from_slice(&v[..v.len().min(256)]);
-                            others.push(p);
+                            others.push(text_of(p));
                         }
                         _ => {}
                     }
@@ -276,7 +276,7 @@ impl Postgres {
                         if r.sasl_mechanism.is_none() && !resp.sasl_offered.is_empty() {
                             let mut pos = 0;
                             if let Some(mech) = wire::cstr(body, &mut pos)
-                                && resp.sasl_offered.iter().any(|o| o == mech)
+                                && resp.sasl_offered.iter().any(|o| o[..] == *mech)
                             {
                                 r.sasl_mechanism = Some(mech.to_vec());
                             }
@@ -379,7 +379,7 @@ impl Postgres {
         r.n_messages += 1;
         if r.messages.len() < MAX_LIST {
             r.messages
-                .push(wire::frontend_name(m.typ).as_bytes().to_vec());
+                .push(Text::from_slice(wire::frontend_name(m.typ).as_bytes()));
         }
         if let Some(s) = bind_statement
             && !r.sql_from_execute

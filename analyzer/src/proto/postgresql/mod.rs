@@ -61,7 +61,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::l7::{Emitter, Event, MatchKey, Parser, ParserState, Protocol};
-use crate::model::{Dir, Fields, Transport, Ts};
+use crate::model::{Dir, Fields, Text, Transport, Ts};
 use crate::read::be_u32;
 use wire::Side;
 
@@ -210,7 +210,7 @@ struct OpenReq {
     /// A gap or the end of the stream cut it.
     cut: bool,
     /// Extended: message kinds in order (bounded) and how many there were.
-    messages: Vec<Vec<u8>>,
+    messages: Vec<Text>,
     n_messages: u64,
     /// Extended: SQL of the first Execute, else of the first Parse.
     sql: Sql,
@@ -231,14 +231,14 @@ struct Resp {
     success: Option<bool>,
     data_rows: u64,
     rows: Option<u64>,
-    tags: Vec<Vec<u8>>,
+    tags: Vec<Text>,
     error: Option<[Option<Vec<u8>>; 3]>,
     notices: u64,
     ready: Option<u8>,
     empty_query: bool,
     copy: [(u64, u64); 2],
     auth_method: Option<String>,
-    sasl_offered: Vec<Vec<u8>>,
+    sasl_offered: Vec<Text>,
     server_version: Option<Vec<u8>>,
     backend_pid: Option<u32>,
     cut: bool,
@@ -295,6 +295,11 @@ impl Default for Postgres {
 
 fn bounded(b: &[u8], max: usize) -> Vec<u8> {
     b[..b.len().min(max)].to_vec()
+}
+
+/// [`bounded`] as a [`Text`] (held in place when short: no allocation for a command tag).
+fn bounded_text(b: &[u8], max: usize) -> Text {
+    Text::from_slice(&b[..b.len().min(max)])
 }
 
 impl Postgres {

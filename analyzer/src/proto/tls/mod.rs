@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 use self::wire::{ClientHello, RecordHeader, ServerHello, content, hs};
 use crate::l7::{Emitter, Event, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol};
-use crate::model::{Dir, Fields, Transport, Ts, Value};
+use crate::model::{Dir, Fields, Text, Transport, Ts, Value};
 
 pub use self::ja4::ja4;
 pub use self::zeek::ZEEK_LOG;
@@ -710,12 +710,12 @@ impl Tls {
                 Value::List(
                     v.iter()
                         .filter(|x| !wire::is_grease(**x))
-                        .map(|x| name(*x).into_bytes())
+                        .map(|x| Text::from_slice(name(*x).as_bytes()))
                         .collect(),
                 )
             };
             if !ch.alpn.is_empty() {
-                req.set("alpn_offered", Value::List(ch.alpn.clone()));
+                req.set("alpn_offered", Value::list(&ch.alpn));
             }
             if !ch.supported_versions.is_empty() {
                 req.set(
@@ -779,7 +779,7 @@ impl Tls {
             res.set("last_alert", Value::text(zeek::alert_name(a)));
         }
         if !i.alerts.is_empty() {
-            res.set("alerts", Value::List(i.alerts.clone()));
+            res.set("alerts", Value::list(&i.alerts));
         }
         if i.encrypted_alerts > 0 {
             res.set("encrypted_alerts", Value::U64(i.encrypted_alerts));
@@ -787,19 +787,8 @@ impl Tls {
         res.set("established", Value::Bool(i.established));
         res.set("ssl_history", Value::text(&i.history));
         if let Some(s) = &i.server_certs {
-            res.set(
-                "cert_chain_fps",
-                Value::List(s.iter().map(|f| f.clone().into_bytes()).collect()),
-            );
-            res.set(
-                "client_cert_chain_fps",
-                Value::List(
-                    i.client_certs
-                        .iter()
-                        .map(|f| f.clone().into_bytes())
-                        .collect(),
-                ),
-            );
+            res.set("cert_chain_fps", Value::list(s));
+            res.set("client_cert_chain_fps", Value::list(&i.client_certs));
         }
         let end = i.last_ts.unwrap_or(ts);
         let complete = !i.cut;

@@ -188,22 +188,22 @@ fn tls12_handshake_is_established_when_both_sides_send_ciphertext() {
     assert_eq!(flag(e, "resumed"), Some(false));
     assert_eq!(
         e.fields.get("alpn_offered"),
-        Some(&Value::List(vec![b"h2".to_vec(), b"http/1.1".to_vec()]))
+        Some(&Value::list(vec![b"h2".to_vec(), b"http/1.1".to_vec()]))
     );
     assert_eq!(
         e.fields.get("supported_groups"),
-        Some(&Value::List(vec![
+        Some(&Value::list(vec![
             b"x25519".to_vec(),
             b"secp256r1".to_vec()
         ]))
     );
     assert_eq!(
         e.fields.get("cert_chain_fps"),
-        Some(&Value::List(vec![fingerprint(CERT).into_bytes()]))
+        Some(&Value::list(vec![fingerprint(CERT).into_bytes()]))
     );
     assert_eq!(
         e.fields.get("client_cert_chain_fps"),
-        Some(&Value::List(vec![]))
+        Some(&Value::List(Vec::new()))
     );
     // The ClientHello is the request, the server's part up to the establishment the reply.
     assert_eq!(e.request.unwrap().start, 1000);
@@ -348,7 +348,7 @@ fn alert_before_encryption_is_read_and_fails_the_handshake() {
     assert_eq!(flag(e, "established"), Some(false));
     assert_eq!(
         e.fields.get("alerts"),
-        Some(&Value::List(vec![
+        Some(&Value::list(vec![
             b"server fatal handshake_failure".to_vec()
         ]))
     );
@@ -551,7 +551,7 @@ fn handshake_message_over_the_bound_is_skipped_not_buffered() {
         assert_eq!(text(e, "ssl_history"), Some("Csxan"));
         assert_eq!(
             e.fields.get("cert_chain_fps"),
-            Some(&Value::List(vec![
+            Some(&Value::list(vec![
                 fingerprint(&big).into_bytes(),
                 fingerprint(&second).into_bytes()
             ]))
