@@ -292,7 +292,7 @@ enum LogSink {
 }
 
 impl Sink for LogSink {
-    fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
+    fn exchanges(&mut self, ex: &[&Exchange], ifaces: &[Iface]) -> Result<()> {
         match self {
             LogSink::Jsonl(w, _) => w.write(ex, ifaces),
             LogSink::Zeek(w) => w.write_all(ex),
@@ -702,7 +702,7 @@ fn run(cli: Cli) -> Result<Done> {
 struct NoSink;
 
 impl Sink for NoSink {
-    fn exchanges(&mut self, _: &[Exchange], _: &[Iface]) -> Result<()> {
+    fn exchanges(&mut self, _: &[&Exchange], _: &[Iface]) -> Result<()> {
         Ok(())
     }
 }

@@ -38,7 +38,7 @@ use crate::model::{
 pub trait Sink {
     /// Exchanges finished in a batch, sorted by time, connection and depth. `ifaces` is the
     /// interface table so far (exchanges refer to interfaces by index).
-    fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()>;
+    fn exchanges(&mut self, ex: &[&Exchange], ifaces: &[Iface]) -> Result<()>;
     /// Connections finished in a batch.
     fn connections(&mut self, _c: &[ConnSummary]) -> Result<()> {
         Ok(())
@@ -870,11 +870,9 @@ fn flush_with(
 ) -> Result<()> {
     let ordering = Instant::now();
     let mut noticing = Duration::ZERO;
-    let mut ex: Vec<Exchange> = Vec::new();
     let mut conns: Vec<ConnSummary> = Vec::new();
     let mut opened: Vec<Arc<ConnInfo>> = Vec::new();
     for s in shards.iter_mut() {
-        ex.append(&mut s.ctx.exchanges);
         conns.append(&mut s.ended);
         notices.append(&mut s.ctx.notices);
         opened.append(&mut s.ctx.opened);
@@ -885,7 +883,9 @@ fn flush_with(
     opened.sort_by(|a, b| (a.first_ts, &a.uid).cmp(&(b.first_ts, &b.uid)));
     let mut linked = Vec::new();
     linker.open(&opened, &mut linked);
-    linker.exchanges(&mut ex);
+    for s in shards.iter_mut() {
+        linker.exchanges(&mut s.ctx.exchanges);
+    }
     linker.ended(&mut conns);
     linker.sweep((!last).then(|| summary.last_ts.unwrap_or(0)), &mut linked);
     if !notices.is_empty() {
@@ -897,18 +897,21 @@ fn flush_with(
         sink.notices(&notices)?;
         noticing = writing.elapsed();
     }
-    sort_moving_once(&mut ex, |a, b| {
-        (a.ts(), &a.conn.uid, a.depth).cmp(&(b.ts(), &b.conn.uid, b.depth))
-    });
     conns.sort_by(|a, b| (a.info.first_ts, &a.info.uid).cmp(&(b.info.first_ts, &b.info.uid)));
     if !meta.is_empty() {
-        for e in &mut ex {
+        for e in shards.iter_mut().flat_map(|s| s.ctx.exchanges.iter_mut()) {
             meta.annotate(e);
         }
         for c in &mut conns {
             c.peers = meta.peers(&c.info, c.info.first_ts);
         }
     }
+    // The batch's exchanges stay where their shards put them; the sinks get them in order
+    // through references (an exchange is a couple of hundred bytes: gathering and sorting
+    // the exchanges themselves moved each three times, on this thread alone). A stable sort
+    // of the shards' lists in shard order: the same order whatever the thread count.
+    let mut ex: Vec<&Exchange> = shards.iter().flat_map(|s| &s.ctx.exchanges).collect();
+    ex.sort_by(|a, b| (a.ts(), &a.conn.uid, a.depth).cmp(&(b.ts(), &b.conn.uid, b.depth)));
     summary.exchanges += ex.len() as u64;
     let writing = Instant::now();
     summary.stages.order += (writing - ordering).saturating_sub(noticing);
@@ -929,58 +932,11 @@ fn flush_with(
     let freeing = Instant::now();
     summary.stages.output += (freeing - writing) + noticing;
     drop(ex);
+    for s in shards.iter_mut() {
+        s.ctx.exchanges.clear();
+    }
     drop(conns);
     drop(linked);
     summary.stages.free += freeing.elapsed();
     Ok(())
-}
-
-/// Sorts `v` stably by `cmp`, moving each element at most twice: the indices are sorted, then
-/// the elements taken in their order. A merge sort of the elements themselves moved each
-/// several times, and an exchange is hundreds of bytes (the `memcpy` of the sort was 3% of a
-/// Redis run's instructions). Input already in order is left as it is.
-fn sort_moving_once<T>(v: &mut Vec<T>, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
-    if v.windows(2).all(|w| cmp(&w[0], &w[1]).is_le()) {
-        return;
-    }
-    let mut order: Vec<usize> = (0..v.len()).collect();
-    order.sort_by(|&a, &b| cmp(&v[a], &v[b]));
-    let mut slots: Vec<Option<T>> = v.drain(..).map(Some).collect();
-    v.extend(
-        order
-            .iter()
-            .filter_map(|&i| slots.get_mut(i).and_then(Option::take)),
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sort_moving_once;
-
-    /// The same order as the standard stable sort: equal keys keep their input order.
-    #[test]
-    fn sort_moving_once_is_a_stable_sort() {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        for len in [0usize, 1, 2, 3, 17, 256, 1000] {
-            for keys in [1u64, 3, 50, u64::MAX] {
-                // (key, position in the input): the position tells stability.
-                let mut v: Vec<(u64, usize, String)> = (0..len)
-                    .map(|i| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        (seed % keys, i, format!("element {i}"))
-                    })
-                    .collect();
-                let mut want = v.clone();
-                want.sort_by_key(|e| e.0);
-                sort_moving_once(&mut v, |a, b| a.0.cmp(&b.0));
-                assert_eq!(v, want, "len {len}, keys {keys}");
-            }
-        }
-        // Input in reverse order comes out in order.
-        let mut v: Vec<u32> = (0..100).rev().collect();
-        sort_moving_once(&mut v, |a, b| a.cmp(b));
-        assert_eq!(v, (0..100).collect::<Vec<_>>());
-    }
 }

@@ -151,7 +151,7 @@ fn trailing_garbage_after_pcapng_is_a_warning() {
 
 struct Count(usize);
 impl Sink for Count {
-    fn exchanges(&mut self, ex: &[Exchange], _: &[Iface]) -> anyhow::Result<()> {
+    fn exchanges(&mut self, ex: &[&Exchange], _: &[Iface]) -> anyhow::Result<()> {
         self.0 += ex.len();
         Ok(())
     }

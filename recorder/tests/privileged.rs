@@ -353,8 +353,8 @@ impl Recorder {
 #[derive(Default)]
 struct Collect(Vec<Exchange>, Vec<Iface>, Vec<LinkedConn>);
 impl Sink for Collect {
-    fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> anyhow::Result<()> {
-        self.0.extend_from_slice(ex);
+    fn exchanges(&mut self, ex: &[&Exchange], ifaces: &[Iface]) -> anyhow::Result<()> {
+        self.0.extend(ex.iter().map(|&e| e.clone()));
         self.1 = ifaces.to_vec();
         Ok(())
     }

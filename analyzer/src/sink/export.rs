@@ -695,7 +695,7 @@ fn vantage(t: &mut Table, c: &ConnInfo, ifaces: &[Iface]) {
 }
 
 impl Sink for Exporter {
-    fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
+    fn exchanges(&mut self, ex: &[&Exchange], ifaces: &[Iface]) -> Result<()> {
         self.graph.exchanges(ex, ifaces)?;
         self.ifaces.clear();
         self.ifaces.extend_from_slice(ifaces);

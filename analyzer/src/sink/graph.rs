@@ -835,7 +835,7 @@ impl Aggregate {
 }
 
 impl Sink for GraphBuilder {
-    fn exchanges(&mut self, ex: &[Exchange], _ifaces: &[Iface]) -> Result<()> {
+    fn exchanges(&mut self, ex: &[&Exchange], _ifaces: &[Iface]) -> Result<()> {
         for e in ex {
             self.add_exchange(e);
         }

@@ -478,7 +478,7 @@ svg.hist rect { fill: #4a7bd0; } pre { background: #f8f8f8; padding: 1em; overfl
 "#;
 
 impl Sink for HtmlReport {
-    fn exchanges(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
+    fn exchanges(&mut self, ex: &[&Exchange], ifaces: &[Iface]) -> Result<()> {
         self.text.exchanges(ex, ifaces)?;
         self.graph.exchanges(ex, ifaces)?;
         for e in ex {

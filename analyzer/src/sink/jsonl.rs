@@ -270,7 +270,7 @@ impl<W: Write> JsonlWriter<W> {
     /// Writes exchanges (those that are only the late end of an already written request are
     /// skipped: JSON has their data in the earlier record or not at all). Lines are formatted
     /// in parallel and written in order.
-    pub fn write(&mut self, ex: &[Exchange], ifaces: &[Iface]) -> Result<()> {
+    pub fn write(&mut self, ex: &[&Exchange], ifaces: &[Iface]) -> Result<()> {
         use rayon::prelude::*;
         const PER: usize = 256;
         let n = ex.len().div_ceil(PER);

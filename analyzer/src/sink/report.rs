@@ -626,7 +626,7 @@ impl Report {
 }
 
 impl Sink for Report {
-    fn exchanges(&mut self, ex: &[Exchange], _ifaces: &[Iface]) -> Result<()> {
+    fn exchanges(&mut self, ex: &[&Exchange], _ifaces: &[Iface]) -> Result<()> {
         for e in ex {
             self.add(e);
         }

@@ -387,7 +387,7 @@ impl ZeekWriter {
 
     /// Writes exchanges to their protocols' logs (rows formatted in parallel, written in
     /// order).
-    pub fn write_all(&mut self, ex: &[Exchange]) -> Result<()> {
+    pub fn write_all(&mut self, ex: &[&Exchange]) -> Result<()> {
         use rayon::prelude::*;
         // Each chunk's lines go into one buffer; `rows` says which log each range belongs to.
         type Part = (String, Vec<(&'static ZeekLog, u64, std::ops::Range<usize>)>);
@@ -435,7 +435,7 @@ impl ZeekWriter {
 
     /// Writes one exchange to its protocol's log, if the protocol has one.
     pub fn write(&mut self, ex: &Exchange) -> Result<()> {
-        self.write_all(std::slice::from_ref(ex))
+        self.write_all(&[ex])
     }
 
     /// Writes the `#close` lines and flushes.
