@@ -29,8 +29,7 @@ impl Resp {
         }
     }
 
-    fn fields(self, kind: Option<Kind>) -> Fields {
-        let mut f = Fields::default();
+    fn fields(self, kind: Option<Kind>, mut f: Fields) -> Fields {
         if let Some(b) = self.backend {
             f.set("backend", Value::owned(b.into_bytes()));
         }
@@ -142,18 +141,20 @@ impl Postgres {
                 return;
             };
             let complete = complete && !a.resp.cut;
+            let fields = a.resp.fields(Some(a.kind), out.fields());
             out.emit(Event::ResponseEnd {
                 ts,
                 key: MatchKey::Fifo,
-                fields: a.resp.fields(Some(a.kind)),
+                fields,
                 complete,
             });
         } else if let Some(r) = self.orphan.take() {
             let complete = complete && !r.cut;
+            let fields = r.fields(None, out.fields());
             out.emit(Event::ResponseEnd {
                 ts,
                 key: MatchKey::Fifo,
-                fields: r.fields(None),
+                fields,
                 complete,
             });
         }
