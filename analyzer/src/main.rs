@@ -519,22 +519,24 @@ fn run(cli: Cli) -> Result<Done> {
             }
             let mut sink = match format {
                 LogFormat::Jsonl => {
-                    let create = |d: &std::path::Path, name: &str| -> Result<Box<dyn Write>> {
-                        let p = d.join(name);
-                        Ok(Box::new(BufWriter::new(File::create(&p).with_context(
-                            || format!("cannot create {}", p.display()),
-                        )?)))
-                    };
+                    let create =
+                        |d: &std::path::Path, name: &str| -> Result<Box<dyn Write + Send>> {
+                            let p = d.join(name);
+                            Ok(Box::new(BufWriter::new(File::create(&p).with_context(
+                                || format!("cannot create {}", p.display()),
+                            )?)))
+                        };
+                    // Written on threads of their own while the analysis goes on.
                     match &out_dir {
                         Some(d) => LogSink::Jsonl(
-                            JsonlWriter::new(create(d, "exchanges.jsonl")?),
-                            Some(JsonlWriter::new(create(d, "connections.jsonl")?)),
+                            JsonlWriter::in_background(create(d, "exchanges.jsonl")?)?,
+                            Some(JsonlWriter::in_background(create(d, "connections.jsonl")?)?),
                         ),
                         None => LogSink::Jsonl(
-                            JsonlWriter::new(Box::new(BufWriter::with_capacity(
+                            JsonlWriter::in_background(Box::new(BufWriter::with_capacity(
                                 1 << 16,
                                 io::stdout(),
-                            ))),
+                            )))?,
                             None,
                         ),
                     }

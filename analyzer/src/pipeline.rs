@@ -173,7 +173,8 @@ pub struct StageTimes {
     /// adding metadata (serial).
     pub order: Duration,
     /// The sinks: formatting (in parallel where the sink does: Zeek logs, JSON lines) and
-    /// writing (serial), and their last flush.
+    /// writing, or handing the lines to the logs' writer threads (`sink::background`), and
+    /// the wait for those at the end.
     pub output: Duration,
     /// Freeing the batch's exchanges and connections once written (serial).
     pub free: Duration,

@@ -291,3 +291,24 @@ fn summary_says_where_the_wall_time_went() {
         assert!(us(k) > 0, "{k}: {t}");
     }
 }
+
+/// Lines are written on a thread of their own: a write that fails there is still the run's
+/// error (status 1, the reason said), not lost. Standard output on /dev/full: every write fails
+/// with "No space left on device".
+#[test]
+fn a_failed_write_of_the_output_is_an_error() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_juno-analyze"))
+        .args(["--progress", "never", "logs"])
+        .arg(fixture("pipeline-1000.pcap.zst"))
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    expect_status(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+}

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::background::Background;
 use super::json::Json;
 use crate::input::Iface;
 use crate::model::{ConnSummary, Exchange, Fields, Outcome, Span, Value, Vantage, tunnel_uid};
@@ -254,17 +255,35 @@ pub fn fields_json(j: &mut Json, fields: &Fields) {
 /// Writes exchanges as JSON lines.
 #[derive(Debug)]
 pub struct JsonlWriter<W: Write> {
-    out: W,
-    bufs: Vec<String>,
+    out: Out<W>,
+    bufs: Vec<Vec<u8>>,
+}
+
+/// Where a [`JsonlWriter`]'s lines go.
+#[derive(Debug)]
+enum Out<W> {
+    /// Written by the calling thread.
+    Direct(W),
+    /// Handed to a writer thread.
+    Background(Background),
 }
 
 impl<W: Write> JsonlWriter<W> {
     /// Writes to `out`.
     pub fn new(out: W) -> Self {
         JsonlWriter {
-            out,
+            out: Out::Direct(out),
             bufs: Vec::new(),
         }
+    }
+
+    /// Writes to `out` on a thread of its own ([`Background`]): a batch's lines are written
+    /// while the next batch is analysed.
+    pub fn in_background(out: Box<dyn Write + Send>) -> Result<Self> {
+        Ok(JsonlWriter {
+            out: Out::Background(Background::new(out)?),
+            bufs: Vec::new(),
+        })
     }
 
     /// Writes exchanges (those that are only the late end of an already written request are
@@ -274,10 +293,15 @@ impl<W: Write> JsonlWriter<W> {
         use rayon::prelude::*;
         const PER: usize = 256;
         let n = ex.len().div_ceil(PER);
-        if self.bufs.len() < n {
-            self.bufs.resize_with(n, String::new);
+        // Buffers are reused from batch to batch (given back by the writer thread, when
+        // there is one): no large allocation per batch.
+        while self.bufs.len() < n {
+            let b = match &mut self.out {
+                Out::Background(bg) => bg.buffer(),
+                Out::Direct(_) => Vec::new(),
+            };
+            self.bufs.push(b);
         }
-        // Buffers are reused from batch to batch: no large allocation per batch.
         self.bufs[..n]
             .par_iter_mut()
             .zip(ex.par_chunks(PER))
@@ -290,12 +314,21 @@ impl<W: Write> JsonlWriter<W> {
                 {
                     j.clear();
                     exchange_json(&mut j, e, ifaces);
-                    s.push_str(j.as_str());
-                    s.push('\n');
+                    s.extend_from_slice(j.as_str().as_bytes());
+                    s.push(b'\n');
                 }
             });
-        for s in &self.bufs[..n] {
-            self.out.write_all(s.as_bytes())?;
+        match &mut self.out {
+            Out::Direct(out) => {
+                for s in &self.bufs[..n] {
+                    out.write_all(s)?;
+                }
+            }
+            Out::Background(bg) => {
+                for s in self.bufs.drain(..n) {
+                    bg.write(s)?;
+                }
+            }
         }
         Ok(())
     }
@@ -303,20 +336,31 @@ impl<W: Write> JsonlWriter<W> {
     /// Writes the packet-vantage connections as JSON lines (conn.log's fields; socket-vantage
     /// connections have none and are skipped).
     pub fn write_conns(&mut self, conns: &[ConnSummary]) -> Result<()> {
+        let mut text = match &mut self.out {
+            Out::Background(bg) => bg.buffer(),
+            Out::Direct(_) => Vec::new(),
+        };
         let mut j = Json::new();
         for c in conns {
             j.clear();
             if connection_json(&mut j, c) {
-                self.out.write_all(j.as_str().as_bytes())?;
-                self.out.write_all(b"\n")?;
+                text.extend_from_slice(j.as_str().as_bytes());
+                text.push(b'\n');
             }
+        }
+        match &mut self.out {
+            Out::Direct(out) => out.write_all(&text)?,
+            Out::Background(bg) => bg.write(text)?,
         }
         Ok(())
     }
 
-    /// Flushes.
+    /// Flushes (with a writer thread: waits until everything is written).
     pub fn flush(&mut self) -> Result<()> {
-        self.out.flush()?;
+        match &mut self.out {
+            Out::Direct(out) => out.flush()?,
+            Out::Background(bg) => bg.finish()?,
+        }
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! implements [`crate::pipeline::Sink`]; none is used by a stage below.
 
 #[cfg(feature = "export")]
+pub mod background;
 pub mod export;
 pub mod fidelity;
 pub mod graph;

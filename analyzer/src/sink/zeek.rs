@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::background::Background;
 use super::{push_count, push_ip};
 use crate::conn::session::Notice;
 use crate::l7::zeek::push_seconds;
@@ -262,7 +263,8 @@ fn format_row<'a>(
 }
 
 struct Log {
-    out: BufWriter<File>,
+    /// Written on a thread of its own.
+    out: Background,
     spec: &'static ZeekLog,
     last_ts: u64,
 }
@@ -305,7 +307,7 @@ impl ZeekWriter {
     /// Writes a log's header: the connection columns, `fields`, then `last` (the protocol
     /// logs' and conn.log's `community_id`; none for weird.log, whose columns are Zeek's).
     fn header(
-        out: &mut BufWriter<File>,
+        out: &mut impl Write,
         path: &str,
         fields: &[(&str, &str)],
         last: &[(&str, &str)],
@@ -369,8 +371,10 @@ impl ZeekWriter {
             let path = self.dir.join(format!("{}.log", spec.path));
             let f =
                 File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-            let mut out = BufWriter::with_capacity(1 << 16, f);
-            Self::header(&mut out, spec.path, spec.fields, &[COMMUNITY_ID], ts)?;
+            let mut out = Background::new(Box::new(BufWriter::with_capacity(1 << 16, f)))?;
+            let mut header = out.buffer();
+            Self::header(&mut header, spec.path, spec.fields, &[COMMUNITY_ID], ts)?;
+            out.write(header)?;
             self.logs.insert(
                 spec.path,
                 Log {
@@ -385,17 +389,25 @@ impl ZeekWriter {
             .ok_or_else(|| anyhow::anyhow!("log vanished"))
     }
 
-    /// Writes exchanges to their protocols' logs (rows formatted in parallel, written in
-    /// order).
+    /// Writes exchanges to their protocols' logs (rows formatted in parallel, handed to the
+    /// logs' writer threads in order).
     pub fn write_all(&mut self, ex: &[&Exchange]) -> Result<()> {
         use rayon::prelude::*;
-        // Each chunk's lines go into one buffer; `rows` says which log each range belongs to.
+        const PER: usize = 256;
+        // Each chunk's lines go into one buffer (one given back by a writer thread when there
+        // is one); `rows` says which log each range belongs to.
         type Part = (String, Vec<(&'static ZeekLog, u64, std::ops::Range<usize>)>);
-        let parts: Vec<Part> = ex
-            .par_chunks(256)
-            .map(|chunk| {
+        let n = ex.len().div_ceil(PER);
+        let mut bufs: Vec<String> = Vec::with_capacity(n);
+        for _ in 0..n {
+            bufs.push(self.spare_text());
+        }
+        let parts: Vec<Part> = bufs
+            .into_par_iter()
+            .zip(ex.par_chunks(PER))
+            .map(|(mut text, chunk)| {
                 let mut row = Vec::new();
-                let mut text = String::with_capacity(chunk.len() * 256);
+                text.reserve(chunk.len() * 256);
                 let mut rows = Vec::with_capacity(chunk.len());
                 for e in chunk {
                     let start = text.len();
@@ -407,28 +419,60 @@ impl ZeekWriter {
                 (text, rows)
             })
             .collect();
-        for (text, rows) in &parts {
+        for (text, rows) in parts {
+            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                continue;
+            };
+            if rows.iter().all(|r| std::ptr::eq(r.0, first.0)) {
+                // One log (a capture of one protocol): the buffer is handed over whole.
+                let (spec, ts) = (first.0, first.1);
+                let max_ts = rows.iter().map(|r| r.1).max().unwrap_or(last.1);
+                let log = self.open(spec, ts)?;
+                log.last_ts = log.last_ts.max(max_ts);
+                log.out.write(text.into_bytes())?;
+                continue;
+            }
             for (spec, ts, range) in rows {
-                let log = self.open(spec, *ts)?;
-                log.out.write_all(&text.as_bytes()[range.clone()])?;
-                log.last_ts = log.last_ts.max(*ts);
+                let log = self.open(spec, ts)?;
+                let mut b = log.out.buffer();
+                b.extend_from_slice(&text.as_bytes()[range]);
+                log.out.write(b)?;
+                log.last_ts = log.last_ts.max(ts);
             }
         }
         Ok(())
     }
 
+    /// An empty text buffer: one a log's writer thread gave back when there is one.
+    fn spare_text(&mut self) -> String {
+        for log in self.logs.values_mut() {
+            let b = log.out.buffer();
+            if b.capacity() > 0 {
+                // Given back emptied: no byte to check.
+                return String::from_utf8(b).unwrap_or_default();
+            }
+        }
+        String::new()
+    }
+
     /// Writes the packet-vantage connections to conn.log.
     pub fn write_conns(&mut self, conns: &[ConnSummary]) -> Result<()> {
+        let mut lines = String::new();
         let mut line = String::with_capacity(300);
+        let (mut first, mut last) = (None, 0);
         for c in conns {
             line.clear();
             if !format_conn(c, &mut line) {
                 continue;
             }
-            let ts = c.info.first_ts;
+            lines.push_str(&line);
+            first = first.or(Some(c.info.first_ts));
+            last = last.max(c.info.first_ts);
+        }
+        if let Some(ts) = first {
             let log = self.open(&CONN_LOG, ts)?;
-            log.out.write_all(line.as_bytes())?;
-            log.last_ts = log.last_ts.max(ts);
+            log.last_ts = log.last_ts.max(last);
+            log.out.write(lines.into_bytes())?;
         }
         Ok(())
     }
@@ -441,8 +485,10 @@ impl ZeekWriter {
     /// Writes the `#close` lines and flushes.
     pub fn finish(&mut self) -> Result<()> {
         for log in self.logs.values_mut() {
-            writeln!(log.out, "#close\t{}", format_open(log.last_ts))?;
-            log.out.flush()?;
+            let mut close = log.out.buffer();
+            writeln!(close, "#close\t{}", format_open(log.last_ts))?;
+            log.out.write(close)?;
+            log.out.finish()?;
             let _ = log.spec;
         }
         if let Some((out, last)) = self.weird.as_mut() {
