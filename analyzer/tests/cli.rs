@@ -48,14 +48,7 @@ fn exit_status_is_0_clean_2_damaged_or_skipped_1_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("least budget"));
     expect_status(&analyze(["--help"]), 0);
     // The status is in the summary too.
-    let out = analyze([
-        "report".as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-        cut.as_os_str(),
-    ]);
-    expect_status(&out, 2);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = report_json(&cut, 2);
     assert_eq!(v["exit_status"], 2);
     assert_eq!(v["input_damaged"], true);
 }
@@ -260,15 +253,7 @@ fn socket_and_metadata_counters_are_reported() {
 /// drives the batches), and the steps that do the work of a capture with exchanges took time.
 #[test]
 fn summary_says_where_the_wall_time_went() {
-    let f = fixture("pipeline-1000.pcap.zst");
-    let out = analyze([
-        "report".as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-        f.as_os_str(),
-    ]);
-    expect_status(&out, 0);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = report_json(&fixture("pipeline-1000.pcap.zst"), 0);
     assert!(v["exchanges"]["written"].as_u64().unwrap() >= 1000, "{v}");
     let t = &v["wall_time_us"];
     let us = |k: &str| {

@@ -177,14 +177,7 @@ fn a_block_spanning_thousands_of_frames_is_read_in_linear_time() {
     let large = write(d.path(), "l.zst", &spanning(8 << 20, 1024));
     let time = |f: &Path| {
         let t = Instant::now();
-        let out = analyze([
-            "report".as_ref(),
-            "--format".as_ref(),
-            "json".as_ref(),
-            f.as_os_str(),
-        ]);
-        expect_status(&out, 0);
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = report_json(f, 0);
         assert_eq!(v["packets"], 1);
         t.elapsed()
     };

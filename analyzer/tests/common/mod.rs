@@ -254,6 +254,19 @@ pub fn expect_status(out: &Output, want: i32) {
     );
 }
 
+/// `juno-analyze report --format json PATH`: requires exit status `status` and returns the
+/// run summary it prints.
+pub fn report_json(path: &Path, status: i32) -> serde_json::Value {
+    let out = analyze([
+        "report".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        path.as_os_str(),
+    ]);
+    expect_status(&out, status);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The virtualenv's Python, with duckdb, polars and pyarrow.
 pub fn python() -> PathBuf {
     let venv = std::env::var_os("JUNO_VENV").map_or_else(
