@@ -63,7 +63,9 @@ impl Background {
     /// [`DEPTH`] buffers wait. A write that failed is this call's error (or a later one's).
     pub fn write(&mut self, buf: Vec<u8>) -> io::Result<()> {
         if buf.is_empty() {
-            self.spare.push(buf);
+            if self.spare.len() < KEEP {
+                self.spare.push(buf);
+            }
             return Ok(());
         }
         let sent = self.to_write.as_ref().map(|tx| tx.send(buf));

@@ -2,8 +2,8 @@
 //! terminal and HTML reports, the dependency graph, and (feature `export`) dataframes. Each
 //! implements [`crate::pipeline::Sink`]; none is used by a stage below.
 
-#[cfg(feature = "export")]
 pub mod background;
+#[cfg(feature = "export")]
 pub mod export;
 pub mod fidelity;
 pub mod graph;

@@ -420,24 +420,36 @@ impl ZeekWriter {
             })
             .collect();
         for (text, rows) in parts {
-            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            let Some(&(spec, ts, _)) = rows.first() else {
                 continue;
             };
-            if rows.iter().all(|r| std::ptr::eq(r.0, first.0)) {
+            let last_ts = rows.iter().map(|r| r.1).max().unwrap_or(ts);
+            if rows.iter().all(|r| std::ptr::eq(r.0, spec)) {
                 // One log (a capture of one protocol): the buffer is handed over whole.
-                let (spec, ts) = (first.0, first.1);
-                let max_ts = rows.iter().map(|r| r.1).max().unwrap_or(last.1);
                 let log = self.open(spec, ts)?;
-                log.last_ts = log.last_ts.max(max_ts);
+                log.last_ts = log.last_ts.max(last_ts);
                 log.out.write(text.into_bytes())?;
                 continue;
             }
+            // Rows of several logs: each log's rows of the chunk, in order, in one buffer
+            // (a log is opened with the time of its first row, as it would be row by row).
+            let mut per_log: Vec<(&'static ZeekLog, u64, u64, Vec<u8>)> = Vec::new();
             for (spec, ts, range) in rows {
-                let log = self.open(spec, ts)?;
-                let mut b = log.out.buffer();
-                b.extend_from_slice(&text.as_bytes()[range]);
-                log.out.write(b)?;
-                log.last_ts = log.last_ts.max(ts);
+                let at = match per_log.iter().position(|l| std::ptr::eq(l.0, spec)) {
+                    Some(at) => at,
+                    None => {
+                        per_log.push((spec, ts, ts, Vec::new()));
+                        per_log.len() - 1
+                    }
+                };
+                let l = &mut per_log[at];
+                l.2 = l.2.max(ts);
+                l.3.extend_from_slice(&text.as_bytes()[range]);
+            }
+            for (spec, first_ts, last_ts, bytes) in per_log {
+                let log = self.open(spec, first_ts)?;
+                log.last_ts = log.last_ts.max(last_ts);
+                log.out.write(bytes)?;
             }
         }
         Ok(())

@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 use self::wire::{ClientHello, RecordHeader, ServerHello, content, hs};
 use crate::l7::{Emitter, Event, MatchKey, Parser, ParserState, Probe, ProbeInput, Protocol};
-use crate::model::{Dir, Fields, Text, Transport, Ts, Value};
+use crate::model::{Dir, Fields, Transport, Ts, Value, text_of};
 
 pub use self::ja4::ja4;
 pub use self::zeek::ZEEK_LOG;
@@ -710,7 +710,7 @@ impl Tls {
                 Value::List(
                     v.iter()
                         .filter(|x| !wire::is_grease(**x))
-                        .map(|x| Text::from_slice(name(*x).as_bytes()))
+                        .map(|x| text_of(name(*x).into_bytes()))
                         .collect(),
                 )
             };
