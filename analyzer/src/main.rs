@@ -284,10 +284,7 @@ enum Cmd {
 
 enum LogSink {
     /// Exchanges, and connections when written into a directory.
-    Jsonl(
-        JsonlWriter<Box<dyn Write>>,
-        Option<JsonlWriter<Box<dyn Write>>>,
-    ),
+    Jsonl(JsonlWriter, Option<JsonlWriter>),
     Zeek(ZeekWriter),
 }
 
@@ -529,11 +526,11 @@ fn run(cli: Cli) -> Result<Done> {
                     // Written on threads of their own while the analysis goes on.
                     match &out_dir {
                         Some(d) => LogSink::Jsonl(
-                            JsonlWriter::in_background(create(d, "exchanges.jsonl")?)?,
-                            Some(JsonlWriter::in_background(create(d, "connections.jsonl")?)?),
+                            JsonlWriter::new(create(d, "exchanges.jsonl")?)?,
+                            Some(JsonlWriter::new(create(d, "connections.jsonl")?)?),
                         ),
                         None => LogSink::Jsonl(
-                            JsonlWriter::in_background(Box::new(BufWriter::with_capacity(
+                            JsonlWriter::new(Box::new(BufWriter::with_capacity(
                                 1 << 16,
                                 io::stdout(),
                             )))?,

@@ -252,37 +252,18 @@ pub fn fields_json(j: &mut Json, fields: &Fields) {
     j.close();
 }
 
-/// Writes exchanges as JSON lines.
+/// Writes exchanges as JSON lines, on a thread of its own ([`Background`]): a batch's lines
+/// are written while the next batch is analysed.
 #[derive(Debug)]
-pub struct JsonlWriter<W: Write> {
-    out: Out<W>,
-    bufs: Vec<Vec<u8>>,
+pub struct JsonlWriter {
+    out: Background,
 }
 
-/// Where a [`JsonlWriter`]'s lines go.
-#[derive(Debug)]
-enum Out<W> {
-    /// Written by the calling thread.
-    Direct(W),
-    /// Handed to a writer thread.
-    Background(Background),
-}
-
-impl<W: Write> JsonlWriter<W> {
-    /// Writes to `out`.
-    pub fn new(out: W) -> Self {
-        JsonlWriter {
-            out: Out::Direct(out),
-            bufs: Vec::new(),
-        }
-    }
-
-    /// Writes to `out` on a thread of its own ([`Background`]): a batch's lines are written
-    /// while the next batch is analysed.
-    pub fn in_background(out: Box<dyn Write + Send>) -> Result<Self> {
+impl JsonlWriter {
+    /// Writes to `out` (its writer thread starts here).
+    pub fn new(out: Box<dyn Write + Send>) -> Result<Self> {
         Ok(JsonlWriter {
-            out: Out::Background(Background::new(out)?),
-            bufs: Vec::new(),
+            out: Background::new(out)?,
         })
     }
 
@@ -292,21 +273,14 @@ impl<W: Write> JsonlWriter<W> {
     pub fn write(&mut self, ex: &[&Exchange], ifaces: &[Iface]) -> Result<()> {
         use rayon::prelude::*;
         const PER: usize = 256;
-        let n = ex.len().div_ceil(PER);
-        // Buffers are reused from batch to batch (given back by the writer thread, when
-        // there is one): no large allocation per batch.
-        while self.bufs.len() < n {
-            let b = match &mut self.out {
-                Out::Background(bg) => bg.buffer(),
-                Out::Direct(_) => Vec::new(),
-            };
-            self.bufs.push(b);
-        }
-        self.bufs[..n]
-            .par_iter_mut()
+        // Buffers the writer thread gave back when there are some: no large allocation per
+        // batch.
+        let mut bufs: Vec<Vec<u8>> = (0..ex.len().div_ceil(PER))
+            .map(|_| self.out.buffer())
+            .collect();
+        bufs.par_iter_mut()
             .zip(ex.par_chunks(PER))
             .for_each(|(s, chunk)| {
-                s.clear();
                 let mut j = Json::new();
                 for e in chunk
                     .iter()
@@ -318,17 +292,8 @@ impl<W: Write> JsonlWriter<W> {
                     s.push(b'\n');
                 }
             });
-        match &mut self.out {
-            Out::Direct(out) => {
-                for s in &self.bufs[..n] {
-                    out.write_all(s)?;
-                }
-            }
-            Out::Background(bg) => {
-                for s in self.bufs.drain(..n) {
-                    bg.write(s)?;
-                }
-            }
+        for s in bufs {
+            self.out.write(s)?;
         }
         Ok(())
     }
@@ -336,10 +301,7 @@ impl<W: Write> JsonlWriter<W> {
     /// Writes the packet-vantage connections as JSON lines (conn.log's fields; socket-vantage
     /// connections have none and are skipped).
     pub fn write_conns(&mut self, conns: &[ConnSummary]) -> Result<()> {
-        let mut text = match &mut self.out {
-            Out::Background(bg) => bg.buffer(),
-            Out::Direct(_) => Vec::new(),
-        };
+        let mut text = self.out.buffer();
         let mut j = Json::new();
         for c in conns {
             j.clear();
@@ -348,19 +310,13 @@ impl<W: Write> JsonlWriter<W> {
                 text.push(b'\n');
             }
         }
-        match &mut self.out {
-            Out::Direct(out) => out.write_all(&text)?,
-            Out::Background(bg) => bg.write(text)?,
-        }
+        self.out.write(text)?;
         Ok(())
     }
 
-    /// Flushes (with a writer thread: waits until everything is written).
+    /// Waits until everything is written, and flushed.
     pub fn flush(&mut self) -> Result<()> {
-        match &mut self.out {
-            Out::Direct(out) => out.flush()?,
-            Out::Background(bg) => bg.finish()?,
-        }
+        self.out.finish()?;
         Ok(())
     }
 }

@@ -470,14 +470,13 @@ impl ZeekWriter {
     /// Writes the packet-vantage connections to conn.log.
     pub fn write_conns(&mut self, conns: &[ConnSummary]) -> Result<()> {
         let mut lines = String::new();
-        let mut line = String::with_capacity(300);
         let (mut first, mut last) = (None, 0);
         for c in conns {
-            line.clear();
-            if !format_conn(c, &mut line) {
+            let start = lines.len();
+            if !format_conn(c, &mut lines) {
+                lines.truncate(start);
                 continue;
             }
-            lines.push_str(&line);
             first = first.or(Some(c.info.first_ts));
             last = last.max(c.info.first_ts);
         }
