@@ -10,8 +10,9 @@
 # e.g. scripts/bench/instructions.sh 40000 bench-data/redis.pcap bench-data/dns.pcap -- \
 #        /tmp/juno-analyze-before target/release/juno-analyze
 #
-# Every run is `logs --format zeek --threads 1` into a scratch directory; the rows of the
-# protocols' logs are counted so that figures can be read per exchange. Needs valgrind and tcpdump (to cut
+# Every run is `logs --format zeek --threads 1` (FORMAT=jsonl: JSON lines) into a scratch
+# directory; the rows of the protocols' logs (the exchanges' JSON lines) are counted so that
+# figures can be read per exchange. Needs valgrind and tcpdump (to cut
 # the captures), perf for the allocation counts.
 set -euo pipefail
 
@@ -29,6 +30,8 @@ done
 [ "${1:-}" = "--" ] || { echo "instructions.sh: missing -- before the binaries" >&2; exit 2; }
 shift
 binaries=("$@")
+format=${FORMAT:-zeek}
+case "$format" in zeek | jsonl) ;; *) echo "instructions.sh: FORMAT is zeek or jsonl" >&2; exit 2 ;; esac
 [ ${#binaries[@]} -gt 0 ] || { echo "instructions.sh: no binary" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind not found" >&2; exit 1; }
 
@@ -55,20 +58,24 @@ for c in "${captures[@]}"; do
         out="$work/out"
         rm -rf "$out"
         valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file=/dev/null \
-            "$b" logs "$cut" --format zeek --out-dir "$out" --threads 1 -q \
+            "$b" logs "$cut" --format "$format" --out-dir "$out" --threads 1 -q \
             >"$work/cg.txt" 2>&1 || { cat "$work/cg.txt" >&2; exit 1; }
         num() { grep -E "$1" "$work/cg.txt" | head -1 | sed -E 's/.*: *([0-9,]+).*/\1/' | tr -d ,; }
         ir=$(num 'I +refs')
         d1=$(num 'D1 +misses')
         ll=$(num 'LL misses')
         # Exchanges: the rows of the protocols' logs (not conn.log's or weird.log's).
-        rows=$(find "$out" -name '*.log' ! -name conn.log ! -name weird.log -exec cat {} + |
-            grep -vc '^#' || true)
+        if [ "$format" = jsonl ]; then
+            rows=$(wc -l <"$out/exchanges.jsonl")
+        else
+            rows=$(find "$out" -name '*.log' ! -name conn.log ! -name weird.log -exec cat {} + |
+                grep -vc '^#' || true)
+        fi
         m=-
         r=-
         if [ "$allocs" = 1 ]; then
             perf stat -x, -e probe_libc:malloc -e probe_libc:realloc -o "$work/ps.txt" \
-                "$b" logs "$cut" --format zeek --out-dir "$out" --overwrite --threads 1 -q >/dev/null 2>&1
+                "$b" logs "$cut" --format "$format" --out-dir "$out" --overwrite --threads 1 -q >/dev/null 2>&1
             m=$(awk -F, '/probe_libc:malloc/ {print $1}' "$work/ps.txt")
             r=$(awk -F, '/probe_libc:realloc/ {print $1}' "$work/ps.txt")
         fi

@@ -7,6 +7,9 @@ pub struct Json {
     buf: String,
     need_comma: Vec<bool>,
     after_key: bool,
+    /// The last second [`Json::time`] wrote, and its `YYYY-MM-DDTHH:MM:SS` (an exchange's
+    /// five times are mostly in one second: the calendar arithmetic is done once for them).
+    second: Option<(u64, [u8; 19])>,
 }
 
 impl Json {
@@ -15,9 +18,28 @@ impl Json {
         Self::default()
     }
 
+    /// A writer that appends to `buf` (what it holds stays).
+    pub fn with_buf(buf: String) -> Self {
+        Json {
+            buf,
+            ..Self::default()
+        }
+    }
+
     /// The text written so far.
     pub fn as_str(&self) -> &str {
         &self.buf
+    }
+
+    /// The buffer, with everything written.
+    pub fn into_buf(self) -> String {
+        self.buf
+    }
+
+    /// Ends a top-level value with a newline (JSON lines); the next value starts a new one.
+    pub fn newline(&mut self) {
+        debug_assert!(self.need_comma.is_empty() && !self.after_key);
+        self.buf.push('\n');
     }
 
     /// Clears the buffer for the next record.
@@ -76,14 +98,31 @@ impl Json {
         }
         self.after_key = true;
     }
+    /// `"name":` written as `quoted` holds it (whole, quotes and colon included): for the
+    /// [`key!`] macro, whose names are literals checked when compiled.
+    pub fn key_quoted(&mut self, quoted: &'static str) {
+        self.before_value();
+        self.buf.push_str(quoted);
+        self.after_key = true;
+    }
     /// A string.
     pub fn str(&mut self, v: &str) {
         self.before_value();
-        self.string_raw(v);
+        if super::plain_bytes(v.as_bytes(), b'"') {
+            // Nothing to escape (most values): copied whole.
+            self.buf.push('"');
+            self.buf.push_str(v);
+            self.buf.push('"');
+        } else {
+            self.string_raw(v);
+        }
     }
     /// Bytes as a string (invalid UTF-8 replaced by U+FFFD).
     pub fn bytes(&mut self, v: &[u8]) {
-        self.str(&String::from_utf8_lossy(v));
+        match std::str::from_utf8(v) {
+            Ok(s) => self.str(s),
+            Err(_) => self.str(&String::from_utf8_lossy(v)),
+        }
     }
     /// A number.
     pub fn u64(&mut self, v: u64) {
@@ -118,9 +157,25 @@ impl Json {
     /// what `humantime::format_rfc3339_nanos` writes), formatted in place.
     pub fn time(&mut self, ns: u64) {
         self.before_value();
-        self.buf.push('"');
-        push_rfc3339_nanos(ns, &mut self.buf);
-        self.buf.push('"');
+        let secs = ns / 1_000_000_000;
+        let second = match self.second {
+            Some((s, text)) if s == secs => text,
+            _ => {
+                let text = date_time(secs);
+                self.second = Some((secs, text));
+                text
+            }
+        };
+        let mut b = [0u8; 32];
+        b[0] = b'"';
+        b[1..20].copy_from_slice(&second);
+        b[20] = b'.';
+        digits(&mut b[21..30], ns % 1_000_000_000);
+        b[30] = b'Z';
+        b[31] = b'"';
+        // All ASCII.
+        self.buf
+            .push_str(std::str::from_utf8(&b).unwrap_or_default());
     }
     /// A boolean.
     pub fn bool(&mut self, v: bool) {
@@ -160,6 +215,35 @@ impl Json {
     }
 }
 
+/// `"name":` for a literal name: `key!(j, "uid")` is `j.key("uid")`, with the quotes and
+/// colon joined to the name when compiled and the name checked then to need no escaping (an
+/// exchange's line has some 30 keys: checking and copying each in three pieces was a fifth of
+/// a JSON lines run's instructions on Redis).
+macro_rules! key {
+    ($j:expr, $k:literal) => {{
+        const _: () = assert!(
+            $crate::sink::json::plain_key($k),
+            "a key that needs escaping"
+        );
+        $j.key_quoted(concat!("\"", $k, "\":"))
+    }};
+}
+pub(crate) use key;
+
+/// Whether a key needs no escaping (no control byte, DEL, `"` or `\`), when compiled.
+pub const fn plain_key(k: &str) -> bool {
+    let b = k.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x20 || c == 0x7f || c == b'"' || c == b'\\' {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Whether `k` is at most 16 bytes long and holds no byte JSON escapes (two words:
 /// [`super::plain_bytes`]).
 #[inline]
@@ -187,9 +271,21 @@ static ESCAPE: [u8; 256] = {
 };
 
 /// Writes `ns` after the epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (proleptic Gregorian,
-/// UTC; the day is found from the day count with the usual era arithmetic, no table).
+/// UTC).
 pub fn push_rfc3339_nanos(ns: u64, out: &mut String) {
-    let secs = ns / 1_000_000_000;
+    let mut b = [0u8; 30];
+    b[..19].copy_from_slice(&date_time(ns / 1_000_000_000));
+    b[19] = b'.';
+    digits(&mut b[20..29], ns % 1_000_000_000);
+    b[29] = b'Z';
+    // All ASCII digits and separators.
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+}
+
+/// `secs` after the epoch as `YYYY-MM-DDTHH:MM:SS` (the day is found from the day count with
+/// the usual era arithmetic, no table; digits written directly: `write!` with padding was 8%
+/// of a JSON lines run's CPU).
+fn date_time(secs: u64) -> [u8; 19] {
     let days = secs / 86_400;
     let sod = secs % 86_400;
     // Days since 0000-03-01, in 400-year eras of 146,097 days.
@@ -202,9 +298,7 @@ pub fn push_rfc3339_nanos(ns: u64, out: &mut String) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
-    // Five of these per exchange: digits written directly (`write!` with padding was 8% of
-    // the JSON lines run's CPU).
-    let mut b = [0u8; 30];
+    let mut b = [0u8; 19];
     digits(&mut b[0..4], year);
     b[4] = b'-';
     digits(&mut b[5..7], month);
@@ -216,20 +310,34 @@ pub fn push_rfc3339_nanos(ns: u64, out: &mut String) {
     digits(&mut b[14..16], sod / 60 % 60);
     b[16] = b':';
     digits(&mut b[17..19], sod % 60);
-    b[19] = b'.';
-    digits(&mut b[20..29], ns % 1_000_000_000);
-    b[29] = b'Z';
-    // All ASCII digits and separators.
-    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+    b
 }
 
-/// `v` in decimal, zero-padded to fill `out` (its lowest digits if it has more).
+/// `v` in decimal, zero-padded to fill `out` (its lowest digits if it has more); two digits
+/// at a time from a table.
 fn digits(out: &mut [u8], mut v: u64) {
-    for d in out.iter_mut().rev() {
+    let mut pairs = out.rchunks_exact_mut(2);
+    for p in pairs.by_ref() {
+        let i = usize::from((v % 100) as u8) * 2;
+        p.copy_from_slice(&PAIRS[i..i + 2]);
+        v /= 100;
+    }
+    if let [d] = pairs.into_remainder() {
         *d = b'0' + (v % 10) as u8;
-        v /= 10;
     }
 }
+
+/// "00", "01", ... "99".
+static PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
@@ -247,6 +355,8 @@ mod tests {
                     let k = String::from_utf8(k).expect("ASCII");
                     let plain = len <= 16 && ESCAPE[usize::from(c)] == 0;
                     assert_eq!(plain_short(&k), plain, "{k:?}");
+                    // The compile-time check of `key!`'s names: the same bytes, any length.
+                    assert_eq!(plain_key(&k), ESCAPE[usize::from(c)] == 0, "{k:?}");
                     let mut fast = Json::default();
                     fast.key(&k);
                     let mut slow = Json::default();
@@ -258,6 +368,15 @@ mod tests {
         }
         // Multi-byte characters need no escaping.
         assert!(plain_short("clé") && plain_short("") && !plain_short("a\u{7f}"));
+        assert!(plain_key("clé") && plain_key("id.orig_h") && !plain_key("a\u{7f}"));
+        let mut j = Json::new();
+        j.open();
+        key!(j, "id.orig_h");
+        j.u64(1);
+        key!(j, "b");
+        j.null();
+        j.close();
+        assert_eq!(j.as_str(), r#"{"id.orig_h":1,"b":null}"#);
     }
 
     #[test]
@@ -287,6 +406,49 @@ mod tests {
             let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
             assert_eq!(s, humantime::format_rfc3339_nanos(t).to_string(), "{ns}");
         }
+    }
+
+    #[test]
+    fn times_of_one_second_and_of_the_next_are_written_whole() {
+        // Runs of instants in one second (the cached date and time), then a jump, a step
+        // back, the same second again, and a second's last and next nanoseconds.
+        let base = 1_258_577_884_000_000_000u64;
+        let mut cases = vec![base, base + 1, base + 999_999_999, base + 1_000_000_000];
+        cases.extend([
+            base - 1,
+            base,
+            u64::MAX,
+            0,
+            86_399_999_999_999,
+            86_400_000_000_000,
+        ]);
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly within a few seconds of `base`, sometimes anywhere.
+            cases.push(if x.is_multiple_of(4) {
+                x
+            } else {
+                base + x % 3_000_000_000
+            });
+        }
+        let mut j = Json::new();
+        j.open_list();
+        let mut want = String::from("[");
+        for (i, ns) in cases.iter().enumerate() {
+            j.time(*ns);
+            if i > 0 {
+                want.push(',');
+            }
+            want.push('"');
+            push_rfc3339_nanos(*ns, &mut want);
+            want.push('"');
+        }
+        j.close_list();
+        want.push(']');
+        assert_eq!(j.as_str(), want);
     }
 
     #[test]

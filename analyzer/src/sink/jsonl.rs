@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::background::Background;
-use super::json::Json;
+use super::json::{Json, key};
 use crate::input::Iface;
 use crate::model::{ConnSummary, Exchange, Fields, Outcome, Span, Value, Vantage, tunnel_uid};
 
@@ -21,14 +21,14 @@ fn span(j: &mut Json, s: Option<Span>) {
         None => j.null(),
         Some(s) => {
             j.open();
-            j.key("start");
+            key!(j, "start");
             j.time(s.start);
-            j.key("end");
+            key!(j, "end");
             match s.end {
                 Some(e) => j.time(e),
                 None => j.null(),
             }
-            j.key("complete");
+            key!(j, "complete");
             j.bool(s.complete);
             j.close();
         }
@@ -39,15 +39,15 @@ fn span(j: &mut Json, s: Option<Span>) {
 pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
     let c = &ex.conn;
     j.open();
-    j.key("ts");
+    key!(j, "ts");
     j.time(ex.ts());
-    j.key("uid");
+    key!(j, "uid");
     j.str(&c.uid);
-    j.key("community_id");
+    key!(j, "community_id");
     j.str(&c.community_id);
-    j.key("protocol");
+    key!(j, "protocol");
     j.str(ex.protocol);
-    j.key("transport");
+    key!(j, "transport");
     j.str(c.transport.as_str());
     for (k, e, peer) in [
         ("client", c.orig, &ex.peers.client),
@@ -55,9 +55,9 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
     ] {
         j.key(k);
         j.open();
-        j.key("ip");
+        key!(j, "ip");
         j.ip(e.ip());
-        j.key("port");
+        key!(j, "port");
         j.u64(u64::from(e.port));
         if let Some(p) = peer {
             for (name, v) in [
@@ -76,13 +76,13 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
         }
         j.close();
     }
-    j.key("vantage");
+    key!(j, "vantage");
     j.open();
     match &c.vantage {
         Vantage::Packets { iface } => {
-            j.key("kind");
+            key!(j, "kind");
             j.str("packets");
-            j.key("iface");
+            key!(j, "iface");
             match ifaces.get(*iface as usize).and_then(|i| i.name.as_deref()) {
                 Some(n) => j.str(n),
                 None => j.u64(u64::from(*iface)),
@@ -95,52 +95,52 @@ pub fn exchange_json(j: &mut Json, ex: &Exchange, ifaces: &[Iface]) {
             cgroup,
             ..
         } => {
-            j.key("kind");
+            key!(j, "kind");
             j.str(c.vantage.kind());
-            j.key("pid");
+            key!(j, "pid");
             j.u64(u64::from(*pid));
-            j.key("comm");
+            key!(j, "comm");
             j.str(comm);
-            j.key("cookie");
+            key!(j, "cookie");
             j.u64(*cookie);
-            j.key("cgroup_id");
+            key!(j, "cgroup_id");
             j.u64(*cgroup);
         }
     }
     j.close();
-    j.key("duplicate");
+    key!(j, "duplicate");
     j.bool(c.duplicate);
     if let Some(t) = &c.tunnel {
-        j.key("tunnel");
+        key!(j, "tunnel");
         j.open();
-        j.key("kind");
+        key!(j, "kind");
         j.str(t.kind.as_str());
         if let Some(id) = t.id {
-            j.key("id");
+            key!(j, "id");
             j.u64(u64::from(id));
         }
-        j.key("src");
+        key!(j, "src");
         j.ip(t.src);
-        j.key("dst");
+        key!(j, "dst");
         j.ip(t.dst);
         j.close();
     }
-    j.key("partial_connection");
+    key!(j, "partial_connection");
     j.bool(c.partial);
-    j.key("depth");
+    key!(j, "depth");
     j.u64(u64::from(ex.depth));
-    j.key("outcome");
+    key!(j, "outcome");
     j.str(ex.outcome.as_str());
-    j.key("request");
+    key!(j, "request");
     span(j, ex.request);
-    j.key("response");
+    key!(j, "response");
     span(j, ex.response);
-    j.key("latency_ns");
+    key!(j, "latency_ns");
     match ex.latency_ns() {
         Some(v) => j.u64(v),
         None => j.null(),
     }
-    j.key("ttfb_ns");
+    key!(j, "ttfb_ns");
     match ex.ttfb_ns() {
         Some(v) => j.u64(v),
         None => j.null(),
@@ -158,11 +158,11 @@ pub fn connection_json(j: &mut Json, c: &ConnSummary) -> bool {
     };
     let i = &c.info;
     j.open();
-    j.key("ts");
+    key!(j, "ts");
     j.str(&rfc3339(z.first_ts));
-    j.key("uid");
+    key!(j, "uid");
     j.str(&i.uid);
-    j.key("community_id");
+    key!(j, "community_id");
     j.str(&i.community_id);
     for (k, e) in [("id.orig_h", z.orig), ("id.resp_h", z.resp)] {
         j.key(k);
@@ -174,15 +174,15 @@ pub fn connection_json(j: &mut Json, c: &ConnSummary) -> bool {
         });
         j.u64(u64::from(e.port));
     }
-    j.key("proto");
+    key!(j, "proto");
     j.str(i.transport.as_str());
-    j.key("service");
+    key!(j, "service");
     match c.protocol {
         Some(p) => j.str(p),
         None => j.null(),
     }
     let dur = z.duration_us();
-    j.key("duration");
+    key!(j, "duration");
     if dur > 0 {
         j.f64(dur as f64 / 1e6);
     } else {
@@ -192,11 +192,11 @@ pub fn connection_json(j: &mut Json, c: &ConnSummary) -> bool {
         j.key(k);
         if dur > 0 { j.u64(v) } else { j.null() }
     }
-    j.key("conn_state");
+    key!(j, "conn_state");
     j.str(z.conn_state);
-    j.key("missed_bytes");
+    key!(j, "missed_bytes");
     j.u64(z.missed_bytes);
-    j.key("history");
+    key!(j, "history");
     j.str(&z.history);
     for (k, v) in [
         ("orig_pkts", z.orig_pkts),
@@ -207,13 +207,13 @@ pub fn connection_json(j: &mut Json, c: &ConnSummary) -> bool {
         j.key(k);
         j.u64(v);
     }
-    j.key("tunnel_parents");
+    key!(j, "tunnel_parents");
     j.open_list();
     if let Some(t) = &i.tunnel {
         j.str(&tunnel_uid(t));
     }
     j.close_list();
-    j.key("ip_proto");
+    key!(j, "ip_proto");
     j.u64(match i.transport {
         crate::model::Transport::Tcp => 6,
         crate::model::Transport::Udp => 17,
@@ -281,16 +281,18 @@ impl JsonlWriter {
         bufs.par_iter_mut()
             .zip(ex.par_chunks(PER))
             .for_each(|(s, chunk)| {
-                let mut j = Json::new();
+                // Written straight into the buffer (an emptied one: its text is UTF-8).
+                let mut held = std::mem::take(s);
+                held.clear();
+                let mut j = Json::with_buf(String::from_utf8(held).unwrap_or_default());
                 for e in chunk
                     .iter()
                     .filter(|e| e.outcome != Outcome::LateRequestEnd)
                 {
-                    j.clear();
                     exchange_json(&mut j, e, ifaces);
-                    s.extend_from_slice(j.as_str().as_bytes());
-                    s.push(b'\n');
+                    j.newline();
                 }
+                *s = j.into_buf().into_bytes();
             });
         for s in bufs {
             self.out.write(s)?;
@@ -302,14 +304,14 @@ impl JsonlWriter {
     /// connections have none and are skipped).
     pub fn write_conns(&mut self, conns: &[ConnSummary]) -> Result<()> {
         let mut text = self.out.buffer();
-        let mut j = Json::new();
+        text.clear();
+        let mut j = Json::with_buf(String::from_utf8(text).unwrap_or_default());
         for c in conns {
-            j.clear();
             if connection_json(&mut j, c) {
-                text.extend_from_slice(j.as_str().as_bytes());
-                text.push(b'\n');
+                j.newline();
             }
         }
+        let text = j.into_buf().into_bytes();
         self.out.write(text)?;
         Ok(())
     }
