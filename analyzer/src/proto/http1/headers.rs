@@ -8,8 +8,8 @@
 
 use super::inflate::Coding;
 use super::wire::{
-    after_token, content_range_len, is_ws, parse_content_length, parse_content_type, split_header,
-    value_token,
+    Name, after_token, content_range_len, header_name, is_ws, parse_content_length,
+    parse_content_type, split_header, value_token,
 };
 use super::{Http, MAX_HEADER_BYTES, MAX_HEADERS};
 use crate::l7::Emitter;
@@ -114,16 +114,7 @@ impl Http {
             return;
         };
         let is_req = dir == Dir::ToServer;
-        // The names matched below are all shorter than this; a longer one matches none.
-        let mut upper = [0u8; 24];
-        let name: &[u8] = match upper.get_mut(..name.len()) {
-            Some(u) => {
-                u.copy_from_slice(name);
-                u.make_ascii_uppercase();
-                u
-            }
-            None => b"",
-        };
+        let name = header_name(name);
         // Only a few headers need their first token: found when asked for.
         let token = || value_token(value);
         let chunked_version = if self.request_ongoing {
@@ -137,7 +128,7 @@ impl Http {
         };
         let e = &mut m.ents[level];
         match name {
-            b"CONTENT-TYPE" => {
+            Name::ContentType => {
                 if let Some(ct) = parse_content_type(value) {
                     if let Some(b) = ct.boundary {
                         e.boundary = Some(b);
@@ -149,7 +140,7 @@ impl Http {
                     m.content_type = Some(Text::from_slice(value));
                 }
             }
-            b"CONTENT-LENGTH" => {
+            Name::ContentLength => {
                 if e.chunked {
                     out.weird("HTTP_content_length_and_chunked");
                 }
@@ -173,7 +164,7 @@ impl Http {
                     }
                 }
             }
-            b"CONTENT-RANGE" if reply_code == 206 => {
+            Name::ContentRange if reply_code == 206 => {
                 if let Some(r) = content_range_len(value) {
                     let r = r as i64;
                     e.range = Some(r);
@@ -190,7 +181,7 @@ impl Http {
                     }
                 }
             }
-            b"TRANSFER-ENCODING"
+            Name::TransferEncoding
                 if level == 0
                     && token().eq_ignore_ascii_case(b"chunked")
                     && chunked_version == (1, 1) =>
@@ -203,9 +194,9 @@ impl Http {
                     out.weird("HTTP_content_length_and_chunked");
                 }
             }
-            b"TRANSFER-ENCODING" if level == 0 => {}
-            b"TRANSFER-ENCODING" => out.weird("HTTP_nested_transfer_encoding_header"),
-            b"CONTENT-ENCODING" => {
+            Name::TransferEncoding if level == 0 => {}
+            Name::TransferEncoding => out.weird("HTTP_nested_transfer_encoding_header"),
+            Name::ContentEncoding => {
                 if token().eq_ignore_ascii_case(b"gzip") || token().eq_ignore_ascii_case(b"x-gzip")
                 {
                     e.coding = Some(Coding::Gzip);
@@ -214,32 +205,32 @@ impl Http {
                     e.coding = Some(Coding::Deflate);
                 }
             }
-            b"UPGRADE" if is_req && level == 0 => m.upgrade = Some(value.to_vec()),
-            b"HTTP2-SETTINGS" if is_req && level == 0 => m.http2_settings = Some(value.to_vec()),
+            Name::Upgrade if is_req && level == 0 => m.upgrade = Some(value.to_vec()),
+            Name::Http2Settings if is_req && level == 0 => m.http2_settings = Some(value.to_vec()),
             _ => {}
         }
         // The connection's (a part's headers count too, as in Zeek).
         match (name, is_req) {
-            (b"CONNECTION", true) if token().eq_ignore_ascii_case(b"keep-alive") => {
+            (Name::Connection, true) if token().eq_ignore_ascii_case(b"keep-alive") => {
                 self.keep_alive = true;
             }
-            (b"CONNECTION", false) => {
+            (Name::Connection, false) => {
                 if token().eq_ignore_ascii_case(b"close") {
                     self.connection_close = true;
                 } else if token().eq_ignore_ascii_case(b"upgrade") {
                     self.upgrade_connection = true;
                 }
             }
-            (b"UPGRADE", false) => self.upgrade_protocol = Some(token().to_vec()),
+            (Name::Upgrade, false) => self.upgrade_protocol = Some(token().to_vec()),
             _ => {}
         }
         // The request's record (Zeek's `http_header` handler).
         let field = match name {
             _ if !is_req => None,
-            b"HOST" => Some("host"),
-            b"USER-AGENT" => Some("user_agent"),
-            b"REFERER" => Some("referrer"),
-            b"ORIGIN" => Some("origin"),
+            Name::Host => Some("host"),
+            Name::UserAgent => Some("user_agent"),
+            Name::Referer => Some("referrer"),
+            Name::Origin => Some("origin"),
             _ => None,
         };
         if let Some(f) = field {

@@ -499,6 +499,54 @@ pub(super) fn has_token(v: &[u8], token: &[u8]) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
+/// The header names whose lines are acted on (Zeek's `HTTP_Entity::SubmitHeader`,
+/// `HTTP_Analyzer::HTTP_Header` and the `http_header` script handler), told apart from each
+/// other and from the rest without case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Name {
+    ContentType,
+    ContentLength,
+    ContentRange,
+    TransferEncoding,
+    ContentEncoding,
+    Upgrade,
+    Http2Settings,
+    Connection,
+    Host,
+    UserAgent,
+    Referer,
+    Origin,
+    /// Any other name.
+    Other,
+}
+
+/// Which of [`Name`]'s names `name` is, in any case (ASCII case only: other bytes match
+/// themselves). Found by length first, then compared in place: most of a message's names are
+/// none of these and cost a length test (was: every name upper-cased into a buffer, then
+/// compared with each).
+pub(super) fn header_name(name: &[u8]) -> Name {
+    use Name::*;
+    let candidates: &[(&[u8], Name)] = match name.len() {
+        4 => &[(b"HOST", Host)],
+        6 => &[(b"ORIGIN", Origin)],
+        7 => &[(b"UPGRADE", Upgrade), (b"REFERER", Referer)],
+        10 => &[(b"CONNECTION", Connection), (b"USER-AGENT", UserAgent)],
+        12 => &[(b"CONTENT-TYPE", ContentType)],
+        13 => &[(b"CONTENT-RANGE", ContentRange)],
+        14 => &[
+            (b"CONTENT-LENGTH", ContentLength),
+            (b"HTTP2-SETTINGS", Http2Settings),
+        ],
+        16 => &[(b"CONTENT-ENCODING", ContentEncoding)],
+        17 => &[(b"TRANSFER-ENCODING", TransferEncoding)],
+        _ => &[],
+    };
+    candidates
+        .iter()
+        .find(|(n, _)| name.eq_ignore_ascii_case(n))
+        .map_or(Other, |&(_, k)| k)
+}
+
 /// Splits a complete header line (continuations joined) into name and value, as Zeek does
 /// (`MIME_Header`): the name is the first run of bytes 33–126 other than `:` (whitespace,
 /// comments and other bytes before it skipped); after it, whitespace and comments, then `:`;
@@ -565,6 +613,69 @@ mod tests {
             String::from_utf8_lossy(r.uri).into_owned(),
             r.version,
         )
+    }
+
+    /// The rule `header_name` replaced: upper-case the name, compare it whole.
+    fn name_by_upper_case(name: &[u8]) -> Name {
+        use Name::*;
+        match name.to_ascii_uppercase().as_slice() {
+            b"CONTENT-TYPE" => ContentType,
+            b"CONTENT-LENGTH" => ContentLength,
+            b"CONTENT-RANGE" => ContentRange,
+            b"TRANSFER-ENCODING" => TransferEncoding,
+            b"CONTENT-ENCODING" => ContentEncoding,
+            b"UPGRADE" => Upgrade,
+            b"HTTP2-SETTINGS" => Http2Settings,
+            b"CONNECTION" => Connection,
+            b"HOST" => Host,
+            b"USER-AGENT" => UserAgent,
+            b"REFERER" => Referer,
+            b"ORIGIN" => Origin,
+            _ => Other,
+        }
+    }
+
+    #[test]
+    fn header_names_are_told_apart_without_case() {
+        let known: &[&[u8]] = &[
+            b"Content-Type",
+            b"content-length",
+            b"CONTENT-RANGE",
+            b"Transfer-Encoding",
+            b"Content-Encoding",
+            b"upgrade",
+            b"HTTP2-Settings",
+            b"Connection",
+            b"host",
+            b"User-Agent",
+            b"Referer",
+            b"Origin",
+        ];
+        let mut names: Vec<Vec<u8>> = vec![b"".to_vec(), b"Server".to_vec(), b"Date".to_vec()];
+        for n in known {
+            names.push(n.to_vec());
+            // Each byte replaced by every value (case changes, near misses, non-ASCII), and
+            // the name cut or grown by a byte.
+            for at in 0..n.len() {
+                for c in 0..=255u8 {
+                    let mut m = n.to_vec();
+                    m[at] = c;
+                    names.push(m);
+                }
+            }
+            names.push(n[..n.len() - 1].to_vec());
+            names.push([n, &b"s"[..]].concat());
+        }
+        for n in &names {
+            assert_eq!(
+                header_name(n),
+                name_by_upper_case(n),
+                "{:?}",
+                String::from_utf8_lossy(n)
+            );
+        }
+        assert_eq!(header_name(b"cOnTeNt-LeNgTh"), Name::ContentLength);
+        assert_eq!(header_name(b"Content-Lengt\xc8"), Name::Other);
     }
 
     #[test]
