@@ -1,10 +1,11 @@
 //! A minimal streaming JSON writer: exchanges are written field by field, without building
 //! an intermediate document per record.
 
-/// Builds JSON text into a string buffer.
+/// Builds JSON text into a byte buffer (UTF-8: everything written is a `&str`, bytes checked
+/// to be UTF-8, or ASCII made here).
 #[derive(Debug, Default)]
 pub struct Json {
-    buf: String,
+    buf: Vec<u8>,
     need_comma: Vec<bool>,
     after_key: bool,
     /// The last second [`Json::time`] wrote, and its `YYYY-MM-DDTHH:MM:SS` (an exchange's
@@ -18,8 +19,9 @@ impl Json {
         Self::default()
     }
 
-    /// A writer that appends to `buf` (what it holds stays).
-    pub fn with_buf(buf: String) -> Self {
+    /// A writer that appends to `buf` (what it holds stays; it must be UTF-8 for
+    /// [`Json::as_str`] to show it).
+    pub fn with_buf(buf: Vec<u8>) -> Self {
         Json {
             buf,
             ..Self::default()
@@ -28,18 +30,21 @@ impl Json {
 
     /// The text written so far.
     pub fn as_str(&self) -> &str {
-        &self.buf
+        // Only UTF-8 is ever written (see the type's comment).
+        let text = std::str::from_utf8(&self.buf);
+        debug_assert!(text.is_ok());
+        text.unwrap_or_default()
     }
 
     /// The buffer, with everything written.
-    pub fn into_buf(self) -> String {
+    pub fn into_buf(self) -> Vec<u8> {
         self.buf
     }
 
     /// Ends a top-level value with a newline (JSON lines); the next value starts a new one.
     pub fn newline(&mut self) {
         debug_assert!(self.need_comma.is_empty() && !self.after_key);
-        self.buf.push('\n');
+        self.buf.push(b'\n');
     }
 
     /// Clears the buffer for the next record.
@@ -49,6 +54,7 @@ impl Json {
         self.after_key = false;
     }
 
+    #[inline]
     fn before_value(&mut self) {
         if self.after_key {
             self.after_key = false;
@@ -56,7 +62,7 @@ impl Json {
         }
         if let Some(n) = self.need_comma.last_mut() {
             if *n {
-                self.buf.push(',');
+                self.buf.push(b',');
             }
             *n = true;
         }
@@ -65,81 +71,108 @@ impl Json {
     /// `{`
     pub fn open(&mut self) {
         self.before_value();
-        self.buf.push('{');
+        self.buf.push(b'{');
         self.need_comma.push(false);
     }
     /// `}`
     pub fn close(&mut self) {
         self.need_comma.pop();
-        self.buf.push('}');
+        self.buf.push(b'}');
     }
     /// `[`
     pub fn open_list(&mut self) {
         self.before_value();
-        self.buf.push('[');
+        self.buf.push(b'[');
         self.need_comma.push(false);
     }
     /// `]`
     pub fn close_list(&mut self) {
         self.need_comma.pop();
-        self.buf.push(']');
+        self.buf.push(b']');
     }
     /// `"key":` inside an object; the next call writes its value.
     pub fn key(&mut self, k: &str) {
         self.before_value();
         if plain_short(k) {
             // Field names: short, and nothing in them to escape.
-            self.buf.push('"');
-            self.buf.push_str(k);
-            self.buf.push_str("\":");
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(k.as_bytes());
+            self.buf.extend_from_slice(b"\":");
         } else {
-            self.string_raw(k);
-            self.buf.push(':');
+            self.string_raw(k.as_bytes());
+            self.buf.push(b':');
         }
         self.after_key = true;
     }
     /// `"name":` written as `quoted` holds it (whole, quotes and colon included): for the
-    /// [`key!`] macro, whose names are literals checked when compiled.
+    /// [`key!`] macro, whose names are literals checked when compiled (inlined, so that the
+    /// copy of a literal is a few moves, not a call).
+    #[inline(always)]
     pub fn key_quoted(&mut self, quoted: &'static str) {
         self.before_value();
-        self.buf.push_str(quoted);
+        self.buf.extend_from_slice(quoted.as_bytes());
         self.after_key = true;
     }
     /// A string.
     pub fn str(&mut self, v: &str) {
         self.before_value();
-        if super::plain_bytes(v.as_bytes(), b'"') {
-            // Nothing to escape (most values): copied whole.
-            self.buf.push('"');
-            self.buf.push_str(v);
-            self.buf.push('"');
-        } else {
-            self.string_raw(v);
-        }
+        self.text(v.as_bytes());
     }
     /// Bytes as a string (invalid UTF-8 replaced by U+FFFD).
     pub fn bytes(&mut self, v: &[u8]) {
-        match std::str::from_utf8(v) {
-            Ok(s) => self.str(s),
-            Err(_) => self.str(&String::from_utf8_lossy(v)),
+        self.before_value();
+        if v.is_ascii() {
+            // UTF-8 already (most values): no decoding.
+            self.text(v);
+        } else {
+            self.text(String::from_utf8_lossy(v).as_bytes());
+        }
+    }
+    /// UTF-8 text as a JSON string, copied whole when nothing in it needs escaping.
+    #[inline]
+    fn text(&mut self, v: &[u8]) {
+        if super::plain_bytes(v, b'"') {
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(v);
+            self.buf.push(b'"');
+        } else {
+            self.string_raw(v);
         }
     }
     /// A number.
     pub fn u64(&mut self, v: u64) {
         self.before_value();
-        super::push_count(&mut self.buf, v);
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
     /// A signed number.
     pub fn i64(&mut self, v: i64) {
         self.before_value();
-        self.buf.push_str(itoa::Buffer::new().format(v));
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
     /// An address, as a string (`Display`'s text).
     pub fn ip(&mut self, v: std::net::IpAddr) {
         self.before_value();
-        self.buf.push('"');
-        super::push_ip(&mut self.buf, v);
-        self.buf.push('"');
+        let mut text = String::new();
+        self.buf.push(b'"');
+        match v {
+            std::net::IpAddr::V4(a) => {
+                // Dotted quad, as `push_ip` writes it, straight into the buffer.
+                let mut b = itoa::Buffer::new();
+                for (i, o) in a.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        self.buf.push(b'.');
+                    }
+                    self.buf.extend_from_slice(b.format(o).as_bytes());
+                }
+            }
+            std::net::IpAddr::V6(_) => {
+                super::push_ip(&mut text, v);
+                self.buf.extend_from_slice(text.as_bytes());
+            }
+        }
+        self.buf.push(b'"');
     }
     /// A finite number with up to 6 decimals (non-finite values are written as `null`).
     pub fn f64(&mut self, v: f64) {
@@ -148,7 +181,7 @@ impl Json {
             let s = format!("{v:.6}");
             let s = s.trim_end_matches('0').trim_end_matches('.');
             self.buf
-                .push_str(if s.is_empty() || s == "-" { "0" } else { s });
+                .extend_from_slice(if s.is_empty() || s == "-" { "0" } else { s }.as_bytes());
         } else {
             self.null();
         }
@@ -173,45 +206,43 @@ impl Json {
         digits(&mut b[21..30], ns % 1_000_000_000);
         b[30] = b'Z';
         b[31] = b'"';
-        // All ASCII.
-        self.buf
-            .push_str(std::str::from_utf8(&b).unwrap_or_default());
+        self.buf.extend_from_slice(&b);
     }
     /// A boolean.
     pub fn bool(&mut self, v: bool) {
         self.before_value();
-        self.buf.push_str(if v { "true" } else { "false" });
+        self.buf
+            .extend_from_slice(if v { b"true" } else { b"false" });
     }
     /// `null`.
     pub fn null(&mut self) {
         self.before_value();
-        self.buf.push_str("null");
+        self.buf.extend_from_slice(b"null");
     }
 
-    fn string_raw(&mut self, s: &str) {
-        self.buf.push('"');
-        let b = s.as_bytes();
+    /// `s` (UTF-8) as a JSON string, escaping what must be.
+    fn string_raw(&mut self, s: &[u8]) {
+        self.buf.push(b'"');
         let mut start = 0;
-        for (i, &c) in b.iter().enumerate() {
+        for (i, &c) in s.iter().enumerate() {
             let esc = ESCAPE[usize::from(c)];
             if esc == 0 {
                 continue;
             }
-            // `i` is at an ASCII byte, so both slices are on character boundaries.
-            self.buf.push_str(&s[start..i]);
-            self.buf.push('\\');
+            self.buf.extend_from_slice(&s[start..i]);
+            self.buf.push(b'\\');
             if esc == b'u' {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                self.buf.push_str("u00");
-                self.buf.push(char::from(HEX[usize::from(c >> 4)]));
-                self.buf.push(char::from(HEX[usize::from(c & 15)]));
+                self.buf.extend_from_slice(b"u00");
+                self.buf.push(HEX[usize::from(c >> 4)]);
+                self.buf.push(HEX[usize::from(c & 15)]);
             } else {
-                self.buf.push(char::from(esc));
+                self.buf.push(esc);
             }
             start = i + 1;
         }
-        self.buf.push_str(&s[start..]);
-        self.buf.push('"');
+        self.buf.extend_from_slice(&s[start..]);
+        self.buf.push(b'"');
     }
 }
 
@@ -360,8 +391,8 @@ mod tests {
                     let mut fast = Json::default();
                     fast.key(&k);
                     let mut slow = Json::default();
-                    slow.string_raw(&k);
-                    slow.buf.push(':');
+                    slow.string_raw(k.as_bytes());
+                    slow.buf.push(b':');
                     assert_eq!(fast.buf, slow.buf, "{k:?}");
                 }
             }

@@ -281,10 +281,8 @@ impl JsonlWriter {
         bufs.par_iter_mut()
             .zip(ex.par_chunks(PER))
             .for_each(|(s, chunk)| {
-                // Written straight into the buffer (an emptied one: its text is UTF-8).
-                let mut held = std::mem::take(s);
-                held.clear();
-                let mut j = Json::with_buf(String::from_utf8(held).unwrap_or_default());
+                // Written straight into the buffer.
+                let mut j = Json::with_buf(std::mem::take(s));
                 for e in chunk
                     .iter()
                     .filter(|e| e.outcome != Outcome::LateRequestEnd)
@@ -292,7 +290,7 @@ impl JsonlWriter {
                     exchange_json(&mut j, e, ifaces);
                     j.newline();
                 }
-                *s = j.into_buf().into_bytes();
+                *s = j.into_buf();
             });
         for s in bufs {
             self.out.write(s)?;
@@ -303,15 +301,13 @@ impl JsonlWriter {
     /// Writes the packet-vantage connections as JSON lines (conn.log's fields; socket-vantage
     /// connections have none and are skipped).
     pub fn write_conns(&mut self, conns: &[ConnSummary]) -> Result<()> {
-        let mut text = self.out.buffer();
-        text.clear();
-        let mut j = Json::with_buf(String::from_utf8(text).unwrap_or_default());
+        let mut j = Json::with_buf(self.out.buffer());
         for c in conns {
             if connection_json(&mut j, c) {
                 j.newline();
             }
         }
-        let text = j.into_buf().into_bytes();
+        let text = j.into_buf();
         self.out.write(text)?;
         Ok(())
     }
