@@ -483,6 +483,37 @@ mod tests {
     }
 
     #[test]
+    fn bytes_are_written_as_their_lossy_text() {
+        // ASCII with and without escapes, UTF-8 with escapes, bytes that are not UTF-8 (cut
+        // characters, lone continuation bytes), at every length up to 20.
+        let pieces: [&[u8]; 8] = [
+            b"plain",
+            b"q\"b\\c",
+            b"\x01\x1f\x7f\n",
+            "é中😀".as_bytes(),
+            b"\xff",
+            b"\xe4\xb8",
+            b"\x80x",
+            b"",
+        ];
+        for a in pieces {
+            for b in pieces {
+                let v = [a, b, a].concat();
+                for cut in 0..=v.len().min(20) {
+                    let v = &v[..cut];
+                    let mut fast = Json::new();
+                    fast.bytes(v);
+                    let mut slow = Json::new();
+                    slow.str(&String::from_utf8_lossy(v));
+                    assert_eq!(fast.as_str(), slow.as_str(), "{v:?}");
+                    let back: String = serde_json::from_str(fast.as_str()).unwrap();
+                    assert_eq!(back, String::from_utf8_lossy(v));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn nested_objects_and_escaping() {
         let mut j = Json::new();
         j.open();
