@@ -154,7 +154,6 @@ impl Json {
     /// An address, as a string (`Display`'s text).
     pub fn ip(&mut self, v: std::net::IpAddr) {
         self.before_value();
-        let mut text = String::new();
         self.buf.push(b'"');
         match v {
             std::net::IpAddr::V4(a) => {
@@ -168,6 +167,7 @@ impl Json {
                 }
             }
             std::net::IpAddr::V6(_) => {
+                let mut text = String::new();
                 super::push_ip(&mut text, v);
                 self.buf.extend_from_slice(text.as_bytes());
             }
