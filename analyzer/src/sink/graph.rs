@@ -36,7 +36,6 @@ use crate::pipeline::Sink;
 use crate::proto;
 use crate::sink::hist::Latency;
 use crate::sink::json::Json;
-use crate::sink::jsonl::rfc3339;
 use crate::sink::report::dur;
 
 /// How endpoints are grouped into nodes.
@@ -598,9 +597,9 @@ impl GraphBuilder {
             j.key("bytes_to_client");
             j.u64(s.bytes_to_client);
             j.key("first_seen");
-            j.str(&rfc3339(s.first_seen));
+            j.time(s.first_seen);
             j.key("last_seen");
-            j.str(&rfc3339(s.last_seen));
+            j.time(s.last_seen);
             j.key("community_ids");
             j.open_list();
             for id in &s.community_ids {

@@ -141,12 +141,13 @@ impl Json {
     }
     /// A number.
     pub fn u64(&mut self, v: u64) {
-        self.before_value();
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        self.integer(v);
     }
     /// A signed number.
     pub fn i64(&mut self, v: i64) {
+        self.integer(v);
+    }
+    fn integer(&mut self, v: impl itoa::Integer) {
         self.before_value();
         self.buf
             .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
@@ -157,19 +158,12 @@ impl Json {
         self.buf.push(b'"');
         match v {
             std::net::IpAddr::V4(a) => {
-                // Dotted quad, as `push_ip` writes it, straight into the buffer.
-                let mut b = itoa::Buffer::new();
-                for (i, o) in a.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        self.buf.push(b'.');
-                    }
-                    self.buf.extend_from_slice(b.format(o).as_bytes());
-                }
+                super::ipv4_text(a, |s| self.buf.extend_from_slice(s.as_bytes()));
             }
-            std::net::IpAddr::V6(_) => {
-                let mut text = String::new();
-                super::push_ip(&mut text, v);
-                self.buf.extend_from_slice(text.as_bytes());
+            std::net::IpAddr::V6(a) => {
+                // Writing to a Vec cannot fail.
+                use std::io::Write as _;
+                let _ = write!(self.buf, "{a}");
             }
         }
         self.buf.push(b'"');
@@ -199,13 +193,9 @@ impl Json {
                 text
             }
         };
-        let mut b = [0u8; 32];
-        b[0] = b'"';
-        b[1..20].copy_from_slice(&second);
-        b[20] = b'.';
-        digits(&mut b[21..30], ns % 1_000_000_000);
-        b[30] = b'Z';
-        b[31] = b'"';
+        // Quoted, in one copy (five times an exchange).
+        let mut b = [b'"'; 32];
+        b[1..31].copy_from_slice(&rfc3339_nanos(&second, ns));
         self.buf.extend_from_slice(&b);
     }
     /// A boolean.
@@ -261,13 +251,12 @@ macro_rules! key {
 }
 pub(crate) use key;
 
-/// Whether a key needs no escaping (no control byte, DEL, `"` or `\`), when compiled.
+/// Whether a key needs no escaping ([`ESCAPE`]'s rule), when compiled.
 pub const fn plain_key(k: &str) -> bool {
     let b = k.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        if c < 0x20 || c == 0x7f || c == b'"' || c == b'\\' {
+        if ESCAPES[b[i] as usize] != 0 {
             return false;
         }
         i += 1;
@@ -284,8 +273,8 @@ fn plain_short(k: &str) -> bool {
 
 /// How each byte is escaped in a JSON string: 0 not at all, `u` as `\u00XX`, else `\` and
 /// that byte (a table instead of a `match` per byte: string escaping was 10% of a JSON lines
-/// run).
-static ESCAPE: [u8; 256] = {
+/// run). [`plain_key`] reads it when compiling.
+const ESCAPES: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0;
     while c < 0x20 {
@@ -300,17 +289,24 @@ static ESCAPE: [u8; 256] = {
     t[b'\t' as usize] = b't';
     t
 };
+static ESCAPE: [u8; 256] = ESCAPES;
 
 /// Writes `ns` after the epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (proleptic Gregorian,
 /// UTC).
 pub fn push_rfc3339_nanos(ns: u64, out: &mut String) {
+    let b = rfc3339_nanos(&date_time(ns / 1_000_000_000), ns);
+    // All ASCII digits and separators.
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+}
+
+/// `ns` as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, given its second's [`date_time`].
+fn rfc3339_nanos(second: &[u8; 19], ns: u64) -> [u8; 30] {
     let mut b = [0u8; 30];
-    b[..19].copy_from_slice(&date_time(ns / 1_000_000_000));
+    b[..19].copy_from_slice(second);
     b[19] = b'.';
     digits(&mut b[20..29], ns % 1_000_000_000);
     b[29] = b'Z';
-    // All ASCII digits and separators.
-    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+    b
 }
 
 /// `secs` after the epoch as `YYYY-MM-DDTHH:MM:SS` (the day is found from the day count with

@@ -159,14 +159,14 @@ pub fn connection_json(j: &mut Json, c: &ConnSummary) -> bool {
     let i = &c.info;
     j.open();
     key!(j, "ts");
-    j.str(&rfc3339(z.first_ts));
+    j.time(z.first_ts);
     key!(j, "uid");
     j.str(&i.uid);
     key!(j, "community_id");
     j.str(&i.community_id);
     for (k, e) in [("id.orig_h", z.orig), ("id.resp_h", z.resp)] {
         j.key(k);
-        j.str(&e.ip().to_string());
+        j.ip(e.ip());
         j.key(if k == "id.orig_h" {
             "id.orig_p"
         } else {

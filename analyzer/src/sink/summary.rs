@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use crate::pipeline::RunSummary;
 use crate::sink::json::Json;
-use crate::sink::jsonl::rfc3339;
 
 /// The exit status of a run that finished: 0 when the input was read whole, 2 when some of it
 /// was damaged, cut short or skipped (1 is for errors that stopped the run).
@@ -126,7 +125,7 @@ pub fn summary_json(s: &RunSummary, sink_cuts: &[(&str, u64)], peak_rss: Option<
     for (k, v) in [("first_ts", s.first_ts), ("last_ts", s.last_ts)] {
         j.key(k);
         match v {
-            Some(t) => j.str(&rfc3339(t)),
+            Some(t) => j.time(t),
             None => j.null(),
         }
     }
