@@ -116,10 +116,12 @@ pub struct Emitter {
 
 /// Empty field lists an [`Emitter`] keeps for reuse, at most.
 const SPARE_FIELDS: usize = 4;
-/// The largest field list (in fields it has room for) an [`Emitter`] keeps for reuse: the
-/// room a new list gets. A list reused becomes an exchange's, held until the exchange is
-/// written; bigger ones would make exchanges hold more memory than new lists do.
-const SPARE_FIELDS_ROOM: usize = crate::model::FIRST_ROOM;
+/// The largest field list (in fields it has room for) an [`Emitter`] keeps for reuse: twice
+/// the room a new list gets, so that a message whose list a parser makes with more room (a
+/// DNS response's 13 fields) or that grew once is reused, not freed and made again for every
+/// message. A list reused may become an exchange's, held until the exchange is written:
+/// bigger ones would make open exchanges hold more memory than their fields need.
+const SPARE_FIELDS_ROOM: usize = 2 * crate::model::FIRST_ROOM;
 
 impl Emitter {
     /// Emits an event.
@@ -339,8 +341,8 @@ mod tests {
         let at = f.as_ptr();
         out.recycle(f);
         // More room than a spare has: a new list with that room, the spare left alone.
-        let big = out.fields_with_room(FIRST_ROOM * 2);
-        assert!(big.capacity() >= FIRST_ROOM * 2);
+        let big = out.fields_with_room(FIRST_ROOM + 1);
+        assert!(big.capacity() > FIRST_ROOM);
         assert!(big.is_empty());
         assert_ne!(big.as_ptr(), at);
         assert_eq!(out.spare.len(), 1);
@@ -364,14 +366,22 @@ mod tests {
         assert_eq!(g.as_ptr(), at, "the list given back is handed out again");
         assert!(g.is_empty(), "emptied");
         assert_eq!(g.capacity(), FIRST_ROOM);
-        // Lists with no room, or more room than a new list gets, are not kept.
+        // Lists with no room, or more room than SPARE_FIELDS_ROOM, are not kept; one that
+        // grew once is.
         out.recycle(Fields::default());
         let mut big = Fields::default();
-        for name in ["a", "b", "c", "d", "e", "f", "g", "h", "i"] {
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for name in names {
             big.set(name, Value::U64(0));
         }
-        assert!(big.capacity() > FIRST_ROOM);
+        assert!(big.capacity() > FIRST_ROOM && big.capacity() <= SPARE_FIELDS_ROOM);
+        let at = big.as_ptr();
         out.recycle(big);
+        let g = out.fields_with_room(SPARE_FIELDS_ROOM);
+        assert_eq!(g.as_ptr(), at, "a list that grew once is kept");
+        let mut bigger = Fields::with_room(SPARE_FIELDS_ROOM + 1);
+        bigger.set("a", Value::U64(0));
+        out.recycle(bigger);
         assert!(out.spare.is_empty());
         // At most a few are kept.
         for _ in 0..SPARE_FIELDS + 3 {

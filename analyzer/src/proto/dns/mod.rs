@@ -36,7 +36,7 @@ mod tests;
 use std::collections::VecDeque;
 
 use crate::l7::{Emitter, Event, MatchKey, Parser, ParserState, Protocol};
-use crate::model::{ConnInfo, Dir, Fields, Transport, Ts, Value, text_of};
+use crate::model::{ConnInfo, Dir, Fields, Text, Transport, Ts, Value};
 use crate::read::be_u16;
 use wire::{Ctx, Error, Message};
 
@@ -100,7 +100,7 @@ struct Held {
     end: Ts,
     fields: Fields,
     /// Owner of its first handled answer: the exchange's `query` if no query names it.
-    owner: Option<Vec<u8>>,
+    owner: Option<Text>,
     complete: bool,
     size: usize,
 }
@@ -294,7 +294,7 @@ impl Dns {
         let mut answers = Vec::with_capacity(m.replies.len());
         let mut ttls = Vec::with_capacity(m.replies.len());
         for (t, ttl) in m.take_answers() {
-            answers.push(text_of(t));
+            answers.push(t);
             ttls.push(u64::from(ttl));
         }
         if !answers.is_empty() {
@@ -325,7 +325,7 @@ impl Dns {
         });
         let mut fields = r.fields;
         if let Some(o) = r.owner {
-            fields.set("query", Value::owned(o));
+            fields.set("query", Value::Text(o));
         }
         let key = MatchKey::Id(r.key);
         out.emit(Event::ResponseStart {
@@ -424,7 +424,7 @@ impl Dns {
             if h.qr {
                 let mut f = self.response_fields(&mut m, out);
                 if let Some(o) = owner {
-                    f.set("query", Value::owned(o));
+                    f.set("query", Value::Text(o));
                 }
                 let key = MatchKey::Id(self.key());
                 emit_response(out, start, end, key, f, complete);
@@ -457,7 +457,7 @@ impl Dns {
             emit_request(out, start, end, key, f, complete);
             let mut rf = r.fields;
             if let (false, Some(o)) = (asked, r.owner) {
-                rf.set("query", Value::owned(o));
+                rf.set("query", Value::Text(o));
             }
             // The response was captured first; its span cannot begin before its query's.
             emit_response(out, start, end, key, rf, r.complete);
@@ -485,7 +485,7 @@ impl Dns {
         m: &mut Message,
         start: Ts,
         end: Ts,
-        owner: Option<Vec<u8>>,
+        owner: Option<Text>,
         complete: bool,
         out: &mut Emitter,
     ) {
@@ -500,14 +500,14 @@ impl Dns {
         };
         if let Some(q) = slot {
             if let (false, Some(o)) = (q.asked, owner) {
-                f.set("query", Value::owned(o));
+                f.set("query", Value::Text(o));
             }
             let start = start.max(q.start);
             emit_response(out, start, end.max(start), MatchKey::Id(q.key), f, complete);
             self.remember_answered(id);
             return;
         }
-        let size = bytes_of(&f) + owner.as_ref().map_or(0, Vec::len);
+        let size = bytes_of(&f) + owner.as_ref().map_or(0, |o| o.len());
         let held = Held {
             id,
             key: self.key(),

@@ -18,6 +18,7 @@
 //! reason it stopped ([`Message::error`]); anomalies that do not stop it are listed in
 //! [`Message::weirds`]. Nothing here allocates more than a small multiple of the message.
 
+use crate::model::Text;
 use crate::read::be_u16;
 
 /// Fixed header length.
@@ -240,9 +241,18 @@ impl Notes {
 struct Cur<'a> {
     msg: &'a [u8],
     pos: usize,
+    /// Where names are decoded (made once per message: every name of it reuses it).
+    scratch: NameBuf,
 }
 
-impl Cur<'_> {
+impl<'a> Cur<'a> {
+    fn new(msg: &'a [u8], pos: usize) -> Self {
+        Cur {
+            msg,
+            pos,
+            scratch: NameBuf::new(),
+        }
+    }
     fn left(&self) -> usize {
         self.msg.len().saturating_sub(self.pos)
     }
@@ -295,41 +305,85 @@ impl Cur<'_> {
     fn advance(&mut self, n: usize) {
         self.pos = (self.pos + n).min(self.msg.len());
     }
-    /// A name at the cursor (Zeek's `ExtractName`).
-    fn name(&mut self, ctx: Ctx, downcase: bool, notes: &mut Notes) -> Result<Vec<u8>, Error> {
-        // Room for a usual name at once: growing label by label took several allocations.
-        let mut out = Vec::with_capacity(NAME_ROOM);
-        self.name_into(ctx, downcase, notes, &mut out)?;
-        Ok(out)
+    /// A name at the cursor (Zeek's `ExtractName`): decoded in the cursor's scratch buffer,
+    /// then copied once into a [`Text`] (held in place when short; one allocation of its
+    /// length when not).
+    fn name(&mut self, ctx: Ctx, downcase: bool, notes: &mut Notes) -> Result<Text, Error> {
+        Ok(Text::from_slice(self.step_over_name(ctx, downcase, notes)?))
     }
-    /// [`Cur::name`] into `out` (cleared first): a name that is only stepped over reuses one
-    /// buffer.
-    fn name_into(
+    /// Reads a name at the cursor into the scratch buffer, and returns it (a name that is only
+    /// stepped over costs no allocation).
+    fn step_over_name(
         &mut self,
         ctx: Ctx,
         downcase: bool,
         notes: &mut Notes,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
-        out.clear();
+    ) -> Result<&[u8], Error> {
+        let Cur { msg, pos, scratch } = self;
+        scratch.clear();
         let mut room = NAME_BUF;
-        let end = self.msg.len();
         extract_name(
-            self.msg,
-            &mut self.pos,
-            end,
-            out,
+            msg,
+            pos,
+            msg.len(),
+            scratch,
             &mut room,
             downcase,
             0,
             ctx.resp_137,
             notes,
-        )
+        )?;
+        Ok(scratch.as_slice())
     }
 }
 
-/// Bytes a name is given room for before its first label (most names are shorter).
-const NAME_ROOM: usize = 32;
+/// A name being decoded: on the stack, with room for the longest (`extract_name`'s room
+/// check keeps a name below [`NAME_BUF`] bytes). Not a `SmallVec`: its general
+/// `extend_from_slice` cost a DNS run 4% more instructions than this one's copy.
+struct NameBuf {
+    bytes: [u8; NAME_BUF],
+    len: usize,
+}
+
+impl NameBuf {
+    fn new() -> Self {
+        NameBuf {
+            bytes: [0; NAME_BUF],
+            len: 0,
+        }
+    }
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+    /// Appends `label` and a dot; false (nothing appended) when they do not fit.
+    fn push_label(&mut self, label: &[u8]) -> bool {
+        let end = self.len + label.len();
+        let Some(dst) = self.bytes.get_mut(self.len..end + 1) else {
+            return false;
+        };
+        dst[..label.len()].copy_from_slice(label);
+        dst[label.len()] = b'.';
+        self.len = end + 1;
+        true
+    }
+    /// Removes a trailing dot, if the name has one.
+    fn pop_dot(&mut self) {
+        if self.as_slice().last() == Some(&b'.') {
+            self.len -= 1;
+        }
+    }
+    fn lowercase_from(&mut self, start: usize) {
+        if let Some(s) = self.bytes.get_mut(start..self.len) {
+            s.make_ascii_lowercase();
+        }
+    }
+}
 
 /// Zeek's `ExtractName`: labels from `*pos` (reads stay below `end`), appended to `out`
 /// with a dot after each, the last dot removed; a pointer continues at an earlier offset
@@ -343,7 +397,7 @@ fn extract_name(
     msg: &[u8],
     pos: &mut usize,
     end: usize,
-    out: &mut Vec<u8>,
+    out: &mut NameBuf,
     room: &mut usize,
     downcase: bool,
     depth: usize,
@@ -395,11 +449,9 @@ fn extract_name(
         if l > 63 && !long_labels {
             return Err(Error::LabelTooLong);
         }
-        if l >= *room {
+        if l >= *room || !out.push_label(&msg[*pos..*pos + l]) {
             return Err(Error::NameTooLong);
         }
-        out.extend_from_slice(&msg[*pos..*pos + l]);
-        out.push(b'.');
         *room -= l + 1;
         *pos += l;
     }
@@ -407,12 +459,12 @@ fn extract_name(
     if n >= 255 {
         notes.note(Error::LongName);
     }
-    if n >= 2 && out.last() == Some(&b'.') {
-        out.pop();
+    if n >= 2 && out.as_slice().last() == Some(&b'.') {
+        out.pop_dot();
         *room += 1;
     }
     if downcase {
-        out[start..].make_ascii_lowercase();
+        out.lowercase_from(start);
     }
     Ok(())
 }
@@ -421,8 +473,10 @@ fn extract_name(
 /// the trailing dot (the root is empty), ASCII-lowercased. Returns the position after the
 /// name where it appears (after its first pointer, if any).
 pub fn read_name(msg: &[u8], pos: usize, out: &mut Vec<u8>) -> Result<usize, Error> {
-    let mut c = Cur { msg, pos };
-    *out = c.name(Ctx::default(), true, &mut Notes::default())?;
+    let mut c = Cur::new(msg, pos);
+    let name = c.step_over_name(Ctx::default(), true, &mut Notes::default())?;
+    out.clear();
+    out.extend_from_slice(name);
     Ok(c.pos)
 }
 
@@ -430,7 +484,7 @@ pub fn read_name(msg: &[u8], pos: usize, out: &mut Vec<u8>) -> Result<usize, Err
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Question {
     /// Name (lowercased, no trailing dot).
-    pub name: Vec<u8>,
+    pub name: Text,
     /// QTYPE.
     pub qtype: u16,
     /// QCLASS (for mDNS the top bit is the unicast-response flag).
@@ -454,9 +508,9 @@ pub enum Section {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     /// Owner name (lowercased, no trailing dot).
-    pub owner: Vec<u8>,
+    pub owner: Text,
     /// The answer text as `dns.log` writes it (`add: ` prefixed in an update section).
-    pub text: Vec<u8>,
+    pub text: Text,
     /// TTL in seconds.
     pub ttl: u32,
     /// Where it came from.
@@ -498,7 +552,7 @@ impl Message {
             .map(|r| (r.text.as_slice(), r.ttl))
     }
     /// [`Message::answers`], their texts moved out (left empty, so a second call yields none).
-    pub fn take_answers(&mut self) -> impl Iterator<Item = (Vec<u8>, u32)> {
+    pub fn take_answers(&mut self) -> impl Iterator<Item = (Text, u32)> {
         self.replies
             .iter_mut()
             .filter(|r| !r.text.is_empty())
@@ -526,26 +580,29 @@ pub fn parse(msg: &[u8], ctx: Ctx) -> Result<Message, Error> {
         weirds: Vec::new(),
     };
     let mut notes = Notes::default();
-    if let Err(e) = read_sections(msg, ctx, &mut m, &mut notes) {
+    let mut c = Cur::new(msg, HEADER_LEN);
+    if let Err(e) = read_sections(&mut c, ctx, &mut m, &mut notes) {
         m.error = Some(e);
     }
     if m.error != Some(Error::TooManyQuestions) {
-        m.cut = cut_short(msg, ctx, &header);
+        c.pos = HEADER_LEN;
+        m.cut = cut_short(&mut c, ctx, &header);
     }
     m.weirds = notes.0;
     Ok(m)
 }
 
 /// The sections Zeek reads.
-fn read_sections(msg: &[u8], ctx: Ctx, m: &mut Message, notes: &mut Notes) -> Result<(), Error> {
+fn read_sections(
+    c: &mut Cur<'_>,
+    ctx: Ctx,
+    m: &mut Message,
+    notes: &mut Notes,
+) -> Result<(), Error> {
     let h = m.header;
     if h.qdcount > MAX_QUESTIONS {
         return Err(Error::TooManyQuestions);
     }
-    let mut c = Cur {
-        msg,
-        pos: HEADER_LEN,
-    };
     let update = h.opcode == opcode::UPDATE && !ctx.netbios;
     if update {
         if h.qdcount != 1 {
@@ -570,7 +627,7 @@ fn read_sections(msg: &[u8], ctx: Ctx, m: &mut Message, notes: &mut Notes) -> Re
             (h.nscount, Section::Update),
         ] {
             for _ in 0..n {
-                record(&mut c, ctx, m, s, qclass, notes)?;
+                record(c, ctx, m, s, qclass, notes)?;
             }
         }
         return Ok(());
@@ -591,7 +648,7 @@ fn read_sections(msg: &[u8], ctx: Ctx, m: &mut Message, notes: &mut Notes) -> Re
         m.questions += 1;
     }
     for _ in 0..h.ancount {
-        record(&mut c, ctx, m, Section::Answer, 0, notes)?;
+        record(c, ctx, m, Section::Answer, 0, notes)?;
     }
     Ok(())
 }
@@ -599,16 +656,11 @@ fn read_sections(msg: &[u8], ctx: Ctx, m: &mut Message, notes: &mut Notes) -> Re
 /// Whether the message ends before the sections its header announces do: every question
 /// and record walked by its length alone (names, fixed fields, RDLENGTH), whatever Zeek makes
 /// of their contents.
-fn cut_short(msg: &[u8], ctx: Ctx, h: &Header) -> bool {
-    let mut c = Cur {
-        msg,
-        pos: HEADER_LEN,
-    };
+fn cut_short(c: &mut Cur<'_>, ctx: Ctx, h: &Header) -> bool {
     let mut notes = Notes::default();
-    let mut name = Vec::with_capacity(NAME_ROOM);
     let ran_out = |e: Error| matches!(e, Error::Truncated);
     for _ in 0..h.qdcount {
-        match c.name_into(ctx, true, &mut notes, &mut name) {
+        match c.step_over_name(ctx, true, &mut notes).map(|_| ()) {
             Ok(_) if c.left() >= 4 => c.advance(4),
             Ok(_) => return true,
             Err(e) => return ran_out(e),
@@ -616,7 +668,7 @@ fn cut_short(msg: &[u8], ctx: Ctx, h: &Header) -> bool {
     }
     let records = u32::from(h.ancount) + u32::from(h.nscount) + u32::from(h.arcount);
     for _ in 0..records {
-        match c.name_into(ctx, true, &mut notes, &mut name) {
+        match c.step_over_name(ctx, true, &mut notes).map(|_| ()) {
             Ok(_) if c.left() >= 10 => c.advance(8),
             Ok(_) => return true,
             Err(e) => return ran_out(e),
@@ -651,7 +703,7 @@ fn char_string<'a>(c: &mut Cur<'a>, rdlen: &mut usize) -> Option<&'a [u8]> {
 /// Appends an IPv6 address as Zeek writes it: an IPv4-mapped address as IPv4, otherwise as
 /// glibc's `inet_ntop` (which also writes an IPv4-compatible `::a.b.c.d` tail). Written in
 /// place: an AAAA answer's text cost six allocations when made of `format!`ed pieces.
-pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Vec<u8>) {
+pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Text) {
     // Room for the longest text at once (eight words of four digits and seven colons):
     // grown digit by digit, an answer's text took a reallocation.
     out.reserve(39);
@@ -685,7 +737,7 @@ pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Vec<u8>) {
         push_ipv4_text(v4, out);
         return;
     }
-    let hex = |ws: &[u16], out: &mut Vec<u8>| {
+    let hex = |ws: &[u16], out: &mut Text| {
         for (i, &w) in ws.iter().enumerate() {
             if i > 0 {
                 out.push(b':');
@@ -704,20 +756,26 @@ pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Vec<u8>) {
 
 /// Appends an IPv4 address in dotted decimal (as `Ipv4Addr`'s `Display`, without
 /// `core::fmt`: address texts through `write!` were 3% of a DNS run's instructions).
-pub(super) fn push_ipv4_text(a: [u8; 4], out: &mut Vec<u8>) {
-    out.reserve(15);
-    // As the sinks write addresses (`sink::push_ip`).
+pub(super) fn push_ipv4_text(a: [u8; 4], out: &mut Text) {
+    // As the sinks write addresses (`sink::push_ip`), into an array first: piece by piece,
+    // a `Text`'s general append cost more than the digits.
+    let mut text = [0u8; 15];
+    let mut n = 0;
     let mut digits = itoa::Buffer::new();
     for (i, &o) in a.iter().enumerate() {
         if i > 0 {
-            out.push(b'.');
+            text[n] = b'.';
+            n += 1;
         }
-        out.extend_from_slice(digits.format(o).as_bytes());
+        let d = digits.format(o).as_bytes();
+        text[n..n + d.len()].copy_from_slice(d);
+        n += d.len();
     }
+    out.extend_from_slice(&text[..n]);
 }
 
 /// Appends `w` in lowercase hexadecimal without leading zeros (`{:x}`).
-fn push_hex_u16(w: u16, out: &mut Vec<u8>) {
+fn push_hex_u16(w: u16, out: &mut Text) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digits = (16 - w.leading_zeros()).div_ceil(4).max(1);
     for d in (0..digits).rev() {
@@ -752,9 +810,11 @@ fn record(
     }
     let update = m.header.opcode == opcode::UPDATE && !ctx.netbios;
     // A record makes at most one reply, which takes the owner (no copy of it).
-    let reply = |owner: &mut Vec<u8>, text: Vec<u8>, m: &mut Message| {
+    let reply = |owner: &mut Text, text: Text, m: &mut Message| {
         let text = if section == Section::Update && !text.is_empty() && !text.starts_with(b"del:") {
-            [&b"add: "[..], &text].concat()
+            let mut t = Text::from_slice(b"add: ");
+            t.extend_from_slice(&text);
+            t
         } else {
             text
         };
@@ -771,11 +831,11 @@ fn record(
             Section::Update => {
                 if rclass == class::ANY && ttl == 0 && rdlen == 0 {
                     let what = if rt == rtype::ANY {
-                        let mut w = b"del: RRSet * ".to_vec();
+                        let mut w = Text::from_slice(b"del: RRSet * ");
                         w.extend_from_slice(&owner);
                         w
                     } else {
-                        format!("del: RRSet {}", name_of(rt)).into_bytes()
+                        Text::from_slice(format!("del: RRSet {}", name_of(rt)).as_bytes())
                     };
                     reply(&mut owner, what, m);
                     return Ok(());
@@ -803,7 +863,7 @@ fn record(
                         ]
                         .concat(),
                     };
-                    reply(&mut owner, what, m);
+                    reply(&mut owner, Text::from_vec(what), m);
                 } else {
                     notes.note(Error::BadUpdate);
                 }
@@ -820,7 +880,7 @@ fn record(
         return Err(Error::ZeroRdlength);
     }
     let start = c.pos;
-    let mut text = Vec::new();
+    let mut text = Text::new();
     let mismatch = |c: &Cur<'_>, notes: &mut Notes| {
         if c.pos - start != rdlen {
             notes.note(Error::RdataLengthMismatch);
@@ -870,7 +930,7 @@ fn record(
             reply(&mut owner, mname, m);
         }
         // Handled with no text, and (Zeek) its data is not consumed.
-        rtype::WKS => reply(&mut owner, Vec::new(), m),
+        rtype::WKS => reply(&mut owner, Text::new(), m),
         rtype::MX => {
             c.short();
             let name = c.name(ctx, true, notes)?;
@@ -1025,7 +1085,7 @@ fn record(
                 c.skip(bmlen);
                 maps -= 2 + bmlen as isize;
             }
-            reply(&mut owner, b"NSEC3".to_vec(), m);
+            reply(&mut owner, Text::from_slice(b"NSEC3"), m);
         }
         rtype::NSEC3PARAM => {
             if c.left() < 5 {
@@ -1034,7 +1094,7 @@ fn record(
             c.short();
             c.short();
             c.skip_counted();
-            reply(&mut owner, b"NSEC3PARAM".to_vec(), m);
+            reply(&mut owner, Text::from_slice(b"NSEC3PARAM"), m);
         }
         rtype::DS => {
             if c.left() < 4 {
@@ -1052,7 +1112,7 @@ fn record(
             }
             c.long();
             c.byte();
-            reply(&mut owner, b"BIND9 signing signal".to_vec(), m);
+            reply(&mut owner, Text::from_slice(b"BIND9 signing signal"), m);
         }
         rtype::SSHFP => {
             if c.left() < 2 {
