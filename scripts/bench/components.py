@@ -2,6 +2,7 @@
 """Where one exchange's instructions go, by part of the analyzer.
 
     scripts/bench/components.py PACKETS CAPTURE... [--format zeek|jsonl] [--bin BINARY]
+                                [--source FILE]...
 
 For each capture: its first PACKETS packets (cut with tcpdump) are analysed by one worker
 (`logs --threads 1`) under cachegrind, which counts the instructions each function executed
@@ -10,6 +11,9 @@ grouped by the module their code belongs to (a function inlined into another cou
 one it was inlined into: cachegrind names the function that ran; a generic function, by the
 analyzer's source file it came from), and each group's count is
 divided by the exchanges written (the rows of the protocols' logs, or the JSON lines).
+`--source model/fields.rs` adds a column: the instructions of that source file's lines,
+wherever they ran (inlined into other functions included): what one piece of code costs
+however the compiler spread it.
 Needs valgrind (cachegrind, cg_annotate) and tcpdump.
 """
 
@@ -76,7 +80,25 @@ def exchanges(out, fmt):
     return rows
 
 
-def profile(binary, capture, fmt, work):
+def source_lines(data, sources):
+    """Instructions executed on lines of each of `sources` (paths ending so), from
+    cachegrind's own file: its `fl=` lines name the source file of the counts that follow,
+    whichever function they were inlined into."""
+    counts = collections.Counter()
+    current = None
+    with open(data) as f:
+        for line in f:
+            if line.startswith("fl="):
+                name = line[3:].strip()
+                current = next((s for s in sources if name.endswith(s)), None)
+            elif current and line[:1].isdigit():
+                fields = line.split()
+                if len(fields) >= 2:
+                    counts[current] += int(fields[1])
+    return counts
+
+
+def profile(binary, capture, fmt, work, sources=()):
     out = os.path.join(work, "out")
     data = os.path.join(work, "cg.out")
     subprocess.run(["rm", "-rf", out], check=True)
@@ -111,7 +133,7 @@ def profile(binary, capture, fmt, work):
             # code it runs: the analyzer's file it was instantiated from says whose it is.
             g = group(file.split("analyzer/src/", 1)[1].removesuffix(".rs").replace("/", "::") + "::")
         groups[g] += n
-    return total, groups, exchanges(out, fmt)
+    return total, groups, exchanges(out, fmt), source_lines(data, sources)
 
 
 def main():
@@ -121,6 +143,8 @@ def main():
     p.add_argument("--format", default="zeek", choices=["zeek", "jsonl"])
     p.add_argument("--bin", default="target/release/juno-analyze")
     p.add_argument("--top", type=int, default=8, help="groups shown per capture")
+    p.add_argument("--source", action="append", default=[],
+                   help="also count the lines of this source file (e.g. model/fields.rs)")
     a = p.parse_args()
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"components.py: {a.bin} not built (cargo build --release -p juno-analyze)")
@@ -128,11 +152,14 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"components.py: {tool} not found")
     with tempfile.TemporaryDirectory() as work:
-        print(f"| capture | exchanges | instructions per exchange | the {a.top} largest parts, instructions per exchange (share) |")
-        print("|---|---|---|---|")
+        extra = "".join(f" {src}'s lines, per exchange (share) |" for src in a.source)
+        print(f"| capture | exchanges | instructions per exchange | the {a.top} largest parts, instructions per exchange (share) |{extra}")
+        print("|---|---|---|---|" + "---|" * len(a.source))
         for c in a.captures:
             try:
-                total, groups, n = profile(a.bin, cut(c, a.packets, work), a.format, work)
+                total, groups, n, lines = profile(
+                    a.bin, cut(c, a.packets, work), a.format, work, a.source
+                )
             except subprocess.CalledProcessError as e:
                 sys.exit(f"components.py: {e.cmd[0]} failed (status {e.returncode}) on {c}")
             if n == 0 or total == 0:
@@ -142,7 +169,10 @@ def main():
                 f"{name} {v / n:,.0f} ({100 * v / total:.0f}%)"
                 for name, v in groups.most_common(a.top)
             )
-            print(f"| {os.path.basename(c)} | {n:,} | {total / n:,.0f} | {parts} |")
+            extra = "".join(
+                f" {lines[src] / n:,.0f} ({100 * lines[src] / total:.1f}%) |" for src in a.source
+            )
+            print(f"| {os.path.basename(c)} | {n:,} | {total / n:,.0f} | {parts} |{extra}")
 
 
 if __name__ == "__main__":
