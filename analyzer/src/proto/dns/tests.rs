@@ -285,6 +285,28 @@ fn names_compression_and_loops() {
 }
 
 #[test]
+fn a_names_case_is_kept_or_lowered_per_level() {
+    // Lowered: its own labels here, the pointer's by the pointer's level.
+    let m = b"\x01A\x00\x02BC\xc0\x00";
+    let mut n = Vec::new();
+    assert_eq!(read_name(m, 3, &mut n), Ok(8));
+    assert_eq!(n, b"bc.a");
+    // Kept (a NAPTR replacement, read as Zeek reads it): its own labels as they are, a
+    // pointer's lowercased. The question's "example" is upper case here.
+    let mut rdata = vec![0, 10, 0, 20, 1, b'U', 3, b'S', b'I', b'P', 0];
+    rdata.extend_from_slice(&[3, b'F', b'O', b'O', 0xc0, 14]);
+    let mut msg = answer(rtype::NAPTR, &rdata);
+    msg[15..22].copy_from_slice(b"EXAMPLE");
+    let m = parse(&msg, Ctx::default()).unwrap();
+    assert_eq!(m.error, None);
+    assert_eq!(
+        m.answers().map(|(t, _)| t.to_vec()).collect::<Vec<_>>(),
+        [b"NAPTR 10 20 U SIP FOO.example".to_vec()]
+    );
+    assert_eq!(&m.question.unwrap().name[..], b"a.example");
+}
+
+#[test]
 fn long_pointer_chains_are_bounded() {
     // Each pointer points to the one before it: strictly decreasing, so it ends, but only
     // MAX_POINTER_DEPTH are followed (Zeek's dns_max_compression_chain_depth): past it, the

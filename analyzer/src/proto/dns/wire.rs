@@ -309,16 +309,15 @@ impl<'a> Cur<'a> {
     /// then copied once into a [`Text`] (held in place when short; one allocation of its
     /// length when not).
     fn name(&mut self, ctx: Ctx, downcase: bool, notes: &mut Notes) -> Result<Text, Error> {
-        Ok(Text::from_slice(self.step_over_name(ctx, downcase, notes)?))
+        Ok(Text::from_slice(self.step_over_name(
+            ctx,
+            Case::of(downcase),
+            notes,
+        )?))
     }
     /// Reads a name at the cursor into the scratch buffer, and returns it (a name that is only
     /// stepped over costs no allocation).
-    fn step_over_name(
-        &mut self,
-        ctx: Ctx,
-        downcase: bool,
-        notes: &mut Notes,
-    ) -> Result<&[u8], Error> {
+    fn step_over_name(&mut self, ctx: Ctx, case: Case, notes: &mut Notes) -> Result<&[u8], Error> {
         let Cur { msg, pos, scratch } = self;
         scratch.clear();
         let mut room = NAME_BUF;
@@ -328,7 +327,7 @@ impl<'a> Cur<'a> {
             msg.len(),
             scratch,
             &mut room,
-            downcase,
+            case,
             0,
             ctx.resp_137,
             notes,
@@ -378,17 +377,36 @@ impl NameBuf {
             self.len -= 1;
         }
     }
-    fn lowercase_from(&mut self, start: usize) {
-        if let Some(s) = self.bytes.get_mut(start..self.len) {
+    /// Lowercases bytes `start..end` (`end` cut to the name's length).
+    fn lowercase(&mut self, start: usize, end: usize) {
+        if let Some(s) = self.bytes.get_mut(start..end.min(self.len)) {
             s.make_ascii_lowercase();
         }
     }
 }
 
+/// What [`extract_name`] does with letters' case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Case {
+    /// Labels read here as they are; a pointer's as Zeek reads them (lowercased).
+    Keep,
+    /// Lowercased, a pointer's labels too.
+    Lower,
+    /// Not at all: the name is only walked over, its text unused.
+    Ignore,
+}
+
+impl Case {
+    fn of(downcase: bool) -> Case {
+        if downcase { Case::Lower } else { Case::Keep }
+    }
+}
+
 /// Zeek's `ExtractName`: labels from `*pos` (reads stay below `end`), appended to `out`
 /// with a dot after each, the last dot removed; a pointer continues at an earlier offset
-/// (its name may not reach the pointer) and is always lowercased; `*pos` ends after the
-/// terminating zero or the first pointer.
+/// (its name may not reach the pointer) and is always lowercased (unless `case` is
+/// [`Case::Ignore`]); `*pos` ends after the terminating zero or the first pointer. Each
+/// level lowercases only the labels it appended: a pointer's were by its own level.
 #[allow(
     clippy::too_many_arguments,
     reason = "Zeek's recursion, state passed down"
@@ -399,7 +417,7 @@ fn extract_name(
     end: usize,
     out: &mut NameBuf,
     room: &mut usize,
-    downcase: bool,
+    case: Case,
     depth: usize,
     long_labels: bool,
     notes: &mut Notes,
@@ -409,6 +427,8 @@ fn extract_name(
         return Ok(());
     }
     let start = out.len();
+    // Where this level's own labels end (a pointer's follow).
+    let mut own_end = None;
     loop {
         if *pos >= end {
             return Err(Error::Truncated);
@@ -429,13 +449,19 @@ fn extract_name(
                 return Err(Error::BadPointer);
             }
             let mut p = target;
+            own_end = Some(out.len());
+            let pointed = if case == Case::Ignore {
+                Case::Ignore
+            } else {
+                Case::Lower
+            };
             extract_name(
                 msg,
                 &mut p,
                 at,
                 out,
                 room,
-                true,
+                pointed,
                 depth + 1,
                 long_labels,
                 notes,
@@ -463,8 +489,8 @@ fn extract_name(
         out.pop_dot();
         *room += 1;
     }
-    if downcase {
-        out.lowercase_from(start);
+    if case == Case::Lower {
+        out.lowercase(start, own_end.unwrap_or(usize::MAX));
     }
     Ok(())
 }
@@ -474,7 +500,7 @@ fn extract_name(
 /// name where it appears (after its first pointer, if any).
 pub fn read_name(msg: &[u8], pos: usize, out: &mut Vec<u8>) -> Result<usize, Error> {
     let mut c = Cur::new(msg, pos);
-    let name = c.step_over_name(Ctx::default(), true, &mut Notes::default())?;
+    let name = c.step_over_name(Ctx::default(), Case::Lower, &mut Notes::default())?;
     out.clear();
     out.extend_from_slice(name);
     Ok(c.pos)
@@ -660,7 +686,7 @@ fn cut_short(c: &mut Cur<'_>, ctx: Ctx, h: &Header) -> bool {
     let mut notes = Notes::default();
     let ran_out = |e: Error| matches!(e, Error::Truncated);
     for _ in 0..h.qdcount {
-        match c.step_over_name(ctx, true, &mut notes).map(|_| ()) {
+        match c.step_over_name(ctx, Case::Ignore, &mut notes).map(|_| ()) {
             Ok(_) if c.left() >= 4 => c.advance(4),
             Ok(_) => return true,
             Err(e) => return ran_out(e),
@@ -668,7 +694,7 @@ fn cut_short(c: &mut Cur<'_>, ctx: Ctx, h: &Header) -> bool {
     }
     let records = u32::from(h.ancount) + u32::from(h.nscount) + u32::from(h.arcount);
     for _ in 0..records {
-        match c.step_over_name(ctx, true, &mut notes).map(|_| ()) {
+        match c.step_over_name(ctx, Case::Ignore, &mut notes).map(|_| ()) {
             Ok(_) if c.left() >= 10 => c.advance(8),
             Ok(_) => return true,
             Err(e) => return ran_out(e),
