@@ -370,8 +370,7 @@ mod tests {
         // grew once is.
         out.recycle(Fields::default());
         let mut big = Fields::default();
-        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
-        for name in names {
+        for name in ["a", "b", "c", "d", "e", "f", "g", "h", "i"] {
             big.set(name, Value::U64(0));
         }
         assert!(big.capacity() > FIRST_ROOM && big.capacity() <= SPARE_FIELDS_ROOM);

@@ -3,6 +3,20 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
+/// An IPv4 address as a dotted quad (as `Ipv4Addr`'s `Display` writes it, without
+/// `core::fmt`), piece by piece into `push`: for the writers' text and byte buffers and for
+/// DNS answer texts alike.
+#[inline]
+pub fn ipv4_text(a: std::net::Ipv4Addr, mut push: impl FnMut(&str)) {
+    let mut b = itoa::Buffer::new();
+    for (i, o) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            push(".");
+        }
+        push(b.format(o));
+    }
+}
+
 /// IP address and port, compact and hashable.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint {

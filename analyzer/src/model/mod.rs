@@ -14,7 +14,7 @@ pub use community_id::{FlowEnd, community_id, community_id_v1, community_id_v1_h
 pub use conn::{
     ConnKey, ConnLog, ConnState, ConnSummary, ReasmStats, RoleBy, make_uid, tunnel_uid,
 };
-pub use endpoint::{Endpoint, Transport};
+pub use endpoint::{Endpoint, Transport, ipv4_text};
 pub use exchange::{ConnInfo, Exchange, Outcome, Span, Summary, Vantage};
 pub use fields::{FIRST_ROOM, Fields, TEXT_INLINE, Text, Value, text_of};
 pub use peer::{Peer, Peers};

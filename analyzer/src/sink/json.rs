@@ -158,7 +158,7 @@ impl Json {
         self.buf.push(b'"');
         match v {
             std::net::IpAddr::V4(a) => {
-                super::ipv4_text(a, |s| self.buf.extend_from_slice(s.as_bytes()));
+                crate::model::ipv4_text(a, |s| self.buf.extend_from_slice(s.as_bytes()));
             }
             std::net::IpAddr::V6(a) => {
                 // Writing to a Vec cannot fail.

@@ -24,25 +24,12 @@ pub(crate) fn push_count(line: &mut String, n: u64) {
 /// RFC 5952 compression).
 pub(crate) fn push_ip(line: &mut String, ip: std::net::IpAddr) {
     match ip {
-        std::net::IpAddr::V4(a) => ipv4_text(a, |s| line.push_str(s)),
+        std::net::IpAddr::V4(a) => crate::model::ipv4_text(a, |s| line.push_str(s)),
         std::net::IpAddr::V6(a) => {
             // Writing to a String cannot fail.
             use std::fmt::Write as _;
             let _ = write!(line, "{a}");
         }
-    }
-}
-
-/// An IPv4 address as a dotted quad, piece by piece into `push` (for the text and byte
-/// buffers of the writers).
-#[inline]
-pub(crate) fn ipv4_text(a: std::net::Ipv4Addr, mut push: impl FnMut(&str)) {
-    let mut b = itoa::Buffer::new();
-    for (i, o) in a.octets().into_iter().enumerate() {
-        if i > 0 {
-            push(".");
-        }
-        push(b.format(o));
     }
 }
 

@@ -308,12 +308,8 @@ impl<'a> Cur<'a> {
     /// A name at the cursor (Zeek's `ExtractName`): decoded in the cursor's scratch buffer,
     /// then copied once into a [`Text`] (held in place when short; one allocation of its
     /// length when not).
-    fn name(&mut self, ctx: Ctx, downcase: bool, notes: &mut Notes) -> Result<Text, Error> {
-        Ok(Text::from_slice(self.step_over_name(
-            ctx,
-            Case::of(downcase),
-            notes,
-        )?))
+    fn name(&mut self, ctx: Ctx, case: Case, notes: &mut Notes) -> Result<Text, Error> {
+        Ok(Text::from_slice(self.step_over_name(ctx, case, notes)?))
     }
     /// Reads a name at the cursor into the scratch buffer, and returns it (a name that is only
     /// stepped over costs no allocation).
@@ -371,11 +367,13 @@ impl NameBuf {
         self.len = end + 1;
         true
     }
-    /// Removes a trailing dot, if the name has one.
-    fn pop_dot(&mut self) {
-        if self.as_slice().last() == Some(&b'.') {
+    /// Removes a trailing dot, if the name has one; whether it had.
+    fn pop_dot(&mut self) -> bool {
+        let dot = self.as_slice().last() == Some(&b'.');
+        if dot {
             self.len -= 1;
         }
+        dot
     }
     /// Lowercases bytes `start..end` (`end` cut to the name's length).
     fn lowercase(&mut self, start: usize, end: usize) {
@@ -394,12 +392,6 @@ enum Case {
     Lower,
     /// Not at all: the name is only walked over, its text unused.
     Ignore,
-}
-
-impl Case {
-    fn of(downcase: bool) -> Case {
-        if downcase { Case::Lower } else { Case::Keep }
-    }
 }
 
 /// Zeek's `ExtractName`: labels from `*pos` (reads stay below `end`), appended to `out`
@@ -485,8 +477,7 @@ fn extract_name(
     if n >= 255 {
         notes.note(Error::LongName);
     }
-    if n >= 2 && out.as_slice().last() == Some(&b'.') {
-        out.pop_dot();
+    if n >= 2 && out.pop_dot() {
         *room += 1;
     }
     if case == Case::Lower {
@@ -634,7 +625,7 @@ fn read_sections(
         if h.qdcount != 1 {
             return Err(Error::BadZone);
         }
-        let name = c.name(ctx, true, notes)?;
+        let name = c.name(ctx, Case::Lower, notes)?;
         if c.left() < 4 {
             return Err(Error::Truncated);
         }
@@ -659,7 +650,7 @@ fn read_sections(
         return Ok(());
     }
     for _ in 0..h.qdcount {
-        let mut name = c.name(ctx, false, notes)?;
+        let mut name = c.name(ctx, Case::Keep, notes)?;
         if c.left() < 4 {
             return Err(Error::Truncated);
         }
@@ -783,20 +774,14 @@ pub(super) fn push_ipv6_text(b: [u8; 16], out: &mut Text) {
 /// Appends an IPv4 address in dotted decimal (as `Ipv4Addr`'s `Display`, without
 /// `core::fmt`: address texts through `write!` were 3% of a DNS run's instructions).
 pub(super) fn push_ipv4_text(a: [u8; 4], out: &mut Text) {
-    // As the sinks write addresses (`sink::push_ip`), into an array first: piece by piece,
-    // a `Text`'s general append cost more than the digits.
+    // As the sinks write addresses (`model::ipv4_text`), into an array first: piece by
+    // piece, a `Text`'s general append cost more than the digits.
     let mut text = [0u8; 15];
     let mut n = 0;
-    let mut digits = itoa::Buffer::new();
-    for (i, &o) in a.iter().enumerate() {
-        if i > 0 {
-            text[n] = b'.';
-            n += 1;
-        }
-        let d = digits.format(o).as_bytes();
-        text[n..n + d.len()].copy_from_slice(d);
-        n += d.len();
-    }
+    crate::model::ipv4_text(a.into(), |s| {
+        text[n..n + s.len()].copy_from_slice(s.as_bytes());
+        n += s.len();
+    });
     out.extend_from_slice(&text[..n]);
 }
 
@@ -820,7 +805,7 @@ fn record(
     notes: &mut Notes,
 ) -> Result<(), Error> {
     use std::io::Write as _;
-    let mut owner = c.name(ctx, true, notes)?;
+    let mut owner = c.name(ctx, Case::Lower, notes)?;
     if c.left() < 4 {
         return Err(Error::Truncated);
     }
@@ -941,13 +926,13 @@ fn record(
             reply(&mut owner, text, m);
         }
         rtype::NS | rtype::CNAME | rtype::PTR => {
-            let name = c.name(ctx, true, notes)?;
+            let name = c.name(ctx, Case::Lower, notes)?;
             mismatch(c, notes);
             reply(&mut owner, name, m);
         }
         rtype::SOA => {
-            let mname = c.name(ctx, true, notes)?;
-            c.name(ctx, true, notes)?;
+            let mname = c.name(ctx, Case::Lower, notes)?;
+            c.step_over_name(ctx, Case::Ignore, notes)?;
             if c.left() < 20 {
                 return Err(Error::BadRdata);
             }
@@ -959,7 +944,7 @@ fn record(
         rtype::WKS => reply(&mut owner, Text::new(), m),
         rtype::MX => {
             c.short();
-            let name = c.name(ctx, true, notes)?;
+            let name = c.name(ctx, Case::Lower, notes)?;
             mismatch(c, notes);
             reply(&mut owner, name, m);
         }
@@ -987,7 +972,7 @@ fn record(
             c.short();
             c.short();
             c.short();
-            let name = c.name(ctx, true, notes)?;
+            let name = c.name(ctx, Case::Lower, notes)?;
             mismatch(c, notes);
             reply(&mut owner, name, m);
         }
@@ -1001,7 +986,7 @@ fn record(
             let flags = char_string(c, &mut left);
             let service = char_string(c, &mut left);
             let regexp = char_string(c, &mut left);
-            let replacement = c.name(ctx, false, notes);
+            let replacement = c.name(ctx, Case::Keep, notes);
             let (Some(flags), Some(service), Some(regexp), Ok(replacement)) =
                 (flags, service, regexp, replacement)
             else {
@@ -1038,7 +1023,7 @@ fn record(
             }
         }
         rtype::TSIG => {
-            c.name(ctx, true, notes)?;
+            c.step_over_name(ctx, Case::Ignore, notes)?;
             c.long();
             c.short();
             c.short();
@@ -1056,7 +1041,7 @@ fn record(
             let covered = c.short();
             c.advance(16);
             let name_at = c.pos;
-            let signer = c.name(ctx, true, notes)?;
+            let signer = c.name(ctx, Case::Lower, notes)?;
             let used = c.pos - name_at + 18;
             c.skip(rdlen.saturating_sub(used));
             let _ = write!(text, "RRSIG {covered} ");
@@ -1078,7 +1063,7 @@ fn record(
             reply(&mut owner, text, m);
         }
         rtype::NSEC => {
-            let next = c.name(ctx, true, notes)?;
+            let next = c.name(ctx, Case::Lower, notes)?;
             let mut maps = rdlen as isize - (c.pos - start) as isize;
             while maps > 0 && c.left() > 0 {
                 let bmlen = usize::from(c.short() & 0xff);
@@ -1164,7 +1149,7 @@ fn record(
                 return Err(Error::BadRdata);
             }
             c.short();
-            c.name(ctx, false, notes)?;
+            c.step_over_name(ctx, Case::Ignore, notes)?;
             let mut params = rdlen as isize - (c.pos - start) as isize;
             while params >= 4 {
                 c.short();
